@@ -1,0 +1,63 @@
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "mailtap/packet.h"
+
+namespace mailtap {
+namespace {
+constexpr std::array<uint8_t, 12> kV4MappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+}  // namespace
+
+std::string FormatTimestamp(Timestamp ts) {
+  int64_t secs = ts.usec / 1000000;
+  int64_t frac = ts.usec % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    secs -= 1;
+  }
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%06lld", static_cast<long long>(secs),
+                static_cast<long long>(frac));
+  return buf;
+}
+
+IpAddress IpAddress::FromV4(std::span<const uint8_t, 4> bytes) {
+  IpAddress a;
+  std::memcpy(a.bytes_.data(), kV4MappedPrefix.data(), kV4MappedPrefix.size());
+  std::memcpy(a.bytes_.data() + 12, bytes.data(), 4);
+  return a;
+}
+
+IpAddress IpAddress::FromV6(std::span<const uint8_t, 16> bytes) {
+  IpAddress a;
+  std::memcpy(a.bytes_.data(), bytes.data(), 16);
+  return a;
+}
+
+bool IpAddress::Parse(const std::string& text, IpAddress* out) {
+  uint8_t buf[16];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
+    *out = FromV4(std::span<const uint8_t, 4>(buf, 4));
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
+    *out = FromV6(std::span<const uint8_t, 16>(buf, 16));
+    return true;
+  }
+  return false;
+}
+
+bool IpAddress::IsV4() const {
+  return std::memcmp(bytes_.data(), kV4MappedPrefix.data(), kV4MappedPrefix.size()) == 0;
+}
+
+std::string IpAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  const char* s = IsV4() ? inet_ntop(AF_INET, bytes_.data() + 12, buf, sizeof buf)
+                         : inet_ntop(AF_INET6, bytes_.data(), buf, sizeof buf);
+  return s ? std::string(s) : std::string("?");
+}
+
+}  // namespace mailtap

@@ -1,0 +1,1 @@
+// Program options -> Config: wired up by the lead.

@@ -1,0 +1,1 @@
+// The pipeline: wired up by the lead (see pipeline.h once it lands).

@@ -1,0 +1,36 @@
+// The capture engine contract: one interface in front of live capture (eBPF ring buffer),
+// file replay (libpcap) and test fakes.
+#pragma once
+
+#include <string>
+
+#include "mailtap/packet.h"
+#include "mailtap/stats.h"
+
+namespace mailtap {
+
+enum class CaptureStatus {
+  kSegment,     // *segment was filled
+  kTimeout,     // nothing arrived within the source's poll interval; call again
+  kEndOfInput,  // file fully read, or the source was stopped; do not call again
+};
+
+class CaptureSource : public StatsSource {
+ public:
+  // Returns the next TCP segment whose source or destination port is one of the configured SMTP
+  // ports. Non-TCP, malformed and filtered packets are counted (VisitStats) and skipped.
+  // REQUIRES: not called again after kEndOfInput.
+  // Lifetime: segment->payload is valid until the next call.
+  // Never throws: read errors mid-stream are counted, logged and end the input.
+  virtual CaptureStatus Next(TcpSegment* segment) = 0;
+
+  // Asks a blocking Next() to return kEndOfInput soon. Safe to call from a signal-handling
+  // thread. File sources may ignore it (they end by themselves).
+  virtual void Stop() {}
+
+  // Human-readable description, e.g. "pcap file smtp.pcap" or "live: eBPF ring buffer on all
+  // interfaces". Shown by `mailtap status`.
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace mailtap

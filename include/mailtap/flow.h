@@ -1,0 +1,37 @@
+// A TCP connection as the analyzers see it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mailtap/packet.h"
+
+namespace mailtap {
+
+// Which endpoint sent some bytes: the originator (the side that sent the SYN, Zeek's `is_orig`)
+// or the responder.
+enum class Side : uint8_t { kOriginator = 0, kResponder = 1 };
+
+inline Side Other(Side s) { return s == Side::kOriginator ? Side::kResponder : Side::kOriginator; }
+inline bool IsOrig(Side s) { return s == Side::kOriginator; }
+
+// Zeek's conn_id: the 4-tuple oriented originator → responder.
+struct ConnId {
+  IpAddress orig_h;
+  uint16_t orig_p = 0;
+  IpAddress resp_h;
+  uint16_t resp_p = 0;
+};
+
+// One tracked TCP connection. Owned by the flow table; analyzers and sinks borrow it and may keep
+// the pointer until the connection's StreamConsumer::Finish() has returned.
+struct Connection {
+  std::string uid;  // "C" + base62, stable for the connection (Zeek's uid)
+  ConnId id;
+  Timestamp start;  // time of the first packet
+  // True when the handshake was not seen (first originator packet not a SYN), as Zeek's
+  // "partial connection": analyzers then ignore payload but still see content gaps.
+  bool partial = false;
+};
+
+}  // namespace mailtap

@@ -1,0 +1,76 @@
+// Value types for what the capture layer hands to the flow table: a timestamp, an IP address
+// and one decoded TCP segment. Standard library only.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace mailtap {
+
+// Time of a packet, in microseconds since the Unix epoch. All timing in the pipeline (idle
+// timeouts, event `ts`) is packet time, never the wall clock, so replays are deterministic.
+struct Timestamp {
+  int64_t usec = 0;
+  auto operator<=>(const Timestamp&) const = default;
+};
+
+// "1254722767.529046": seconds since the epoch with exactly six decimals, as Zeek prints `ts`.
+std::string FormatTimestamp(Timestamp ts);
+
+// An IPv4 or IPv6 address. IPv4 is stored as an IPv4-mapped IPv6 address (::ffff:a.b.c.d) so that
+// comparisons and hashing need no branch; ToString() prints IPv4 dotted and IPv6 per RFC 5952.
+class IpAddress {
+ public:
+  IpAddress() = default;
+  static IpAddress FromV4(std::span<const uint8_t, 4> bytes);
+  static IpAddress FromV6(std::span<const uint8_t, 16> bytes);
+  // Parses dotted IPv4 or textual IPv6; returns false (and leaves *out untouched) if invalid.
+  static bool Parse(const std::string& text, IpAddress* out);
+
+  bool IsV4() const;
+  const std::array<uint8_t, 16>& bytes() const { return bytes_; }
+  std::string ToString() const;
+
+  auto operator<=>(const IpAddress&) const = default;
+
+ private:
+  std::array<uint8_t, 16> bytes_{};
+};
+
+enum TcpFlag : uint8_t {
+  kTcpFin = 0x01,
+  kTcpSyn = 0x02,
+  kTcpRst = 0x04,
+  kTcpPsh = 0x08,
+  kTcpAck = 0x10,
+  kTcpUrg = 0x20,
+};
+
+// One TCP segment as decoded by a capture source.
+// Lifetime: `payload` points into the capture source's buffer and is valid only until the next
+// call to CaptureSource::Next().
+struct TcpSegment {
+  Timestamp ts;
+  IpAddress src;
+  IpAddress dst;
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint8_t flags = 0;  // TcpFlag bits
+  uint16_t window = 0;
+  uint32_t ifindex = 0;  // capturing interface (0 = unknown, e.g. pcap files)
+  // The payload bytes that were captured.
+  std::span<const uint8_t> payload;
+  // The payload length on the wire, from the IP header. Larger than payload.size() when the
+  // capture cut the packet (snaplen, ring-buffer record limit); the reassembler then reports
+  // the missing bytes as a gap instead of losing them silently.
+  uint32_t payload_wire_len = 0;
+
+  bool Has(TcpFlag f) const { return (flags & f) != 0; }
+};
+
+}  // namespace mailtap

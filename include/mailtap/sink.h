@@ -1,0 +1,30 @@
+// Where events and smtp.log records go: JSON lines, log files, the query server, metrics.
+#pragma once
+
+#include "mailtap/events.h"
+#include "mailtap/smtp_record.h"
+
+namespace mailtap {
+
+// Receives every event, in the order the analyzers raise them, on the pipeline thread.
+// Implementations must not block for long: the capture waits while they run.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnEvent(const Event& event) = 0;
+  // The connection is being removed; no more events for it follow. `conn` is valid during the
+  // call only.
+  virtual void OnConnectionRemoved(const Connection& /*conn*/, Timestamp /*ts*/) {}
+  // Write buffered output (end of input, SIGTERM, periodic).
+  virtual void Flush() {}
+};
+
+// Receives finished smtp.log records.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void OnRecord(const SmtpRecord& record) = 0;
+  virtual void Flush() {}
+};
+
+}  // namespace mailtap

@@ -1,0 +1,43 @@
+// Counters and the visitor that enumerates them for status, metrics and logs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace mailtap {
+
+// A monotonically increasing count. Written by the pipeline thread, read by the query server
+// thread, hence atomic (relaxed: each counter is independent).
+class Counter {
+ public:
+  void Add(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// Kind of a reported number, for the Prometheus exposition.
+enum class StatKind { kCounter, kGauge };
+
+// Receives every statistic of a component. `group` is the component ("capture", "tcp", "smtp",
+// ...), `name` a stable snake_case name, `help` one sentence. Loss counters additionally carry a
+// non-empty `loss_cause` so that status and metrics can list "loss by cause" in one place
+// (exported as mailtap_lost_total{cause="..."}).
+class StatsVisitor {
+ public:
+  virtual ~StatsVisitor() = default;
+  virtual void Visit(std::string_view group, std::string_view name, uint64_t value,
+                     std::string_view help, StatKind kind = StatKind::kCounter,
+                     std::string_view loss_cause = {}) = 0;
+};
+
+// Anything that owns statistics.
+class StatsSource {
+ public:
+  virtual ~StatsSource() = default;
+  virtual void VisitStats(StatsVisitor& visitor) const = 0;
+};
+
+}  // namespace mailtap

@@ -1,0 +1,43 @@
+// What the reassembler delivers: each direction's byte stream, in order, with holes made
+// explicit. Modelled on Zeek's DeliverStream / Undelivered / EndpointEOF.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "mailtap/flow.h"
+
+namespace mailtap {
+
+class StreamConsumer {
+ public:
+  virtual ~StreamConsumer() = default;
+
+  // The next contiguous bytes sent by `side`. Calls for the two sides interleave in packet
+  // order. `data` is valid only during the call.
+  virtual void Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) = 0;
+
+  // `len` bytes of `side`'s stream starting at `seq` will never arrive. `seq` is relative to the
+  // initial sequence number, so the first payload byte is 1 (Zeek's content-gap numbering).
+  virtual void Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) = 0;
+
+  // `side` has finished sending: its FIN was reached with everything before it delivered, or
+  // the connection was reset. Called at most once per side.
+  virtual void EndOfStream(Side side, Timestamp ts) = 0;
+
+  // The connection is being removed (closed, idle timeout, evicted, or end of capture). The last
+  // call; the Connection stays valid until it returns.
+  virtual void Finish(Timestamp ts) = 0;
+};
+
+// Decides which connections get an analyzer.
+class StreamConsumerFactory {
+ public:
+  virtual ~StreamConsumerFactory() = default;
+  // Returns the consumer for a new connection, or nullptr if it is not analysed (e.g. the
+  // responder port is not an SMTP port). `conn` outlives the returned consumer.
+  virtual std::unique_ptr<StreamConsumer> Create(const Connection& conn) = 0;
+};
+
+}  // namespace mailtap

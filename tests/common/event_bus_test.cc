@@ -1,0 +1,47 @@
+#include "common/event_bus.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace mailtap {
+namespace {
+
+class RecordingSink : public EventSink {
+ public:
+  explicit RecordingSink(std::vector<std::string>* log, std::string tag) : log_(log), tag_(tag) {}
+  void OnEvent(const Event& e) override { log_->push_back(tag_ + ":" + std::string(e.name)); }
+
+ private:
+  std::vector<std::string>* log_;
+  std::string tag_;
+};
+
+// Raises a weird the first time it sees smtp_request, like the smtp.log logic does.
+class ReentrantSink : public EventSink {
+ public:
+  explicit ReentrantSink(EventBus* bus) : bus_(bus) {}
+  void OnEvent(const Event& e) override {
+    if (e.name == "smtp_request") bus_->Publish(Event{e.ts, "weird", e.conn, {}});
+  }
+
+ private:
+  EventBus* bus_;
+};
+
+TEST(EventBus, EventsRaisedDuringDispatchFollowTheCurrentEventForEverySink) {
+  EventBus bus;
+  std::vector<std::string> log;
+  ReentrantSink reentrant(&bus);
+  RecordingSink first(&log, "a"), second(&log, "b");
+  bus.AddSink(&first);
+  bus.AddSink(&reentrant);
+  bus.AddSink(&second);
+  bus.Publish(Event{{1}, "smtp_request", nullptr, {}});
+  EXPECT_EQ(log, (std::vector<std::string>{"a:smtp_request", "b:smtp_request", "a:weird",
+                                           "b:weird"}));
+}
+
+}  // namespace
+}  // namespace mailtap

@@ -1,0 +1,30 @@
+#include "mailtap/packet.h"
+
+#include <gtest/gtest.h>
+
+namespace mailtap {
+namespace {
+
+TEST(FormatTimestamp, PrintsSixDecimals) {
+  EXPECT_EQ(FormatTimestamp({1254722767529046}), "1254722767.529046");
+  EXPECT_EQ(FormatTimestamp({5}), "0.000005");
+}
+
+TEST(IpAddress, PrintsV4DottedAndV6Compressed) {
+  IpAddress a, b;
+  ASSERT_TRUE(IpAddress::Parse("10.10.1.4", &a));
+  ASSERT_TRUE(IpAddress::Parse("2001:db8:0:0::1", &b));
+  EXPECT_TRUE(a.IsV4());
+  EXPECT_FALSE(b.IsV4());
+  EXPECT_EQ(a.ToString(), "10.10.1.4");
+  EXPECT_EQ(b.ToString(), "2001:db8::1");
+}
+
+TEST(IpAddress, RejectsGarbage) {
+  IpAddress a;
+  EXPECT_FALSE(IpAddress::Parse("10.10.1", &a));
+  EXPECT_FALSE(IpAddress::Parse("example.com", &a));
+}
+
+}  // namespace
+}  // namespace mailtap
