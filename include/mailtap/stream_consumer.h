@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "mailtap/flow.h"
 
@@ -29,6 +30,9 @@ class StreamConsumer {
   // The connection is being removed (closed, idle timeout, evicted, or end of capture). The last
   // call; the Connection stays valid until it returns.
   virtual void Finish(Timestamp ts) = 0;
+
+  // Name of the analyzer's current state (e.g. "IN_DATA"), for `mailtap connections`.
+  virtual std::string_view StateName() const { return {}; }
 };
 
 // Decides which connections get an analyzer.
