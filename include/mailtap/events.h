@@ -46,8 +46,9 @@ inline constexpr std::string_view kSmtpStartTls = "smtp_starttls";
 inline constexpr std::string_view kSmtpUnexpected = "smtp_unexpected";
 // Zeek's weirds: args `name`, `addl` (may be empty), `source` (e.g. "SMTP", "CONTENTLINE").
 inline constexpr std::string_view kWeird = "weird";
-// Top-level message headers (Zeek's mime_one_header): args `is_orig`, `h.original_name`,
-// `h.name` (upper-cased), `h.value`.
+// Headers of the top-level entity of a message (Zeek's mime_one_header(c, h)): args
+// `h.original_name` (as sent), `h.name` (upper-cased), `h.value` (folded lines joined, see spec
+// 19.1). mime_begin_entity / mime_end_entity (no args) bracket the top-level entity.
 inline constexpr std::string_view kMimeOneHeader = "mime_one_header";
 inline constexpr std::string_view kMimeBeginEntity = "mime_begin_entity";
 inline constexpr std::string_view kMimeEndEntity = "mime_end_entity";

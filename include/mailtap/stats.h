@@ -3,7 +3,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace mailtap {
 
@@ -38,6 +41,38 @@ class StatsSource {
  public:
   virtual ~StatsSource() = default;
   virtual void VisitStats(StatsVisitor& visitor) const = 0;
+};
+
+// One statistic, copied out of its component.
+struct StatSample {
+  std::string group;
+  std::string name;
+  std::string help;
+  std::string loss_cause;  // empty unless this counts lost data
+  uint64_t value = 0;
+  StatKind kind = StatKind::kCounter;
+};
+
+// Collects the statistics of `sources` (call on the thread that owns them).
+std::vector<StatSample> CollectStats(const std::vector<const StatsSource*>& sources);
+
+// Hand-over point between the pipeline thread, which publishes fresh samples now and then (and
+// at the end of input), and readers on other threads (query server, metrics). Components may
+// therefore keep plain counters: only the pipeline thread ever calls VisitStats. Thread-safe.
+class StatsSnapshot {
+ public:
+  void Publish(std::vector<StatSample> samples) {
+    std::lock_guard lock(mu_);
+    samples_ = std::move(samples);
+  }
+  std::vector<StatSample> Get() const {
+    std::lock_guard lock(mu_);
+    return samples_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<StatSample> samples_;
 };
 
 }  // namespace mailtap
