@@ -1,0 +1,71 @@
+// File replay: a pcap or pcapng file (or standard input) read with libpcap, decoded by
+// PacketDecoder and filtered to the SMTP ports.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "capture/decoder.h"
+#include "mailtap/capture_source.h"
+#include "mailtap/port_set.h"
+
+struct pcap;  // libpcap's pcap_t, kept out of this header
+
+namespace mailtap {
+
+class PcapSource : public CaptureSource {
+ public:
+  // Opens `path` ("-" = standard input), pcap or pcapng, with nanosecond timestamps where the
+  // file has them (truncated to microseconds in TcpSegment::ts).
+  // Throws std::runtime_error at start-up, naming the file and the cause, e.g.
+  //   cannot read capture file 'x.pcap': No such file or directory
+  // for a missing or unreadable file, a directory, a file that is not a capture, or a link type
+  // PacketDecoder does not handle.
+  static std::unique_ptr<PcapSource> Open(const std::string& path, PortSet ports);
+
+  ~PcapSource() override;
+  PcapSource(const PcapSource&) = delete;
+  PcapSource& operator=(const PcapSource&) = delete;
+
+  // Returns TCP segments with a port in the PortSet; other packets are counted and skipped
+  // (not_smtp_port and the decoder's reasons). A read error mid-file (e.g. a truncated dump) is
+  // counted as pcap_read_errors, reported on stderr in one line naming the file, and ends the
+  // input. segment->payload points into libpcap's buffer: valid until the next call.
+  // Performs no heap allocation per packet.
+  CaptureStatus Next(TcpSegment* segment) override;
+
+  // Makes the next Next() return kEndOfInput (checked between packets). Thread-safe.
+  void Stop() override;
+
+  // "pcap file <path>".
+  std::string Describe() const override;
+
+  // Group "capture": the decoder's counters, not_smtp_port and pcap_read_errors. Call on the
+  // thread that calls Next().
+  void VisitStats(StatsVisitor& visitor) const override;
+
+  // The file's link type (a DLT_* value).
+  int link_type() const { return link_type_; }
+
+ private:
+  struct PcapCloser {
+    void operator()(pcap* p) const;
+  };
+  using PcapHandle = std::unique_ptr<pcap, PcapCloser>;
+
+  PcapSource(std::string path, PcapHandle handle, PortSet ports);
+  CaptureStatus EndWithReadError();
+
+  std::string path_;
+  PcapHandle pcap_;
+  int link_type_;
+  PortSet ports_;
+  PacketDecoder decoder_;
+  bool ended_ = false;
+  std::atomic<bool> stop_requested_{false};
+  uint64_t not_smtp_port_ = 0;
+  uint64_t read_errors_ = 0;
+};
+
+}  // namespace mailtap
