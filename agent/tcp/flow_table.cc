@@ -1,0 +1,324 @@
+#include "tcp/flow_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <tuple>
+
+#include "mailtap/events.h"
+
+namespace mailtap {
+namespace {
+
+uint64_t Mix(uint64_t h) {  // the splitmix64 finaliser
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+  return h ^ (h >> 31);
+}
+
+uint64_t HashAddress(uint64_t h, const IpAddress& addr) {
+  uint64_t words[2];
+  std::memcpy(words, addr.bytes().data(), sizeof(words));
+  h = Mix(h ^ words[0]);
+  return Mix(h ^ words[1]);
+}
+
+FlowKey MakeKey(const TcpSegment& s) {
+  bool src_low = std::tie(s.src, s.src_port) < std::tie(s.dst, s.dst_port);
+  if (src_low) return FlowKey{s.src, s.dst, s.src_port, s.dst_port};
+  return FlowKey{s.dst, s.src, s.dst_port, s.src_port};
+}
+
+bool IsPureSyn(const TcpSegment& s) { return s.Has(kTcpSyn) && !s.Has(kTcpAck); }
+
+uint32_t WireLength(const TcpSegment& s) {
+  return std::max<uint32_t>(s.payload_wire_len, static_cast<uint32_t>(s.payload.size()));
+}
+
+const char* TcpState(const Reassembler& orig, const Reassembler& resp, bool partial) {
+  if (orig.ended() && resp.ended()) return "closed";
+  if (orig.ended() || resp.ended() || orig.fin_seen() || resp.fin_seen()) return "closing";
+  if (partial) return "partial";
+  return resp.initialized() ? "established" : "syn_sent";
+}
+
+}  // namespace
+
+size_t FlowKeyHash::operator()(const FlowKey& key) const {
+  uint64_t h = HashAddress(seed, key.low_addr);
+  h = HashAddress(h, key.high_addr);
+  return Mix(h ^ (uint64_t{key.low_port} << 16 | key.high_port));
+}
+
+struct FlowTable::Flow {
+  Flow(const FlowKey& flow_key, Connection connection, StreamConsumerFactory& factory,
+       const ReassemblyLimits& limits, ReassemblyContext& context)
+      : key(flow_key),
+        conn(std::move(connection)),
+        consumer(factory.Create(conn)),
+        orig(Side::kOriginator, consumer.get(), limits, context),
+        resp(Side::kResponder, consumer.get(), limits, context) {}
+
+  Reassembler& dir(Side s) { return s == Side::kOriginator ? orig : resp; }
+  const Reassembler& dir(Side s) const { return s == Side::kOriginator ? orig : resp; }
+  Side SideOf(const TcpSegment& s) const {
+    bool from_orig = s.src == conn.id.orig_h && s.src_port == conn.id.orig_p;
+    return from_orig ? Side::kOriginator : Side::kResponder;
+  }
+  bool Closed() const { return orig.ended() && resp.ended(); }
+
+  FlowKey key;
+  // Destruction order matters: the reassemblers, then the consumer, then the connection.
+  Connection conn;
+  std::unique_ptr<StreamConsumer> consumer;
+  Reassembler orig;
+  Reassembler resp;
+
+  Timestamp last_seen;
+  Timestamp closed_at;
+  bool in_closed_list = false;
+  bool rexmit_weird_raised = false;
+  std::list<Flow*>::iterator position;  // in active_ or closed_
+};
+
+FlowTable::FlowTable(FlowTableConfig config, StreamConsumerFactory& factory, UidGenerator& uids,
+                     EventSink* weird_sink)
+    : config_(std::move(config)),
+      factory_(factory),
+      uids_(uids),
+      weird_sink_(weird_sink),
+      limits_{config_.max_buffered_bytes_per_direction, config_.max_retained_bytes_per_direction},
+      context_(config_.max_buffered_bytes_total, config_.max_retained_bytes_total),
+      // ASLR makes the table's address a cheap per-run secret; iteration order never reaches
+      // the output (lists, not the map, order every walk).
+      flows_(0, FlowKeyHash{Mix(reinterpret_cast<uintptr_t>(this) ^ 0x6d61696c746170ULL)}) {}
+
+FlowTable::~FlowTable() = default;
+
+void FlowTable::Process(const TcpSegment& segment) {
+  segments_.Add();
+  payload_bytes_.Add(WireLength(segment));
+  ExpireIdle(segment.ts);
+  FlowKey key = MakeKey(segment);
+  auto it = flows_.find(key);
+  Flow* flow = it == flows_.end() ? nullptr : it->second.get();
+  if (flow != nullptr && StartsNewConnection(*flow, segment)) {
+    syn_port_reuse_.Add();
+    Remove(flow, segment.ts, Removal::kPortReuse);
+    flow = nullptr;
+  }
+  if (flow == nullptr) {
+    // A reset for a connection we do not know (typically one already finished) starts nothing.
+    if (segment.Has(kTcpRst) && WireLength(segment) == 0) {
+      stray_rst_.Add();
+      return;
+    }
+    flow = Create(segment, key);
+  }
+  Touch(*flow, segment.ts);
+  HandleSegment(*flow, segment);
+  if (flow->Closed() && !flow->in_closed_list) {
+    closed_.splice(closed_.end(), active_, flow->position);
+    flow->in_closed_list = true;
+    flow->closed_at = segment.ts;
+  }
+}
+
+bool FlowTable::StartsNewConnection(const Flow& flow, const TcpSegment& segment) const {
+  if (!IsPureSyn(segment)) return false;
+  const Reassembler& sender = flow.dir(flow.SideOf(segment));
+  // A SYN from a direction that has not spoken yet is a simultaneous open, unless the old
+  // connection is over.
+  if (!sender.initialized()) return flow.Closed();
+  return segment.seq != sender.isn();  // the same ISN: a retransmitted SYN
+}
+
+FlowTable::Flow* FlowTable::Create(const TcpSegment& segment, const FlowKey& key) {
+  while (flows_.size() >= config_.max_flows && !flows_.empty()) EvictOne(segment.ts);
+  bool sender_is_orig = true;
+  bool partial = false;
+  if (segment.Has(kTcpSyn)) {
+    sender_is_orig = !segment.Has(kTcpAck);  // SYN-ACK first: the SYN was missed
+  } else {
+    partial = true;
+    sender_is_orig = config_.service_ports.Contains(segment.dst_port) ||
+                     !config_.service_ports.Contains(segment.src_port);
+  }
+  Connection conn;
+  conn.uid = uids_.Next();
+  conn.start = segment.ts;
+  conn.partial = partial;
+  conn.id = sender_is_orig ? ConnId{segment.src, segment.src_port, segment.dst, segment.dst_port}
+                           : ConnId{segment.dst, segment.dst_port, segment.src, segment.src_port};
+  auto owned = std::make_unique<Flow>(key, std::move(conn), factory_, limits_, context_);
+  Flow* flow = owned.get();
+  // The SYN-ACK acknowledges the originator's ISN + 1.
+  if (segment.Has(kTcpSyn) && segment.Has(kTcpAck)) flow->orig.Init(segment.ack - 1);
+  flows_.emplace(key, std::move(owned));
+  flow->position = active_.insert(active_.end(), flow);
+  flow->last_seen = segment.ts;
+  flows_created_.Add();
+  if (partial) partial_connections_.Add();
+  UpdateActiveGauge();
+  return flow;
+}
+
+void FlowTable::EvictOne(Timestamp now) {
+  // A connection that is already over goes first; that is no loss, so it is not counted.
+  if (!closed_.empty()) {
+    Remove(closed_.front(), now, Removal::kClosed);
+  } else if (!active_.empty()) {
+    Remove(active_.front(), now, Removal::kEvicted);
+  }
+}
+
+void FlowTable::HandleSegment(Flow& flow, const TcpSegment& segment) {
+  Side side = flow.SideOf(segment);
+  Reassembler& sender = flow.dir(side);
+  Reassembler& peer = flow.dir(Other(side));
+  Timestamp ts = segment.ts;
+  if (!sender.initialized()) InitDirection(flow, side, segment);
+  // ACK before payload: a gap the ACK reveals comes before this segment's bytes (Zeek order;
+  // smtp-bdat-gap.pcap's 250 reply carries the ACK that reveals the hole).
+  if (segment.Has(kTcpAck) && peer.initialized()) peer.AckReceived(ts, segment.ack);
+  // A SYN takes one sequence number; data carried by it starts after.
+  uint32_t data_seq = segment.seq + (segment.Has(kTcpSyn) ? 1U : 0U);
+  uint32_t wire_len = WireLength(segment);
+  if (wire_len > 0 &&
+      sender.AddData(ts, data_seq, segment.payload, wire_len) == Overlap::kInconsistent) {
+    RaiseRexmitWeird(flow, ts);
+  }
+  if (segment.Has(kTcpFin)) sender.AddFin(ts, data_seq + wire_len);
+  if (segment.Has(kTcpRst)) {
+    flow.orig.Close(ts, StreamEnd::kReset);
+    flow.resp.Close(ts, StreamEnd::kReset);
+  }
+}
+
+void FlowTable::InitDirection(Flow& flow, Side side, const TcpSegment& segment) {
+  if (segment.Has(kTcpSyn)) {
+    flow.dir(side).Init(segment.seq);
+    return;
+  }
+  // Handshake not seen for this direction: the first byte it sends is number 1.
+  flow.dir(side).Init(segment.seq - 1);
+  if (!flow.conn.partial) {
+    flow.conn.partial = true;
+    partial_connections_.Add();
+  }
+}
+
+void FlowTable::Touch(Flow& flow, Timestamp ts) {
+  flow.last_seen = std::max(flow.last_seen, ts);
+  if (!flow.in_closed_list) active_.splice(active_.end(), active_, flow.position);
+}
+
+void FlowTable::ExpireIdle(Timestamp now) {
+  while (!closed_.empty() &&
+         now.usec - closed_.front()->closed_at.usec >= config_.close_delay.usec) {
+    Remove(closed_.front(), now, Removal::kClosed);
+  }
+  while (!active_.empty() &&
+         now.usec - active_.front()->last_seen.usec >= config_.idle_timeout.usec) {
+    Remove(active_.front(), now, Removal::kIdle);
+  }
+}
+
+void FlowTable::FinishAll(Timestamp now) {
+  while (!closed_.empty()) Remove(closed_.front(), now, Removal::kEndOfInput);
+  while (!active_.empty()) Remove(active_.front(), now, Removal::kEndOfInput);
+}
+
+void FlowTable::Remove(Flow* flow, Timestamp now, Removal why) {
+  if (why == Removal::kIdle) flows_expired_idle_.Add();
+  if (why == Removal::kEvicted) flows_evicted_.Add();
+  flow->orig.Close(now, StreamEnd::kRemoval);
+  flow->resp.Close(now, StreamEnd::kRemoval);
+  if (flow->consumer) flow->consumer->Finish(now);
+  (flow->in_closed_list ? closed_ : active_).erase(flow->position);
+  flows_.erase(flow->key);  // destroys the consumer, then the connection
+  UpdateActiveGauge();
+}
+
+void FlowTable::RaiseRexmitWeird(Flow& flow, Timestamp ts) {
+  if (flow.rexmit_weird_raised || weird_sink_ == nullptr) return;
+  flow.rexmit_weird_raised = true;
+  Event event{ts,
+              event_names::kWeird,
+              &flow.conn,
+              {{"name", std::string("rexmit_inconsistency")},
+               {"addl", std::string()},
+               {"source", std::string("TCP")}}};
+  weird_sink_->OnEvent(event);
+}
+
+std::vector<ConnectionSummary> FlowTable::Summaries() const {
+  std::vector<ConnectionSummary> out;
+  out.reserve(flows_.size());
+  for (const auto* list : {&active_, &closed_}) {
+    for (const Flow* flow : *list) {
+      ConnectionSummary& s = out.emplace_back();
+      s.uid = flow->conn.uid;
+      s.id = flow->conn.id;
+      s.start = flow->conn.start;
+      s.last_seen = flow->last_seen;
+      s.orig_bytes = flow->orig.delivered_bytes();
+      s.resp_bytes = flow->resp.delivered_bytes();
+      s.gap_bytes = flow->orig.gap_bytes() + flow->resp.gap_bytes();
+      s.tcp_state = TcpState(flow->orig, flow->resp, flow->conn.partial);
+      if (flow->consumer) s.smtp_state = std::string(flow->consumer->StateName());
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ConnectionSummary& a, const ConnectionSummary& b) {
+    return std::tie(a.start, a.uid) < std::tie(b.start, b.uid);
+  });
+  return out;
+}
+
+void FlowTable::VisitStats(StatsVisitor& v) const {
+  constexpr std::string_view kGroup = "tcp";
+  v.Visit(kGroup, "flows_created", flows_created_.Get(), "TCP connections created");
+  v.Visit(kGroup, "flows_active", flows_active_.load(std::memory_order_relaxed),
+          "TCP connections tracked now", StatKind::kGauge);
+  v.Visit(kGroup, "flows_evicted", flows_evicted_.Get(),
+          "open connections finished early because the flow table was full");
+  v.Visit(kGroup, "flows_expired_idle", flows_expired_idle_.Get(),
+          "connections finished after the inactivity timeout");
+  v.Visit(kGroup, "segments", segments_.Get(), "TCP segments processed");
+  v.Visit(kGroup, "payload_bytes", payload_bytes_.Get(), "TCP payload bytes on the wire");
+  v.Visit(kGroup, "retransmitted_bytes", context_.retransmitted_bytes.Get(),
+          "payload bytes seen again after they were delivered or buffered (normal)");
+  v.Visit(kGroup, "out_of_order_segments", context_.out_of_order_segments.Get(),
+          "segments whose bytes had to wait for earlier ones");
+  v.Visit(kGroup, "gap_events", context_.gap_events.Get(), "content gaps reported");
+  v.Visit(kGroup, "gap_bytes", context_.gap_bytes.Get(),
+          "stream bytes that never arrived, reported as content gaps", StatKind::kCounter,
+          "reassembly_gap");
+  v.Visit(kGroup, "reassembly_buffer_overflow_bytes", context_.overflow_bytes.Get(),
+          "out-of-order bytes dropped at a buffer bound (also reported as gaps later)",
+          StatKind::kCounter, "reassembly_buffer");
+  v.Visit(kGroup, "truncated_payload_bytes", context_.truncated_payload_bytes.Get(),
+          "payload bytes cut by the capture (reported as gaps)");
+  v.Visit(kGroup, "rexmit_inconsistency", context_.rexmit_inconsistency.Get(),
+          "retransmissions that overlapped earlier bytes with different bytes");
+  v.Visit(kGroup, "partial_connections", partial_connections_.Get(),
+          "connections whose handshake was not seen");
+  v.Visit(kGroup, "syn_port_reuse", syn_port_reuse_.Get(),
+          "new SYNs that replaced an existing connection on the same 4-tuple");
+  v.Visit(kGroup, "buffered_bytes", context_.buffered_bytes(),
+          "out-of-order bytes held now, with per-block overhead", StatKind::kGauge);
+  v.Visit(kGroup, "retained_bytes", context_.retained_bytes(),
+          "memory held for delivered, unacknowledged bytes kept to check retransmissions",
+          StatKind::kGauge);
+  v.Visit(kGroup, "seq_out_of_window", context_.seq_out_of_window.Get(),
+          "segments too far from the expected sequence number, dropped");
+  v.Visit(kGroup, "late_data_bytes", context_.late_data_bytes.Get(),
+          "payload bytes beyond a FIN or after a reset, ignored");
+  v.Visit(kGroup, "stray_rst", stray_rst_.Get(), "resets for no tracked connection, ignored");
+}
+
+void FlowTable::UpdateActiveGauge() {
+  flows_active_.store(flows_.size(), std::memory_order_relaxed);
+}
+
+}  // namespace mailtap

@@ -1,0 +1,132 @@
+// The TCP flow table: finds the connection of each segment, decides who the originator is,
+// runs one Reassembler per direction and ends connections (FIN/RST, idle timeout, eviction,
+// end of input), the way Zeek's TCP session adapter does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "common/uid.h"
+#include "mailtap/connections.h"
+#include "mailtap/packet.h"
+#include "mailtap/port_set.h"
+#include "mailtap/sink.h"
+#include "mailtap/stats.h"
+#include "mailtap/stream_consumer.h"
+#include "tcp/reassembler.h"
+
+namespace mailtap {
+
+struct FlowTableConfig {
+  // Orientation of connections whose SYN was not seen: the endpoint on one of these ports is the
+  // responder (Zeek's likely-server-port heuristic).
+  PortSet service_ports = PortSet::Default();
+  Timestamp idle_timeout{300'000'000};  // Zeek's tcp_inactivity_timeout, in packet time
+  Timestamp close_delay{5'000'000};     // closed connections wait this long for late retransmits
+  size_t max_flows = 100'000;           // beyond: the least recently active is evicted (counted)
+  size_t max_buffered_bytes_per_direction = 4 << 20;  // out-of-order data held per direction
+  size_t max_buffered_bytes_total = 512 << 20;
+  // Delivered but unacknowledged bytes kept only to detect inconsistent retransmissions (a flow
+  // may hold up to twice the per-direction figure); when these bounds are hit the check is
+  // skipped, no data is lost.
+  size_t max_retained_bytes_per_direction = 64 << 10;
+  size_t max_retained_bytes_total = 64 << 20;
+};
+
+// Identifies a connection regardless of direction: the two endpoints in a fixed order.
+struct FlowKey {
+  IpAddress low_addr;
+  IpAddress high_addr;
+  uint16_t low_port = 0;
+  uint16_t high_port = 0;
+  bool operator==(const FlowKey&) const = default;
+};
+
+// Seeded so that an outsider choosing addresses and ports cannot easily aim at one bucket.
+struct FlowKeyHash {
+  uint64_t seed = 0;
+  size_t operator()(const FlowKey& key) const;
+};
+
+// Semantics (Zeek-like):
+// * Originator: the sender of a SYN without ACK; if the first segment is a SYN-ACK, its
+//   receiver (a missed SYN is tolerated). Otherwise the connection is partial and the endpoint
+//   on a service port is the responder (else the first sender is the originator). A direction
+//   whose first segment is not a SYN also makes the connection partial (Connection::partial may
+//   therefore turn true after the consumer was created).
+// * A SYN without ACK whose sequence number differs from the ISN of its sender's direction
+//   starts a new connection on the same 4-tuple (port reuse); the old one is finished first.
+// * Per segment: the ACK is applied to the peer's stream first (possibly reporting a gap there),
+//   then the payload, then FIN, then RST. Consumer calls for both directions interleave in
+//   segment order.
+// * A connection whose two streams have ended (FIN/FIN, RST) is finished close_delay later;
+//   one without segments for idle_timeout is finished as idle. Both are judged on packet time,
+//   at every Process() and ExpireIdle(). Connections end with Finish(), then the consumer is
+//   destroyed, then the Connection.
+// * A bare RST for an unknown 4-tuple does not create a connection (counted as stray_rst).
+// Not thread-safe except VisitStats(), which may run on another thread. Never throws after
+// construction.
+class FlowTable : public StatsSource {
+ public:
+  // `factory`, `uids` and `weird_sink` (nullable; receives "weird" events) must outlive the
+  // table.
+  FlowTable(FlowTableConfig config, StreamConsumerFactory& factory, UidGenerator& uids,
+            EventSink* weird_sink);
+  ~FlowTable() override;
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // One captured segment. `segment.payload` is only read during the call.
+  void Process(const TcpSegment& segment);
+  // Finishes closed connections whose close delay has passed and idle ones, as of `now`.
+  void ExpireIdle(Timestamp now);
+  // End of input: finishes every connection (holes reported, buffered data delivered; no
+  // EndOfStream for streams without FIN or RST), least recently active first.
+  void FinishAll(Timestamp now);
+
+  // The open connections, ordered by start time.
+  std::vector<ConnectionSummary> Summaries() const;
+  size_t size() const { return flows_.size(); }
+  void VisitStats(StatsVisitor& visitor) const override;  // group "tcp"
+
+ private:
+  struct Flow;
+  enum class Removal { kClosed, kIdle, kEvicted, kPortReuse, kEndOfInput };
+
+  Flow* Create(const TcpSegment& segment, const FlowKey& key);
+  void EvictOne(Timestamp now);
+  bool StartsNewConnection(const Flow& flow, const TcpSegment& segment) const;
+  void HandleSegment(Flow& flow, const TcpSegment& segment);
+  void InitDirection(Flow& flow, Side side, const TcpSegment& segment);
+  void Touch(Flow& flow, Timestamp ts);
+  void Remove(Flow* flow, Timestamp now, Removal why);
+  void RaiseRexmitWeird(Flow& flow, Timestamp ts);
+  void UpdateActiveGauge();
+
+  FlowTableConfig config_;
+  StreamConsumerFactory& factory_;
+  UidGenerator& uids_;
+  EventSink* weird_sink_;
+  ReassemblyLimits limits_;
+  ReassemblyContext context_;
+
+  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
+  std::list<Flow*> active_;  // open connections, least recently active first
+  std::list<Flow*> closed_;  // both streams ended, earliest closed first
+
+  Counter flows_created_;
+  std::atomic<uint64_t> flows_active_{0};
+  Counter flows_evicted_;
+  Counter flows_expired_idle_;
+  Counter segments_;
+  Counter payload_bytes_;
+  Counter partial_connections_;
+  Counter syn_port_reuse_;
+  Counter stray_rst_;
+};
+
+}  // namespace mailtap
