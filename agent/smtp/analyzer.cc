@@ -1,0 +1,68 @@
+#include "smtp/analyzer.h"
+
+namespace mailtap {
+
+namespace {
+
+SmtpLimits LimitsFrom(const SmtpConfig& config) {
+  SmtpLimits limits;
+  limits.max_line_length = config.max_line_length;
+  limits.bdat_max_line_length = config.bdat_max_line_length;
+  limits.max_header_bytes = config.max_header_bytes;
+  limits.max_pending_commands = config.max_pending_commands;
+  limits.dpd_ignore_violations_after = config.dpd_ignore_violations_after;
+  return limits;
+}
+
+}  // namespace
+
+SmtpAnalyzerFactory::SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink)
+    : config_(std::move(config)),
+      limits_(LimitsFrom(config_)),
+      sink_(sink),
+      shared_(std::make_shared<SmtpShared>()) {}
+
+SmtpAnalyzerFactory::~SmtpAnalyzerFactory() = default;
+
+std::unique_ptr<StreamConsumer> SmtpAnalyzerFactory::Create(const Connection& conn) {
+  if (!config_.ports.Contains(conn.id.resp_p)) return nullptr;
+  return std::make_unique<SmtpSession>(conn, limits_, sink_, shared_);
+}
+
+void SmtpAnalyzerFactory::DisableAnalyzer(const Connection& conn) {
+  auto it = shared_->live.find(&conn);
+  if (it == shared_->live.end()) return;
+  it->second->RequestDisable(DisableReason::kScript);
+}
+
+void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
+  const SmtpCounters& c = shared_->counters;
+  constexpr std::string_view g = "smtp";
+  v.Visit(g, "sessions_created", c.sessions_created.Get(), "SMTP analyzers attached.");
+  const int64_t active = c.sessions_active.load(std::memory_order_relaxed);
+  v.Visit(g, "sessions_active", active > 0 ? static_cast<uint64_t>(active) : 0,
+          "SMTP analyzers alive now.", StatKind::kGauge);
+  v.Visit(g, "requests", c.requests.Get(), "smtp_request events.");
+  v.Visit(g, "replies", c.replies.Get(), "smtp_reply events.");
+  v.Visit(g, "data_lines", c.data_lines.Get(), "smtp_data events.");
+  v.Visit(g, "unexpected", c.unexpected.Get(), "smtp_unexpected events.");
+  v.Visit(g, "weirds", c.weirds.Get(), "Weirds raised by the SMTP analyzer.");
+  v.Visit(g, "content_gaps", c.content_gaps.Get(), "Content gaps reported to SMTP analyzers.");
+  v.Visit(g, "messages", c.messages.Get(), "DATA/BDAT messages started.");
+  v.Visit(g, "bdat_chunks", c.bdat_chunks.Get(), "Valid BDAT chunks announced.");
+  v.Visit(g, "starttls", c.starttls.Get(), "Sessions handed over to TLS.");
+  v.Visit(g, "analyzers_disabled_dpd", c.disabled_dpd.Get(),
+          "Analyzers disabled by DPD (reply code out of range early in a session).");
+  v.Visit(g, "analyzers_disabled_script", c.disabled_script.Get(),
+          "Analyzers disabled by the smtp.log logic.");
+  v.Visit(g, "lines_truncated", c.lines_truncated.Get(),
+          "Lines cut at the maximum line length (contentline_size_exceeded).", StatKind::kCounter,
+          "smtp_line_too_long");
+  v.Visit(g, "header_lines_dropped", c.header_lines_dropped.Get(),
+          "Folded header lines dropped at MIME::max_header_bytes.", StatKind::kCounter,
+          "mime_header_too_long");
+  v.Visit(g, "pending_cmd_overflows", c.pending_cmd_overflows.Get(),
+          "Outstanding-command queue overflows (smtp_excessive_pending_cmds).");
+}
+
+}  // namespace mailtap

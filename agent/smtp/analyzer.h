@@ -1,0 +1,53 @@
+// The SMTP analyzer factory: attaches an SmtpSession to every connection whose responder port is
+// an SMTP port, lets the smtp.log logic disable sessions, and reports the "smtp" statistics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "mailtap/port_set.h"
+#include "mailtap/sink.h"
+#include "mailtap/stats.h"
+#include "mailtap/stream_consumer.h"
+#include "smtp/analyzer_control.h"
+#include "smtp/session.h"
+
+namespace mailtap {
+
+// Defaults are Zeek's (spec section 20).
+struct SmtpConfig {
+  PortSet ports = PortSet::Default();          // SMTP::ports
+  size_t max_line_length = 16'777'116;         // ContentLine cap (Zeek 9.0)
+  size_t bdat_max_line_length = 4096;          // SMTP::bdat_max_line_length
+  size_t max_header_bytes = 65536;             // MIME::max_header_bytes
+  size_t max_pending_commands = 1000;          // outstanding-command queue cap
+  size_t dpd_ignore_violations_after = 10240;  // DPD::ignore_violations_after
+};
+
+// Not thread-safe except VisitStats, which may run on another thread.
+class SmtpAnalyzerFactory : public StreamConsumerFactory,
+                            public AnalyzerControl,
+                            public StatsSource {
+ public:
+  // `sink` receives every event of every session and must outlive them.
+  SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink);
+  ~SmtpAnalyzerFactory() override;
+
+  // A session when conn.id.resp_p is an SMTP port, else nullptr.
+  std::unique_ptr<StreamConsumer> Create(const Connection& conn) override;
+
+  // Disables the session of `conn` (dpd-style, counted as "script"); a no-op without one.
+  void DisableAnalyzer(const Connection& conn) override;
+
+  void VisitStats(StatsVisitor& visitor) const override;
+
+ private:
+  SmtpConfig config_;
+  SmtpLimits limits_;
+  EventSink& sink_;
+  // Shared with the sessions, which may outlive the factory during teardown.
+  std::shared_ptr<SmtpShared> shared_;
+};
+
+}  // namespace mailtap

@@ -1,0 +1,100 @@
+#include "smtp/line_splitter.h"
+
+#include <algorithm>
+
+namespace mailtap::smtp {
+
+namespace {
+constexpr uint8_t kCr = '\r';
+constexpr uint8_t kLf = '\n';
+}  // namespace
+
+LineSplitter::LineSplitter(LineSplitterListener& listener, size_t max_line_length)
+    : listener_(listener), max_line_length_(std::max<size_t>(max_line_length, 2)) {}
+
+void LineSplitter::Feed(std::span<const uint8_t> data) {
+  while (!data.empty() && !detached_) {
+    // A CR ended the previous line; its LF (possibly in this later delivery) belongs to it. This
+    // is checked before plain mode because the BDAT command line may have ended with that CR.
+    if (last_char_ == kCr && data[0] == kLf) {
+      last_char_ = kLf;
+      data = data.subspan(1);
+      continue;
+    }
+    if (plain_remaining_ > 0) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(plain_remaining_, data.size()));
+      last_char_ = 0;  // the CR of the command line must not swallow a later chunk byte
+      plain_remaining_ -= n;
+      listener_.OnPlain(data.first(n));
+      data = data.subspan(n);
+      continue;
+    }
+    data = data.subspan(SplitOnce(data));
+  }
+}
+
+void LineSplitter::FlushAtEnd() {
+  if (buf_.empty()) return;
+  static constexpr uint8_t kNewline[1] = {kLf};
+  Feed(kNewline);
+}
+
+// One line at most per call, so that a mode switch made by the listener for that line (plain
+// delivery, detach) applies to the very next byte.
+size_t LineSplitter::SplitOnce(std::span<const uint8_t> data) {
+  bool check_single_cr = last_char_ == kCr;
+  size_t i = 0;
+  while (i < data.size()) {
+    const uint8_t c = data[i];
+    if (buf_.size() >= max_line_length_) {
+      EmitTruncatedLine(c);
+      return i + 1;
+    }
+    if (c == kCr || c == kLf) {
+      EmitLine(c);
+      return i + 1;
+    }
+    size_t step = 1;
+    if (c == 0 && nul_armed_) {
+      nul_armed_ = false;
+      listener_.OnAnomaly(SplitterAnomaly::kNulInLine);
+    } else {
+      step = std::min(OrdinaryRun(data.subspan(i)), max_line_length_ - buf_.size());
+      buf_.append(reinterpret_cast<const char*>(data.data() + i), step);
+    }
+    // Only the byte right after a line-ending CR can make it a "single" CR (spec 3.2).
+    if (check_single_cr) {
+      listener_.OnAnomaly(SplitterAnomaly::kSingleCr);
+      check_single_cr = false;
+    }
+    i += step;
+    last_char_ = data[i - 1];
+  }
+  return i;
+}
+
+size_t LineSplitter::OrdinaryRun(std::span<const uint8_t> data) const {
+  size_t n = 0;
+  for (const uint8_t b : data) {
+    // Fast path: every special byte (NUL, LF, CR) is <= CR.
+    if (b <= kCr && (b == kCr || b == kLf || (b == 0 && nul_armed_))) break;
+    ++n;
+  }
+  return std::max<size_t>(n, 1);
+}
+
+void LineSplitter::EmitLine(uint8_t terminator) {
+  last_char_ = terminator;
+  listener_.OnLine(buf_);
+  buf_.clear();
+  if (buf_.capacity() > kKeepCapacity) std::string().swap(buf_);
+}
+
+// Zeek 9.0 (spec 3.6): the capped buffer is full; its last byte and the current byte are lost.
+void LineSplitter::EmitTruncatedLine(uint8_t current) {
+  listener_.OnAnomaly(SplitterAnomaly::kLineTooLong);
+  buf_.resize(max_line_length_ - 1);
+  EmitLine(current);
+}
+
+}  // namespace mailtap::smtp

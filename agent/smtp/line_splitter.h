@@ -1,0 +1,82 @@
+// Zeek's ContentLine semantics for one direction of an SMTP connection (spec section 3): CR, LF
+// and CRLF end a line, the first NUL is dropped, lines are capped in length, and a "plain" mode
+// hands the next N bytes through unsplit (BDAT chunks).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace mailtap::smtp {
+
+// Anomalies the splitter detects; the owner turns them into Zeek weirds (source "CONTENTLINE")
+// and applies Zeek's once-per-connection rule where it exists.
+enum class SplitterAnomaly : uint8_t {
+  kSingleCr,     // line_terminated_with_single_CR
+  kNulInLine,    // NUL_in_line (the first NUL of this direction was dropped)
+  kLineTooLong,  // contentline_size_exceeded
+};
+
+// Receives the splitter's output. Called synchronously from Feed()/Flush().
+class LineSplitterListener {
+ public:
+  virtual ~LineSplitterListener() = default;
+  // One line without its terminator. `line` is valid during the call only. The listener may call
+  // SetPlainDelivery() or Detach() on the splitter from here; they take effect for the next byte.
+  virtual void OnLine(std::string_view line) = 0;
+  // Bytes of a plain-mode delivery (see SetPlainDelivery). Valid during the call only.
+  virtual void OnPlain(std::span<const uint8_t> bytes) = 0;
+  virtual void OnAnomaly(SplitterAnomaly anomaly) = 0;
+};
+
+// Not thread-safe. Memory: the line buffer grows with the longest line seen, up to
+// `max_line_length` bytes; a buffer that grew past kKeepCapacity is released after its line.
+class LineSplitter {
+ public:
+  // Zeek 9.0: 16 MiB - 100.
+  static constexpr size_t kDefaultMaxLineLength = 16'777'116;
+  static constexpr size_t kKeepCapacity = 64 * 1024;
+
+  // REQUIRES: max_line_length >= 2. `listener` must outlive the splitter.
+  LineSplitter(LineSplitterListener& listener, size_t max_line_length);
+
+  // Splits `data` (the next in-order bytes of the stream). Stops early if Detach() is called.
+  void Feed(std::span<const uint8_t> data);
+
+  // End of the stream: a buffered unterminated line is delivered as if an LF had arrived
+  // (spec 3.7). Goes through Feed, so a pending plain delivery swallows the LF.
+  void FlushAtEnd();
+
+  // The next `length` bytes bypass line splitting and go to OnPlain (spec 3.9). A pending LF of
+  // the line that ended with CR is still swallowed first.
+  void SetPlainDelivery(uint64_t length) { plain_remaining_ = length; }
+  void CancelPlainDelivery() { plain_remaining_ = 0; }
+  uint64_t plain_remaining() const { return plain_remaining_; }
+
+  // Stops all further splitting (after STARTTLS the splitters are removed). Irreversible.
+  void Detach() { detached_ = true; }
+  bool detached() const { return detached_; }
+
+  bool HasPartialLine() const { return !buf_.empty(); }
+  size_t buffered_bytes() const { return buf_.size(); }
+
+ private:
+  // Consumes bytes until one line was emitted or `data` is exhausted; returns bytes consumed.
+  size_t SplitOnce(std::span<const uint8_t> data);
+  void EmitLine(uint8_t terminator);
+  void EmitTruncatedLine(uint8_t current);
+  // Length of the run of ordinary bytes at the start of `data`.
+  size_t OrdinaryRun(std::span<const uint8_t> data) const;
+
+  LineSplitterListener& listener_;
+  const size_t max_line_length_;
+  std::string buf_;
+  uint8_t last_char_ = 0;
+  bool nul_armed_ = true;  // the first NUL of the direction is still to be dropped
+  bool detached_ = false;
+  uint64_t plain_remaining_ = 0;
+};
+
+}  // namespace mailtap::smtp

@@ -1,0 +1,318 @@
+#include "smtp/session.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace mailtap {
+
+using smtp::Command;
+using smtp::State;
+
+// Marks "processing input": a disable requested meanwhile waits until the outermost call ends
+// (Zeek runs disable_analyzer from the event queue, after the current packet).
+class SmtpSession::CallScope {
+ public:
+  CallScope(SmtpSession& s, Timestamp ts) : s_(s) {
+    ++s_.call_depth_;
+    s_.ts_ = ts;
+  }
+  ~CallScope() {
+    if (--s_.call_depth_ == 0 && s_.pending_disable_ && !s_.disabled_) {
+      s_.DoDisable(*s_.pending_disable_);
+    }
+  }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+ private:
+  SmtpSession& s_;
+};
+
+SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
+                         std::shared_ptr<SmtpShared> shared)
+    : conn_(conn),
+      limits_(limits),
+      sink_(sink),
+      shared_(std::move(shared)),
+      counters_(shared_->counters),
+      orig_lines_(orig_listener_, limits.max_line_length),
+      resp_lines_(resp_listener_, limits.max_line_length) {
+  shared_->live[&conn_] = this;
+  counters_.sessions_created.Add();
+  counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
+  // Zeek runs the machine once with the greeting pseudo-command: CONNECTED -> INITIATED, and the
+  // greeting is the first reply expected.
+  first_cmd_ = Command::kConnEstablishment;
+  RunMachine(Command::kConnEstablishment, 0);
+}
+
+SmtpSession::~SmtpSession() {
+  auto it = shared_->live.find(&conn_);
+  if (it != shared_->live.end() && it->second == this) shared_->live.erase(it);
+  counters_.sessions_active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) {
+  if (disabled_ || data.empty()) return;
+  CallScope scope(*this, ts);
+  bytes_seen_ += data.size();
+  // Partial connections: the line splitters drop all payload (spec 2).
+  if (conn_.partial) return;
+  if (tls_) {
+    // After STARTTLS the bytes belong to TLS; after a later gap each chunk is one "line".
+    if (state_ != State::kInTls) {
+      HandleLine(side, {reinterpret_cast<const char*>(data.data()), data.size()});
+    }
+    return;
+  }
+  (IsOrig(side) ? orig_lines_ : resp_lines_).Feed(data);
+}
+
+void SmtpSession::Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) {
+  if (disabled_ || len == 0) return;
+  CallScope scope(*this, ts);
+  had_gap_ = true;
+  counters_.content_gaps.Add();
+  Unexpected(IsOrig(side), "content gap", fmt::format("seq = {}, len = {}", seq, len));
+  if (state_ == State::kInData || state_ == State::kInBdat) EndData();
+  // Spec 14.3: the queue is cleared; the pending multi-line reply code and the partial line
+  // buffers are kept.
+  pending_.clear();
+  first_cmd_.reset();
+  last_replied_.reset();
+  state_ = State::kAfterGap;
+}
+
+void SmtpSession::EndOfStream(Side side, Timestamp ts) {
+  if (disabled_) return;
+  CallScope scope(*this, ts);
+  if (!conn_.partial && !tls_) (IsOrig(side) ? orig_lines_ : resp_lines_).FlushAtEnd();
+  (IsOrig(side) ? orig_ended_ : resp_ended_) = true;
+  // Zeek's ConnectionFinished: both sides closed, an open message is closed silently.
+  if (orig_ended_ && resp_ended_ && message_) EndData();
+}
+
+void SmtpSession::Finish(Timestamp ts) {
+  if (!disabled_) {
+    CallScope scope(*this, ts);
+    if (message_) EndData();
+    disabled_ = true;  // the last call: nothing may follow
+  }
+  // Even a disabled analyzer's connection is removed: smtp.log writes its pending record then
+  // (Zeek's finalize_smtp removal hook runs whatever happened to the analyzer).
+  sink_.OnConnectionRemoved(conn_, ts);
+}
+
+void SmtpSession::RequestDisable(DisableReason reason) {
+  if (disabled_) return;
+  if (call_depth_ > 0) {
+    if (!pending_disable_) pending_disable_ = reason;
+    return;
+  }
+  DoDisable(reason);
+}
+
+// Spec 5: two legacy checks, then sender or receiver handling.
+void SmtpSession::HandleLine(Side side, std::string_view line) {
+  const bool is_sender = IsOrig(side) == orig_is_sender_;
+  if (!line.empty() && line.back() == '\r') {
+    Unexpected(is_sender, "more than one <CR> at the end of line", line);
+    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  }
+  if (std::any_of(line.begin(), line.end(), [](char c) { return c == '\r' || c == '\n'; })) {
+    Unexpected(is_sender, "Bare <CR> or <LF> appears in the middle of line", line);
+  }
+  if (is_sender) {
+    SenderLine(side, line);
+  } else {
+    ReceiverLine(side, line);
+  }
+}
+
+// Spec 5, dispatch in priority order.
+void SmtpSession::SenderLine(Side side, std::string_view line) {
+  // "BDAT 0 LAST" sends no bytes: the message closes at the next non-empty sender line (10.2.7).
+  if (bdat_ && bdat_->Complete() && !line.empty()) RunMachine(Command::kEndOfData, 0);
+  switch (state_) {
+    case State::kAfterGap:
+      return;  // unknown whether command or data: swallowed (14.4)
+    case State::kInData:
+      if (line == ".") {
+        // The machine (message close, MIME end events) runs before the request (spec 18).
+        Enqueue(Command::kEndOfData);
+        RunMachine(Command::kEndOfData, 0);
+        Request(".", line);
+      } else {
+        DataLine(side, line);
+      }
+      return;
+    case State::kInAuth:
+      Enqueue(Command::kAuthAnswer);
+      Request("**", line);
+      RunMachine(Command::kAuthAnswer, 0);
+      return;
+    default:
+      CommandLine(line);
+  }
+}
+
+void SmtpSession::DataLine(Side side, std::string_view line) {
+  if (!line.empty() && line[0] == '.') line.remove_prefix(1);  // dot-unstuffing (RFC 5321 4.5.2)
+  if (!message_) BeginData(State::kInData);
+  message_->Line(line);
+  Data(side, line);
+}
+
+void SmtpSession::CommandLine(std::string_view line) {
+  const smtp::CommandLine parsed = smtp::SplitCommandLine(line);
+  const std::optional<Command> cmd = smtp::LookupCommand(parsed.word);
+  if (!cmd) {
+    Unexpected(true, "unknown command", parsed.word);
+    return;
+  }
+  Enqueue(*cmd);
+  if (*cmd == Command::kEndOfData) {
+    RunMachine(*cmd, 0);
+    Request(smtp::UpperAscii(parsed.word), parsed.arg);
+    return;
+  }
+  Request(smtp::UpperAscii(parsed.word), parsed.arg);
+  if (*cmd == Command::kBdat) {
+    HandleBdat(parsed.arg);
+    return;
+  }
+  if (bdat_) {
+    Weird("smtp_missing_bdat_last_chunk", "", "SMTP");
+    EndData();
+  }
+  RunMachine(*cmd, 0);
+}
+
+// Spec 6.
+void SmtpSession::ReceiverLine(Side side, std::string_view line) {
+  const smtp::ReplyLine reply = smtp::ParseReplyLine(line);
+  if (!reply.InRange()) {
+    Unexpected(false, "reply code out of range", line);
+    Violation();
+    return;
+  }
+  const int code = *reply.code;
+  if (pending_reply_ && *pending_reply_ != code) {
+    Unexpected(false, "reply code does not match the continuing reply", line);
+    pending_reply_.reset();
+  }
+  if (!pending_reply_) NewReply(code);
+  pending_reply_ = reply.continued ? std::optional<int>(code) : std::nullopt;
+  Reply(side, code, smtp::ReplyLabel(last_replied_), reply.msg, reply.continued);
+}
+
+// First line of a reply: it answers the head of the queue (spec 7), after a gap it first raises
+// the (UNKNOWN) pseudo request (spec 14.5).
+void SmtpSession::NewReply(int code) {
+  if (state_ == State::kAfterGap) {
+    state_ = State::kGapRecovery;
+    Request("(UNKNOWN)", "");
+  }
+  const std::optional<Command> cmd = first_cmd_;
+  last_replied_ = first_cmd_;
+  first_cmd_.reset();
+  if (!pending_.empty()) {
+    first_cmd_ = pending_.front();
+    pending_.pop_front();
+  }
+  RunMachine(cmd, code);
+}
+
+// Zeek's analyzer violation ("reply code -1 out of range"), filtered as in TCP.cc and
+// Analyzer.cc, and acted on as dpd.zeek does (spec 2).
+void SmtpSession::Violation() {
+  if (conn_.partial || had_gap_) return;
+  ++violations_;
+  if (violations_ > limits_.max_analyzer_violations) {
+    if (violations_ == limits_.max_analyzer_violations + 1) {
+      Weird("too_many_analyzer_violations", "", "SMTP");
+    }
+    return;
+  }
+  if (bytes_seen_ > limits_.dpd_ignore_violations_after) return;
+  RequestDisable(DisableReason::kDpd);
+}
+
+void SmtpSession::Enqueue(Command cmd) {
+  if (!first_cmd_) {
+    first_cmd_ = cmd;
+    return;
+  }
+  if (pending_.size() >= limits_.max_pending_commands) {
+    Weird("smtp_excessive_pending_cmds", "", "SMTP");
+    counters_.pending_cmd_overflows.Add();
+    pending_.clear();
+  }
+  pending_.push_back(cmd);
+}
+
+void SmtpSession::RunMachine(std::optional<Command> cmd, int code) {
+  const smtp::Decision d = smtp::Decide(cmd, code, state_);
+  const std::string_view name = cmd ? smtp::InternalName(*cmd) : "(UNKNOWN)";
+  const int state_number = smtp::StateNumber(state_);
+  if (d.unexpected_commands > 0) {
+    const std::string detail = fmt::format("{} reply = {} state = {}", name, code, state_number);
+    for (int i = 0; i < d.unexpected_commands; ++i) {
+      Unexpected(true, "unexpected command", detail);
+    }
+  }
+  if (d.unexpected_reply) {
+    Unexpected(true, "unexpected reply",
+               fmt::format("{} state = {}, last command = {}", code, state_number, name));
+  }
+  Perform(d.action);
+  if (d.next_state) state_ = *d.next_state;
+}
+
+void SmtpSession::Perform(smtp::Action action) {
+  switch (action) {
+    case smtp::Action::kNone:
+      return;
+    case smtp::Action::kBeginData:
+      BeginData(State::kInData);
+      return;
+    case smtp::Action::kEndDataIfInData:
+      if (state_ == State::kInData) EndData();
+      return;
+    case smtp::Action::kEndData:
+      EndData();
+      return;
+    case smtp::Action::kStartTls:
+      StartTls();
+      return;
+    case smtp::Action::kFlipSender:
+      orig_is_sender_ = !orig_is_sender_;
+      return;
+  }
+}
+
+void SmtpSession::HandleAnomaly(smtp::SplitterAnomaly anomaly) {
+  switch (anomaly) {
+    case smtp::SplitterAnomaly::kSingleCr:
+      if (single_cr_reported_) return;  // Zeek flags it once per connection
+      single_cr_reported_ = true;
+      Weird("line_terminated_with_single_CR", "", "CONTENTLINE");
+      return;
+    case smtp::SplitterAnomaly::kNulInLine:
+      if (nul_reported_) return;
+      nul_reported_ = true;
+      Weird("NUL_in_line", "", "CONTENTLINE");
+      return;
+    case smtp::SplitterAnomaly::kLineTooLong:
+      counters_.lines_truncated.Add();
+      Weird("contentline_size_exceeded", "", "CONTENTLINE");
+      return;
+  }
+}
+
+smtp::LineSplitter& SmtpSession::SenderSplitter() {
+  return orig_is_sender_ ? orig_lines_ : resp_lines_;
+}
+
+}  // namespace mailtap

@@ -1,0 +1,184 @@
+// One SMTP analyzer per TCP connection, behaviour-compatible with Zeek's (spec sections 2-18):
+// line splitting per direction, roles (TURN), the outstanding-command queue, the state machine,
+// DATA and BDAT messages with their top-level MIME headers, STARTTLS, AUTH, content gaps and
+// DPD disabling. Events go to an EventSink.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mailtap/events.h"
+#include "mailtap/sink.h"
+#include "mailtap/stats.h"
+#include "mailtap/stream_consumer.h"
+#include "smtp/bdat.h"
+#include "smtp/line_splitter.h"
+#include "smtp/mime_headers.h"
+#include "smtp/protocol.h"
+#include "smtp/state_machine.h"
+
+namespace mailtap {
+
+// Bounds and thresholds of one session. Defaults are Zeek's.
+struct SmtpLimits {
+  size_t max_line_length = smtp::LineSplitter::kDefaultMaxLineLength;
+  size_t bdat_max_line_length = 4096;            // SMTP::bdat_max_line_length
+  size_t max_header_bytes = 65536;               // MIME::max_header_bytes
+  size_t max_pending_commands = 1000;            // hard-coded in Zeek's SMTP.cc
+  uint64_t dpd_ignore_violations_after = 10240;  // DPD::ignore_violations_after
+  uint64_t max_analyzer_violations = 1000;       // max_analyzer_violations
+};
+
+// Counters of all sessions of one factory. Written by the pipeline thread only.
+struct SmtpCounters {
+  Counter sessions_created;
+  std::atomic<int64_t> sessions_active{0};
+  Counter requests;
+  Counter replies;
+  Counter data_lines;
+  Counter unexpected;
+  Counter weirds;
+  Counter content_gaps;
+  Counter messages;
+  Counter bdat_chunks;
+  Counter starttls;
+  Counter disabled_dpd;
+  Counter disabled_script;
+  Counter lines_truncated;        // contentline_size_exceeded
+  Counter header_lines_dropped;   // exceeded_mime_max_header_bytes
+  Counter pending_cmd_overflows;  // smtp_excessive_pending_cmds
+};
+
+class SmtpSession;
+
+// State shared by a factory and its sessions; whichever is destroyed last frees it.
+struct SmtpShared {
+  SmtpCounters counters;
+  // Live sessions by connection, for DisableAnalyzer. Pipeline thread only.
+  std::unordered_map<const Connection*, SmtpSession*> live;
+};
+
+// Why an analyzer was switched off.
+enum class DisableReason : uint8_t { kDpd, kScript };
+
+class SmtpSession : public StreamConsumer,
+                    private smtp::BdatChunkListener,
+                    private smtp::HeaderListener {
+ public:
+  // `conn` and `sink` must outlive the session. Registers itself in shared->live.
+  SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
+              std::shared_ptr<SmtpShared> shared);
+  ~SmtpSession() override;
+  SmtpSession(const SmtpSession&) = delete;
+  SmtpSession& operator=(const SmtpSession&) = delete;
+
+  void Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) override;
+  void Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) override;
+  void EndOfStream(Side side, Timestamp ts) override;
+  void Finish(Timestamp ts) override;
+  std::string_view StateName() const override { return smtp::StateName(state_); }
+
+  // Zeek's disable_analyzer: an open message is closed, then no more events. When called while
+  // the session is processing input (e.g. from an event handler), it takes effect once the
+  // current Deliver/Undelivered/... call returns, so the rest of that input is still analysed.
+  void RequestDisable(DisableReason reason);
+  bool disabled() const { return disabled_; }
+  smtp::State state() const { return state_; }
+
+ private:
+  // Routes one direction's splitter output to the session.
+  class SideLines : public smtp::LineSplitterListener {
+   public:
+    SideLines(SmtpSession& session, Side side) : session_(session), side_(side) {}
+    void OnLine(std::string_view line) override { session_.HandleLine(side_, line); }
+    void OnPlain(std::span<const uint8_t> bytes) override { session_.HandleChunkBytes(bytes); }
+    void OnAnomaly(smtp::SplitterAnomaly anomaly) override { session_.HandleAnomaly(anomaly); }
+
+   private:
+    SmtpSession& session_;
+    Side side_;
+  };
+  class CallScope;
+
+  // Lines (session.cc).
+  void HandleLine(Side side, std::string_view line);
+  void SenderLine(Side side, std::string_view line);
+  void CommandLine(std::string_view line);
+  void DataLine(Side side, std::string_view line);
+  void ReceiverLine(Side side, std::string_view line);
+  void NewReply(int code);
+  void Violation();
+  void Enqueue(smtp::Command cmd);
+  void RunMachine(std::optional<smtp::Command> cmd, int code);
+  void Perform(smtp::Action action);
+  void HandleAnomaly(smtp::SplitterAnomaly anomaly);
+  smtp::LineSplitter& SenderSplitter();
+
+  // Messages, BDAT, TLS (session_message.cc).
+  void HandleBdat(std::string_view arg);
+  void HandleChunkBytes(std::span<const uint8_t> bytes);
+  void BeginData(smtp::State state);
+  void EndData();
+  void CloseBdat();
+  void FinishMessage();
+  void StartTls();
+  void DoDisable(DisableReason reason);
+  void OnChunkLine(std::string_view line, bool crlf) override;
+  void OnChunkWeird(std::string_view name, std::string_view addl) override;
+  void OnHeader(std::string_view original_name, std::string_view value) override;
+  void OnHeaderTooLong(size_t total_bytes) override;
+
+  // Events (session_events.cc).
+  void Emit(std::string_view name, std::vector<EventArg> args);
+  void Request(std::string command, std::string_view arg);
+  void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
+  void Data(Side side, std::string_view data);
+  void Unexpected(bool is_sender, std::string_view msg, std::string_view detail);
+  void Weird(std::string_view name, std::string_view addl, std::string_view source);
+
+  const Connection& conn_;
+  const SmtpLimits limits_;
+  EventSink& sink_;
+  std::shared_ptr<SmtpShared> shared_;
+  SmtpCounters& counters_;
+
+  SideLines orig_listener_{*this, Side::kOriginator};
+  SideLines resp_listener_{*this, Side::kResponder};
+  smtp::LineSplitter orig_lines_;
+  smtp::LineSplitter resp_lines_;
+
+  smtp::State state_ = smtp::State::kConnected;
+  bool orig_is_sender_ = true;
+  // The outstanding-command queue (spec 7): the command the next reply answers, then the rest.
+  std::optional<smtp::Command> first_cmd_;
+  std::deque<smtp::Command> pending_;
+  std::optional<smtp::Command> last_replied_;
+  std::optional<int> pending_reply_;  // code of an unfinished multi-line reply
+
+  std::unique_ptr<smtp::TopLevelHeaders> message_;  // open DATA/BDAT message
+  std::unique_ptr<smtp::BdatChunkSplitter> bdat_;   // open BDAT transfer
+
+  bool tls_ = false;  // STARTTLS accepted: the splitters are gone
+  bool had_gap_ = false;
+  bool single_cr_reported_ = false;
+  bool nul_reported_ = false;
+  bool orig_ended_ = false;
+  bool resp_ended_ = false;
+  uint64_t bytes_seen_ = 0;
+  uint64_t violations_ = 0;
+
+  Timestamp ts_;
+  int call_depth_ = 0;
+  bool disabled_ = false;
+  std::optional<DisableReason> pending_disable_;
+};
+
+}  // namespace mailtap
