@@ -1,0 +1,77 @@
+#include "sinks/file_output.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+namespace mailtap {
+
+FileOutput::FileOutput(std::string path, size_t buffer_bytes)
+    : path_(std::move(path)), buffer_bytes_(buffer_bytes) {
+  fd_ = OpenPath();
+  if (fd_ < 0) {
+    throw std::runtime_error("cannot open '" + path_ + "' for writing: " + std::strerror(errno));
+  }
+  buffer_.reserve(buffer_bytes_);
+}
+
+FileOutput::~FileOutput() {
+  Flush();
+  CloseFd();
+}
+
+int FileOutput::OpenPath() const {
+  if (is_stdout()) return STDOUT_FILENO;
+  return ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+void FileOutput::CloseFd() {
+  if (fd_ >= 0 && fd_ != STDOUT_FILENO) ::close(fd_);
+  fd_ = -1;
+}
+
+void FileOutput::Append(std::string_view bytes) {
+  buffer_.append(bytes);
+  if (buffer_.size() >= buffer_bytes_) Flush();
+}
+
+void FileOutput::Flush() {
+  if (buffer_.empty()) return;
+  if (fd_ < 0) {
+    bytes_dropped_.Add(buffer_.size());
+    buffer_.clear();
+    return;
+  }
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Disk full, pipe closed, ...: the data path never throws, so count and drop.
+      write_errors_.Add();
+      bytes_dropped_.Add(buffer_.size() - done);
+      break;
+    }
+    done += static_cast<size_t>(n);
+    bytes_written_.Add(static_cast<uint64_t>(n));
+  }
+  buffer_.clear();
+}
+
+bool FileOutput::Reopen() {
+  Flush();
+  if (is_stdout()) return true;
+  CloseFd();
+  fd_ = OpenPath();
+  if (fd_ < 0) {
+    reopen_failures_.Add();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace mailtap

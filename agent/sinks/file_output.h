@@ -1,0 +1,58 @@
+// A buffered, reopenable append-only output file (or standard output) for the log writers.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "mailtap/stats.h"
+
+namespace mailtap {
+
+// Owns one file descriptor. Not thread-safe: the pipeline thread only (a SIGHUP handler should
+// set a flag that the pipeline thread turns into a Reopen() call).
+class FileOutput {
+ public:
+  static constexpr std::string_view kStdout = "-";
+
+  // Opens `path` for appending, creating it (mode 0644) if needed; "-" means standard output.
+  // Throws std::runtime_error naming the path and the errno text if it cannot be opened: this is
+  // start-up, where a precise message is wanted.
+  // `buffer_bytes`: output is written once this much is buffered (and on Flush()).
+  explicit FileOutput(std::string path, size_t buffer_bytes = 64 * 1024);
+  ~FileOutput();
+  FileOutput(const FileOutput&) = delete;
+  FileOutput& operator=(const FileOutput&) = delete;
+
+  // Buffers `bytes`. Never throws; write errors are counted and the unwritten bytes dropped.
+  void Append(std::string_view bytes);
+  // Writes everything buffered.
+  void Flush();
+  // Flushes, closes and opens the path again (after logrotate moved the file). Standard output
+  // is left alone. Returns false (counted; output is dropped until a later Reopen succeeds) if the
+  // path cannot be opened.
+  bool Reopen();
+
+  const std::string& path() const { return path_; }
+  bool is_stdout() const { return path_ == kStdout; }
+
+  uint64_t bytes_written() const { return bytes_written_.Get(); }
+  uint64_t write_errors() const { return write_errors_.Get(); }
+  uint64_t bytes_dropped() const { return bytes_dropped_.Get(); }
+  uint64_t reopen_failures() const { return reopen_failures_.Get(); }
+
+ private:
+  int OpenPath() const;  // returns the fd or -1 (errno set)
+  void CloseFd();
+
+  std::string path_;
+  size_t buffer_bytes_;
+  int fd_ = -1;
+  std::string buffer_;
+  Counter bytes_written_;
+  Counter write_errors_;
+  Counter bytes_dropped_;
+  Counter reopen_failures_;
+};
+
+}  // namespace mailtap

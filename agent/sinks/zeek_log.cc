@@ -1,0 +1,274 @@
+#include "sinks/zeek_log.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "common/json_escape.h"
+
+namespace mailtap {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+constexpr std::string_view kUnsetField = "-";
+constexpr std::string_view kEmptyField = "(empty)";
+
+void AppendHexEscape(uint8_t c, std::string* out) {
+  out->append("\\x");
+  out->push_back(kHex[c >> 4]);
+  out->push_back(kHex[c & 0xF]);
+}
+
+// Length of the valid UTF-8 sequence starting at s[i] (RFC 3629: no overlongs, surrogates or
+// code points above U+10FFFF), or 0.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[i + k]); };
+  const auto cont = [&](size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
+  const uint8_t c = b(0);
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) >= 0xA0)) return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) >= 0x90)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::optional<LogFormat> ParseLogFormat(std::string_view text) {
+  if (text == "json") return LogFormat::kJson;
+  if (text == "zeek") return LogFormat::kZeek;
+  return std::nullopt;
+}
+
+void AppendZeekEscaped(std::string_view bytes, bool in_container, std::string* out) {
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const auto c = static_cast<uint8_t>(bytes[i]);
+    if (c == '\t' || c == '\\' || (in_container && c == ',') || c < 0x20 || c == 0x7F) {
+      AppendHexEscape(c, out);
+      ++i;
+    } else if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+      ++i;
+    } else if (size_t n = Utf8SequenceLength(bytes, i); n > 0) {
+      out->append(bytes.substr(i, n));
+      i += n;
+    } else {
+      AppendHexEscape(c, out);
+      ++i;
+    }
+  }
+}
+
+LogLineBuilder::LogLineBuilder(LogFormat format, const LogLimits& limits)
+    : format_(format), limits_(limits) {
+  out_.reserve(512);
+  if (format_ == LogFormat::kJson) out_.push_back('{');
+}
+
+void LogLineBuilder::BeginField(std::string_view name) {
+  if (format_ == LogFormat::kZeek) {
+    if (!first_) out_.push_back('\t');
+  } else {
+    if (!first_) out_.push_back(',');
+    out_.push_back('"');
+    AppendJsonEscaped(name, &out_);
+    out_.append("\":");
+  }
+  first_ = false;
+}
+
+// Zeek writes unset fields as "-" and its JSON writer leaves them out.
+void LogLineBuilder::Unset() {
+  if (format_ == LogFormat::kZeek) {
+    if (!first_) out_.push_back('\t');
+    out_.append(kUnsetField);
+    first_ = false;
+  }
+}
+
+std::string_view LogLineBuilder::LimitString(std::string_view s) {
+  size_t keep = s.size();
+  if (limits_.max_field_string_bytes > 0) keep = std::min(keep, limits_.max_field_string_bytes);
+  if (limits_.max_total_string_bytes > 0) {
+    keep = std::min(keep, limits_.max_total_string_bytes -
+                              std::min(string_bytes_, limits_.max_total_string_bytes));
+  }
+  if (keep < s.size()) ++strings_truncated_;
+  string_bytes_ += keep;
+  return s.substr(0, keep);
+}
+
+size_t LogLineBuilder::LimitContainer(size_t n) {
+  size_t keep = n;
+  if (limits_.max_field_container_elements > 0) {
+    keep = std::min(keep, limits_.max_field_container_elements);
+  }
+  if (limits_.max_total_container_elements > 0) {
+    keep = std::min(keep, limits_.max_total_container_elements -
+                              std::min(container_elements_, limits_.max_total_container_elements));
+  }
+  if (keep < n) ++containers_truncated_;
+  container_elements_ += keep;
+  return keep;
+}
+
+void LogLineBuilder::AppendStringValue(std::string_view raw, bool in_container) {
+  const std::string_view s = LimitString(raw);
+  if (format_ == LogFormat::kJson) {
+    out_.push_back('"');
+    AppendJsonEscaped(s, &out_);
+    out_.push_back('"');
+    return;
+  }
+  if (s.empty()) {
+    out_.append(kEmptyField);
+  } else if (s == kUnsetField || s == kEmptyField) {
+    // Escape the first byte so that the value cannot be mistaken for the placeholder.
+    AppendHexEscape(static_cast<uint8_t>(s[0]), &out_);
+    AppendZeekEscaped(s.substr(1), in_container, &out_);
+  } else {
+    AppendZeekEscaped(s, in_container, &out_);
+  }
+}
+
+void LogLineBuilder::AppendRaw(std::string_view text, bool quote_in_json) {
+  const bool quote = quote_in_json && format_ == LogFormat::kJson;
+  if (quote) out_.push_back('"');
+  out_.append(text);
+  if (quote) out_.push_back('"');
+}
+
+void LogLineBuilder::Time(std::string_view name, Timestamp ts) {
+  BeginField(name);
+  AppendRaw(FormatTimestamp(ts), false);
+}
+
+void LogLineBuilder::String(std::string_view name, const std::optional<std::string>& value) {
+  if (!value) return Unset();
+  BeginField(name);
+  AppendStringValue(*value, false);
+}
+
+void LogLineBuilder::Count(std::string_view name, uint64_t value) {
+  BeginField(name);
+  AppendRaw(std::to_string(value), false);
+}
+
+void LogLineBuilder::Port(std::string_view name, uint16_t port) { Count(name, port); }
+
+void LogLineBuilder::Bool(std::string_view name, bool value) {
+  BeginField(name);
+  if (format_ == LogFormat::kJson) {
+    AppendRaw(value ? "true" : "false", false);
+  } else {
+    AppendRaw(value ? "T" : "F", false);
+  }
+}
+
+void LogLineBuilder::Addr(std::string_view name, const std::optional<IpAddress>& value) {
+  if (!value) return Unset();
+  BeginField(name);
+  AppendRaw(value->ToString(), true);
+}
+
+template <typename T, typename Fn>
+void LogLineBuilder::Container(std::string_view name, const std::optional<std::vector<T>>& values,
+                               Fn each) {
+  if (!values) return Unset();
+  BeginField(name);
+  const size_t n = LimitContainer(values->size());
+  if (format_ == LogFormat::kJson) out_.push_back('[');
+  if (n == 0 && format_ == LogFormat::kZeek) out_.append(kEmptyField);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out_.push_back(',');
+    each((*values)[i]);
+  }
+  if (format_ == LogFormat::kJson) out_.push_back(']');
+}
+
+void LogLineBuilder::StringSet(std::string_view name,
+                               const std::optional<std::vector<std::string>>& values) {
+  Container(name, values, [this](const std::string& s) { AppendStringValue(s, true); });
+}
+
+void LogLineBuilder::AddrVector(std::string_view name,
+                                const std::optional<std::vector<IpAddress>>& values) {
+  Container(name, values, [this](const IpAddress& a) { AppendRaw(a.ToString(), true); });
+}
+
+std::string LogLineBuilder::Finish() {
+  if (format_ == LogFormat::kJson) out_.push_back('}');
+  return std::move(out_);
+}
+
+WallClock SystemWallClock() {
+  return [] { return std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()); };
+}
+
+std::string FormatLogDate(std::time_t t) {
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d-%H-%M-%S", &tm);
+  return std::string(buf, n);
+}
+
+std::string ZeekLogHeader(const LogSchema& schema, std::time_t open_time) {
+  const auto joined = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v) out += "\t" + s;
+    return out;
+  };
+  std::string h;
+  h += "#separator \\x09\n";
+  h += "#set_separator\t,\n";
+  h += "#empty_field\t(empty)\n";
+  h += "#unset_field\t-\n";
+  h += "#path\t" + schema.path + "\n";
+  h += "#open\t" + FormatLogDate(open_time) + "\n";
+  h += "#fields" + joined(schema.fields) + "\n";
+  h += "#types" + joined(schema.types) + "\n";
+  return h;
+}
+
+LogFile::LogFile(const std::string& dir, LogSchema schema, LogFormat format, WallClock clock,
+                 size_t buffer_bytes)
+    : schema_(std::move(schema)),
+      format_(format),
+      clock_(clock ? std::move(clock) : SystemWallClock()),
+      out_(dir + "/" + schema_.path + ".log", buffer_bytes) {
+  WriteHeader();
+}
+
+LogFile::~LogFile() { WriteFooter(); }
+
+void LogFile::WriteHeader() {
+  if (format_ == LogFormat::kZeek) out_.Append(ZeekLogHeader(schema_, clock_()));
+}
+
+void LogFile::WriteFooter() {
+  if (format_ == LogFormat::kZeek) out_.Append("#close\t" + FormatLogDate(clock_()) + "\n");
+  out_.Flush();
+}
+
+void LogFile::WriteLine(std::string_view line) {
+  out_.Append(line);
+  out_.Append("\n");
+}
+
+bool LogFile::Reopen() {
+  WriteFooter();
+  if (!out_.Reopen()) return false;
+  WriteHeader();
+  return true;
+}
+
+}  // namespace mailtap

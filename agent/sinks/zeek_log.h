@@ -1,0 +1,130 @@
+// Zeek-compatible log lines (the ASCII "TSV" writer and the JSON writer) and log files with
+// Zeek's header/footer lines. Used by smtp.log and weird.log.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mailtap/packet.h"
+#include "sinks/file_output.h"
+
+namespace mailtap {
+
+enum class LogFormat { kJson, kZeek };
+
+// "json" or "zeek"; nullopt otherwise.
+std::optional<LogFormat> ParseLogFormat(std::string_view text);
+
+// Zeek's Log::default_max_field_string_bytes, ..._container_elements and the per-record totals.
+// 0 disables a limit.
+struct LogLimits {
+  size_t max_field_string_bytes = 4096;
+  size_t max_field_container_elements = 100;
+  size_t max_total_string_bytes = 256000;
+  size_t max_total_container_elements = 500;
+};
+
+// Builds one log line field by field, in the order the fields are added. Unset (nullopt) fields
+// are "-" in Zeek format and omitted in JSON. Strings are raw bytes.
+// Zeek format escaping (ASCII writer, LogAscii::enable_utf_8 = T): TAB, `\`, control bytes and
+// bytes that are not valid UTF-8 become \xNN, and inside sets/vectors so does `,`; an empty
+// string is "(empty)"; a string that is exactly "-" or "(empty)" gets its first byte escaped.
+// Limits: each string (also inside containers) is cut to max_field_string_bytes, each container
+// to max_field_container_elements, and once a record's totals are used up further strings log as
+// empty and further containers as empty (Zeek's log_*_truncated behaviour; counted, no weird).
+class LogLineBuilder {
+ public:
+  LogLineBuilder(LogFormat format, const LogLimits& limits);
+
+  void Time(std::string_view name, Timestamp ts);
+  void String(std::string_view name, const std::optional<std::string>& value);
+  void Count(std::string_view name, uint64_t value);
+  void Port(std::string_view name, uint16_t port);
+  void Bool(std::string_view name, bool value);
+  void Addr(std::string_view name, const std::optional<IpAddress>& value);
+  void StringSet(std::string_view name, const std::optional<std::vector<std::string>>& values);
+  void AddrVector(std::string_view name, const std::optional<std::vector<IpAddress>>& values);
+
+  // The line, without a newline. The builder must not be used afterwards.
+  std::string Finish();
+
+  uint64_t strings_truncated() const { return strings_truncated_; }
+  uint64_t containers_truncated() const { return containers_truncated_; }
+
+ private:
+  void BeginField(std::string_view name);
+  void Unset();
+  std::string_view LimitString(std::string_view s);
+  size_t LimitContainer(size_t n);
+  void AppendStringValue(std::string_view s, bool in_container);
+  void AppendRaw(std::string_view text, bool quote_in_json);
+  template <typename T, typename Fn>
+  void Container(std::string_view name, const std::optional<std::vector<T>>& values, Fn each);
+
+  LogFormat format_;
+  LogLimits limits_;
+  std::string out_;
+  bool first_ = true;
+  size_t string_bytes_ = 0;
+  size_t container_elements_ = 0;
+  uint64_t strings_truncated_ = 0;
+  uint64_t containers_truncated_ = 0;
+};
+
+// Appends `bytes` escaped as Zeek's ASCII writer does (see LogLineBuilder), without the
+// reserved-value handling. Exposed for tests.
+void AppendZeekEscaped(std::string_view bytes, bool in_container, std::string* out);
+
+// Wall-clock seconds, for the #open/#close lines only (never for record content).
+using WallClock = std::function<std::time_t()>;
+WallClock SystemWallClock();
+
+// "2024-05-01-13-45-00" in local time, as Zeek's #open/#close.
+std::string FormatLogDate(std::time_t t);
+
+struct LogSchema {
+  std::string path;                 // "smtp"
+  std::vector<std::string> fields;  // "ts", "uid", "id.orig_h", ...
+  std::vector<std::string> types;   // "time", "string", "addr", ...
+};
+
+// The header block of a Zeek-format log, each line ending in "\n".
+std::string ZeekLogHeader(const LogSchema& schema, std::time_t open_time);
+
+// A log file DIR/<schema.path>.log in one format. Zeek format gets the header when opened and
+// "#close" when closed or rotated. Not thread-safe: the pipeline thread only.
+class LogFile {
+ public:
+  // Throws std::runtime_error naming the file and errno text if it cannot be opened (start-up).
+  LogFile(const std::string& dir, LogSchema schema, LogFormat format, WallClock clock,
+          size_t buffer_bytes = 64 * 1024);
+  ~LogFile();
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+
+  // `line` without its newline.
+  void WriteLine(std::string_view line);
+  void Flush() { out_.Flush(); }
+  // After rotation: "#close" to the old file, reopen, header to the new one.
+  bool Reopen();
+
+  LogFormat format() const { return format_; }
+  const FileOutput& output() const { return out_; }
+
+ private:
+  void WriteHeader();
+  void WriteFooter();
+
+  LogSchema schema_;
+  LogFormat format_;
+  WallClock clock_;
+  FileOutput out_;
+};
+
+}  // namespace mailtap

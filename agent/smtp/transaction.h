@@ -1,0 +1,145 @@
+// smtp.log: turns the analyzer's events into mail-transaction records with the semantics of
+// Zeek's scripts/base/protocols/smtp/main.zeek (spec section 19).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mailtap/events.h"
+#include "mailtap/sink.h"
+#include "mailtap/stats.h"
+#include "smtp/analyzer_control.h"
+
+namespace mailtap {
+
+// Zeek's SMTP:: script options. A limit of 0 disables that limit, as in Zeek.
+struct SmtpLogConfig {
+  size_t max_rcptto_addresses = 1000;
+  size_t max_to_addresses = 1000;
+  size_t max_cc_addresses = 1000;
+  size_t max_path_length = 1000;
+  bool mail_transaction_validation = true;
+  size_t max_invalid_mail_transactions = 25;
+  // Bound of the per-connection table (not a Zeek option). Connections beyond it get no smtp.log
+  // records; they are counted as lost (cause "smtp_log_table_full").
+  size_t max_connections = 1 << 20;
+};
+
+// Consumes smtp_request, smtp_reply, smtp_starttls, mime_begin_entity and mime_one_header events
+// and produces one SmtpRecord per mail transaction:
+//  * the current record is created lazily by the first smtp_request/smtp_reply of a connection;
+//  * it is written at the reply to "." (every line of it) or to `BDAT ... LAST` (final line),
+//    at the next `MAIL FROM:` and when the connection is removed -- each time only if it saw
+//    client activity (MAIL FROM:, RCPT TO: or STARTTLS);
+//  * weirds (smtp_mail_transaction_invalid, smtp_excessive_invalid_mail_transactions,
+//    smtp_too_many_{rcptto,to,cc}_addresses, smtp_max_path_length_exceeded) are published to
+//    `weirds`. smtp_mail_transaction_invalid is raised for every invalid transaction; Zeek's
+//    weird.log shows it once per connection (that de-duplication belongs to the weird.log writer).
+// Not thread-safe: the pipeline thread only.
+class SmtpTransactionLog : public EventSink, public StatsSource {
+ public:
+  // `weirds` and `records` must outlive this object; `control` may be null (then the analyzer is
+  // never disabled, but the weird is still raised once).
+  SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
+                     AnalyzerControl* control);
+
+  void OnEvent(const Event& event) override;
+  // Writes the pending record (if it has client activity) and forgets the connection.
+  void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
+  // Group "smtp_log".
+  void VisitStats(StatsVisitor& visitor) const override;
+
+  // Connections with state right now (for tests and the gauge).
+  size_t TrackedConnections() const { return conns_.size(); }
+
+ private:
+  // Zeek's SMTP::State: per connection, survives records.
+  struct Session {
+    std::optional<std::string> helo;
+    uint64_t messages_transferred = 0;
+    bool trans_mail_from_seen = false;
+    bool trans_rcpt_to_seen = false;
+    uint64_t invalid_transactions = 0;
+    bool bdat_last_observed = false;
+    bool analyzer_attached = true;  // Zeek's analyzer_id: cleared once disabled
+  };
+  // Zeek's SMTP::Info: the record plus its unlogged flags.
+  struct Transaction {
+    SmtpRecord record;
+    bool has_client_activity = false;
+    bool process_smtp_headers = true;
+    uint64_t entity_count = 0;
+  };
+  struct ConnState {
+    Session session;
+    std::optional<Transaction> current;
+  };
+
+  ConnState* Lookup(const Event& event, bool create);
+  Transaction& EnsureTransaction(const Event& event, ConnState& cs);
+  Transaction NewTransaction(const Connection& conn, Timestamp ts, const Session& session) const;
+  // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one.
+  void FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs);
+
+  void OnRequest(const Event& event, ConnState& cs);
+  void OnRcptTo(const Event& event, ConnState& cs, std::string_view arg);
+  void OnMailFrom(const Event& event, ConnState& cs, std::string_view arg);
+  void OnDataOrBdat(const Event& event, ConnState& cs, std::string_view command,
+                    std::string_view arg);
+  void OnReply(const Event& event, ConnState& cs);
+  void OnHeader(const Event& event, ConnState& cs);
+  void OnReceivedPath(const Event& event, Transaction& t, std::string_view value);
+  void AddAddresses(const Event& event, std::vector<std::string> found,
+                    std::optional<std::vector<std::string>>* set, size_t limit,
+                    std::string_view weird_name);
+  void MailTransactionInvalid(const Event& event, ConnState& cs, std::string_view addl);
+  void RaiseWeird(const Event& cause, std::string_view name, std::string addl,
+                  std::string_view source);
+
+  SmtpLogConfig config_;
+  EventSink& weirds_;
+  RecordSink& records_;
+  AnalyzerControl* control_;
+  std::unordered_map<const Connection*, ConnState> conns_;
+
+  Counter records_written_;
+  Counter invalid_transactions_;
+  Counter analyzers_disabled_;
+  Counter addresses_capped_;
+  Counter table_full_;
+};
+
+// Text helpers with the exact behaviour of Zeek's base/utils/email.zeek and addrs.zeek, exposed
+// for tests. All take raw bytes and never fail.
+namespace smtp_text {
+
+// extract_email_addrs_vec(): every address-looking token, in order (duplicates kept), with
+// `<>,:;` and blanks removed. "FROM: <a@b>" -> {"a@b"}.
+std::vector<std::string> ExtractEmailAddrs(std::string_view text);
+
+// split_mime_email_addresses(): every maximal comma-free part containing an `@` (a leading
+// double-quoted display name may contain commas), whitespace-stripped, display names kept.
+// Duplicates removed, first-seen order.
+std::vector<std::string> SplitMimeEmailAddresses(std::string_view text);
+
+enum class IpWrapping { kAny, kRequireWrapped };
+// extract_ip_addresses(): IPv4/IPv6 literals found by Zeek's ip_addr_regex (longest match,
+// scanning left to right). With kRequireWrapped only those enclosed in [], (), {} or spaces, or
+// making up the whole text, are returned.
+std::vector<std::string> ExtractIpAddresses(std::string_view text, IpWrapping wrapping);
+
+// Zeek's to_addr() for strings found above: IPv4 octets may have leading zeros.
+std::optional<IpAddress> ParseIp(std::string_view text);
+
+// find_address_in_smtp_header(): of the wrapped IPs in a Received header, the second if there
+// are several, else the first.
+std::optional<IpAddress> FindAddressInSmtpHeader(std::string_view value);
+
+}  // namespace smtp_text
+
+}  // namespace mailtap
