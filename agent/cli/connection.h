@@ -1,0 +1,35 @@
+// The client's side of the query socket: connect, send one request, read lines.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "query/unique_fd.h"
+
+namespace mailtap::cli {
+
+enum class ConnectStatus { kOk, kNotRunning, kPermissionDenied, kOtherError };
+
+struct ConnectResult {
+  ConnectStatus status = ConnectStatus::kOtherError;
+  std::string message;  // for the user: what failed and what to do
+};
+
+class AgentConnection {
+ public:
+  // Connects to the agent's socket at `path`.
+  ConnectResult Connect(const std::string& path);
+  // Writes `line` and a newline. False on error.
+  bool SendLine(const std::string& line);
+  // Blocks until a full line arrives (returned without its newline), or returns nullopt at end
+  // of stream or on error (timeout included when `timeout_seconds` > 0 was set).
+  std::optional<std::string> ReadLine();
+  void SetReadTimeout(int seconds);
+
+ private:
+  UniqueFd fd_;
+  std::string buffer_;
+  size_t offset_ = 0;
+};
+
+}  // namespace mailtap::cli

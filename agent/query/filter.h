@@ -1,0 +1,49 @@
+// Which events / smtp.log records / connections a query selects.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mailtap/connections.h"
+#include "mailtap/events.h"
+#include "mailtap/smtp_record.h"
+
+namespace mailtap {
+
+enum class Direction { kOrig, kResp };
+
+// The facts a filter looks at, extracted once per item on the pipeline thread (the item itself
+// is kept only as formatted JSON).
+struct FilterKeys {
+  std::string event;  // event name; empty for records and connections
+  std::string uid;
+  bool has_conn = false;  // false: no 4-tuple (events not tied to a connection)
+  ConnId id;
+  std::optional<bool> is_orig;  // the event's is_orig argument, if it has one
+  Timestamp ts;
+  std::string command;             // smtp_request command / smtp_reply cmd
+  std::vector<std::string> texts;  // what `match` searches
+};
+
+FilterKeys KeysFromEvent(const Event& event);
+FilterKeys KeysFromRecord(const SmtpRecord& record);
+FilterKeys KeysFromConnection(const ConnectionSummary& connection);
+
+// Every set criterion must hold (AND); within one list any element may match (OR).
+struct Filter {
+  std::vector<std::string> events;  // event names
+  std::vector<std::string> uids;
+  std::vector<IpAddress> addresses;    // either endpoint
+  std::vector<uint16_t> ports;         // either endpoint
+  std::optional<Direction> direction;  // is_orig true = kOrig; items without is_orig never match
+  std::optional<Timestamp> since;      // ts >= since
+  std::optional<Timestamp> until;      // ts < until
+  std::vector<std::string> commands;   // ASCII case-insensitive equality with FilterKeys::command
+  std::string match;                   // ASCII case-insensitive substring of one of the texts
+
+  bool Matches(const FilterKeys& keys) const;
+};
+
+}  // namespace mailtap

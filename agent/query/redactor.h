@@ -1,0 +1,63 @@
+// Redaction of sensitive mail content before it reaches any output (--redact).
+#pragma once
+
+#include <string_view>
+
+#include "config.h"  // RedactMode
+#include "mailtap/sink.h"
+
+namespace mailtap {
+
+// What replaces a redacted value. Chosen so that it cannot be mistaken for protocol data: it is
+// not valid base64 (AUTH answers are base64) and carries no length information.
+inline constexpr std::string_view kRedactedText = "[REDACTED]";
+
+// Parses "credentials", "data" or "none". Returns false (leaving *mode untouched) otherwise.
+bool ParseRedactMode(std::string_view text, RedactMode* mode);
+std::string_view RedactModeName(RedactMode mode);
+
+// An EventSink decorator: rewrites sensitive argument values and forwards every event, in order,
+// to `downstream`. The pipeline puts it in front of ALL outputs, so filters and history in the
+// query server only ever see redacted text.
+//   credentials: smtp_request "**" (AUTH answers): arg -> [REDACTED];
+//                smtp_request "AUTH": arg keeps the mechanism word, the initial response after it
+//                becomes [REDACTED] ("PLAIN [REDACTED]").
+//   data:        credentials, plus smtp_data `data` and mime_one_header `h.value`.
+//   none:        events pass through untouched (the output equals Zeek's).
+// Not thread-safe (pipeline thread). `downstream` must outlive the Redactor.
+class Redactor : public EventSink {
+ public:
+  Redactor(RedactMode mode, EventSink& downstream) : mode_(mode), downstream_(downstream) {}
+
+  void OnEvent(const Event& event) override;
+  void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
+    downstream_.OnConnectionRemoved(conn, ts);
+  }
+  void Flush() override { downstream_.Flush(); }
+
+  // True if `event` would be changed in `mode` (lets callers avoid a copy).
+  static bool NeedsRedaction(RedactMode mode, const Event& event);
+  // Redacts `event` in place.
+  static void Redact(RedactMode mode, Event* event);
+
+ private:
+  RedactMode mode_;
+  EventSink& downstream_;
+};
+
+// The RecordSink counterpart for smtp.log: in `data` mode the header-derived fields (date, from,
+// to, cc, reply_to, msg_id, in_reply_to, subject, first_received, second_received, user_agent,
+// x_originating_ip) are replaced by [REDACTED] (x_originating_ip is unset: it is an address).
+// credentials and none pass records through: smtp.log carries no AUTH data.
+class RecordRedactor : public RecordSink {
+ public:
+  RecordRedactor(RedactMode mode, RecordSink& downstream) : mode_(mode), downstream_(downstream) {}
+  void OnRecord(const SmtpRecord& record) override;
+  void Flush() override { downstream_.Flush(); }
+
+ private:
+  RedactMode mode_;
+  RecordSink& downstream_;
+};
+
+}  // namespace mailtap
