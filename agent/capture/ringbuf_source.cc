@@ -1,0 +1,600 @@
+#include "capture/ringbuf_source.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "capture/privileges.h"
+#include "mailtap.skel.h"
+#include "mailtap/bpf_abi.h"
+
+namespace mailtap {
+namespace {
+
+constexpr size_t kMaxRingSize = size_t{1} << 30;
+
+// Names and help of the kernel counters, indexed by enum mailtap_counter.
+struct CounterInfo {
+  const char* name;
+  const char* help;
+  const char* loss_cause;
+};
+constexpr CounterInfo kCounterInfo[MAILTAP_CTR__COUNT] = {
+    {"kernel_packets_seen", "Packets the socket filter ran on.", ""},
+    {"kernel_loopback_tx_skipped", "Loopback transmit copies skipped (captured when received).",
+     ""},
+    {"kernel_non_ip", "Packets that are neither IPv4 nor IPv6.", ""},
+    {"kernel_bad_ip_header", "Packets with an unreadable or inconsistent IP header.", ""},
+    {"kernel_fragments", "IP fragments (not reassembled by the filter).", ""},
+    {"kernel_not_tcp", "IP packets that are not TCP.", ""},
+    {"kernel_bad_tcp_header", "TCP segments with an unreadable or inconsistent header.", ""},
+    {"kernel_port_mismatch", "TCP segments on no SMTP port.", ""},
+    {"kernel_matched", "TCP segments on an SMTP port.", ""},
+    {"kernel_matched_bytes", "TCP payload bytes on the wire of matched segments.", ""},
+    {"kernel_records", "Ring buffer records submitted.", ""},
+    {"kernel_record_bytes", "Payload bytes copied into the ring buffer.", ""},
+    {"kernel_ringbuf_full", "Segments not copied in full because the ring buffer was full.",
+     "kernel_ringbuf_full"},
+    {"kernel_ringbuf_full_bytes", "Payload bytes lost because the ring buffer was full.", ""},
+    {"kernel_ringbuf_lost_packets",
+     "Segments lost to a full ring buffer without even a loss marker.", ""},
+    {"kernel_truncated", "Segments whose payload exceeds what the filter copies.",
+     "kernel_truncated"},
+    {"kernel_truncated_bytes", "Payload bytes not copied because of truncation.", ""},
+    {"kernel_unknown_link", "Segments whose link-layer header length was not recognised.", ""},
+    {"kernel_load_failed", "Segments whose payload could not be read from the packet.",
+     "kernel_load_failed"},
+};
+
+[[noreturn]] void Fail(const std::string& message) { throw std::runtime_error(message); }
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// Owns a file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(other.Release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    Reset(other.Release());
+    return *this;
+  }
+  ~Fd() { Reset(-1); }
+  int get() const { return fd_; }
+  int Release() { return std::exchange(fd_, -1); }
+  void Reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Owns an mmap'ed region.
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (addr_ != nullptr) munmap(addr_, len_);
+  }
+  void Map(int fd, size_t len, int prot, off_t offset, const char* what) {
+    void* addr = mmap(nullptr, len, prot, MAP_SHARED, fd, offset);
+    if (addr == MAP_FAILED) Fail(std::string("mmap of the ") + what + ": " + ErrnoText(errno));
+    addr_ = addr;
+    len_ = len;
+  }
+  uint8_t* data() const { return static_cast<uint8_t*>(addr_); }
+
+ private:
+  void* addr_ = nullptr;
+  size_t len_ = 0;
+};
+
+struct SkelDeleter {
+  void operator()(mailtap_bpf* skel) const { mailtap_bpf__destroy(skel); }
+};
+using SkelPtr = std::unique_ptr<mailtap_bpf, SkelDeleter>;
+
+// Collects libbpf's messages while Open() runs, so that a failed load reports the verifier's
+// log in the exception instead of on stderr. Start-up only, single-threaded.
+class LibbpfLog {
+ public:
+  LibbpfLog() : previous_(libbpf_set_print(&LibbpfLog::Print)) { Text().clear(); }
+  ~LibbpfLog() { libbpf_set_print(previous_); }
+  // The last `max` characters: the verifier states the reason at the end.
+  static std::string Tail(size_t max = 3000) {
+    const std::string& t = Text();
+    return t.size() > max ? "..." + t.substr(t.size() - max) : t;
+  }
+
+ private:
+  static std::string& Text() {
+    static std::string text;
+    return text;
+  }
+  static int Print(libbpf_print_level level, const char* format, va_list args) {
+    if (level == LIBBPF_DEBUG) return 0;
+    va_list copy;
+    va_copy(copy, args);
+    int n = std::vsnprintf(nullptr, 0, format, copy);
+    va_end(copy);
+    if (n <= 0) return n;
+    // The verifier log arrives as one message of up to megabytes; its reason is at the end.
+    std::string text(static_cast<size_t>(n) + 1, '\0');
+    std::vsnprintf(text.data(), text.size(), format, args);
+    text.pop_back();
+    std::string& all = Text();
+    all += text;
+    if (all.size() > (size_t{1} << 16)) all.erase(0, all.size() - (size_t{1} << 15));
+    return n;
+  }
+  libbpf_print_fn_t previous_;
+};
+
+// Reads records from a BPF ring buffer through its shared mapping (the protocol of
+// kernel/bpf/ringbuf.c: an 8-byte header per record, busy/discard bits, both positions as
+// free-running counters, data pages mapped twice so a record never wraps). Unlike libbpf's
+// ring_buffer__consume, a record stays in the ring until Consume(): segments are handed out
+// without copying.
+class RingReader {
+ public:
+  void Map(int map_fd, size_t ring_size) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    consumer_.Map(map_fd, page, PROT_READ | PROT_WRITE, 0, "ring buffer consumer page");
+    producer_.Map(map_fd, page + 2 * ring_size, PROT_READ, static_cast<off_t>(page),
+                  "ring buffer data");
+    data_ = producer_.data() + page;
+    mask_ = ring_size - 1;
+    pos_ = Load(consumer_.data());
+  }
+
+  // The oldest committed record not yet consumed; false when there is none (or the oldest is
+  // still being written).
+  bool Peek(std::span<const uint8_t>* record) {
+    const uint64_t produced = Load(producer_.data());
+    while (pos_ < produced) {
+      const uint8_t* at = data_ + (pos_ & mask_);
+      const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
+      if (len & BPF_RINGBUF_BUSY_BIT) return false;
+      const uint32_t data_len = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+      current_ = (uint64_t{data_len} + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
+      if ((len & BPF_RINGBUF_DISCARD_BIT) == 0) {
+        *record = std::span<const uint8_t>(at + BPF_RINGBUF_HDR_SZ, data_len);
+        return true;
+      }
+      Consume();
+    }
+    return false;
+  }
+
+  // Gives the record returned by the last Peek() back to the kernel.
+  void Consume() {
+    pos_ += current_;
+    current_ = 0;
+    __atomic_store_n(reinterpret_cast<uint64_t*>(consumer_.data()), pos_, __ATOMIC_RELEASE);
+  }
+
+ private:
+  static uint64_t Load(const uint8_t* page) {
+    return __atomic_load_n(reinterpret_cast<const uint64_t*>(page), __ATOMIC_ACQUIRE);
+  }
+  Mapping consumer_;
+  Mapping producer_;
+  const uint8_t* data_ = nullptr;
+  uint64_t mask_ = 0;
+  uint64_t pos_ = 0;
+  uint64_t current_ = 0;
+};
+
+int64_t Nanos(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Converts the filter's CLOCK_BOOTTIME stamps to the epoch. The offset is re-measured once a
+// second of packet time so that clock steps (NTP, settimeofday) are followed.
+class BootClock {
+ public:
+  Timestamp ToEpoch(uint64_t boot_ns) {
+    const int64_t ns = static_cast<int64_t>(boot_ns);
+    if (ns - calibrated_at_ > 1000000000 || ns < calibrated_at_) Calibrate();
+    return Timestamp{(ns + offset_) / 1000};
+  }
+
+ private:
+  void Calibrate() {
+    const int64_t before = Nanos(CLOCK_BOOTTIME);
+    const int64_t real = Nanos(CLOCK_REALTIME);
+    const int64_t after = Nanos(CLOCK_BOOTTIME);
+    calibrated_at_ = before + (after - before) / 2;
+    offset_ = real - calibrated_at_;
+  }
+  int64_t calibrated_at_ = INT64_MIN / 2;
+  int64_t offset_ = 0;
+};
+
+// A packet whose payload arrives in several chunk records, one per CPU at a time.
+struct Partial {
+  bool active = false;
+  mailtap_rec_hdr hdr{};
+  std::vector<uint8_t> bytes;  // at most MAILTAP_MAX_COPY
+};
+
+void FillSegment(const mailtap_rec_hdr& h, std::span<const uint8_t> payload, BootClock& clock,
+                 TcpSegment* seg) {
+  seg->ts = clock.ToEpoch(h.ts_ns);
+  if (h.ip_version == 4) {
+    seg->src = IpAddress::FromV4(std::span<const uint8_t, 4>(h.saddr, 4));
+    seg->dst = IpAddress::FromV4(std::span<const uint8_t, 4>(h.daddr, 4));
+  } else {
+    seg->src = IpAddress::FromV6(std::span<const uint8_t, 16>(h.saddr, 16));
+    seg->dst = IpAddress::FromV6(std::span<const uint8_t, 16>(h.daddr, 16));
+  }
+  seg->src_port = h.sport;
+  seg->dst_port = h.dport;
+  seg->seq = h.seq;
+  seg->ack = h.ack;
+  seg->flags = h.tcp_flags;
+  seg->window = h.window;
+  seg->ifindex = h.ifindex;
+  seg->payload = payload;
+  seg->payload_wire_len = h.wire_len;
+}
+
+}  // namespace
+
+struct RingbufSource::Impl {
+  LiveCaptureConfig config;
+  std::vector<unsigned> ifindexes;
+  SkelPtr skel;
+  std::vector<Fd> sockets;
+  Fd wake;  // eventfd: Stop() makes a sleeping Next() return
+  Mapping counters;
+  size_t ncpus = 0;
+  size_t counter_stride = 0;
+  RingReader ring;
+  BootClock clock;
+  std::vector<Partial> partials;  // indexed by CPU
+  bool handed_out = false;        // the last segment points into the ring
+  bool draining = false;
+  std::atomic<bool> stop_requested{false};
+
+  Counter records, bytes, segments, truncated_segments, orphan_chunks, bad_records;
+
+  uint64_t KernelCounter(size_t index) const;
+  void Consume();
+  bool Produce(TcpSegment* seg);
+  bool Accept(const mailtap_rec_hdr& h, std::span<const uint8_t> payload, TcpSegment* seg);
+  bool FlushPartial(TcpSegment* seg);
+  void EmitPartial(Partial& p, TcpSegment* seg);
+  void Wait();
+  void Detach();
+};
+
+namespace {
+
+void ValidateRingSize(size_t size) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (size < page || size > kMaxRingSize || (size & (size - 1)) != 0) {
+    Fail("--ring-size " + std::to_string(size) + " is invalid: it must be a power of two between " +
+         std::to_string(page) + " (the page size) and " + std::to_string(kMaxRingSize));
+  }
+}
+
+std::vector<unsigned> ResolveInterfaces(const std::vector<std::string>& names) {
+  std::vector<unsigned> out;
+  for (const std::string& name : names) {
+    unsigned index = if_nametoindex(name.c_str());
+    if (index == 0) Fail("unknown interface '" + name + "' (see `ip link`)");
+    out.push_back(index);
+  }
+  return out;
+}
+
+std::string KernelRelease() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+void CheckPrivilegesAndKernel() {
+  std::string missing = MissingCaptureCapabilities();
+  if (!missing.empty()) Fail(missing);
+  int ok = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
+  if (ok == 0) {
+    Fail("this kernel (" + KernelRelease() +
+         ") has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8 or later); live capture "
+         "cannot run here, use -r to replay pcap files");
+  }
+  if (ok < 0) {
+    Fail("cannot probe the kernel's BPF support: " + ErrnoText(-ok) +
+         (ok == -EPERM ? " (needs CAP_BPF, or CAP_SYS_ADMIN before Linux 5.8)" : ""));
+  }
+}
+
+SkelPtr LoadProgram(size_t ring_size, size_t ncpus) {
+  LibbpfLog log;
+  SkelPtr skel(mailtap_bpf__open());
+  if (!skel) Fail("cannot open the eBPF object: " + ErrnoText(errno) + "\n" + LibbpfLog::Tail());
+  int err = bpf_map__set_max_entries(skel->maps.events, static_cast<uint32_t>(ring_size));
+  if (err == 0) {
+    err = bpf_map__set_max_entries(skel->maps.counters,
+                                   static_cast<uint32_t>(ncpus * MAILTAP_CTR_SLOTS));
+  }
+  if (err != 0) Fail("cannot size the eBPF maps: " + ErrnoText(-err));
+  skel->rodata->wakeup_bytes = ring_size / 4;
+  unsigned lo = if_nametoindex("lo");
+  skel->rodata->loopback_ifindex = lo != 0 ? lo : 1;
+  err = mailtap_bpf__load(skel.get());
+  if (err != 0) {
+    const int e = -err;
+    Fail("cannot load the eBPF program into kernel " + KernelRelease() + ": " + ErrnoText(e) +
+         (e == EPERM || e == EACCES
+              ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN before Linux 5.8)"
+              : "") +
+         "\n" + LibbpfLog::Tail());
+  }
+  return skel;
+}
+
+void FillPorts(const mailtap_bpf& skel, const PortSet& ports) {
+  mailtap_port_bitmap bitmap{};
+  for (uint16_t p : ports.List()) bitmap.bits[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
+  uint32_t zero = 0;
+  int err = bpf_map__update_elem(skel.maps.ports, &zero, sizeof zero, &bitmap, sizeof bitmap, 0);
+  if (err != 0) Fail("cannot fill the port map: " + ErrnoText(-err));
+}
+
+// Opens a packet socket that sees nothing until bound (protocol 0), attaches the filter, then
+// binds it to ETH_P_ALL: no packet is ever queued unfiltered. ifindex 0 = every interface,
+// present and future.
+Fd OpenPacketSocket(int prog_fd, unsigned ifindex, const std::string& name) {
+  Fd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) {
+    const int e = errno;
+    Fail("cannot open an AF_PACKET socket: " + ErrnoText(e) +
+         (e == EPERM ? " (needs CAP_NET_RAW)" : ""));
+  }
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof prog_fd) != 0) {
+    Fail("cannot attach the eBPF filter (SO_ATTACH_BPF): " + ErrnoText(errno));
+  }
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    Fail("cannot bind the packet socket to " + name + ": " + ErrnoText(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::unique_ptr<RingbufSource> RingbufSource::Open(const LiveCaptureConfig& config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  ValidateRingSize(config.ring_size);
+  if (config.ports.List().empty()) Fail("the SMTP port set is empty");
+  impl->ifindexes = ResolveInterfaces(config.interfaces);
+  CheckPrivilegesAndKernel();
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) Fail("cannot count the possible CPUs: " + ErrnoText(-ncpus));
+  impl->ncpus = static_cast<size_t>(ncpus);
+  impl->partials.resize(impl->ncpus);
+  impl->skel = LoadProgram(config.ring_size, impl->ncpus);
+  FillPorts(*impl->skel, config.ports);
+
+  impl->counter_stride = sizeof(mailtap_counters);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t counters_len = (impl->counter_stride * impl->ncpus + page - 1) / page * page;
+  impl->counters.Map(bpf_map__fd(impl->skel->maps.counters), counters_len, PROT_READ, 0,
+                     "counter map");
+  impl->ring.Map(bpf_map__fd(impl->skel->maps.events), config.ring_size);
+  impl->wake = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (impl->wake.get() < 0) Fail("eventfd: " + ErrnoText(errno));
+
+  const int prog_fd = bpf_program__fd(impl->skel->progs.mailtap__filter);
+  if (impl->ifindexes.empty()) {
+    impl->sockets.push_back(OpenPacketSocket(prog_fd, 0, "all interfaces"));
+  }
+  for (size_t i = 0; i < impl->ifindexes.size(); ++i) {
+    impl->sockets.push_back(OpenPacketSocket(prog_fd, impl->ifindexes[i], config.interfaces[i]));
+  }
+  return std::unique_ptr<RingbufSource>(new RingbufSource(std::move(impl)));
+}
+
+RingbufSource::RingbufSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RingbufSource::~RingbufSource() = default;
+
+uint64_t RingbufSource::Impl::KernelCounter(size_t index) const {
+  uint64_t sum = 0;
+  for (size_t cpu = 0; cpu < ncpus; ++cpu) {
+    const auto* c =
+        reinterpret_cast<const mailtap_counters*>(counters.data() + cpu * counter_stride);
+    sum += __atomic_load_n(&c->v[index], __ATOMIC_RELAXED);
+  }
+  return sum;
+}
+
+void RingbufSource::Impl::Consume() {
+  ring.Consume();
+  records.Add();
+}
+
+// The partial packet of a CPU whose remaining chunks will not come: handed out as a segment
+// with payload_wire_len > payload.size(), so the reassembler reports the gap.
+void RingbufSource::Impl::EmitPartial(Partial& p, TcpSegment* seg) {
+  p.active = false;
+  FillSegment(p.hdr, p.bytes, clock, seg);
+  segments.Add();
+  if (seg->payload.size() < seg->payload_wire_len) truncated_segments.Add();
+}
+
+// Chunk protocol (bpf_abi.h): FIRST starts a packet, LAST ends it; chunks of one packet come
+// from one CPU, in order, with the same pkt_id. Returns true when *seg was filled.
+bool RingbufSource::Impl::Accept(const mailtap_rec_hdr& h, std::span<const uint8_t> payload,
+                                 TcpSegment* seg) {
+  Partial& p = partials[h.cpu];
+  if (h.rec_flags & MAILTAP_REC_FIRST) {
+    if (p.active) {  // its LAST never came: hand it out first, this record stays in the ring
+      EmitPartial(p, seg);
+      return true;
+    }
+    if (h.rec_flags & MAILTAP_REC_LAST) {  // the common case: one record, no copy
+      FillSegment(h, payload, clock, seg);
+      bytes.Add(payload.size());
+      segments.Add();
+      if (payload.size() < h.wire_len) truncated_segments.Add();
+      handed_out = true;
+      return true;
+    }
+    p.active = true;
+    p.hdr = h;
+    p.bytes.assign(payload.begin(), payload.end());
+    bytes.Add(payload.size());
+    Consume();
+    return false;
+  }
+  if (!p.active || p.hdr.pkt_id != h.pkt_id || h.offset != p.bytes.size() ||
+      p.bytes.size() + payload.size() > MAILTAP_MAX_COPY) {
+    orphan_chunks.Add();
+    Consume();
+    return false;
+  }
+  p.bytes.insert(p.bytes.end(), payload.begin(), payload.end());
+  bytes.Add(payload.size());
+  p.hdr.rec_flags |= h.rec_flags;
+  Consume();
+  if ((h.rec_flags & MAILTAP_REC_LAST) == 0) return false;
+  EmitPartial(p, seg);
+  return true;
+}
+
+bool RingbufSource::Impl::Produce(TcpSegment* seg) {
+  std::span<const uint8_t> record;
+  while (ring.Peek(&record)) {
+    mailtap_rec_hdr h;
+    if (record.size() < sizeof h) {
+      bad_records.Add();
+      Consume();
+      continue;
+    }
+    std::memcpy(&h, record.data(), sizeof h);
+    if (h.chunk_len > record.size() - sizeof h || h.cpu >= ncpus ||
+        (h.ip_version != 4 && h.ip_version != 6)) {
+      bad_records.Add();
+      Consume();
+      continue;
+    }
+    if (Accept(h, record.subspan(sizeof h, h.chunk_len), seg)) return true;
+  }
+  return false;
+}
+
+// Called only when the ring is empty: a partial packet's missing chunks are not coming.
+bool RingbufSource::Impl::FlushPartial(TcpSegment* seg) {
+  for (Partial& p : partials) {
+    if (p.active) {
+      EmitPartial(p, seg);
+      return true;
+    }
+  }
+  return false;
+}
+
+void RingbufSource::Impl::Wait() {
+  pollfd fds[2] = {{bpf_map__fd(skel->maps.events), POLLIN, 0}, {wake.get(), POLLIN, 0}};
+  if (poll(fds, 2, kPollIntervalMs) < 0 && errno != EINTR) {
+    // Cannot happen with valid fds; sleeping the interval keeps the caller from spinning.
+    timespec ts{0, kPollIntervalMs * 1000000L};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// Closes the packet sockets: the filter runs no more, so the ring only drains from here on.
+void RingbufSource::Impl::Detach() {
+  sockets.clear();
+  draining = true;
+}
+
+CaptureStatus RingbufSource::Next(TcpSegment* segment) {
+  Impl& s = *impl_;
+  if (s.handed_out) {
+    s.handed_out = false;
+    s.Consume();
+  }
+  if (s.stop_requested.load(std::memory_order_relaxed) && !s.draining) s.Detach();
+  for (bool waited = false;; waited = true) {
+    if (s.Produce(segment)) return CaptureStatus::kSegment;
+    if (s.draining) {
+      return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kEndOfInput;
+    }
+    if (waited) {
+      return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kTimeout;
+    }
+    s.Wait();
+    if (s.stop_requested.load(std::memory_order_relaxed)) s.Detach();
+  }
+}
+
+void RingbufSource::Stop() {
+  impl_->stop_requested.store(true, std::memory_order_relaxed);
+  uint64_t one = 1;
+  // Async-signal-safe; a full eventfd counter (cannot happen) still leaves it readable.
+  [[maybe_unused]] ssize_t n = write(impl_->wake.get(), &one, sizeof one);
+}
+
+std::string RingbufSource::Describe() const {
+  if (impl_->config.interfaces.empty()) return "live: eBPF ring buffer on all interfaces";
+  std::string out = "live: eBPF ring buffer on ";
+  for (size_t i = 0; i < impl_->config.interfaces.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += impl_->config.interfaces[i];
+  }
+  return out;
+}
+
+void RingbufSource::VisitStats(StatsVisitor& visitor) const {
+  const Impl& s = *impl_;
+  for (size_t i = 0; i < MAILTAP_CTR__COUNT; ++i) {
+    const CounterInfo& c = kCounterInfo[i];
+    visitor.Visit("capture", c.name, s.KernelCounter(i), c.help, StatKind::kCounter, c.loss_cause);
+  }
+  visitor.Visit("capture", "records", s.records.Get(), "Ring buffer records read.");
+  visitor.Visit("capture", "bytes", s.bytes.Get(), "Payload bytes read from the ring buffer.");
+  visitor.Visit("capture", "segments", s.segments.Get(), "TCP segments handed to the pipeline.");
+  visitor.Visit("capture", "segments_truncated", s.truncated_segments.Get(),
+                "Segments handed out with less payload than on the wire.");
+  visitor.Visit("capture", "ringbuf_orphan_chunks", s.orphan_chunks.Get(),
+                "Chunk records whose packet's first chunk was lost.", StatKind::kCounter,
+                "ringbuf_orphan_chunk");
+  visitor.Visit("capture", "ringbuf_bad_records", s.bad_records.Get(),
+                "Malformed ring buffer records (a kernel/userspace mismatch).", StatKind::kCounter,
+                "ringbuf_bad_record");
+  visitor.Visit("capture", "ring_size", s.config.ring_size, "Ring buffer size in bytes.",
+                StatKind::kGauge);
+}
+
+}  // namespace mailtap
