@@ -1,5 +1,153 @@
+// mailtapd: the only catch-all boundary. Start-up errors arrive here as exceptions and leave as a
+// precise message and exit status 1; usage errors exit 2.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
-int main() {
-  std::fprintf(stderr, "mailtapd: not wired up yet\n");
-  return 1;
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "capture/pcap_source.h"
+#include "common/log.h"
+#include "config.h"
+#include "mailtap/version.h"
+#include "pipeline.h"
+#include "query/query_server.h"
+#include "query/redactor.h"
+#ifdef MAILTAP_HAVE_LIVE
+#include "capture/privileges.h"
+#include "capture/ringbuf_source.h"
+#endif
+
+namespace mailtap {
+namespace {
+
+// Signals are taken by one thread with sigwait(), so nothing async-signal-unsafe runs in a handler.
+class SignalThread {
+ public:
+  SignalThread() {
+    sigemptyset(&set_);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, sig);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // inherited by every thread started later
+  }
+  void Start(Pipeline* pipeline, CaptureSource* source) {
+    thread_ = std::thread([this, pipeline, source] { Loop(pipeline, source); });
+    thread_.detach();  // blocked in sigwait until the process exits
+  }
+  // Blocks until SIGINT or SIGTERM.
+  void WaitForStop() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return stopped_; });
+  }
+
+ private:
+  void Loop(Pipeline* pipeline, CaptureSource* source) {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        pipeline->RequestReopen();
+        continue;
+      }
+      Log(Severity::kInfo, "signal {}: draining and stopping", sig);
+      pipeline->RequestStop();
+      source->Stop();
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  sigset_t set_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
+
+std::unique_ptr<CaptureSource> OpenSource(const Config& config) {
+  if (config.read_file) return PcapSource::Open(*config.read_file, config.ports);
+#ifdef MAILTAP_HAVE_LIVE
+  LiveCaptureConfig live;
+  live.interfaces = config.interfaces;
+  live.ports = config.ports;
+  live.ring_size = config.ring_size;
+  return RingbufSource::Open(live);
+#else
+  throw std::runtime_error(
+      "live capture is not built in (configured with -DMAILTAP_BUILD_BPF=OFF); use -r FILE");
+#endif
+}
+
+std::optional<std::string> SocketPath(const Config& config) {
+  if (config.socket_path) return config.socket_path;
+  if (!config.read_file || config.keep_serving) return std::string(kDefaultSocketPath);
+  return std::nullopt;
+}
+
+// Binds the query socket; the server thread starts later (Serve), after privileges are dropped.
+std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const CaptureSource& source,
+                                             Pipeline& pipeline) {
+  std::optional<std::string> path = SocketPath(config);
+  if (!path) return nullptr;
+  QueryServerConfig server_config;
+  server_config.socket_path = *path;
+  server_config.socket_group = config.socket_group;
+  server_config.history_size = config.history;
+  AgentInfo info;
+  info.version = kVersion;
+  info.capture_source = source.Describe();
+  if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
+  info.redact = std::string(RedactModeName(config.redact));
+  info.started = std::chrono::system_clock::now();
+  auto server = QueryServer::Open(server_config, info, pipeline.stats(), pipeline.connections());
+  pipeline.AddEventSink(server.get());
+  pipeline.AddRecordSink(server.get());
+  return server;
+}
+
+int Run(const Config& config) {
+  SetLogThreshold(static_cast<Severity>(config.log_level));
+  SignalThread signals;
+  std::unique_ptr<CaptureSource> source = OpenSource(config);
+  Pipeline pipeline(config);
+  std::unique_ptr<QueryServer> server = OpenQueryServer(config, *source, pipeline);
+#ifdef MAILTAP_HAVE_LIVE
+  // Everything privileged (BPF load, attach, ring mmap, socket bind) is done: parse hostile
+  // traffic without privilege from here on. Capabilities are per thread, so this comes before
+  // any thread is started.
+  if (!config.read_file) DropPrivileges(config.user.value_or(DefaultUnprivilegedUser()));
+#endif
+  if (server) server->Serve();
+  signals.Start(&pipeline, source.get());
+  Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),
+      config.ports.ToString());
+  pipeline.Run(*source);
+  if (config.keep_serving && server) {
+    Log(Severity::kInfo, "replay finished; serving queries until SIGINT/SIGTERM");
+    signals.WaitForStop();
+  }
+  if (server) server->Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace mailtap
+
+int main(int argc, char** argv) {
+  mailtap::ParseOutcome parsed = mailtap::ParseCommandLine(argc, argv);
+  if (!parsed.config) {
+    std::fputs(parsed.message.c_str(), parsed.exit_status == 0 ? stdout : stderr);
+    return parsed.exit_status;
+  }
+  try {
+    return mailtap::Run(*parsed.config);
+  } catch (const std::exception& e) {
+    mailtap::Log(mailtap::Severity::kError, "{}", e.what());
+    return 1;
+  }
 }

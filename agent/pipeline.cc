@@ -1,1 +1,152 @@
-// The pipeline: wired up by the lead (see pipeline.h once it lands).
+#include "pipeline.h"
+
+#include <ctime>
+
+#include "common/log.h"
+#include "query/redactor.h"
+#include "sinks/jsonl_event_writer.h"
+#include "sinks/smtp_log_writer.h"
+#include "sinks/weird_log_writer.h"
+#include "smtp/analyzer.h"
+#include "smtp/transaction.h"
+#include "tcp/flow_table.h"
+
+namespace mailtap {
+namespace {
+
+// How often the flow table looks for idle connections, in packet time.
+constexpr Timestamp kExpiryInterval{1'000'000};
+// How often snapshots for the query server are refreshed, in wall-clock time.
+constexpr auto kPublishInterval = std::chrono::milliseconds(250);
+// Reading the clock per packet would cost more than the rest of the loop: check every N.
+constexpr uint64_t kSegmentsPerClockCheck = 1024;
+
+uint64_t UidSeed(const Config& config) {
+  // Replays get the same uids every time (outputs can be diffed); live runs differ per start.
+  return config.read_file ? 0x6d61696c746170ULL : static_cast<uint64_t>(std::time(nullptr));
+}
+
+Timestamp WallClockNow() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(now).count()};
+}
+
+}  // namespace
+
+// The file outputs named on the command line.
+class Pipeline::Outputs {
+ public:
+  explicit Outputs(const Config& config) {
+    if (config.events_path) events_ = std::make_unique<JsonlEventWriter>(*config.events_path);
+    if (config.log_dir) {
+      SmtpLogWriterOptions smtp_options;
+      smtp_options.format = config.log_format;
+      smtp_log_ = std::make_unique<SmtpLogWriter>(*config.log_dir, smtp_options);
+      WeirdLogWriterOptions weird_options;
+      weird_options.format = config.log_format;
+      weird_log_ = std::make_unique<WeirdLogWriter>(*config.log_dir, weird_options);
+    }
+  }
+  // A failed reopen is counted by the writer and retried at the next SIGHUP.
+  void Reopen() {
+    if (events_) events_->Reopen();
+    if (smtp_log_) smtp_log_->Reopen();
+    if (weird_log_) weird_log_->Reopen();
+  }
+  JsonlEventWriter* events() { return events_.get(); }
+  SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
+  WeirdLogWriter* weird_log() { return weird_log_.get(); }
+
+ private:
+  std::unique_ptr<JsonlEventWriter> events_;
+  std::unique_ptr<SmtpLogWriter> smtp_log_;
+  std::unique_ptr<WeirdLogWriter> weird_log_;
+};
+
+Pipeline::Pipeline(const Config& config)
+    : config_(config), uids_(UidSeed(config)), outputs_(std::make_unique<Outputs>(config)) {
+  redactor_ = std::make_unique<Redactor>(config.redact, output_bus_);
+  record_redactor_ = std::make_unique<RecordRedactor>(config.redact, records_);
+  if (outputs_->events()) output_bus_.AddSink(outputs_->events());
+  if (outputs_->weird_log()) output_bus_.AddSink(outputs_->weird_log());
+  if (outputs_->smtp_log()) records_.Add(outputs_->smtp_log());
+
+  SmtpConfig smtp_config;
+  smtp_config.ports = config.ports;
+  analyzers_ = std::make_unique<SmtpAnalyzerFactory>(smtp_config, bus_);
+  transaction_log_ =
+      std::make_unique<SmtpTransactionLog>(SmtpLogConfig{}, bus_, *record_redactor_, analyzers_.get());
+  // smtp.log is built from the unredacted events (it holds no credentials; with --redact data its
+  // records are redacted on the way out); every event output sees redacted events.
+  bus_.AddSink(transaction_log_.get());
+  bus_.AddSink(redactor_.get());
+
+  FlowTableConfig flow_config;
+  flow_config.service_ports = config.ports;
+  flows_ = std::make_unique<FlowTable>(flow_config, *analyzers_, uids_, &bus_);
+
+  stats_sources_ = {flows_.get(), analyzers_.get(), transaction_log_.get()};
+  if (outputs_->events()) stats_sources_.push_back(outputs_->events());
+  if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
+  if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::AddEventSink(EventSink* sink) { output_bus_.AddSink(sink); }
+void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
+
+void Pipeline::Run(CaptureSource& source) {
+  stats_sources_.insert(stats_sources_.begin(), &source);
+  TcpSegment segment;
+  while (!stop_requested_.load(std::memory_order_relaxed)) {
+    CaptureStatus status = source.Next(&segment);
+    if (status == CaptureStatus::kEndOfInput) break;
+    if (status == CaptureStatus::kSegment) {
+      ProcessSegment(segment);
+    } else {
+      // Live capture went quiet: time still passes for idle connections.
+      Housekeeping(std::max(last_packet_time_, WallClockNow()), /*force=*/true);
+    }
+  }
+  flows_->FinishAll(last_packet_time_);
+  bus_.Flush();
+  records_.Flush();
+  PublishSnapshots();
+}
+
+void Pipeline::ProcessSegment(const TcpSegment& segment) {
+  if (segment.ts > last_packet_time_) last_packet_time_ = segment.ts;
+  flows_->Process(segment);
+  if (++segments_since_check_ >= kSegmentsPerClockCheck) {
+    segments_since_check_ = 0;
+    Housekeeping(last_packet_time_, /*force=*/false);
+  }
+}
+
+void Pipeline::Housekeeping(Timestamp now, bool force) {
+  if (force || now.usec - last_expiry_.usec >= kExpiryInterval.usec) {
+    flows_->ExpireIdle(now);
+    last_expiry_ = now;
+  }
+  if (reopen_requested_.exchange(false)) ReopenOutputs();
+  auto wall = std::chrono::steady_clock::now();
+  if (force || wall - last_publish_ >= kPublishInterval) {
+    last_publish_ = wall;
+    bus_.Flush();
+    records_.Flush();
+    PublishSnapshots();
+  }
+}
+
+void Pipeline::PublishSnapshots() {
+  stats_snapshot_.Publish(CollectStats(stats_sources_));
+  connections_snapshot_.Publish(flows_->Summaries());
+}
+
+void Pipeline::ReopenOutputs() {
+  Log(Severity::kInfo, "SIGHUP: reopening output files");
+  outputs_->Reopen();
+}
+
+}  // namespace mailtap

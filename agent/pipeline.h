@@ -1,0 +1,99 @@
+// The data flow of mailtapd, one thread: capture source -> flow table + reassembler -> SMTP
+// analyzer -> event bus -> sinks (JSON lines, smtp.log, query server).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "common/event_bus.h"
+#include "common/uid.h"
+#include "config.h"
+#include "mailtap/capture_source.h"
+#include "mailtap/connections.h"
+#include "mailtap/stats.h"
+
+namespace mailtap {
+
+class FlowTable;
+class SmtpAnalyzerFactory;
+class SmtpTransactionLog;
+class Redactor;
+class RecordRedactor;
+
+// Fans smtp.log records out to several record sinks.
+class RecordFanout : public RecordSink {
+ public:
+  void Add(RecordSink* sink) { sinks_.push_back(sink); }
+  void OnRecord(const SmtpRecord& record) override {
+    for (RecordSink* sink : sinks_) sink->OnRecord(record);
+  }
+  void Flush() override {
+    for (RecordSink* sink : sinks_) sink->Flush();
+  }
+
+ private:
+  std::vector<RecordSink*> sinks_;
+};
+
+class Pipeline {
+ public:
+  // Opens the outputs named in `config` (--events, --log-dir). Throws std::runtime_error with a
+  // precise message when one cannot be opened (start-up only).
+  explicit Pipeline(const Config& config);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Extra outputs (the query server). Events reach them after redaction. Must outlive Run().
+  void AddEventSink(EventSink* sink);
+  void AddRecordSink(RecordSink* sink);
+
+  // Reads `source` until it ends or RequestStop() is called, then finishes every connection and
+  // flushes all outputs. Never throws for anything the network can cause.
+  void Run(CaptureSource& source);
+
+  // Both are safe to call from another thread (the signal thread).
+  void RequestStop() { stop_requested_.store(true); }
+  void RequestReopen() { reopen_requested_.store(true); }
+
+  // Snapshots for readers on other threads; refreshed a few times per second while running.
+  const StatsSnapshot& stats() const { return stats_snapshot_; }
+  const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
+  // Registers another statistics source (e.g. the query server's own counters are merged by the
+  // server itself; the capture source is registered by Run()).
+  void AddStatsSource(const StatsSource* source) { stats_sources_.push_back(source); }
+
+ private:
+  void ProcessSegment(const TcpSegment& segment);
+  void Housekeeping(Timestamp now, bool force);
+  void PublishSnapshots();
+  void ReopenOutputs();
+
+  Config config_;
+  UidGenerator uids_;
+  EventBus bus_;           // analyzer and smtp.log logic publish here
+  EventBus output_bus_;    // redacted events for the outputs
+  RecordFanout records_;
+  std::unique_ptr<Redactor> redactor_;
+  std::unique_ptr<RecordRedactor> record_redactor_;
+  std::unique_ptr<SmtpTransactionLog> transaction_log_;
+  std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
+  std::unique_ptr<FlowTable> flows_;
+  class Outputs;
+  std::unique_ptr<Outputs> outputs_;
+
+  std::vector<const StatsSource*> stats_sources_;
+  StatsSnapshot stats_snapshot_;
+  ConnectionsSnapshot connections_snapshot_;
+
+  Timestamp last_packet_time_{};
+  Timestamp last_expiry_{};
+  uint64_t segments_since_check_ = 0;
+  std::chrono::steady_clock::time_point last_publish_{};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> reopen_requested_{false};
+};
+
+}  // namespace mailtap

@@ -1,0 +1,93 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+namespace mailtap {
+namespace {
+
+ParseOutcome Parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "mailtapd");
+  return ParseCommandLine(static_cast<int>(args.size()), args.data());
+}
+
+TEST(ParseCommandLine, DefaultsMatchTheInterface) {
+  ParseOutcome out = Parse({});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->ports.ToString(), "25,587");
+  EXPECT_EQ(out.config->log_format, LogFormat::kJson);
+  EXPECT_EQ(out.config->redact, RedactMode::kCredentials);
+  EXPECT_FALSE(out.config->read_file);
+  EXPECT_TRUE(out.config->interfaces.empty());
+}
+
+TEST(ParseCommandLine, ReadsPinnedShortAndLongOptions) {
+  ParseOutcome out = Parse({"-r", "x.pcap", "-p", "25,2525", "--events", "-", "--log-dir", "d",
+                            "--log-format", "zeek"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(*out.config->read_file, "x.pcap");
+  EXPECT_EQ(out.config->ports.ToString(), "25,2525");
+  EXPECT_EQ(*out.config->events_path, "-");
+  EXPECT_EQ(*out.config->log_dir, "d");
+  EXPECT_EQ(out.config->log_format, LogFormat::kZeek);
+}
+
+TEST(ParseCommandLine, InterfaceIsRepeatable) {
+  ParseOutcome out = Parse({"-i", "lo", "--interface", "eth0"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->interfaces, (std::vector<std::string>{"lo", "eth0"}));
+}
+
+TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* must_mention;
+  };
+  for (const Case& c : {Case{{"--log-format", "xml"}, "--log-format"},
+                        Case{{"--ports", "25,smtp"}, "--ports"},
+                        Case{{"--redact", "all"}, "--redact"},
+                        Case{{"--no-such-option"}, "no-such-option"},
+                        Case{{"-r"}, "read"},
+                        Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
+                        Case{{"--keep-serving"}, "--keep-serving"}}) {
+    ParseOutcome out = Parse(c.args);
+    EXPECT_FALSE(out.config);
+    EXPECT_EQ(out.exit_status, 2);
+    EXPECT_NE(out.message.find(c.must_mention), std::string::npos) << out.message;
+  }
+}
+
+TEST(ParseCommandLine, HelpAndVersionExitZero) {
+  ParseOutcome help = Parse({"--help"});
+  EXPECT_EQ(help.exit_status, 0);
+  EXPECT_NE(help.message.find("--read"), std::string::npos);
+  ParseOutcome version = Parse({"--version"});
+  EXPECT_EQ(version.exit_status, 0);
+  EXPECT_EQ(version.message.rfind("mailtapd ", 0), 0u) << version.message;
+}
+
+TEST(ParseCommandLine, ConfigFileSetsOptionsAndCommandLineWins) {
+  std::string path = ::testing::TempDir() + "/mailtapd.conf";
+  {
+    std::ofstream f(path);
+    f << "ports = 2525\nlog-format = zeek\nlog-dir = /tmp/x\n";
+  }
+  ParseOutcome out = Parse({"--config", path.c_str(), "--log-dir", "/tmp/y"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->ports.ToString(), "2525");
+  EXPECT_EQ(out.config->log_format, LogFormat::kZeek);
+  EXPECT_EQ(*out.config->log_dir, "/tmp/y");
+  std::remove(path.c_str());
+}
+
+TEST(ParseCommandLine, UnreadableConfigFileIsAUsageErrorNamingIt) {
+  ParseOutcome out = Parse({"--config", "/nonexistent/mailtapd.conf"});
+  EXPECT_EQ(out.exit_status, 2);
+  EXPECT_NE(out.message.find("/nonexistent/mailtapd.conf"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mailtap

@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Zeek parity: replays every trace of Zeek's SMTP corpus through mailtapd and compares the events
+and logs with Zeek's own baselines (expected outputs produced by Zeek, not by mailtap).
+
+Usage: zeek_parity.py MAILTAPD [CORPUS_DIR]
+CORPUS_DIR defaults to $MAILTAP_ZEEK_CORPUS. Prints one line per check, then `zeek parity: N/M`.
+Exit status: 0 all checks pass, 1 a check failed, 77 corpus absent (CTest reports a skip).
+
+Comparison rules (from the corpus INDEX.md): uids and fuids are Zeek's seeded random ids, so
+connections are matched by order of first appearance; ts is masked in logs; sets compare unordered.
+Deliberate divergences are listed in DIVERGENCES with their reason (docs/zeek-divergences.md).
+"""
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BASE = "baselines"
+TR = "traces"
+
+# Checks that cannot match by design; each has a section in docs/zeek-divergences.md.
+DIVERGENCES = {
+    "smtp.log http-connect": "SMTP inside an HTTP CONNECT tunnel on port 8240 needs Zeek's "
+                             "content-based protocol detection (DPD); mailtap analyses by port",
+}
+
+
+def zeek_escape(raw: bytes) -> str:
+    """Zeek's print rendering of a string: printable ASCII as is, every other byte as \\xNN."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in raw)
+
+
+def json_string_bytes(s: str) -> bytes:
+    """Undoes mailtap's JSON string convention: text `\\xNN` stands for a byte that was not UTF-8."""
+    out = bytearray()
+    data = s.encode("utf-8")
+    i = 0
+    while i < len(data):
+        if data[i:i + 2] == b"\\x" and re.fullmatch(rb"[0-9a-f]{2}", data[i + 2:i + 4] or b""):
+            out.append(int(data[i + 2:i + 4], 16))
+            i += 4
+        else:
+            out.append(data[i])
+            i += 1
+    return bytes(out)
+
+
+def render(value) -> str:
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, int):
+        return str(value)
+    return zeek_escape(json_string_bytes(value))
+
+
+class Run:
+    """One mailtapd replay of a trace with every output enabled."""
+
+    def __init__(self, mailtapd, trace, workdir, extra_args=()):
+        self.dir = tempfile.mkdtemp(dir=workdir)
+        src = trace
+        if trace.endswith(".gz"):
+            src = os.path.join(self.dir, "trace.pcap")
+            with gzip.open(trace, "rb") as fin, open(src, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+        self.events_path = os.path.join(self.dir, "events.jsonl")
+        cmd = [mailtapd, "-r", src, "--events", self.events_path, "--log-dir", self.dir,
+               "--log-format", "zeek", "--redact", "none", *extra_args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
+        with open(self.events_path, encoding="utf-8") as f:
+            self.events = [json.loads(line) for line in f if line.strip()]
+        self.smtp_log = os.path.join(self.dir, "smtp.log")
+
+
+def uid_mapper():
+    """Maps uids to C1, C2, ... by order of first appearance (Zeek's are seeded random ids)."""
+    seen = {}
+
+    def mapped(uid):
+        return seen.setdefault(uid, f"C{len(seen) + 1}")
+    return mapped
+
+
+def read_baseline(path):
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        return [l.rstrip("\n") for l in f if not l.startswith("### BTest")]
+
+
+# ---- event sequence of smtp.pcap vs dump-events/really-all-events.log ----
+
+SMTP_EVENTS = ("smtp_request", "smtp_reply", "smtp_data", "smtp_unexpected")
+ARG_ORDER = {
+    "smtp_request": ("is_orig", "command", "arg"),
+    "smtp_reply": ("is_orig", "code", "cmd", "msg", "cont_resp"),
+    "smtp_data": ("is_orig", "data"),
+    "smtp_unexpected": ("is_orig", "msg", "detail"),
+}
+
+
+def parse_dump_events(path):
+    events, current = [], None
+    head = re.compile(r"^\s*(\d+\.\d+) (\w+)$")
+    arg = re.compile(r"^\s+\[(\d+)\] (\w+): (\S+)\s*= ?(.*)$")
+    conn = re.compile(r"id=\[orig_h=([^,]+), orig_p=(\d+)/tcp, resp_h=([^,]+), resp_p=(\d+)/tcp")
+    for line in read_baseline(path):
+        m = head.match(line)
+        if m:
+            current = None
+            if m.group(2) in SMTP_EVENTS:
+                current = {"ts": m.group(1), "event": m.group(2), "args": {}}
+                events.append(current)
+            continue
+        m = arg.match(line)
+        if current is not None and m:
+            name, value = m.group(2), m.group(4)
+            if name == "c":
+                cm = conn.search(value)
+                current["conn"] = "%s:%s>%s:%s" % cm.groups()
+            else:
+                current["args"][name] = value
+    return [f"{e['ts']} {e['conn']} {e['event']} " +
+            " | ".join(e["args"].get(a, "") for a in ARG_ORDER[e["event"]]) for e in events]
+
+
+def our_event_lines(run):
+    out = []
+    for e in run.events:
+        if e["event"] not in SMTP_EVENTS:
+            continue
+        conn = f"{e['id.orig_h']}:{e['id.orig_p']}>{e['id.resp_h']}:{e['id.resp_p']}"
+        args = " | ".join(render(e[a]) for a in ARG_ORDER[e["event"]])
+        out.append(f"{e['ts']:.6f} {conn} {e['event']} {args}")
+    return out
+
+
+# ---- request/reply `out` files of the BDAT tests ----
+
+def our_request_lines(run, with_replies):
+    uid = uid_mapper()
+    out = []
+    for e in run.events:
+        if e["event"] == "smtp_request":
+            fields = [uid(e["uid"]), render(e["is_orig"]), render(e["command"]), render(e["arg"])]
+        elif e["event"] == "smtp_reply" and with_replies:
+            fields = [uid(e["uid"]), render(e["is_orig"]), render(e["code"]), render(e["cmd"]),
+                      render(e["msg"])]
+        else:
+            continue
+        out.append((e["event"] + ", " if with_replies else "") + ", ".join(fields))
+    return out
+
+
+def baseline_request_lines(path, with_replies):
+    uid = uid_mapper()
+    out = []
+    for line in read_baseline(path):
+        parts = line.split(", ")
+        i = 1 if with_replies else 0
+        if with_replies and parts[0] not in ("smtp_request", "smtp_reply"):
+            continue
+        parts[i] = uid(parts[i])
+        out.append(", ".join(parts))
+    return out
+
+
+# ---- smtp.log (Zeek TSV) field for field ----
+
+SET_FIELDS = {"rcptto", "to", "cc"}
+IGNORED_FIELDS = {"ts", "uid", "fuids"}
+
+
+def parse_zeek_log(lines):
+    header, fields, rows = [], None, []
+    for line in lines:
+        if line.startswith("#"):
+            if not line.startswith(("#open", "#close")):
+                header.append(line)
+            if line.startswith("#fields"):
+                fields = line.split("\t")[1:]
+            continue
+        if line:
+            rows.append(dict(zip(fields, line.split("\t"))))
+    return header, rows
+
+
+def normalise_row(row):
+    out = {}
+    for k, v in row.items():
+        if k in IGNORED_FIELDS:
+            continue
+        out[k] = tuple(sorted(v.split(","))) if k in SET_FIELDS and v not in ("-", "(empty)") else v
+    return out
+
+
+def compare_smtp_log(run, baseline_path):
+    exp_header, exp_rows = parse_zeek_log(read_baseline(baseline_path))
+    if not os.path.exists(run.smtp_log):
+        got_header, got_rows = [], []
+    else:
+        with open(run.smtp_log, encoding="utf-8", errors="surrogateescape") as f:
+            got_header, got_rows = parse_zeek_log([l.rstrip("\n") for l in f])
+    problems = []
+    if got_header != exp_header:
+        problems.append(f"header differs:\n  expected {exp_header}\n  got      {got_header}")
+    if len(got_rows) != len(exp_rows):
+        problems.append(f"{len(got_rows)} records, expected {len(exp_rows)}")
+    for i, (exp, got) in enumerate(zip(exp_rows, got_rows), 1):
+        e, g = normalise_row(exp), normalise_row(got)
+        for k in e:
+            if e[k] != g.get(k):
+                problems.append(f"record {i} field {k}: expected {e[k]!r}, got {g.get(k)!r}")
+    return problems
+
+
+# ---- weird.log: the names Zeek logged, once per (name, connection) ----
+
+def our_weirds(run):
+    seen, out = set(), []
+    for e in run.events:
+        if e["event"] != "weird":
+            continue
+        key = (e["name"], e.get("uid"))
+        if key in seen:
+            continue
+        seen.add(key)
+        conn = f"{e.get('id.orig_h')}:{e.get('id.orig_p')}>{e.get('id.resp_h')}:{e.get('id.resp_p')}"
+        out.append(f"{conn} {e['name']} {render(e['addl']) or '-'} {e.get('source') or '-'}")
+    return sorted(out)
+
+
+def baseline_weirds(path):
+    _, rows = parse_zeek_log(read_baseline(path))
+    return sorted(f"{r['id.orig_h']}:{r['id.orig_p']}>{r['id.resp_h']}:{r['id.resp_p']} "
+                  f"{r['name']} {r['addl']} {r['source']}" for r in rows)
+
+
+def diff_lines(expected, got, limit=8):
+    if expected == got:
+        return []
+    problems = [f"{len(got)} lines, expected {len(expected)}"] if len(got) != len(expected) else []
+    for i, (e, g) in enumerate(zip(expected, got)):
+        if e != g:
+            problems.append(f"first difference at line {i + 1}:\n  expected {e}\n  got      {g}")
+            break
+    else:
+        extra = expected[len(got):] or got[len(expected):]
+        problems.append("then: " + " // ".join(extra[:limit]))
+    return problems
+
+
+# ---- the checks ----
+
+def checks():
+    """(name, trace, kind, baseline file, extra mailtapd args)"""
+    b = "scripts.base.protocols.smtp."
+    yield ("events smtp.pcap", "smtp.pcap", "events",
+           "scripts.policy.misc.dump-events/really-all-events.log", ())
+    for test, trace in [("bdat", "smtp/rfc3030-bdat-example1.pcap"),
+                        ("bdat-0-last", "smtp/rfc3030-bdat-0-last.pcap"),
+                        ("bdat-multipart", "smtp/rfc3030-bdat-multipart.pcap"),
+                        ("bdat-multipart-chunked", "smtp/rfc3030-bdat-multipart-chunked.pcap"),
+                        ("bdat-pipeline-8bitmime", "smtp/smtp-bdat-pipeline-8bitmime.pcap"),
+                        ("bdat-gap", "smtp/smtp-bdat-gap.pcap")]:
+        yield (f"requests {test}", trace, "requests", b + test + "/out", ())
+    for test, trace in [("bdat-cmd-invalid", "smtp/smtp-bdat-cmd-invalid.pcapng"),
+                        ("bdat-chunk-size-overflow", "smtp/smtp-bdat-cmd-chunk-size-overflow.pcap"),
+                        ("bdat-chunk-size-overflow2",
+                         "smtp/smtp-bdat-cmd-chunk-size-overflow2.pcap"),
+                        ("bdat-negative-chunk-size",
+                         "smtp/smtp-bdat-cmd-negative-chunk-size.pcap")]:
+        yield (f"requests+replies {test}", trace, "requests+replies", b + test + "/out", ())
+    for test, trace in [("basic", "smtp.pcap"), ("attachment", "smtp.pcap"),
+                        ("attachment-msg", "smtp-attachment-msg.pcap"),
+                        ("one-side", "smtp-one-side-only.pcap"),
+                        ("mail-transactions-invalid", "smtp-mail-transactions-invalid.pcap"),
+                        ("starttls", "tls/smtp-starttls.pcap"),
+                        ("bdat", "smtp/rfc3030-bdat-example1.pcap"),
+                        ("bdat-0-last", "smtp/rfc3030-bdat-0-last.pcap"),
+                        ("bdat-multipart", "smtp/rfc3030-bdat-multipart.pcap"),
+                        ("bdat-multipart-chunked", "smtp/rfc3030-bdat-multipart-chunked.pcap"),
+                        ("bdat-pipeline-8bitmime", "smtp/smtp-bdat-pipeline-8bitmime.pcap"),
+                        ("bdat-gap", "smtp/smtp-bdat-gap.pcap"),
+                        ("bdat-cmd-invalid", "smtp/smtp-bdat-cmd-invalid.pcapng"),
+                        ("bdat-chunk-size-overflow", "smtp/smtp-bdat-cmd-chunk-size-overflow.pcap"),
+                        ("bdat-chunk-size-overflow2",
+                         "smtp/smtp-bdat-cmd-chunk-size-overflow2.pcap"),
+                        ("bdat-negative-chunk-size",
+                         "smtp/smtp-bdat-cmd-negative-chunk-size.pcap")]:
+        yield (f"smtp.log {test}", trace, "smtp.log", b + test + "/smtp.log", ())
+    yield ("smtp.log http-connect", "http/connect-with-smtp.pcap", "smtp.log",
+           "scripts.base.protocols.http.http-connect/smtp.log", ("--ports", "25,587,8240"))
+    for test, trace in [("bdat-gap", "smtp/smtp-bdat-gap.pcap"),
+                        ("bdat-cmd-invalid", "smtp/smtp-bdat-cmd-invalid.pcapng"),
+                        ("bdat-chunk-size-overflow", "smtp/smtp-bdat-cmd-chunk-size-overflow.pcap"),
+                        ("bdat-chunk-size-overflow2",
+                         "smtp/smtp-bdat-cmd-chunk-size-overflow2.pcap"),
+                        ("bdat-negative-chunk-size",
+                         "smtp/smtp-bdat-cmd-negative-chunk-size.pcap"),
+                        ("mail-transactions-invalid", "smtp-mail-transactions-invalid.pcap"),
+                        ("mime-header-size-limit", "smtp/mime-header-size-limit.pcap.gz")]:
+        yield (f"weird.log {test}", trace, "weirds", b + test + "/weird.log", ())
+
+
+def run_check(kind, run, baseline):
+    if kind == "events":
+        return diff_lines(parse_dump_events(baseline), our_event_lines(run))
+    if kind in ("requests", "requests+replies"):
+        replies = kind == "requests+replies"
+        return diff_lines(baseline_request_lines(baseline, replies), our_request_lines(run, replies))
+    if kind == "smtp.log":
+        return compare_smtp_log(run, baseline)
+    if kind == "weirds":
+        return diff_lines(baseline_weirds(baseline), our_weirds(run))
+    raise ValueError(kind)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    mailtapd = sys.argv[1]
+    corpus = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("MAILTAP_ZEEK_CORPUS", "")
+    if not corpus or not os.path.isdir(os.path.join(corpus, TR)):
+        print(f"SKIPPED: Zeek corpus not found at '{corpus}' (set MAILTAP_ZEEK_CORPUS to the "
+              "folder holding traces/ and baselines/)")
+        return 77
+    passed = total = 0
+    runs = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for name, trace, kind, baseline, extra in checks():
+            total += 1
+            key = (trace, extra)
+            try:
+                if key not in runs:
+                    runs[key] = Run(mailtapd, os.path.join(corpus, TR, trace), workdir, extra)
+                problems = run_check(kind, runs[key], os.path.join(corpus, BASE, baseline))
+            except Exception as e:  # a crash or bad output is a failed check, not a harness error
+                problems = [f"error: {e}"]
+            if not problems:
+                passed += 1
+                print(f"PASS {name}")
+            elif name in DIVERGENCES:
+                total -= 1
+                print(f"DIVERGENCE {name}: {DIVERGENCES[name]} (docs/zeek-divergences.md)")
+            else:
+                print(f"FAIL {name}")
+                for p in problems:
+                    print("    " + p.replace("\n", "\n    "))
+    print(f"zeek parity: {passed}/{total}")
+    return 0 if passed == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
