@@ -44,12 +44,22 @@ void AppendControl(uint8_t c, std::string* out) {
   }
 }
 
+// Printable ASCII other than `"` and `\`: the common case, copied in runs.
+bool NeedsNoEscape(uint8_t c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
+
 }  // namespace
 
 void AppendJsonEscaped(std::string_view bytes, std::string* out) {
   out->reserve(out->size() + bytes.size());
   size_t i = 0;
   while (i < bytes.size()) {
+    size_t run = i;
+    while (run < bytes.size() && NeedsNoEscape(static_cast<uint8_t>(bytes[run]))) ++run;
+    if (run > i) {
+      out->append(bytes.substr(i, run - i));
+      i = run;
+      if (i == bytes.size()) break;
+    }
     const auto c = static_cast<uint8_t>(bytes[i]);
     if (c == '"' || c == '\\') {
       out->push_back('\\');

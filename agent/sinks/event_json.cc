@@ -7,10 +7,10 @@
 namespace mailtap {
 namespace {
 
+// Keys are our own static names (event argument names), never network bytes: no escaping.
 void AppendKey(std::string_view key, std::string* out) {
-  out->push_back(',');
-  out->push_back('"');
-  AppendJsonEscaped(key, out);
+  out->append(",\"");
+  out->append(key);
   out->append("\":");
 }
 
@@ -35,6 +35,30 @@ void AppendValue(const EventValue& value, std::string* out) {
       value);
 }
 
+// `,"uid":…,"id.orig_h":…,"id.resp_p":N` of a connection. Events come in runs per connection,
+// so a one-entry cache saves formatting the addresses for nearly every event.
+const std::string& ConnectionKeys(const Connection& c) {
+  thread_local const Connection* cached_conn = nullptr;
+  thread_local std::string cached_uid;
+  thread_local std::string cached_keys;
+  // The uid guards against a new connection allocated where a removed one lived.
+  if (cached_conn == &c && cached_uid == c.uid) return cached_keys;
+  cached_keys.clear();
+  AppendKey("uid", &cached_keys);
+  AppendQuoted(c.uid, &cached_keys);
+  AppendKey("id.orig_h", &cached_keys);
+  AppendQuoted(c.id.orig_h.ToString(), &cached_keys);
+  AppendKey("id.orig_p", &cached_keys);
+  cached_keys.append(std::to_string(c.id.orig_p));
+  AppendKey("id.resp_h", &cached_keys);
+  AppendQuoted(c.id.resp_h.ToString(), &cached_keys);
+  AppendKey("id.resp_p", &cached_keys);
+  cached_keys.append(std::to_string(c.id.resp_p));
+  cached_conn = &c;
+  cached_uid = c.uid;
+  return cached_keys;
+}
+
 }  // namespace
 
 void AppendEventJson(const Event& event, std::string* out) {
@@ -42,19 +66,7 @@ void AppendEventJson(const Event& event, std::string* out) {
   out->append(FormatTimestamp(event.ts));
   AppendKey("event", out);
   AppendQuoted(event.name, out);
-  if (event.conn != nullptr) {
-    const Connection& c = *event.conn;
-    AppendKey("uid", out);
-    AppendQuoted(c.uid, out);
-    AppendKey("id.orig_h", out);
-    AppendQuoted(c.id.orig_h.ToString(), out);
-    AppendKey("id.orig_p", out);
-    out->append(std::to_string(c.id.orig_p));
-    AppendKey("id.resp_h", out);
-    AppendQuoted(c.id.resp_h.ToString(), out);
-    AppendKey("id.resp_p", out);
-    out->append(std::to_string(c.id.resp_p));
-  }
+  if (event.conn != nullptr) out->append(ConnectionKeys(*event.conn));
   for (const EventArg& arg : event.args) {
     AppendKey(arg.name, out);
     AppendValue(arg.value, out);
