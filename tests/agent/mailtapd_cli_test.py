@@ -3,7 +3,9 @@
 docs/interface.md (0 success, 2 bad usage naming the option, 1 runtime failure naming the cause)."""
 import json
 import os
+import random
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -83,6 +85,100 @@ class Replay(unittest.TestCase):
         default = run("-r", self.trace, "--events", "-").stdout.decode()
         self.assertNotIn(secret, default)
         self.assertIn(secret, run("-r", self.trace, "--events", "-", "--redact", "none").stdout.decode())
+
+
+def tcp_frame(src, dst, sport, dport, seq, ack, flags, payload, ip_len=None):
+    """Ethernet + IPv4 + TCP, checksums zero (mailtapd never verifies them)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags,
+                      65535, 0, 0)
+    total = ip_len if ip_len is not None else 40 + len(payload)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total & 0xFFFF, 0, 0, 64, 6, 0, bytes(src), bytes(dst))
+    return b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x08\x00" + ip + tcp + payload
+
+
+def write_pcap(path, frames, snaplen=262144):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1))
+        for i, (frame, wire_len) in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000, i, len(frame), wire_len))
+            f.write(frame)
+
+
+class HostileInput(unittest.TestCase):
+    """Bad input gets a counter (and where Zeek has one, an event); the process keeps going,
+    its memory stays bounded and its JSON stays valid."""
+
+    C, S = (10, 0, 0, 1), (10, 0, 0, 2)
+
+    def session_frames(self, client_bytes, server_bytes=b"220 hi\r\n"):
+        c, s = self.C, self.S
+        frames = [tcp_frame(c, s, 40000, 25, 100, 0, 0x02, b""),
+                  tcp_frame(s, c, 25, 40000, 900, 101, 0x12, b""),
+                  tcp_frame(c, s, 40000, 25, 101, 901, 0x10, b""),
+                  tcp_frame(s, c, 25, 40000, 901, 101, 0x18, server_bytes)]
+        seq = 101
+        for off in range(0, len(client_bytes), 65000):
+            chunk = client_bytes[off:off + 65000]
+            frames.append(tcp_frame(c, s, 40000, 25, seq, 901 + len(server_bytes), 0x18, chunk,
+                                    ip_len=min(40 + len(chunk), 65535)))
+            seq += len(chunk)
+        frames.append(tcp_frame(c, s, 40000, 25, seq, 901 + len(server_bytes), 0x11, b""))
+        return [(f, len(f)) for f in frames]
+
+    def replay(self, frames, snaplen=262144):
+        with tempfile.TemporaryDirectory() as d:
+            pcap = os.path.join(d, "hostile.pcap")
+            write_pcap(pcap, frames, snaplen)
+            out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", MAILTAPD, "-r", pcap,
+                                  "--events", "-", "--redact", "none"],
+                                 capture_output=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        rss = int(re.search(rb"maxrss_kb=(\d+)", out.stderr).group(1))
+        events = [json.loads(l) for l in out.stdout.decode("utf-8").splitlines()]
+        return events, rss
+
+    def test_garbage_and_truncated_frames_are_skipped(self):
+        rng = random.Random(7)
+        frames = [(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 120))), 120)
+                  for _ in range(2000)]
+        frames += self.session_frames(b"EHLO x\r\nQUIT\r\n")
+        events, _ = self.replay(frames)
+        self.assertIn(("smtp_request", "EHLO", "x"),
+                      [(e["event"], e.get("command"), e.get("arg")) for e in events])
+
+    def test_nul_and_non_utf8_bytes_stay_valid_json_and_raise_zeeks_weird(self):
+        events, _ = self.replay(self.session_frames(b"EH\x00LO \xff\xfe\xc3(\r\nQUIT\r\n"))
+        requests = [e for e in events if e["event"] == "smtp_request"]
+        # Spec 3.4: the first NUL is dropped from the line, with weird NUL_in_line.
+        self.assertEqual(requests[0]["command"], "EHLO")
+        self.assertEqual(requests[0]["arg"], "\\xff\\xfe\\xc3(")
+        self.assertIn("NUL_in_line", [e.get("name") for e in events if e["event"] == "weird"])
+
+    def test_a_line_of_megabytes_keeps_memory_bounded(self):
+        # 40 MiB without a line end: more than Zeek's 16 MiB line cap, which cuts it with a weird.
+        events, rss = self.replay(self.session_frames(b"X" * (40 << 20) + b"\r\nQUIT\r\n"))
+        weirds = [e.get("name") for e in events if e["event"] == "weird"]
+        self.assertIn("contentline_size_exceeded", weirds)
+        self.assertLess(rss, 200 * 1024, "resident memory should stay far below the input size")
+
+    def test_zero_length_and_snaplen_cut_segments_are_counted_as_gaps_not_lost(self):
+        frames = self.session_frames(b"EHLO x\r\n" + b"A" * 3000 + b"\r\nQUIT\r\n")
+        cut = [(f[:200], wire) for f, wire in frames]  # every payload cut by a 200-byte snaplen
+        events, _ = self.replay(cut, snaplen=200)
+        gaps = [e for e in events if e["event"] == "smtp_unexpected" and e["msg"] == "content gap"]
+        self.assertTrue(gaps, "snaplen-cut payload must surface as a content gap")
+
+    def test_truncated_capture_file_is_reported_and_what_was_read_is_analysed(self):
+        with tempfile.TemporaryDirectory() as d:
+            pcap = os.path.join(d, "cut.pcap")
+            write_pcap(pcap, self.session_frames(b"EHLO x\r\n" + b"B" * 5000 + b"\r\n"))
+            size = os.path.getsize(pcap)
+            with open(pcap, "r+b") as f:
+                f.truncate(size - 30)  # the last record is cut short
+            out = run("-r", pcap, "--events", "-")
+        self.assertEqual(out.returncode, 0)
+        self.assertIn(pcap, out.stderr.decode())
+        self.assertIn(b'"command":"EHLO"', out.stdout)
 
 
 if __name__ == "__main__":
