@@ -1,8 +1,8 @@
 #include "config.h"
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
 
+#include <boost/program_options.hpp>
 #include <fstream>
 #include <sstream>
 
@@ -52,7 +52,9 @@ po::options_description Options() {
     ("ring-size", po::value<uint64_t>()->value_name("BYTES")->default_value(16ull << 20),
      "live capture: eBPF ring buffer size (power of two, at least one page)")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
-     "stderr log level: error, warn, info or debug");
+     "stderr log level: error, warn, info or debug")
+    ("set", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
+     "set one of Zeek's constants, with Zeek's name (repeatable); see 'Zeek constants' below");
   // clang-format on
   return opts;
 }
@@ -108,6 +110,11 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   cfg->keep_serving = vm["keep-serving"].as<bool>();
   cfg->history = vm["history"].as<size_t>();
   cfg->ring_size = vm["ring-size"].as<uint64_t>();
+  if (vm.count("set")) {
+    for (const std::string& assignment : vm["set"].as<std::vector<std::string>>()) {
+      if (!ApplyTunable(assignment, &cfg->tunables, error)) return false;
+    }
+  }
   if (cfg->read_file && !cfg->interfaces.empty()) {
     *error = "--read and --interface exclude each other: replay a file or capture live";
     return false;
@@ -116,9 +123,8 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     *error = "--keep-serving only applies with --read";
     return false;
   }
-  return ParseChoice(vm, "log-format",
-                     {{"json", LogFormat::kJson}, {"zeek", LogFormat::kZeek}}, &cfg->log_format,
-                     error) &&
+  return ParseChoice(vm, "log-format", {{"json", LogFormat::kJson}, {"zeek", LogFormat::kZeek}},
+                     &cfg->log_format, error) &&
          ParseChoice(vm, "redact",
                      {{"credentials", RedactMode::kCredentials},
                       {"data", RedactMode::kData},
@@ -133,9 +139,9 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
 }
 
 ParseOutcome UsageError(const std::string& message) {
-  return ParseOutcome{std::nullopt, 2,
-                      fmt::format("mailtapd: {}\nTry 'mailtapd --help' for more information.\n",
-                                  message)};
+  return ParseOutcome{
+      std::nullopt, 2,
+      fmt::format("mailtapd: {}\nTry 'mailtapd --help' for more information.\n", message)};
 }
 
 }  // namespace
@@ -150,7 +156,8 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   }
   if (vm.count("help")) {
     std::ostringstream out;
-    out << kUsage << "\n" << opts;
+    out << kUsage << "\n" << opts << "\nZeek constants for --set (default):\n";
+    for (const std::string& name : TunableNames()) out << "  " << name << "\n";
     return ParseOutcome{std::nullopt, 0, out.str()};
   }
   if (vm.count("version")) {

@@ -8,6 +8,7 @@
 
 #include "mailtap/port_set.h"
 #include "sinks/zeek_log.h"  // LogFormat
+#include "tunables.h"
 
 namespace mailtap {
 
@@ -15,22 +16,23 @@ enum class RedactMode { kCredentials, kData, kNone };
 enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 
 struct Config {
-  std::optional<std::string> read_file;   // -r: replay this capture ("-" = stdin)
-  std::vector<std::string> interfaces;    // -i: live capture interfaces; empty = all
-  PortSet ports = PortSet::Default();     // -p
-  std::optional<std::string> events_path; // --events ("-" = stdout)
-  std::optional<std::string> log_dir;     // --log-dir
+  std::optional<std::string> read_file;    // -r: replay this capture ("-" = stdin)
+  std::vector<std::string> interfaces;     // -i: live capture interfaces; empty = all
+  PortSet ports = PortSet::Default();      // -p
+  std::optional<std::string> events_path;  // --events ("-" = stdout)
+  std::optional<std::string> log_dir;      // --log-dir
   LogFormat log_format = LogFormat::kJson;
   // The query socket. Unset means the default path when capturing live and no socket at all
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.
   std::optional<std::string> socket_path;
   std::optional<std::string> socket_group;
-  bool keep_serving = false;              // after -r finished, keep answering queries
-  size_t history = 10000;                 // events kept for `mailtap observe --last`
+  bool keep_serving = false;  // after -r finished, keep answering queries
+  size_t history = 10000;     // events kept for `mailtap observe --last`
   RedactMode redact = RedactMode::kCredentials;
-  std::optional<std::string> user;       // drop privileges to this user (live capture)
-  uint64_t ring_size = 16ull << 20;       // eBPF ring buffer bytes
+  std::optional<std::string> user;   // drop privileges to this user (live capture)
+  uint64_t ring_size = 16ull << 20;  // eBPF ring buffer bytes
   LogLevel log_level = LogLevel::kInfo;
+  Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };
 
 inline constexpr char kDefaultSocketPath[] = "/run/mailtap/mailtap.sock";

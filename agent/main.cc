@@ -127,6 +127,7 @@ int Run(const Config& config) {
   Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),
       config.ports.ToString());
   pipeline.Run(*source);
+  if (server) server->MarkCaptureFinished();
   if (config.keep_serving && server) {
     Log(Severity::kInfo, "replay finished; serving queries until SIGINT/SIGTERM");
     signals.WaitForStop();

@@ -36,11 +36,14 @@ Timestamp WallClockNow() {
 // The file outputs named on the command line.
 class Pipeline::Outputs {
  public:
-  explicit Outputs(const Config& config) {
+  // `weirds` receives the log writers' own weirds (truncated fields).
+  Outputs(const Config& config, EventSink* weirds) {
     if (config.events_path) events_ = std::make_unique<JsonlEventWriter>(*config.events_path);
     if (config.log_dir) {
       SmtpLogWriterOptions smtp_options;
       smtp_options.format = config.log_format;
+      smtp_options.limits = config.tunables.log_limits;
+      smtp_options.weirds = weirds;
       smtp_log_ = std::make_unique<SmtpLogWriter>(*config.log_dir, smtp_options);
       WeirdLogWriterOptions weird_options;
       weird_options.format = config.log_format;
@@ -64,18 +67,18 @@ class Pipeline::Outputs {
 };
 
 Pipeline::Pipeline(const Config& config)
-    : config_(config), uids_(UidSeed(config)), outputs_(std::make_unique<Outputs>(config)) {
+    : config_(config), uids_(UidSeed(config)), outputs_(std::make_unique<Outputs>(config, &bus_)) {
   redactor_ = std::make_unique<Redactor>(config.redact, output_bus_);
   record_redactor_ = std::make_unique<RecordRedactor>(config.redact, records_);
   if (outputs_->events()) output_bus_.AddSink(outputs_->events());
   if (outputs_->weird_log()) output_bus_.AddSink(outputs_->weird_log());
   if (outputs_->smtp_log()) records_.Add(outputs_->smtp_log());
 
-  SmtpConfig smtp_config;
+  SmtpConfig smtp_config = config.tunables.smtp;
   smtp_config.ports = config.ports;
   analyzers_ = std::make_unique<SmtpAnalyzerFactory>(smtp_config, bus_);
-  transaction_log_ =
-      std::make_unique<SmtpTransactionLog>(SmtpLogConfig{}, bus_, *record_redactor_, analyzers_.get());
+  transaction_log_ = std::make_unique<SmtpTransactionLog>(config.tunables.smtp_log, bus_,
+                                                          *record_redactor_, analyzers_.get());
   // smtp.log is built from the unredacted events (it holds no credentials; with --redact data its
   // records are redacted on the way out); every event output sees redacted events.
   bus_.AddSink(transaction_log_.get());

@@ -93,6 +93,7 @@ std::string FormatRecordZeek(const SmtpRecord& record, const LogLimits& limits) 
 
 SmtpLogWriter::SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions options)
     : limits_(options.limits),
+      weirds_(options.weirds),
       file_(dir, SmtpLogSchema(), options.format, std::move(options.clock), options.buffer_bytes) {}
 
 void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
@@ -101,6 +102,17 @@ void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
   records_.Add();
   strings_truncated_.Add(strings);
   containers_truncated_.Add(containers);
+  if (strings > 0) RaiseTruncationWeird(record, "log_string_field_truncated");
+  if (containers > 0) RaiseTruncationWeird(record, "log_container_field_truncated");
+}
+
+// Zeek's logging framework reports cut fields as a weird naming the log stream.
+void SmtpLogWriter::RaiseTruncationWeird(const SmtpRecord& record, std::string_view name) {
+  if (weirds_ == nullptr) return;
+  weirds_->OnEvent(Event{record.ts, event_names::kWeird, nullptr,
+                         {{"name", std::string(name)},
+                          {"addl", std::string("SMTP::LOG")},
+                          {"source", std::string()}}});
 }
 
 void SmtpLogWriter::VisitStats(StatsVisitor& v) const {

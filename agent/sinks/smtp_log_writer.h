@@ -26,6 +26,9 @@ struct SmtpLogWriterOptions {
   LogLimits limits;
   WallClock clock;  // for #open/#close; empty = the system clock
   size_t buffer_bytes = 64 * 1024;
+  // Receives Zeek's log_string_field_truncated / log_container_field_truncated weirds (addl
+  // "SMTP::LOG", no connection) when a record had to be cut. May be null.
+  EventSink* weirds = nullptr;
 };
 
 // Writes DIR/smtp.log. Not thread-safe: the pipeline thread only.
@@ -45,7 +48,10 @@ class SmtpLogWriter : public RecordSink, public StatsSource {
   void VisitStats(StatsVisitor& visitor) const override;
 
  private:
+  void RaiseTruncationWeird(const SmtpRecord& record, std::string_view name);
+
   LogLimits limits_;
+  EventSink* weirds_;
   LogFile file_;
   Counter records_;
   Counter strings_truncated_;

@@ -89,5 +89,24 @@ TEST(ParseCommandLine, UnreadableConfigFileIsAUsageErrorNamingIt) {
   EXPECT_NE(out.message.find("/nonexistent/mailtapd.conf"), std::string::npos);
 }
 
+TEST(ParseCommandLine, SetChangesZeeksConstantsByTheirZeekNames) {
+  ParseOutcome out = Parse({"--set", "SMTP::max_invalid_mail_transactions=2", "--set",
+                            "SMTP::mail_transaction_validation=F", "--set",
+                            "MIME::max_header_bytes=100"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->tunables.smtp_log.max_invalid_mail_transactions, 2u);
+  EXPECT_FALSE(out.config->tunables.smtp_log.mail_transaction_validation);
+  EXPECT_EQ(out.config->tunables.smtp.max_header_bytes, 100u);
+}
+
+TEST(ParseCommandLine, SetRejectsUnknownNamesAndBadValuesNamingThem) {
+  for (const char* bad : {"SMTP::nope=1", "SMTP::max_path_length=lots",
+                          "SMTP::mail_transaction_validation=yes", "no-equals-sign"}) {
+    ParseOutcome out = Parse({"--set", bad});
+    EXPECT_EQ(out.exit_status, 2) << bad;
+    EXPECT_NE(out.message.find("--set"), std::string::npos) << out.message;
+  }
+}
+
 }  // namespace
 }  // namespace mailtap

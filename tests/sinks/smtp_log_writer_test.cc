@@ -190,5 +190,31 @@ TEST(SmtpLogWriter, LongFieldsAreTruncatedAndCounted) {
   EXPECT_EQ(stats.values["containers_truncated"], 1u);
 }
 
+// Zeek's logging framework raises log_*_truncated weirds naming the stream (address-limits
+// baseline: `log_container_field_truncated  SMTP::LOG`).
+TEST(SmtpLogWriter, TruncationRaisesZeeksWeirdsNamingTheStream) {
+  class Weirds : public EventSink {
+   public:
+    void OnEvent(const Event& e) override {
+      names.push_back(std::get<std::string>(*e.Find("name")) + " " +
+                      std::get<std::string>(*e.Find("addl")));
+      EXPECT_EQ(e.conn, nullptr);
+    }
+    std::vector<std::string> names;
+  } weirds;
+  TempDir dir;
+  SmtpLogWriterOptions options;
+  options.weirds = &weirds;
+  SmtpLogWriter writer(dir.path().string(), options);
+  SmtpRecord r = BasicRecord();
+  writer.OnRecord(r);
+  EXPECT_TRUE(weirds.names.empty());
+  r.subject = std::string(5000, 's');
+  r.rcptto = std::vector<std::string>(150, "a@b");
+  writer.OnRecord(r);
+  EXPECT_EQ(weirds.names, (std::vector<std::string>{"log_string_field_truncated SMTP::LOG",
+                                                    "log_container_field_truncated SMTP::LOG"}));
+}
+
 }  // namespace
 }  // namespace mailtap

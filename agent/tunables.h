@@ -1,0 +1,29 @@
+// Zeek's redef-able constants that change what mailtap reports, settable as `--set NAME=VALUE`
+// with Zeek's own names (e.g. --set SMTP::max_invalid_mail_transactions=2).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sinks/zeek_log.h"
+#include "smtp/analyzer.h"
+#include "smtp/transaction.h"
+
+namespace mailtap {
+
+struct Tunables {
+  SmtpConfig smtp;  // `ports` is ignored here: --ports sets it
+  SmtpLogConfig smtp_log;
+  LogLimits log_limits;
+};
+
+// Applies one "NAME=VALUE". Returns false and sets *error (naming the valid names or the
+// expected value) when the name is unknown or the value is not a whole number (T/F for
+// booleans).
+bool ApplyTunable(std::string_view assignment, Tunables* tunables, std::string* error);
+
+// "NAME (default)" for every tunable, for --help and error messages.
+std::vector<std::string> TunableNames();
+
+}  // namespace mailtap
