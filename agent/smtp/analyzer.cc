@@ -20,7 +20,7 @@ SmtpAnalyzerFactory::SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink)
     : config_(std::move(config)),
       limits_(LimitsFrom(config_)),
       sink_(sink),
-      shared_(std::make_shared<SmtpShared>()) {}
+      shared_(std::make_shared<SmtpShared>(config_.max_total_line_bytes)) {}
 
 SmtpAnalyzerFactory::~SmtpAnalyzerFactory() = default;
 
@@ -61,6 +61,12 @@ void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
   v.Visit(g, "header_lines_dropped", c.header_lines_dropped.Get(),
           "Folded header lines dropped at MIME::max_header_bytes.", StatKind::kCounter,
           "mime_header_too_long");
+  v.Visit(g, "lines_cut_by_memory_budget", c.lines_cut_by_budget.Get(),
+          "Lines cut early because all sessions' partial lines together reached the line memory "
+          "budget.",
+          StatKind::kCounter, "smtp_line_memory_budget");
+  v.Visit(g, "line_buffer_bytes", shared_->line_budget.used(),
+          "Bytes held in partial lines by all sessions.", StatKind::kGauge);
   v.Visit(g, "pending_cmd_overflows", c.pending_cmd_overflows.Get(),
           "Outstanding-command queue overflows (smtp_excessive_pending_cmds).");
 }

@@ -23,6 +23,8 @@ struct SmtpConfig {
   size_t max_header_bytes = 65536;             // MIME::max_header_bytes
   size_t max_pending_commands = 1000;          // outstanding-command queue cap
   size_t dpd_ignore_violations_after = 10240;  // DPD::ignore_violations_after
+  // Not Zeek's: partial lines of all sessions together (see LineMemoryBudget).
+  size_t max_total_line_bytes = 256 << 20;
 };
 
 // Not thread-safe except VisitStats, which may run on another thread.

@@ -9,8 +9,28 @@ constexpr uint8_t kCr = '\r';
 constexpr uint8_t kLf = '\n';
 }  // namespace
 
-LineSplitter::LineSplitter(LineSplitterListener& listener, size_t max_line_length)
-    : listener_(listener), max_line_length_(std::max<size_t>(max_line_length, 2)) {}
+LineSplitter::LineSplitter(LineSplitterListener& listener, size_t max_line_length,
+                           LineMemoryBudget* budget)
+    : listener_(listener), max_line_length_(std::max<size_t>(max_line_length, 2)), budget_(budget) {}
+
+LineSplitter::~LineSplitter() { ClearBuffer(); }
+
+size_t LineSplitter::CurrentCap() const {
+  if (budget_ == nullptr) return max_line_length_;
+  // At least 2 so that a starved splitter still makes progress (one byte per line).
+  return std::clamp<size_t>(buf_.size() + budget_->Available(), 2, max_line_length_);
+}
+
+void LineSplitter::Append(const uint8_t* bytes, size_t n) {
+  buf_.append(reinterpret_cast<const char*>(bytes), n);
+  if (budget_ != nullptr) budget_->Take(n);
+}
+
+void LineSplitter::ClearBuffer() {
+  if (budget_ != nullptr) budget_->Give(buf_.size());
+  buf_.clear();
+  if (buf_.capacity() > kKeepCapacity) std::string().swap(buf_);
+}
 
 void LineSplitter::Feed(std::span<const uint8_t> data) {
   while (!data.empty() && !detached_) {
@@ -43,11 +63,12 @@ void LineSplitter::FlushAtEnd() {
 // delivery, detach) applies to the very next byte.
 size_t LineSplitter::SplitOnce(std::span<const uint8_t> data) {
   bool check_single_cr = last_char_ == kCr;
+  const size_t cap = CurrentCap();
   size_t i = 0;
   while (i < data.size()) {
     const uint8_t c = data[i];
-    if (buf_.size() >= max_line_length_) {
-      EmitTruncatedLine(c);
+    if (buf_.size() >= cap) {
+      EmitTruncatedLine(c, cap);
       return i + 1;
     }
     if (c == kCr || c == kLf) {
@@ -59,8 +80,8 @@ size_t LineSplitter::SplitOnce(std::span<const uint8_t> data) {
       nul_armed_ = false;
       listener_.OnAnomaly(SplitterAnomaly::kNulInLine);
     } else {
-      step = std::min(OrdinaryRun(data.subspan(i)), max_line_length_ - buf_.size());
-      buf_.append(reinterpret_cast<const char*>(data.data() + i), step);
+      step = std::min(OrdinaryRun(data.subspan(i)), cap - buf_.size());
+      Append(data.data() + i, step);
     }
     // Only the byte right after a line-ending CR can make it a "single" CR (spec 3.2).
     if (check_single_cr) {
@@ -86,14 +107,16 @@ size_t LineSplitter::OrdinaryRun(std::span<const uint8_t> data) const {
 void LineSplitter::EmitLine(uint8_t terminator) {
   last_char_ = terminator;
   listener_.OnLine(buf_);
-  buf_.clear();
-  if (buf_.capacity() > kKeepCapacity) std::string().swap(buf_);
+  ClearBuffer();
 }
 
 // Zeek 9.0 (spec 3.6): the capped buffer is full; its last byte and the current byte are lost.
-void LineSplitter::EmitTruncatedLine(uint8_t current) {
-  listener_.OnAnomaly(SplitterAnomaly::kLineTooLong);
-  buf_.resize(max_line_length_ - 1);
+void LineSplitter::EmitTruncatedLine(uint8_t current, size_t cap) {
+  listener_.OnAnomaly(cap < max_line_length_ ? SplitterAnomaly::kLineCutByMemoryBudget
+                                             : SplitterAnomaly::kLineTooLong);
+  // Zeek 9.0 loses the byte in the last slot too (spec 3.6).
+  if (budget_ != nullptr) budget_->Give(buf_.size() - (cap - 1));
+  buf_.resize(cap - 1);
   EmitLine(current);
 }
 

@@ -17,6 +17,25 @@ enum class SplitterAnomaly : uint8_t {
   kSingleCr,     // line_terminated_with_single_CR
   kNulInLine,    // NUL_in_line (the first NUL of this direction was dropped)
   kLineTooLong,  // contentline_size_exceeded
+  // The line was cut before Zeek's maximum because every splitter's partial lines together hit
+  // the global memory budget (not a Zeek behaviour: only under memory pressure).
+  kLineCutByMemoryBudget,
+};
+
+// The bytes all splitters may hold in partial lines together. Zeek caps each line at 16 MiB; with
+// thousands of connections that alone bounds nothing, so mailtap also caps the sum. Not
+// thread-safe (the pipeline thread owns every splitter).
+class LineMemoryBudget {
+ public:
+  explicit LineMemoryBudget(size_t limit) : limit_(limit) {}
+  size_t Available() const { return limit_ - used_; }
+  size_t used() const { return used_; }
+  void Take(size_t n) { used_ += n; }
+  void Give(size_t n) { used_ -= n; }
+
+ private:
+  size_t limit_;
+  size_t used_ = 0;
 };
 
 // Receives the splitter's output. Called synchronously from Feed()/Flush().
@@ -39,8 +58,13 @@ class LineSplitter {
   static constexpr size_t kDefaultMaxLineLength = 16'777'116;
   static constexpr size_t kKeepCapacity = 64 * 1024;
 
-  // REQUIRES: max_line_length >= 2. `listener` must outlive the splitter.
-  LineSplitter(LineSplitterListener& listener, size_t max_line_length);
+  // REQUIRES: max_line_length >= 2. `listener` and `budget` (nullable: no global budget) must
+  // outlive the splitter.
+  LineSplitter(LineSplitterListener& listener, size_t max_line_length,
+               LineMemoryBudget* budget = nullptr);
+  ~LineSplitter();
+  LineSplitter(const LineSplitter&) = delete;
+  LineSplitter& operator=(const LineSplitter&) = delete;
 
   // Splits `data` (the next in-order bytes of the stream). Stops early if Detach() is called.
   void Feed(std::span<const uint8_t> data);
@@ -66,12 +90,18 @@ class LineSplitter {
   // Consumes bytes until one line was emitted or `data` is exhausted; returns bytes consumed.
   size_t SplitOnce(std::span<const uint8_t> data);
   void EmitLine(uint8_t terminator);
-  void EmitTruncatedLine(uint8_t current);
+  void EmitTruncatedLine(uint8_t current, size_t cap);
+  // The longest line this splitter may buffer now: Zeek's maximum, or less when the global
+  // budget is short. Constant during one SplitOnce (only this splitter runs meanwhile).
+  size_t CurrentCap() const;
+  void Append(const uint8_t* bytes, size_t n);
+  void ClearBuffer();
   // Length of the run of ordinary bytes at the start of `data`.
   size_t OrdinaryRun(std::span<const uint8_t> data) const;
 
   LineSplitterListener& listener_;
   const size_t max_line_length_;
+  LineMemoryBudget* budget_;
   std::string buf_;
   uint8_t last_char_ = 0;
   bool nul_armed_ = true;  // the first NUL of the direction is still to be dropped

@@ -36,8 +36,8 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       sink_(sink),
       shared_(std::move(shared)),
       counters_(shared_->counters),
-      orig_lines_(orig_listener_, limits.max_line_length),
-      resp_lines_(resp_listener_, limits.max_line_length) {
+      orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
+      resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget) {
   shared_->live[&conn_] = this;
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
@@ -306,6 +306,11 @@ void SmtpSession::HandleAnomaly(smtp::SplitterAnomaly anomaly) {
       return;
     case smtp::SplitterAnomaly::kLineTooLong:
       counters_.lines_truncated.Add();
+      Weird("contentline_size_exceeded", "", "CONTENTLINE");
+      return;
+    case smtp::SplitterAnomaly::kLineCutByMemoryBudget:
+      // Zeek's weird, so the cut shows in the event stream where a reader looks for it.
+      counters_.lines_cut_by_budget.Add();
       Weird("contentline_size_exceeded", "", "CONTENTLINE");
       return;
   }

@@ -53,6 +53,7 @@ struct SmtpCounters {
   Counter disabled_dpd;
   Counter disabled_script;
   Counter lines_truncated;        // contentline_size_exceeded
+  Counter lines_cut_by_budget;    // cut early: all partial lines together hit the memory budget
   Counter header_lines_dropped;   // exceeded_mime_max_header_bytes
   Counter pending_cmd_overflows;  // smtp_excessive_pending_cmds
 };
@@ -61,7 +62,9 @@ class SmtpSession;
 
 // State shared by a factory and its sessions; whichever is destroyed last frees it.
 struct SmtpShared {
+  explicit SmtpShared(size_t line_budget_bytes = 256 << 20) : line_budget(line_budget_bytes) {}
   SmtpCounters counters;
+  smtp::LineMemoryBudget line_budget;  // shared by every session's line splitters
   // Live sessions by connection, for DisableAnalyzer. Pipeline thread only.
   std::unordered_map<const Connection*, SmtpSession*> live;
 };

@@ -29,6 +29,9 @@ class Recorder : public LineSplitterListener {
       case SplitterAnomaly::kLineTooLong:
         out.push_back("W:too_long");
         break;
+      case SplitterAnomaly::kLineCutByMemoryBudget:
+        out.push_back("W:budget");
+        break;
     }
   }
   std::vector<std::string> out;
@@ -109,6 +112,32 @@ TEST(LineSplitter, FullBufferEmitsMaxMinusOneAndLosesTwoBytes) {
   LineSplitter s(r, 5);
   Feed(s, "abcdefgh\n");
   EXPECT_EQ(r.out, (V{"W:too_long", "L:abcd", "L:gh"}));
+}
+
+TEST(LineSplitter, PartialLinesOfAllSplittersShareOneMemoryBudget) {
+  LineMemoryBudget budget(8);
+  Recorder a_out, b_out;
+  LineSplitter a(a_out, 100, &budget), b(b_out, 100, &budget);
+  Feed(a, "123456");  // a holds 6 of the 8 bytes
+  EXPECT_EQ(budget.used(), 6u);
+  Feed(b, "wxyz\n");  // b may hold 2: cut like Zeek's full buffer, but counted as budget
+  EXPECT_EQ(b_out.out, (V{"W:budget", "L:w", "L:z"}));
+  Feed(a, "\n");
+  EXPECT_EQ(a_out.out, (V{"L:123456"}));
+  EXPECT_EQ(budget.used(), 0u);
+  Feed(b, "abcdefg\n");  // the budget is free again: no cut
+  EXPECT_EQ(b_out.out.back(), "L:abcdefg");
+}
+
+TEST(LineSplitter, DestroyedSplitterReturnsItsBytesToTheBudget) {
+  LineMemoryBudget budget(100);
+  Recorder r;
+  {
+    LineSplitter s(r, 100, &budget);
+    Feed(s, "partial");
+    EXPECT_EQ(budget.used(), 7u);
+  }
+  EXPECT_EQ(budget.used(), 0u);
 }
 
 TEST(LineSplitter, LostByteMayBeTheTerminator) {
