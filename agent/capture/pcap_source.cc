@@ -1,5 +1,7 @@
 #include "capture/pcap_source.h"
 
+#include <poll.h>
+
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
@@ -46,8 +48,7 @@ std::string DescribePcapError(const char* errbuf) {
 // We open the file ourselves (rather than pcap_open_offline) so that errno gives the precise
 // cause, and so that a directory is refused before libpcap reports an obscure read error.
 FILE* OpenFile(const std::string& path) {
-  if (path == "-") return stdin;
-  FILE* file = std::fopen(path.c_str(), "rb");
+  FILE* file = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (file == nullptr) ThrowOpenError(path, std::strerror(errno));
   struct stat st;
   if (fstat(fileno(file), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -55,6 +56,12 @@ FILE* OpenFile(const std::string& path) {
     ThrowOpenError(path, std::strerror(EISDIR));
   }
   return file;
+}
+
+// A pipe or terminal (e.g. `tcpdump -w - | mailtapd -r -`) may go quiet for a long time.
+bool IsStream(FILE* file) {
+  struct stat st;
+  return fstat(fileno(file), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
 }
 
 Timestamp ToTimestamp(const timeval& tv) {
@@ -68,6 +75,10 @@ void PcapSource::PcapCloser::operator()(pcap* p) const { pcap_close(p); }
 
 std::unique_ptr<PcapSource> PcapSource::Open(const std::string& path, PortSet ports) {
   FILE* file = OpenFile(path);
+  const bool stream = IsStream(file);
+  // Unbuffered, so that poll() on the descriptor tells whether the next record can be read: stdio
+  // would otherwise hold bytes that poll cannot see.
+  if (stream) std::setvbuf(file, nullptr, _IONBF, 0);
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   PcapHandle handle(OpenStream(file, errbuf));
   if (!handle) {
@@ -81,7 +92,18 @@ std::unique_ptr<PcapSource> PcapSource::Open(const std::string& path, PortSet po
     ThrowOpenError(path, "unsupported link type " + std::string(name ? name : "?") + " (" +
                              std::to_string(link_type) + ")");
   }
-  return std::unique_ptr<PcapSource>(new PcapSource(path, std::move(handle), std::move(ports)));
+  auto source =
+      std::unique_ptr<PcapSource>(new PcapSource(path, std::move(handle), std::move(ports)));
+  if (stream) source->stream_fd_ = fileno(file);
+  return source;
+}
+
+// While a stream is quiet, Next() returns kTimeout now and then, so that the pipeline still
+// flushes outputs, expires idle connections, refreshes status and honours SIGHUP/SIGTERM.
+bool PcapSource::StreamIsQuiet() const {
+  if (stream_fd_ < 0) return false;
+  pollfd pfd{stream_fd_, POLLIN, 0};
+  return ::poll(&pfd, 1, kStreamPollMs) == 0;
 }
 
 PcapSource::PcapSource(std::string path, PcapHandle handle, PortSet ports)
@@ -97,6 +119,7 @@ CaptureStatus PcapSource::Next(TcpSegment* segment) {
     if (stop_requested_.load(std::memory_order_relaxed)) break;
     pcap_pkthdr* header = nullptr;
     const u_char* data = nullptr;
+    if (StreamIsQuiet()) return CaptureStatus::kTimeout;
     int rc = pcap_next_ex(pcap_.get(), &header, &data);
     if (rc == PCAP_ERROR_BREAK) break;  // end of file
     if (rc < 0) return EndWithReadError();

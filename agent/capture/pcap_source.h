@@ -56,11 +56,15 @@ class PcapSource : public CaptureSource {
 
   PcapSource(std::string path, PcapHandle handle, PortSet ports);
   CaptureStatus EndWithReadError();
+  bool StreamIsQuiet() const;
+
+  static constexpr int kStreamPollMs = 200;
 
   std::string path_;
   PcapHandle pcap_;
   int link_type_;
   PortSet ports_;
+  int stream_fd_ = -1;  // the pipe/terminal descriptor when reading a stream, else -1
   PacketDecoder decoder_;
   bool ended_ = false;
   std::atomic<bool> stop_requested_{false};

@@ -5,10 +5,12 @@ import json
 import os
 import random
 import re
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 MAILTAPD = sys.argv.pop(1) if len(sys.argv) > 1 else "build/bin/mailtapd"
@@ -179,6 +181,85 @@ class HostileInput(unittest.TestCase):
         self.assertEqual(out.returncode, 0)
         self.assertIn(pcap, out.stderr.decode())
         self.assertIn(b'"command":"EHLO"', out.stdout)
+
+
+def mail_session(cport, mail_from, complete=True):
+    """An SMTP session between 10.0.0.1:cport and 10.0.0.2:25 as (frame, wire length) pairs:
+    handshake, one mail, QUIT, FIN; or, not `complete`, one that stops after RCPT, open."""
+    c, s = (10, 0, 0, 1), (10, 0, 0, 2)
+    script = [(True, b""), (False, b"220 mx ESMTP\r\n"), (True, b"EHLO client\r\n"),
+              (False, b"250 mx\r\n"), (True, b"MAIL FROM:<%s>\r\n" % mail_from),
+              (False, b"250 ok\r\n"), (True, b"RCPT TO:<rcpt@example.net>\r\n"),
+              (False, b"250 ok\r\n")]
+    if complete:
+        script += [(True, b"DATA\r\n"), (False, b"354 go\r\n"),
+              (True, b"Subject: hi\r\n\r\nbody\r\n.\r\n"), (False, b"250 queued\r\n"),
+              (True, b"QUIT\r\n"), (False, b"221 bye\r\n")]
+    cseq, sseq = 1000, 5000
+    frames = [tcp_frame(c, s, cport, 25, cseq, 0, 0x02, b""),
+              tcp_frame(s, c, 25, cport, sseq, cseq + 1, 0x12, b"")]
+    cseq, sseq = cseq + 1, sseq + 1
+    for from_client, data in script:
+        if from_client:
+            frames.append(tcp_frame(c, s, cport, 25, cseq, sseq, 0x18 if data else 0x10, data))
+            cseq += len(data)
+        else:
+            frames.append(tcp_frame(s, c, 25, cport, sseq, cseq, 0x18, data))
+            sseq += len(data)
+    if complete:
+        frames.append(tcp_frame(c, s, cport, 25, cseq, sseq, 0x11, b""))
+        frames.append(tcp_frame(s, c, 25, cport, sseq, cseq + 1, 0x11, b""))
+    return [(f, len(f)) for f in frames]
+
+
+def pcap_bytes(frames, header=True):
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) if header else b""
+    for i, (frame, wire_len) in enumerate(frames):
+        out += struct.pack("<IIII", 1700000000, i, len(frame), wire_len) + frame
+    return out
+
+
+def wait_for(predicate, what, timeout=20.0):
+    """Polls `predicate` until true; fails the test after `timeout` seconds (a guard, not a delay)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Signals(unittest.TestCase):
+    """Daemon behaviour on a replay from a pipe, which stays open as long as the test wants."""
+
+    def test_sighup_reopens_logs_and_sigterm_drains_and_exits_zero(self):
+        with tempfile.TemporaryDirectory() as d:
+            log, events = os.path.join(d, "smtp.log"), os.path.join(d, "events.json")
+            agent = subprocess.Popen([MAILTAPD, "-r", "-", "--log-dir", d, "--events", events],
+                                     stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                agent.stdin.write(pcap_bytes(mail_session(40001, b"first@example.com")))
+                agent.stdin.flush()
+                # A quiet pipe still gets its outputs flushed (the record is written at the
+                # reply to "."), so logrotate can move a complete file.
+                wait_for(lambda: os.path.exists(log) and b"first@" in open(log, "rb").read(),
+                         "the first record in smtp.log")
+                os.rename(log, log + ".1")
+                agent.send_signal(signal.SIGHUP)
+                wait_for(lambda: os.path.exists(log), "smtp.log reopened after SIGHUP")
+                # A session left open: its record exists only in memory until the agent drains.
+                second = mail_session(40002, b"second@example.com", complete=False)
+                agent.stdin.write(pcap_bytes(second, False))
+                agent.stdin.flush()
+                wait_for(lambda: b"second@" in open(events, "rb").read(), "the second MAIL event")
+                agent.send_signal(signal.SIGTERM)  # stdin stays open: SIGTERM alone must end it
+                self.assertEqual(agent.wait(timeout=20), 0, agent.stderr.read().decode())
+            finally:
+                agent.kill()
+            rotated, current = open(log + ".1", "rb").read(), open(log, "rb").read()
+        self.assertIn(b"first@example.com", rotated)
+        self.assertNotIn(b"second@", rotated)
+        # Drained on SIGTERM: open sessions are finished and their records written before exit.
+        self.assertIn(b"second@example.com", current)
 
 
 if __name__ == "__main__":
