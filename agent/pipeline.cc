@@ -18,6 +18,11 @@ namespace {
 constexpr Timestamp kExpiryInterval{1'000'000};
 // How often snapshots for the query server are refreshed, in wall-clock time.
 constexpr auto kPublishInterval = std::chrono::milliseconds(250);
+// The connections snapshot copies every tracked flow, and closed flows stay tracked for the
+// close delay (5 s): at 10^3 connections/s that is ~10^4 flows per snapshot, and an idle live
+// source asks for snapshots every poll (10 ms). Publishing it at most once per this many times
+// its own cost keeps it under 2% of the pipeline thread (it stays fresh to a few hundred ms).
+constexpr int kConnectionsSnapshotCostFactor = 50;
 // Reading the clock per packet would cost more than the rest of the loop: check every N.
 constexpr uint64_t kSegmentsPerClockCheck = 1024;
 
@@ -108,14 +113,17 @@ void Pipeline::Run(CaptureSource& source) {
     if (status == CaptureStatus::kSegment) {
       ProcessSegment(segment);
     } else {
-      // Live capture went quiet: time still passes for idle connections.
-      Housekeeping(std::max(last_packet_time_, WallClockNow()), /*force=*/true);
+      // The source went quiet. Live, time still passes for idle connections; a replay from a
+      // pipe has only packet time, which stands still until the next packet.
+      Timestamp now = config_.read_file ? last_packet_time_
+                                        : std::max(last_packet_time_, WallClockNow());
+      Housekeeping(now, /*force=*/true);
     }
   }
   flows_->FinishAll(last_packet_time_);
   bus_.Flush();
   records_.Flush();
-  PublishSnapshots();
+  PublishSnapshots(SnapshotPace::kNow);
 }
 
 void Pipeline::ProcessSegment(const TcpSegment& segment) {
@@ -138,13 +146,17 @@ void Pipeline::Housekeeping(Timestamp now, bool force) {
     last_publish_ = wall;
     bus_.Flush();
     records_.Flush();
-    PublishSnapshots();
+    PublishSnapshots(SnapshotPace::kCostBounded);
   }
 }
 
-void Pipeline::PublishSnapshots() {
+void Pipeline::PublishSnapshots(SnapshotPace pace) {
   stats_snapshot_.Publish(CollectStats(stats_sources_));
+  const auto start = std::chrono::steady_clock::now();
+  if (pace == SnapshotPace::kCostBounded && start < next_connections_publish_) return;
   connections_snapshot_.Publish(flows_->Summaries());
+  next_connections_publish_ =
+      start + (std::chrono::steady_clock::now() - start) * kConnectionsSnapshotCostFactor;
 }
 
 void Pipeline::ReopenOutputs() {

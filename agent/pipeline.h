@@ -68,7 +68,10 @@ class Pipeline {
  private:
   void ProcessSegment(const TcpSegment& segment);
   void Housekeeping(Timestamp now, bool force);
-  void PublishSnapshots();
+  // kNow: both snapshots now (end of input). kCostBounded: statistics now, connections only if
+  // kConnectionsSnapshotCostFactor times the previous one's cost has passed.
+  enum class SnapshotPace { kNow, kCostBounded };
+  void PublishSnapshots(SnapshotPace pace);
   void ReopenOutputs();
 
   Config config_;
@@ -92,6 +95,7 @@ class Pipeline {
   Timestamp last_expiry_{};
   uint64_t segments_since_check_ = 0;
   std::chrono::steady_clock::time_point last_publish_{};
+  std::chrono::steady_clock::time_point next_connections_publish_{};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> reopen_requested_{false};
 };

@@ -4,9 +4,30 @@
 
 namespace mailtap {
 
+// Only an event published during a dispatch is copied (queued); the usual one goes to the sinks
+// straight from the caller's object. Copying every event (its args and their strings) once per
+// bus was a large share of the agent's CPU at 10^5 events/s.
+void EventBus::OnEvent(const Event& event) {
+  if (dispatching_) {
+    queued_.push_back(event);
+  } else {
+    Dispatch(event);
+  }
+}
+
 void EventBus::Publish(Event event) {
-  queued_.push_back(std::move(event));
-  if (!dispatching_) Drain();
+  if (dispatching_) {
+    queued_.push_back(std::move(event));
+  } else {
+    Dispatch(event);
+  }
+}
+
+// Not dispatching, so nothing is queued: `event` first, then what the sinks published meanwhile.
+void EventBus::Dispatch(const Event& event) {
+  dispatching_ = true;
+  for (EventSink* sink : sinks_) sink->OnEvent(event);
+  Drain();
 }
 
 void EventBus::Drain() {

@@ -17,13 +17,14 @@ class EventBus : public EventSink {
   // `sink` must outlive the bus.
   void AddSink(EventSink* sink) { sinks_.push_back(sink); }
 
-  void OnEvent(const Event& event) override { Publish(event); }
+  void OnEvent(const Event& event) override;
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void Flush() override;
 
   void Publish(Event event);
 
  private:
+  void Dispatch(const Event& event);
   void Drain();
 
   std::vector<EventSink*> sinks_;

@@ -66,26 +66,44 @@ bool MatchesText(const Filter& f, const FilterKeys& k) {
 
 FilterKeys KeysFromEvent(const Event& event) {
   FilterKeys k;
-  k.event = event.name;
-  k.ts = event.ts;
+  FillKeysFromEvent(event, &k);
+  return k;
+}
+
+void FillKeysFromEvent(const Event& event, FilterKeys* k) {
+  k->event.assign(event.name);
+  k->ts = event.ts;
+  k->has_conn = event.conn != nullptr;
+  k->uid.clear();
+  k->id = ConnId{};
   if (event.conn != nullptr) {
-    k.has_conn = true;
-    k.uid = event.conn->uid;
-    k.id = event.conn->id;
+    k->uid.assign(event.conn->uid);
+    k->id = event.conn->id;
   }
+  k->is_orig.reset();
   if (const EventValue* v = event.Find("is_orig")) {
-    if (const bool* b = std::get_if<bool>(v)) k.is_orig = *b;
+    if (const bool* b = std::get_if<bool>(v)) k->is_orig = *b;
   }
   // "text match on command/arg": smtp_request's command and arg; smtp_reply's cmd labels the
   // command it answers, so `command` filters select requests and their replies alike.
   const std::string* command = StringArg(event, "command");
   if (command == nullptr) command = StringArg(event, "cmd");
-  if (command != nullptr) k.command = *command;
+  k->command.clear();
+  if (command != nullptr) k->command.assign(*command);
+  size_t texts = 0;
+  auto add_text = [&](const std::string& text) {
+    if (texts < k->texts.size()) {
+      k->texts[texts].assign(text);
+    } else {
+      k->texts.push_back(text);
+    }
+    ++texts;
+  };
   if (event.name == event_names::kSmtpRequest) {
-    if (command != nullptr) k.texts.push_back(*command);
-    if (const std::string* arg = StringArg(event, "arg")) k.texts.push_back(*arg);
+    if (command != nullptr) add_text(*command);
+    if (const std::string* arg = StringArg(event, "arg")) add_text(*arg);
   }
-  return k;
+  k->texts.resize(texts);
 }
 
 FilterKeys KeysFromRecord(const SmtpRecord& r) {

@@ -28,6 +28,8 @@ struct FilterKeys {
 };
 
 FilterKeys KeysFromEvent(const Event& event);
+// The same, overwriting *keys in place: its strings keep their capacity (no allocation once warm).
+void FillKeysFromEvent(const Event& event, FilterKeys* keys);
 FilterKeys KeysFromRecord(const SmtpRecord& record);
 FilterKeys KeysFromConnection(const ConnectionSummary& connection);
 

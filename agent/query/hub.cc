@@ -1,6 +1,7 @@
 #include "query/hub.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 namespace mailtap {
@@ -14,7 +15,17 @@ void Hub::Publish(Stream stream, ItemPtr item) {
     auto& history = history_[static_cast<int>(stream)];
     size_t cap = stream == Stream::kEvents ? limits_.event_history : limits_.record_history;
     if (cap > 0) {
-      if (history.size() >= cap) history.pop_front();
+      if (history.size() >= cap) {
+        // use_count 1 under the lock: only the history holds it, and nobody can take a new
+        // reference without the lock, so it may be refilled.
+        if (history.front().use_count() == 1) {
+          // use_count() is a relaxed read: the fence orders our later writes to the item after
+          // the other thread's reads, which its (release) reference drop published.
+          std::atomic_thread_fence(std::memory_order_acquire);
+          spare_[static_cast<int>(stream)] = std::const_pointer_cast<Item>(history.front());
+        }
+        history.pop_front();
+      }
       history.push_back(item);
     }
     ++published_[static_cast<int>(stream)];
@@ -31,6 +42,15 @@ void Hub::Publish(Stream stream, ItemPtr item) {
     }
   }
   if (delivered && wake_) wake_();
+}
+
+std::shared_ptr<Item> Hub::Reusable(Stream stream) {
+  std::shared_ptr<Item> item;
+  {
+    std::lock_guard lock(mu_);
+    item = std::move(spare_[static_cast<int>(stream)]);
+  }
+  return item ? item : std::make_shared<Item>();
 }
 
 Hub::Start Hub::Subscribe(Stream stream, const Filter& filter, size_t last, bool follow) {

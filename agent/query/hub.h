@@ -55,6 +55,12 @@ class Hub {
 
   void Publish(Stream stream, ItemPtr item);
 
+  // An item to fill and Publish(): the oldest history item of `stream` that fell out of the
+  // history while nothing else referred to it, with its strings' capacity kept, or else a new
+  // one. Formatting into recycled items instead of allocating and freeing one per event saves a
+  // large share of the agent's CPU at 10^5 events/s (cold frees of 10^4-item-old memory).
+  std::shared_ptr<Item> Reusable(Stream stream);
+
   struct Start {
     std::vector<ItemPtr> backlog;                // the last `last` matching items, oldest first
     std::shared_ptr<Subscription> subscription;  // null unless `follow`
@@ -78,6 +84,7 @@ class Hub {
   std::function<void()> wake_;
   mutable std::mutex mu_;
   std::deque<ItemPtr> history_[2];
+  std::shared_ptr<Item> spare_[2];  // an item evicted from the history, unshared, for Reusable
   uint64_t published_[2] = {0, 0};
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
   uint64_t slow_subscriber_lost_ = 0;
