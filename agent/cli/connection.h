@@ -24,6 +24,8 @@ class AgentConnection {
   // Blocks until a full line arrives (returned without its newline), or returns nullopt at end
   // of stream or on error (timeout included when `timeout_seconds` > 0 was set).
   std::optional<std::string> ReadLine();
+  // True when the next ReadLine() returns without waiting for the agent.
+  bool HasBufferedLine() const { return buffer_.find('\n', offset_) != std::string::npos; }
   void SetReadTimeout(int seconds);
 
  private:

@@ -46,7 +46,6 @@ void PrintData(const Invocation& inv, Renderer& renderer, const std::string& lin
   } else {
     renderer.Print(line);
   }
-  if (inv.request.follow) std::fflush(stdout);
 }
 
 // Returns true when the line ends the exchange; *status is then the exit status.
@@ -90,6 +89,10 @@ int Run(const Invocation& inv) {
       continue;
     }
     PrintData(inv, renderer, *line);
+    // A follower shows each item as soon as it is here, but flushes once per burst (before
+    // it would wait for the agent), not per line: a write per line would make a busy follower
+    // too slow to keep up, and the agent drops what a slow follower cannot take.
+    if (inv.request.follow && !conn.HasBufferedLine()) std::fflush(stdout);
   }
   return Fail("the agent at " + inv.socket_path +
               " closed the connection before the end of the answer");

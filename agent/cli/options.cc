@@ -222,31 +222,25 @@ ParsedCommandLine Parse(int argc, const char* const argv[]) {
       "socket", po::value<std::string>(),
       "the agent's query socket (default: $MAILTAP_SOCKET, else /run/mailtap/mailtap.sock)")(
       "help,h", "show this help")("version", "show the version");
-  po::options_description hidden;
-  // Everything after the command belongs to it: "args" soaks up its positional tokens so that
-  // `--last 5` reaches the command's parser intact.
-  hidden.add_options()("command", po::value<std::string>())("args", po::value<Strings>());
-  po::options_description all;
-  all.add(global).add(hidden);
-  po::positional_options_description positional;
-  positional.add("command", 1).add("args", -1);
-  po::parsed_options parsed = po::command_line_parser(argc, argv)
-                                  .options(all)
-                                  .positional(positional)
-                                  .allow_unregistered()
-                                  .run();
+  // Only the global options are known here; every other token (the command, its options and
+  // their values) is left in order for the command's parser. The command is the first of them.
+  // (Naming the command slot as a hidden option would let a command option of the same name,
+  // `observe --command MAIL`, be taken for it.)
+  po::parsed_options parsed =
+      po::command_line_parser(argc, argv).options(global).allow_unregistered().run();
   po::variables_map vm;
   po::store(parsed, vm);
   if (vm.count("version")) return Exit(0, std::string("mailtap ") + kVersion + "\n");
   std::ostringstream help;
   help << kUsage << "\n" << global;
-  if (!vm.count("command")) {
-    return vm.count("help") ? Exit(0, help.str())
-                            : Exit(2, "mailtap: no command given\n\n" + help.str());
-  }
-  std::string command = vm["command"].as<std::string>();
   Strings rest = po::collect_unrecognized(parsed.options, po::include_positional);
-  rest.erase(std::find(rest.begin(), rest.end(), command));
+  if (rest.empty() || rest.front().starts_with('-')) {
+    if (vm.count("help")) return Exit(0, help.str());
+    if (rest.empty()) return Exit(2, "mailtap: no command given\n\n" + help.str());
+    throw UsageError("'" + rest.front() + "' comes before the command; command options follow it");
+  }
+  std::string command = rest.front();
+  rest.erase(rest.begin());
   if (vm.count("help")) rest.push_back("--help");
   Invocation inv;
   const char* env = std::getenv("MAILTAP_SOCKET");

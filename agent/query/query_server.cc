@@ -46,8 +46,10 @@ class QueryServer::Impl : public SessionHost {
   void Serve();
   void Stop();
   void Publish(Stream stream, ItemPtr item) { hub_.Publish(stream, std::move(item)); }
+  std::shared_ptr<Item> Reusable(Stream stream) { return hub_.Reusable(stream); }
   std::vector<StatSample> OwnStats() const;
   const std::string& socket_path() const { return config_.socket_path; }
+  void MarkCaptureFinished() { capture_finished_.store(true); }
 
   // SessionHost
   void Answer(const QueryRequest& request, QueryResponse* response) override;
@@ -86,6 +88,7 @@ class QueryServer::Impl : public SessionHost {
   UniqueFd wake_fd_;
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> capture_finished_{false};
   std::thread thread_;
   bool stopped_ = true;
   std::unordered_map<int, std::unique_ptr<ClientSession>> sessions_;
@@ -352,7 +355,8 @@ void QueryServer::Impl::Answer(const QueryRequest& request, QueryResponse* respo
       }
       return;
     case Verb::kStatus:
-      response->lines.push_back(FormatStatusJson(info_, AllStats(), now));
+      response->lines.push_back(FormatStatusJson(
+          info_, AllStats(), now, capture_finished_.load() ? "finished" : "running"));
       response->data_lines = 1;
       return;
     case Verb::kMetrics: {
@@ -430,15 +434,21 @@ void QueryServer::Serve() { impl_->Serve(); }
 
 void QueryServer::Stop() { impl_->Stop(); }
 
+// One item per event, at the event rate: filled in place in a recycled item (no allocation).
 void QueryServer::OnEvent(const Event& event) {
-  impl_->Publish(Stream::kEvents,
-                 std::make_shared<const Item>(Item{FormatEventJson(event), KeysFromEvent(event)}));
+  std::shared_ptr<Item> item = impl_->Reusable(Stream::kEvents);
+  item->json.clear();
+  AppendEventJson(event, &item->json);
+  FillKeysFromEvent(event, &item->keys);
+  impl_->Publish(Stream::kEvents, std::move(item));
 }
 
 void QueryServer::OnRecord(const SmtpRecord& record) {
   impl_->Publish(Stream::kRecords, std::make_shared<const Item>(
                                        Item{FormatRecordJson(record), KeysFromRecord(record)}));
 }
+
+void QueryServer::MarkCaptureFinished() { impl_->MarkCaptureFinished(); }
 
 std::vector<StatSample> QueryServer::OwnStats() const { return impl_->OwnStats(); }
 

@@ -73,6 +73,12 @@ class QueryServer : public EventSink, public RecordSink {
   void OnRecord(const SmtpRecord& record) override;
   void Flush() override {}
 
+  // Tells `status` that the capture source has ended and the pipeline has flushed: every event
+  // and record has been published, and the statistics are final (capture_state "finished"
+  // instead of "running"). For a replay kept serving with --keep-serving, this is how a script
+  // knows the answers are complete. Thread-safe.
+  void MarkCaptureFinished();
+
   // The server's own statistics (group "query"), as merged into status and metrics. Thread-safe.
   std::vector<StatSample> OwnStats() const;
 

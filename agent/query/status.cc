@@ -120,13 +120,15 @@ void AppendComponentFamilies(std::string* out, const std::vector<StatSample>& sa
 }  // namespace
 
 std::string FormatStatusJson(const AgentInfo& info, const std::vector<StatSample>& samples,
-                             std::chrono::system_clock::time_point now) {
+                             std::chrono::system_clock::time_point now,
+                             std::string_view capture_state) {
   ordered_json j;
   j["version"] = info.version;
   j["protocol"] = 1;
   j["started"] = Iso8601(info.started);
   j["uptime_seconds"] = std::round(SecondsBetween(info.started, now) * 1000) / 1000;
   j["capture_source"] = info.capture_source;
+  if (!capture_state.empty()) j["capture_state"] = capture_state;
   j["kernel_features"] = info.kernel_features;
   if (!info.redact.empty()) j["redact"] = info.redact;
   ordered_json counters = ordered_json::object();

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mailtap/connections.h"
@@ -20,9 +21,11 @@ struct AgentInfo {
 };
 
 // One JSON object (one line): version, protocol, started, uptime_seconds, capture_source,
-// kernel_features, redact, counters {group: {name: value}}, loss {cause: total}, lost_total.
+// capture_state (omitted when empty), kernel_features, redact, counters {group: {name: value}},
+// loss {cause: total}, lost_total.
 std::string FormatStatusJson(const AgentInfo& info, const std::vector<StatSample>& samples,
-                             std::chrono::system_clock::time_point now);
+                             std::chrono::system_clock::time_point now,
+                             std::string_view capture_state = {});
 
 // Prometheus text exposition format 0.0.4. Each sample becomes mailtap_<group>_<name> (counters
 // get a _total suffix), with # HELP and # TYPE; characters outside [a-zA-Z0-9_] become '_' and
