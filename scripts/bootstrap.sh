@@ -23,7 +23,7 @@ packages=(
   python3 python3-prometheus-client               # golden/parity harness; metrics checked by a real parser
   tshark tcpdump                                  # reference decoders for tests and benchmarks
   postfix swaks openssl iproute2                  # a real mail server and client for live tests
-  $(cat scripts/deploy-deps.txt scripts/extra-deps.txt 2>/dev/null | sed 's/#.*//')
+  $(sed 's/#.*//' scripts/deploy-deps.txt)                 # container image, manifests, unit tests
 )
 
 install_missing() {
