@@ -126,10 +126,13 @@ void FlowTable::Process(const TcpSegment& segment) {
 
 bool FlowTable::StartsNewConnection(const Flow& flow, const TcpSegment& segment) const {
   if (!IsPureSyn(segment)) return false;
+  // A SYN after the connection ended (FIN/FIN or RST) begins another one, even with the ISN of
+  // the ended one: after a reset the client retries its SYN unchanged (port reuse against a
+  // peer's TIME_WAIT on loopback does exactly this).
+  if (flow.Closed()) return true;
   const Reassembler& sender = flow.dir(flow.SideOf(segment));
-  // A SYN from a direction that has not spoken yet is a simultaneous open, unless the old
-  // connection is over.
-  if (!sender.initialized()) return flow.Closed();
+  // A SYN from a direction that has not spoken yet is a simultaneous open.
+  if (!sender.initialized()) return false;
   return segment.seq != sender.isn();  // the same ISN: a retransmitted SYN
 }
 

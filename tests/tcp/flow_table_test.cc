@@ -245,6 +245,22 @@ TEST_F(FlowTableTest, NewSynWithAnotherIsnOnAnOpenTupleReplacesTheConnection) {
   EXPECT_EQ(Stats()["syn_port_reuse"], 1u);
 }
 
+// Loopback with tcp_tw_reuse: the client reuses a port whose old connection the server still
+// holds in TIME_WAIT; the server answers the SYN with a challenge ACK, the client resets and
+// retries the SYN with the same ISN. The retry starts the session that carries the mail.
+TEST_F(FlowTableTest, SynRetriedWithTheSameIsnAfterAResetStartsANewConnection) {
+  Handshake();
+  Send(From::kClient, kSyn, 90000, 0);        // reuse: another ISN, new connection
+  Send(From::kServer, kAck, kS + 1, kC + 1);  // challenge ACK from TIME_WAIT
+  Send(From::kClient, kTcpRst, kC + 1, 0);    // the client resets it...
+  Send(From::kClient, kSyn, 90000, 0);        // ...and retries with the same ISN
+  Send(From::kServer, kSynAck, 70000, 90001);
+  Send(From::kClient, kPshAck, 90001, 70001, "EHLO");
+  ASSERT_EQ(factory_.logs.size(), 3u);
+  EXPECT_EQ(LogOf(2), (Log{"Do:EHLO"}));
+  EXPECT_EQ(Stats()["syn_port_reuse"], 2u);
+}
+
 TEST_F(FlowTableTest, RetransmittedSynBelongsToTheSameConnection) {
   Send(From::kClient, kSyn, kC, 0);
   Send(From::kClient, kSyn, kC, 0);
