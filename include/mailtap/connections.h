@@ -2,11 +2,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "mailtap/flow.h"
+#include "mailtap/snapshot.h"
 
 namespace mailtap {
 
@@ -22,22 +22,7 @@ struct ConnectionSummary {
   std::string smtp_state;   // the analyzer's state name, e.g. "IN_DATA"; empty if not analysed
 };
 
-// Hand-over point between the pipeline thread (which publishes a fresh snapshot now and then)
-// and the query server thread (which reads it). Thread-safe.
-class ConnectionsSnapshot {
- public:
-  void Publish(std::vector<ConnectionSummary> connections) {
-    std::lock_guard lock(mu_);
-    connections_ = std::move(connections);
-  }
-  std::vector<ConnectionSummary> Get() const {
-    std::lock_guard lock(mu_);
-    return connections_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<ConnectionSummary> connections_;
-};
+// The connections open now, handed from the pipeline thread to the query server.
+using ConnectionsSnapshot = Snapshot<std::vector<ConnectionSummary>>;
 
 }  // namespace mailtap

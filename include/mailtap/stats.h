@@ -3,10 +3,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "mailtap/snapshot.h"
 
 namespace mailtap {
 
@@ -56,23 +57,9 @@ struct StatSample {
 // Collects the statistics of `sources` (call on the thread that owns them).
 std::vector<StatSample> CollectStats(const std::vector<const StatsSource*>& sources);
 
-// Hand-over point between the pipeline thread, which publishes fresh samples now and then (and
-// at the end of input), and readers on other threads (query server, metrics). Components may
-// therefore keep plain counters: only the pipeline thread ever calls VisitStats. Thread-safe.
-class StatsSnapshot {
- public:
-  void Publish(std::vector<StatSample> samples) {
-    std::lock_guard lock(mu_);
-    samples_ = std::move(samples);
-  }
-  std::vector<StatSample> Get() const {
-    std::lock_guard lock(mu_);
-    return samples_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<StatSample> samples_;
-};
+// Statistics handed from the pipeline thread, which publishes fresh samples now and then (and at
+// the end of input), to readers on other threads. Components may therefore keep plain counters:
+// only the pipeline thread ever calls VisitStats.
+using StatsSnapshot = Snapshot<std::vector<StatSample>>;
 
 }  // namespace mailtap
