@@ -54,7 +54,8 @@ class SignalThread {
         continue;
       }
       Log(Severity::kInfo, "signal {}: draining and stopping", sig);
-      pipeline->RequestStop();
+      // The source ends its input after handing out what it already holds (the live ring
+      // buffer is drained); the pipeline then finishes every session and flushes.
       source->Stop();
       std::lock_guard lock(mu_);
       stopped_ = true;

@@ -107,7 +107,7 @@ void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
 void Pipeline::Run(CaptureSource& source) {
   stats_sources_.insert(stats_sources_.begin(), &source);
   TcpSegment segment;
-  while (!stop_requested_.load(std::memory_order_relaxed)) {
+  while (true) {
     CaptureStatus status = source.Next(&segment);
     if (status == CaptureStatus::kEndOfInput) break;
     if (status == CaptureStatus::kSegment) {

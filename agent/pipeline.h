@@ -50,12 +50,12 @@ class Pipeline {
   void AddEventSink(EventSink* sink);
   void AddRecordSink(RecordSink* sink);
 
-  // Reads `source` until it ends or RequestStop() is called, then finishes every connection and
-  // flushes all outputs. Never throws for anything the network can cause.
+  // Reads `source` until it ends its input, then finishes every connection and flushes all
+  // outputs. Never throws for anything the network can cause.
   void Run(CaptureSource& source);
 
-  // Both are safe to call from another thread (the signal thread).
-  void RequestStop() { stop_requested_.store(true); }
+  // Safe to call from another thread (the signal thread). To stop, stop the source: Run()
+  // returns once the source has ended its input.
   void RequestReopen() { reopen_requested_.store(true); }
 
   // Snapshots for readers on other threads; refreshed a few times per second while running.
@@ -96,7 +96,6 @@ class Pipeline {
   uint64_t segments_since_check_ = 0;
   std::chrono::steady_clock::time_point last_publish_{};
   std::chrono::steady_clock::time_point next_connections_publish_{};
-  std::atomic<bool> stop_requested_{false};
   std::atomic<bool> reopen_requested_{false};
 };
 
