@@ -6,17 +6,6 @@
 namespace mailtap::testing {
 namespace {
 
-void ToRcptOk(SessionHarness& h) {
-  h.Server("220 hi\r\n");
-  h.Client("EHLO x\r\n");
-  h.Server("250 x\r\n");
-  h.Client("MAIL FROM:<a>\r\n");
-  h.Server("250 ok\r\n");
-  h.Client("RCPT TO:<b>\r\n");
-  h.Server("250 ok\r\n");
-  h.Take();
-}
-
 TEST(SmtpSessionBdat, LastChunkIsAWholeMessageWithoutDataEvents) {
   SessionHarness h;
   ToRcptOk(h);

@@ -85,4 +85,16 @@ class SessionHarness {
 
 using Events = std::vector<std::string>;
 
+// Greeting, EHLO, MAIL and RCPT all accepted: the session is in RCPT_OK, events taken.
+inline void ToRcptOk(SessionHarness& h) {
+  h.Server("220 hi\r\n");
+  h.Client("EHLO x\r\n");
+  h.Server("250 x\r\n");
+  h.Client("MAIL FROM:<a>\r\n");
+  h.Server("250 ok\r\n");
+  h.Client("RCPT TO:<b>\r\n");
+  h.Server("250 ok\r\n");
+  h.Take();
+}
+
 }  // namespace mailtap::testing

@@ -186,17 +186,6 @@ TEST(SmtpSession, CommandsAfterQuit) {
   EXPECT_EQ(h.session().StateName(), "MAIL_OK");
 }
 
-void ToRcptOk(SessionHarness& h) {
-  h.Server("220 hi\r\n");
-  h.Client("EHLO x\r\n");
-  h.Server("250 x\r\n");
-  h.Client("MAIL FROM:<a>\r\n");
-  h.Server("250 ok\r\n");
-  h.Client("RCPT TO:<b>\r\n");
-  h.Server("250 ok\r\n");
-  h.Take();
-}
-
 // Baseline smtp-mail-transactions-invalid: a refused DATA closes the message; body lines are then
 // parsed as commands.
 TEST(SmtpSession, RefusedDataClosesTheMessage) {
