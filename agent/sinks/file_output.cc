@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -72,6 +74,16 @@ bool FileOutput::Reopen() {
     return false;
   }
   return true;
+}
+
+void FileOutput::VisitStats(StatsVisitor& v, std::string_view group, std::string_view what,
+                            std::string_view loss_cause) const {
+  v.Visit(group, "bytes_written", bytes_written(), fmt::format("Bytes written to {}.", what));
+  v.Visit(group, "write_errors", write_errors(), fmt::format("Failed writes to {}.", what));
+  v.Visit(group, "bytes_dropped", bytes_dropped(),
+          fmt::format("Bytes of {} lost to write errors.", what), StatKind::kCounter, loss_cause);
+  v.Visit(group, "reopen_failures", reopen_failures(),
+          fmt::format("Failed reopens of {} (SIGHUP).", what));
 }
 
 }  // namespace mailtap

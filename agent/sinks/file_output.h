@@ -41,6 +41,11 @@ class FileOutput {
   uint64_t bytes_dropped() const { return bytes_dropped_.Get(); }
   uint64_t reopen_failures() const { return reopen_failures_.Get(); }
 
+  // Reports bytes_written, write_errors, bytes_dropped (lost, as `loss_cause`) and
+  // reopen_failures under `group`; `what` names the output in the help texts ("smtp.log").
+  void VisitStats(StatsVisitor& visitor, std::string_view group, std::string_view what,
+                  std::string_view loss_cause) const;
+
  private:
   int OpenPath() const;  // returns the fd or -1 (errno set)
   void CloseFd();

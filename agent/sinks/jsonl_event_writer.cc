@@ -24,15 +24,7 @@ bool JsonlEventWriter::Reopen() { return out_.Reopen(); }
 void JsonlEventWriter::VisitStats(StatsVisitor& v) const {
   v.Visit("events_jsonl", "events_written", events_written_.Get(),
           "Events formatted for the --events output.");
-  v.Visit("events_jsonl", "bytes_written", out_.bytes_written(),
-          "Bytes written to the --events output.");
-  v.Visit("events_jsonl", "write_errors", out_.write_errors(),
-          "Failed writes to the --events output.");
-  v.Visit("events_jsonl", "bytes_dropped", out_.bytes_dropped(),
-          "Bytes of --events output lost to write errors.", StatKind::kCounter,
-          "events_output_error");
-  v.Visit("events_jsonl", "reopen_failures", out_.reopen_failures(),
-          "Failed reopens of the --events file (SIGHUP).");
+  out_.VisitStats(v, "events_jsonl", "the --events output", "events_output_error");
 }
 
 }  // namespace mailtap

@@ -109,21 +109,13 @@ void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
 // Zeek's logging framework reports cut fields as a weird naming the log stream.
 void SmtpLogWriter::RaiseTruncationWeird(const SmtpRecord& record, std::string_view name) {
   if (weirds_ == nullptr) return;
-  weirds_->OnEvent(Event{record.ts, event_names::kWeird, nullptr,
-                         {{"name", std::string(name)},
-                          {"addl", std::string("SMTP::LOG")},
-                          {"source", std::string()}}});
+  weirds_->OnEvent(MakeWeird(record.ts, nullptr, name, "SMTP::LOG", ""));
 }
 
 void SmtpLogWriter::VisitStats(StatsVisitor& v) const {
   const FileOutput& out = file_.output();
   v.Visit("smtp_log_file", "records", records_.Get(), "Records formatted for smtp.log.");
-  v.Visit("smtp_log_file", "bytes_written", out.bytes_written(), "Bytes written to smtp.log.");
-  v.Visit("smtp_log_file", "write_errors", out.write_errors(), "Failed writes to smtp.log.");
-  v.Visit("smtp_log_file", "bytes_dropped", out.bytes_dropped(),
-          "Bytes of smtp.log lost to write errors.", StatKind::kCounter, "smtp_log_output_error");
-  v.Visit("smtp_log_file", "reopen_failures", out.reopen_failures(),
-          "Failed reopens of smtp.log (SIGHUP).");
+  out.VisitStats(v, "smtp_log_file", "smtp.log", "smtp_log_output_error");
   v.Visit("smtp_log_file", "strings_truncated", strings_truncated_.Get(),
           "String values cut to the log's string limits (Zeek's log_string_field_truncated).");
   v.Visit("smtp_log_file", "containers_truncated", containers_truncated_.Get(),

@@ -107,10 +107,7 @@ void WeirdLogWriter::VisitStats(StatsVisitor& v) const {
           "Weirds not logged because the same weird was logged recently for the connection.");
   v.Visit("weird_log", "dedup_table_full", table_full_.Get(),
           "Weirds logged without de-duplication because its table was full.");
-  v.Visit("weird_log", "bytes_written", out.bytes_written(), "Bytes written to weird.log.");
-  v.Visit("weird_log", "write_errors", out.write_errors(), "Failed writes to weird.log.");
-  v.Visit("weird_log", "bytes_dropped", out.bytes_dropped(),
-          "Bytes of weird.log lost to write errors.", StatKind::kCounter, "weird_log_output_error");
+  out.VisitStats(v, "weird_log", "weird.log", "weird_log_output_error");
 }
 
 }  // namespace mailtap

@@ -38,7 +38,7 @@ class WeirdLogWriter : public EventSink, public StatsSource {
   bool Reopen() { return file_.Reopen(); }
 
   // Group "weird_log": weirds_logged, weirds_suppressed, dedup_table_full, bytes_written,
-  // write_errors, bytes_dropped (loss cause "weird_log_output_error").
+  // write_errors, bytes_dropped (loss cause "weird_log_output_error"), reopen_failures.
   void VisitStats(StatsVisitor& visitor) const override;
 
  private:

@@ -44,8 +44,7 @@ void SmtpSession::Unexpected(bool is_sender, std::string_view msg, std::string_v
 
 void SmtpSession::Weird(std::string_view name, std::string_view addl, std::string_view source) {
   counters_.weirds.Add();
-  Emit(event_names::kWeird,
-       {{"name", std::string(name)}, {"addl", std::string(addl)}, {"source", std::string(source)}});
+  sink_.OnEvent(MakeWeird(ts_, &conn_, name, std::string(addl), source));
 }
 
 }  // namespace mailtap

@@ -323,11 +323,7 @@ void SmtpTransactionLog::MailTransactionInvalid(const Event& event, ConnState& c
 
 void SmtpTransactionLog::RaiseWeird(const Event& cause, std::string_view name, std::string addl,
                                     std::string_view source) {
-  Event weird{cause.ts, ev::kWeird, cause.conn, {}};
-  weird.args.push_back({"name", std::string(name)});
-  weird.args.push_back({"addl", std::move(addl)});
-  weird.args.push_back({"source", std::string(source)});
-  weirds_.OnEvent(weird);
+  weirds_.OnEvent(MakeWeird(cause.ts, cause.conn, name, std::move(addl), source));
 }
 
 void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {

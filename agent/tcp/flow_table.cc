@@ -246,13 +246,7 @@ void FlowTable::Remove(Flow* flow, Timestamp now, Removal why) {
 void FlowTable::RaiseRexmitWeird(Flow& flow, Timestamp ts) {
   if (flow.rexmit_weird_raised || weird_sink_ == nullptr) return;
   flow.rexmit_weird_raised = true;
-  Event event{ts,
-              event_names::kWeird,
-              &flow.conn,
-              {{"name", std::string("rexmit_inconsistency")},
-               {"addl", std::string()},
-               {"source", std::string("TCP")}}};
-  weird_sink_->OnEvent(event);
+  weird_sink_->OnEvent(MakeWeird(ts, &flow.conn, "rexmit_inconsistency", "", "TCP"));
 }
 
 std::vector<ConnectionSummary> FlowTable::Summaries() const {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -53,5 +54,16 @@ inline constexpr std::string_view kMimeOneHeader = "mime_one_header";
 inline constexpr std::string_view kMimeBeginEntity = "mime_begin_entity";
 inline constexpr std::string_view kMimeEndEntity = "mime_end_entity";
 }  // namespace event_names
+
+// Zeek's weird as an event: `addl` may be empty; `source` names the raising component ("SMTP",
+// "CONTENTLINE", "TCP") and is empty for script-level and logging weirds. `conn` may be null.
+inline Event MakeWeird(Timestamp ts, const Connection* conn, std::string_view name,
+                       std::string addl, std::string_view source) {
+  return Event{
+      ts,
+      event_names::kWeird,
+      conn,
+      {{"name", std::string(name)}, {"addl", std::move(addl)}, {"source", std::string(source)}}};
+}
 
 }  // namespace mailtap
