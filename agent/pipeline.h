@@ -61,9 +61,6 @@ class Pipeline {
   // Snapshots for readers on other threads; refreshed a few times per second while running.
   const StatsSnapshot& stats() const { return stats_snapshot_; }
   const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
-  // Registers another statistics source (e.g. the query server's own counters are merged by the
-  // server itself; the capture source is registered by Run()).
-  void AddStatsSource(const StatsSource* source) { stats_sources_.push_back(source); }
 
  private:
   void ProcessSegment(const TcpSegment& segment);
