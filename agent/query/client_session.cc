@@ -99,7 +99,7 @@ void ClientSession::Fill() {
     out_off_ = 0;
   }
   while (out_.size() < kOutputChunk && !backlog_.empty()) {
-    AppendLine(backlog_.front()->json);
+    AppendLine(backlog_.front()->Json());
     backlog_.pop_front();
     ++data_items_;
   }
@@ -109,7 +109,7 @@ void ClientSession::Fill() {
     // The lost items were older than everything still queued: the notice goes exactly where
     // the gap is.
     if (lost > 0) AppendLine(LostMessage(lost));
-    for (const auto& item : items) AppendLine(item->json);
+    for (const auto& item : items) AppendLine(item->Json());
     data_items_ += items.size();
   }
   if (backlog_.empty() && end_pending_) {

@@ -14,8 +14,7 @@ namespace mailtap {
 
 enum class Direction { kOrig, kResp };
 
-// The facts a filter looks at, extracted once per item on the pipeline thread (the item itself
-// is kept only as formatted JSON).
+// The facts a filter looks at, extracted once per item, the first time a filter looks.
 struct FilterKeys {
   std::string event;  // event name; empty for records and connections
   std::string uid;

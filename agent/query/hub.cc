@@ -1,92 +1,325 @@
 #include "query/hub.h"
 
 #include <algorithm>
-#include <atomic>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
+#include "sinks/event_json.h"
+
 namespace mailtap {
+namespace {
 
-Hub::Hub(Limits limits, std::function<void()> wake) : limits_(limits), wake_(std::move(wake)) {}
+// Entries are written and read by this process only: native byte order, and names of static
+// storage (event and argument names, events.h) kept as pointer and length.
+enum class Kind : uint8_t { kEvent = 0, kRecord = 1 };
+enum class ValueType : uint8_t { kBool = 0, kInt = 1, kString = 2 };
 
-void Hub::Publish(Stream stream, ItemPtr item) {
-  bool delivered = false;
-  {
-    std::lock_guard lock(mu_);
-    auto& history = history_[static_cast<int>(stream)];
-    size_t cap = stream == Stream::kEvents ? limits_.event_history : limits_.record_history;
-    if (cap > 0) {
-      if (history.size() >= cap) {
-        // use_count 1 under the lock: only the history holds it, and nobody can take a new
-        // reference without the lock, so it may be refilled.
-        if (history.front().use_count() == 1) {
-          // use_count() is a relaxed read: the fence orders our later writes to the item after
-          // the other thread's reads, which its (release) reference drop published.
-          std::atomic_thread_fence(std::memory_order_acquire);
-          spare_[static_cast<int>(stream)] = std::const_pointer_cast<Item>(history.front());
-        }
-        history.pop_front();
-      }
-      history.push_back(item);
-    }
-    ++published_[static_cast<int>(stream)];
-    for (auto& sub : subscriptions_) {
-      if (sub->stream_ != stream || !sub->filter_.Matches(item->keys)) continue;
-      // Never wait for a slow reader: drop its oldest item instead (capture must not stall).
-      if (sub->queue_.size() >= sub->capacity_) {
-        sub->queue_.pop_front();
-        ++sub->lost_unreported_;
-        ++slow_subscriber_lost_;
-      }
-      sub->queue_.push_back(item);
-      delivered = true;
-    }
+static_assert(std::is_trivially_copyable_v<ConnId> && std::is_trivially_copyable_v<Timestamp>);
+
+constexpr size_t kStaticNameSize = sizeof(const char*) + sizeof(size_t);
+constexpr size_t BytesSize(std::string_view s) { return sizeof(uint32_t) + s.size(); }
+
+class EntryWriter {
+ public:
+  explicit EntryWriter(uint8_t* p) : p_(p) {}
+  template <typename T>
+  void Put(const T& value) {
+    std::memcpy(p_, &value, sizeof value);
+    p_ += sizeof value;
   }
-  if (delivered && wake_) wake_();
+  void PutBytes(std::string_view s) {
+    Put(static_cast<uint32_t>(s.size()));
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void PutStaticName(std::string_view s) {
+    Put(s.data());
+    Put(s.size());
+  }
+
+ private:
+  uint8_t* p_;
+};
+
+class EntryReader {
+ public:
+  explicit EntryReader(const uint8_t* p) : p_(p) {}
+  template <typename T>
+  T Get() {
+    T value;
+    std::memcpy(&value, p_, sizeof value);
+    p_ += sizeof value;
+    return value;
+  }
+  std::string_view GetBytes() {
+    const auto size = Get<uint32_t>();
+    std::string_view s(reinterpret_cast<const char*>(p_), size);
+    p_ += size;
+    return s;
+  }
+  std::string_view GetStaticName() {
+    const auto* data = Get<const char*>();
+    return {data, Get<size_t>()};
+  }
+
+ private:
+  const uint8_t* p_;
+};
+
+size_t ValueSize(const EventValue& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) return 1 + BytesSize(*s);
+  return 1 + (std::holds_alternative<bool>(value) ? 1 : sizeof(int64_t));
 }
 
-std::shared_ptr<Item> Hub::Reusable(Stream stream) {
-  std::shared_ptr<Item> item;
+// Event: kind, has_conn, ts, name, [uid, id], nargs, nargs x (name, type, value).
+size_t EventEntrySize(const Event& e) {
+  size_t n = 2 + sizeof(Timestamp) + kStaticNameSize + sizeof(uint32_t);
+  if (e.conn != nullptr) n += BytesSize(e.conn->uid) + sizeof(ConnId);
+  for (const EventArg& arg : e.args) n += kStaticNameSize + ValueSize(arg.value);
+  return n;
+}
+
+void WriteEventEntry(const Event& e, uint8_t* p) {
+  EntryWriter w(p);
+  w.Put(Kind::kEvent);
+  w.Put(static_cast<uint8_t>(e.conn != nullptr));
+  w.Put(e.ts);
+  w.PutStaticName(e.name);
+  if (e.conn != nullptr) {
+    w.PutBytes(e.conn->uid);
+    w.Put(e.conn->id);
+  }
+  w.Put(static_cast<uint32_t>(e.args.size()));
+  for (const EventArg& arg : e.args) {
+    w.PutStaticName(arg.name);
+    if (const auto* b = std::get_if<bool>(&arg.value)) {
+      w.Put(ValueType::kBool);
+      w.Put(static_cast<uint8_t>(*b));
+    } else if (const auto* i = std::get_if<int64_t>(&arg.value)) {
+      w.Put(ValueType::kInt);
+      w.Put(*i);
+    } else {
+      w.Put(ValueType::kString);
+      w.PutBytes(std::get<std::string>(arg.value));
+    }
+  }
+}
+
+// Record: kind, ts, uid, id, ntexts, texts, json (the keys a record filter looks at, and the
+// formatted record).
+size_t RecordEntrySize(std::string_view json, const FilterKeys& k) {
+  size_t n = 1 + sizeof(Timestamp) + BytesSize(k.uid) + sizeof(ConnId) + sizeof(uint32_t) +
+             BytesSize(json);
+  for (const std::string& text : k.texts) n += BytesSize(text);
+  return n;
+}
+
+void WriteRecordEntry(std::string_view json, const FilterKeys& k, uint8_t* p) {
+  EntryWriter w(p);
+  w.Put(Kind::kRecord);
+  w.Put(k.ts);
+  w.PutBytes(k.uid);
+  w.Put(k.id);
+  w.Put(static_cast<uint32_t>(k.texts.size()));
+  for (const std::string& text : k.texts) w.PutBytes(text);
+  w.PutBytes(json);
+}
+
+}  // namespace
+
+const std::string& Item::Json() const {
+  if (!has_json_) {
+    AppendEventJson(event_, &json_);
+    has_json_ = true;
+  }
+  return json_;
+}
+
+Hub::Hub(Limits limits, std::function<void()> wake)
+    : limits_(limits),
+      wake_(std::move(wake)),
+      rings_{EntryRing(std::max(limits.event_history, limits.queue_capacity), limits.event_bytes),
+             EntryRing(std::max(limits.record_history, limits.queue_capacity),
+                       limits.record_bytes)},
+      cache_{std::vector<CacheSlot>(kCacheSlots), std::vector<CacheSlot>(kCacheSlots)} {}
+
+void Hub::PublishEvent(const Event& event) {
+  const size_t size = EventEntrySize(event);
+  bool wake;
   {
     std::lock_guard lock(mu_);
-    item = std::move(spare_[static_cast<int>(stream)]);
+    EntryRing& r = ring(Stream::kEvents);
+    if (size > r.max_entry_bytes()) {
+      ++oversize_dropped_;
+    } else {
+      WriteEventEntry(event, r.Append(size));
+    }
+    ++published_[0];
+    AfterPublish(Stream::kEvents);
+    wake = followers_[0] > 0;
   }
-  return item ? item : std::make_shared<Item>();
+  if (wake && wake_) wake_();
+}
+
+void Hub::PublishRecord(std::string_view json, const FilterKeys& keys) {
+  const size_t size = RecordEntrySize(json, keys);
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    EntryRing& r = ring(Stream::kRecords);
+    if (size > r.max_entry_bytes()) {
+      ++oversize_dropped_;
+    } else {
+      WriteRecordEntry(json, keys, r.Append(size));
+    }
+    ++published_[1];
+    AfterPublish(Stream::kRecords);
+    wake = followers_[1] > 0;
+  }
+  if (wake && wake_) wake_();
+}
+
+// Locked. A follower more than queue_capacity entries behind, or behind the oldest entry kept,
+// loses what it has not read.
+void Hub::AfterPublish(Stream stream) {
+  if (followers_[static_cast<int>(stream)] == 0) return;
+  const EntryRing& r = ring(stream);
+  const uint64_t keep_from =
+      std::max(r.tail(), r.head() - std::min<uint64_t>(r.head(), limits_.queue_capacity));
+  for (auto& sub : subscriptions_) {
+    if (sub->stream_ != stream || sub->next_ >= keep_from) continue;
+    const uint64_t lost = keep_from - sub->next_;
+    sub->next_ = keep_from;
+    sub->lost_unreported_ += lost;
+    slow_subscriber_lost_ += lost;
+  }
+}
+
+size_t Hub::history_limit(Stream stream) const {
+  return stream == Stream::kEvents ? limits_.event_history : limits_.record_history;
+}
+
+std::vector<Hub::Slot> Hub::Collect(Stream stream, uint64_t from, uint64_t to) {
+  std::vector<Slot> slots;
+  slots.reserve(to - from);
+  raw_.clear();
+  const auto& cache = cache_[static_cast<int>(stream)];
+  for (uint64_t seq = from; seq < to; ++seq) {
+    const CacheSlot& cached = cache[seq % kCacheSlots];
+    if (cached.seq == seq) {
+      slots.push_back(Slot{seq, cached.item});
+      continue;
+    }
+    std::span<const uint8_t> bytes = ring(stream).Get(seq);
+    slots.push_back(Slot{seq, nullptr, raw_.size()});
+    raw_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  return slots;
+}
+
+const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
+  if (slot.item) return slot.item;
+  auto item = std::make_shared<Item>();
+  EntryReader in(reinterpret_cast<const uint8_t*>(raw_.data() + slot.offset));
+  if (in.Get<Kind>() == Kind::kEvent) {
+    const bool has_conn = in.Get<uint8_t>() != 0;
+    item->event_.ts = in.Get<Timestamp>();
+    item->event_.name = in.GetStaticName();
+    if (has_conn) {
+      item->conn_.uid = in.GetBytes();
+      item->conn_.id = in.Get<ConnId>();
+      item->event_.conn = &item->conn_;
+    }
+    item->event_.args.resize(in.Get<uint32_t>());
+    for (EventArg& arg : item->event_.args) {
+      arg.name = in.GetStaticName();
+      switch (in.Get<ValueType>()) {
+        case ValueType::kBool: arg.value = in.Get<uint8_t>() != 0; break;
+        case ValueType::kInt: arg.value = in.Get<int64_t>(); break;
+        case ValueType::kString: arg.value = std::string(in.GetBytes()); break;
+      }
+    }
+    FillKeysFromEvent(item->event_, &item->keys_);
+  } else {
+    FilterKeys& k = item->keys_;
+    k.ts = in.Get<Timestamp>();
+    k.uid = in.GetBytes();
+    k.has_conn = true;
+    k.id = in.Get<ConnId>();
+    k.texts.resize(in.Get<uint32_t>());
+    for (std::string& text : k.texts) text = in.GetBytes();
+    item->json_ = in.GetBytes();
+    item->has_json_ = true;
+  }
+  cache_[static_cast<int>(stream)][slot.seq % kCacheSlots] = CacheSlot{slot.seq, item};
+  slot.item = std::move(item);
+  return slot.item;
 }
 
 Hub::Start Hub::Subscribe(Stream stream, const Filter& filter, size_t last, bool follow) {
+  std::vector<Slot> slots;
   Start start;
-  std::lock_guard lock(mu_);
-  const auto& history = history_[static_cast<int>(stream)];
-  for (auto it = history.rbegin(); it != history.rend() && start.backlog.size() < last; ++it) {
-    if (filter.Matches((*it)->keys)) start.backlog.push_back(*it);
+  {
+    std::lock_guard lock(mu_);
+    const EntryRing& r = ring(stream);
+    if (last > 0) {
+      slots = Collect(stream, r.head() - std::min<uint64_t>(r.size(), history_limit(stream)),
+                      r.head());
+    }
+    if (follow) {
+      start.subscription = std::make_shared<Subscription>(stream, filter, r.head());
+      subscriptions_.push_back(start.subscription);
+      ++followers_[static_cast<int>(stream)];
+    }
+  }
+  // Newest first, decoding only as far back as needed.
+  for (auto it = slots.rbegin(); it != slots.rend() && start.backlog.size() < last; ++it) {
+    const ItemPtr& item = Materialize(stream, *it);
+    if (filter.Matches(item->Keys())) start.backlog.push_back(item);
   }
   std::reverse(start.backlog.begin(), start.backlog.end());
-  if (follow) {
-    start.subscription =
-        std::make_shared<Subscription>(stream, filter, std::max<size_t>(limits_.queue_capacity, 1));
-    subscriptions_.push_back(start.subscription);
-  }
   return start;
 }
 
 void Hub::Unsubscribe(const std::shared_ptr<Subscription>& subscription) {
   std::lock_guard lock(mu_);
-  std::erase(subscriptions_, subscription);
+  if (std::erase(subscriptions_, subscription) > 0) {
+    --followers_[static_cast<int>(subscription->stream_)];
+  }
 }
 
 uint64_t Hub::Take(Subscription& sub, size_t max, std::vector<ItemPtr>* out) {
-  std::lock_guard lock(mu_);
-  size_t n = std::min(max, sub.queue_.size());
-  for (size_t i = 0; i < n; ++i) {
-    out->push_back(std::move(sub.queue_.front()));
-    sub.queue_.pop_front();
+  constexpr uint64_t kBatch = 256;
+  uint64_t lost = 0;
+  for (bool first = true; out->size() < max; first = false) {
+    std::vector<Slot> slots;
+    {
+      std::lock_guard lock(mu_);
+      // A loss after the first batch belongs after the items already taken: report it next time.
+      if (!first && sub.lost_unreported_ > 0) break;
+      lost += std::exchange(sub.lost_unreported_, 0);
+      const uint64_t end = std::min(ring(sub.stream_).head(), sub.next_ + kBatch);
+      slots = Collect(sub.stream_, sub.next_, end);
+      sub.next_ = end;
+    }
+    if (slots.empty()) break;
+    for (Slot& slot : slots) {
+      const ItemPtr& item = Materialize(sub.stream_, slot);
+      if (sub.filter_.Matches(item->Keys())) out->push_back(item);
+    }
   }
-  return std::exchange(sub.lost_unreported_, 0);
+  return lost;
 }
 
 uint64_t Hub::slow_subscriber_lost() const {
   std::lock_guard lock(mu_);
   return slow_subscriber_lost_;
+}
+
+uint64_t Hub::oversize_dropped() const {
+  std::lock_guard lock(mu_);
+  return oversize_dropped_;
 }
 
 uint64_t Hub::published(Stream stream) const {
@@ -101,7 +334,7 @@ size_t Hub::subscribers() const {
 
 size_t Hub::history_size(Stream stream) const {
   std::lock_guard lock(mu_);
-  return history_[static_cast<int>(stream)].size();
+  return std::min(ring(stream).size(), history_limit(stream));
 }
 
 }  // namespace mailtap

@@ -45,8 +45,7 @@ class QueryServer::Impl : public SessionHost {
   void Open();
   void Serve();
   void Stop();
-  void Publish(Stream stream, ItemPtr item) { hub_.Publish(stream, std::move(item)); }
-  std::shared_ptr<Item> Reusable(Stream stream) { return hub_.Reusable(stream); }
+  Hub& hub() { return hub_; }
   std::vector<StatSample> OwnStats() const;
   const std::string& socket_path() const { return config_.socket_path; }
   void MarkCaptureFinished() { capture_finished_.store(true); }
@@ -405,8 +404,13 @@ std::vector<StatSample> QueryServer::Impl::OwnStats() const {
       counter("write_timeouts", write_timeouts_.Get(),
               "Clients closed for accepting no output in time."),
       counter("slow_subscriber_dropped", hub_.slow_subscriber_lost(),
-              "Events or records dropped from the queue of a subscriber that reads too slowly.",
+              "Events or records a subscriber lost by reading too slowly (counted before its "
+              "filter).",
               "slow_subscriber"),
+      counter("history_oversize_dropped", hub_.oversize_dropped(),
+              "Events or records larger than a quarter of the query history, not kept for "
+              "queries (outputs still have them).",
+              "query_oversize"),
   };
 }
 
@@ -436,16 +440,11 @@ void QueryServer::Stop() { impl_->Stop(); }
 
 // One item per event, at the event rate: filled in place in a recycled item (no allocation).
 void QueryServer::OnEvent(const Event& event) {
-  std::shared_ptr<Item> item = impl_->Reusable(Stream::kEvents);
-  item->json.clear();
-  AppendEventJson(event, &item->json);
-  FillKeysFromEvent(event, &item->keys);
-  impl_->Publish(Stream::kEvents, std::move(item));
+  impl_->hub().PublishEvent(event);
 }
 
 void QueryServer::OnRecord(const SmtpRecord& record) {
-  impl_->Publish(Stream::kRecords, std::make_shared<const Item>(
-                                       Item{FormatRecordJson(record), KeysFromRecord(record)}));
+  impl_->hub().PublishRecord(FormatRecordJson(record), KeysFromRecord(record));
 }
 
 void QueryServer::MarkCaptureFinished() { impl_->MarkCaptureFinished(); }

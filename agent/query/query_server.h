@@ -1,9 +1,10 @@
 // The query server: answers `mailtap` (observe, transactions, connections, status, metrics) on a
 // Unix stream socket. See docs/query-protocol.md.
 //
-// Threads: OnEvent/OnRecord run on the pipeline thread and never block on a client (they format
-// the item once, append it to the bounded history and to each follower's bounded queue, and wake
-// the server thread). Everything else happens on the server's own thread.
+// Threads: OnEvent/OnRecord run on the pipeline thread and never block on a client (they copy
+// the item into the bounded history and wake the server thread if anyone follows; the server
+// thread formats an item the first time a client reads it). Everything else happens on the
+// server's own thread.
 #pragma once
 
 #include <sys/types.h>
@@ -33,7 +34,8 @@ struct QueryServerConfig {
   std::optional<std::vector<gid_t>> allowed_gids;
   size_t history_size = 10000;        // events kept for observe --last
   size_t record_history_size = 1000;  // smtp.log records kept for transactions --last
-  size_t subscriber_queue = 4096;     // per follower; overflow loses the oldest (slow_subscriber)
+  size_t subscriber_queue = 10000;    // events/records a follower may fall behind before it
+                                      // loses the oldest (slow_subscriber)
   size_t max_clients = 64;
   size_t max_request_bytes = 64 * 1024;
   // A client must send its request line within request_timeout (slowloris guard); a client that

@@ -1,64 +1,190 @@
-// Hub item recycling and in-place filter keys: the allocation-free path of QueryServer::OnEvent.
+// The query history: entries in a byte ring, events read back exactly as published, followers
+// that lose what they let fall behind, and in-place filter keys.
 #include "query/hub.h"
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mailtap/events.h"
 #include "mailtap/flow.h"
+#include "query/entry_ring.h"
 #include "query/filter.h"
+#include "sinks/event_json.h"
 
 namespace mailtap {
 namespace {
 
-Hub::Limits HistoryOf(size_t events) {
+std::string Text(std::span<const uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+void Put(EntryRing& ring, const std::string& text) {
+  std::memcpy(ring.Append(text.size()), text.data(), text.size());
+}
+
+TEST(EntryRingTest, KeepsTheNewestEntriesByCount) {
+  EntryRing ring(3, 1024);
+  for (const char* text : {"a", "bb", "ccc", "dddd"}) Put(ring, text);
+  EXPECT_EQ(ring.head(), 4u);
+  EXPECT_EQ(ring.tail(), 1u);
+  EXPECT_EQ(Text(ring.Get(1)), "bb");
+  EXPECT_EQ(Text(ring.Get(3)), "dddd");
+}
+
+TEST(EntryRingTest, KeepsTheNewestEntriesByBytesAndNeverSplitsOne) {
+  EntryRing ring(100, 40);  // entries up to 10 bytes
+  ASSERT_EQ(ring.max_entry_bytes(), 10u);
+  for (int i = 0; i < 7; ++i) Put(ring, std::string(7, static_cast<char>('a' + i)));
+  // 7 x 7 bytes in 40: after the fifth entry (35 bytes) the sixth starts over at 0 and the
+  // oldest give way until it and everything kept fit in 40 bytes.
+  EXPECT_EQ(ring.head(), 7u);
+  EXPECT_LE(ring.size() * 7, 40u);
+  EXPECT_GE(ring.size(), 4u);
+  for (uint64_t seq = ring.tail(); seq < ring.head(); ++seq) {
+    EXPECT_EQ(Text(ring.Get(seq)), std::string(7, static_cast<char>('a' + seq)));
+  }
+}
+
+Connection TestConnection() {
+  Connection conn;
+  conn.uid = "CabcdefghijklmnopQ";
+  const uint8_t orig[4] = {127, 0, 0, 1};
+  const uint8_t resp[4] = {192, 0, 2, 25};
+  conn.id.orig_h = IpAddress::FromV4(orig);
+  conn.id.orig_p = 40000;
+  conn.id.resp_h = IpAddress::FromV4(resp);
+  conn.id.resp_p = 25;
+  return conn;
+}
+
+Event Request(const Connection* conn, int i, std::string arg = "FROM:<a@example.org>") {
+  Event e;
+  e.ts = Timestamp{1700000000123456 + i};
+  e.name = event_names::kSmtpRequest;
+  e.conn = conn;
+  e.args = {{"is_orig", true}, {"command", std::string("MAIL")}, {"arg", std::move(arg)}};
+  return e;
+}
+
+std::vector<std::string> Lines(const std::vector<ItemPtr>& items) {
+  std::vector<std::string> lines;
+  for (const auto& item : items) lines.push_back(item->Json());
+  return lines;
+}
+
+TEST(HubTest, EventsReadBackFormatExactlyAsPublishedAfterTheirConnectionIsGone) {
+  auto conn = std::make_unique<Connection>(TestConnection());
+  std::vector<Event> events = {
+      Request(conn.get(), 0, std::string("FROM:<a\0b\xff\"@x>\r", 15)),
+      Event{Timestamp{7}, event_names::kSmtpReply, conn.get(),
+            {{"is_orig", false}, {"code", int64_t{250}}, {"cmd", std::string("MAIL")},
+             {"msg", std::string()}, {"cont_resp", true}}},
+      Event{Timestamp{8}, "capture_loss", nullptr, {}},  // no connection, no arguments
+  };
+  std::vector<std::string> expected;
+  for (const Event& e : events) expected.push_back(FormatEventJson(e));
+  Hub hub(Hub::Limits{}, nullptr);
+  for (const Event& e : events) hub.PublishEvent(e);
+  conn.reset();
+  EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, Filter{}, 10, false).backlog), expected);
+}
+
+TEST(HubTest, RecordsKeepTheirJsonAndWhatFiltersLookAt) {
+  const Connection conn = TestConnection();
+  FilterKeys keys;
+  keys.ts = Timestamp{9};
+  keys.uid = conn.uid;
+  keys.has_conn = true;
+  keys.id = conn.id;
+  keys.texts = {"mail.example.org", "<a@example.org>"};
+  Hub hub(Hub::Limits{}, nullptr);
+  hub.PublishRecord(R"({"uid":"CabcdefghijklmnopQ"})", keys);
+  Filter by_text;
+  by_text.match = "EXAMPLE.ORG";
+  Filter by_port;
+  by_port.ports = {25};
+  for (const Filter& f : {by_text, by_port}) {
+    auto backlog = hub.Subscribe(Stream::kRecords, f, 10, false).backlog;
+    ASSERT_EQ(backlog.size(), 1u);
+    EXPECT_EQ(backlog[0]->Json(), R"({"uid":"CabcdefghijklmnopQ"})");
+    EXPECT_EQ(backlog[0]->Keys().texts, keys.texts);
+    EXPECT_EQ(backlog[0]->Keys().id.resp_p, 25);
+  }
+}
+
+TEST(HubTest, HistoryIsBoundedInEventsAndInBytes) {
+  const Connection conn = TestConnection();
   Hub::Limits limits;
-  limits.event_history = events;
-  return limits;
+  limits.event_history = 100;
+  limits.queue_capacity = 0;
+  limits.event_bytes = 64 * 1024;
+  Hub hub(limits, nullptr);
+  for (int i = 0; i < 50; ++i) hub.PublishEvent(Request(&conn, i));
+  EXPECT_EQ(hub.history_size(Stream::kEvents), 50u);
+  for (int i = 50; i < 300; ++i) hub.PublishEvent(Request(&conn, i));
+  EXPECT_EQ(hub.history_size(Stream::kEvents), 100u);
+  auto last = hub.Subscribe(Stream::kEvents, Filter{}, 1, false).backlog;
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0]->Json(), FormatEventJson(Request(&conn, 299)));
+
+  // 10 events of 10 KiB fill the 64 KiB ring: only the newest few stay, the newest intact.
+  for (int i = 0; i < 10; ++i) hub.PublishEvent(Request(&conn, i, std::string(10240, 'x')));
+  EXPECT_LT(hub.history_size(Stream::kEvents), 7u);
+  last = hub.Subscribe(Stream::kEvents, Filter{}, 1, false).backlog;
+  EXPECT_EQ(last[0]->Json(), FormatEventJson(Request(&conn, 9, std::string(10240, 'x'))));
+  EXPECT_EQ(hub.oversize_dropped(), 0u);
+
+  // More than a quarter of the ring: not kept, counted.
+  hub.PublishEvent(Request(&conn, 10, std::string(20000, 'y')));
+  EXPECT_EQ(hub.oversize_dropped(), 1u);
+  EXPECT_EQ(hub.published(Stream::kEvents), 311u);
 }
 
-std::shared_ptr<Item> Filled(Hub& hub, const std::string& json) {
-  std::shared_ptr<Item> item = hub.Reusable(Stream::kEvents);
-  item->json = json;
-  return item;
+TEST(HubTest, AFollowerTooFarBehindLosesTheOldestAndLearnsHowMany) {
+  const Connection conn = TestConnection();
+  Hub::Limits limits;
+  limits.event_history = 5;
+  limits.queue_capacity = 8;
+  Hub hub(limits, nullptr);
+  auto sub = hub.Subscribe(Stream::kEvents, Filter{}, 0, true).subscription;
+  for (int i = 0; i < 20; ++i) hub.PublishEvent(Request(&conn, i));
+  std::vector<ItemPtr> items;
+  EXPECT_EQ(hub.Take(*sub, 100, &items), 12u);
+  std::vector<std::string> expected;
+  for (int i = 12; i < 20; ++i) expected.push_back(FormatEventJson(Request(&conn, i)));
+  EXPECT_EQ(Lines(items), expected);
+  EXPECT_EQ(hub.slow_subscriber_lost(), 12u);
+
+  items.clear();
+  EXPECT_EQ(hub.Take(*sub, 100, &items), 0u);  // caught up
+  EXPECT_TRUE(items.empty());
 }
 
-TEST(HubTest, AnItemEvictedUnsharedIsOfferedForReuse) {
-  Hub hub(HistoryOf(2), nullptr);
-  std::shared_ptr<Item> first = Filled(hub, "first");
-  const Item* first_address = first.get();
-  hub.Publish(Stream::kEvents, std::move(first));
-  hub.Publish(Stream::kEvents, Filled(hub, "second"));
-  hub.Publish(Stream::kEvents, Filled(hub, "third"));  // evicts "first"
-
-  std::shared_ptr<Item> reused = hub.Reusable(Stream::kEvents);
-  EXPECT_EQ(reused.get(), first_address);
-  EXPECT_EQ(reused->json, "first");  // the caller overwrites it; its capacity is the point
-  EXPECT_NE(hub.Reusable(Stream::kEvents).get(), first_address);  // offered once only
-}
-
-TEST(HubTest, AnItemAReaderStillHoldsIsNeverReused) {
-  Hub hub(HistoryOf(1), nullptr);
-  std::shared_ptr<Item> first = Filled(hub, "first");
-  ItemPtr reader_copy = first;  // e.g. in a follower's queue or a backlog being sent
-  hub.Publish(Stream::kEvents, std::move(first));
-  hub.Publish(Stream::kEvents, Filled(hub, "second"));  // evicts "first"
-
-  std::shared_ptr<Item> item = hub.Reusable(Stream::kEvents);
-  EXPECT_NE(item.get(), reader_copy.get());
-  EXPECT_TRUE(item->json.empty());
-  EXPECT_EQ(reader_copy->json, "first");
-}
-
-TEST(HubTest, EvictionStillKeepsTheNewestItems) {
-  Hub hub(HistoryOf(2), nullptr);
-  for (const char* json : {"a", "b", "c"}) hub.Publish(Stream::kEvents, Filled(hub, json));
-  Hub::Start start = hub.Subscribe(Stream::kEvents, Filter{}, 10, /*follow=*/false);
-  ASSERT_EQ(start.backlog.size(), 2u);
-  EXPECT_EQ(start.backlog[0]->json, "b");
-  EXPECT_EQ(start.backlog[1]->json, "c");
+TEST(HubTest, FollowersSeeOnlyWhatTheirFilterSelectsAndShareOneDecodedItem) {
+  const Connection conn = TestConnection();
+  Hub hub(Hub::Limits{}, nullptr);
+  Filter wanted;
+  wanted.match = "wanted";
+  auto a = hub.Subscribe(Stream::kEvents, wanted, 0, true).subscription;
+  auto b = hub.Subscribe(Stream::kEvents, wanted, 0, true).subscription;
+  EXPECT_EQ(hub.subscribers(), 2u);
+  for (int i = 0; i < 1000; ++i) {
+    hub.PublishEvent(Request(&conn, i, i == 700 ? "FROM:<wanted@x>" : "FROM:<other@x>"));
+  }
+  std::vector<ItemPtr> from_a, from_b;
+  EXPECT_EQ(hub.Take(*a, 10, &from_a), 0u);
+  EXPECT_EQ(hub.Take(*b, 10, &from_b), 0u);
+  ASSERT_EQ(from_a.size(), 1u);
+  ASSERT_EQ(from_b.size(), 1u);
+  EXPECT_EQ(from_a[0]->Json(), FormatEventJson(Request(&conn, 700, "FROM:<wanted@x>")));
+  EXPECT_EQ(from_a[0].get(), from_b[0].get());
+  hub.Unsubscribe(a);
+  hub.Unsubscribe(b);
+  EXPECT_EQ(hub.subscribers(), 0u);
 }
 
 TEST(FilterKeysTest, FillingInPlaceLeavesNothingOfThePreviousEvent) {
