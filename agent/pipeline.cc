@@ -21,8 +21,8 @@ constexpr auto kPublishInterval = std::chrono::milliseconds(250);
 // The connections snapshot copies every tracked flow, and closed flows stay tracked for the
 // close delay (5 s): at 10^3 connections/s that is ~10^4 flows per snapshot, and an idle live
 // source asks for snapshots every poll (10 ms). Publishing it at most once per this many times
-// its own cost keeps it under 2% of the pipeline thread (it stays fresh to a few hundred ms).
-constexpr int kConnectionsSnapshotCostFactor = 50;
+// its own cost keeps it under 0.5% of the pipeline thread (it stays fresh to about a second).
+constexpr int kConnectionsSnapshotCostFactor = 200;
 // Reading the clock per packet would cost more than the rest of the loop: check every N.
 constexpr uint64_t kSegmentsPerClockCheck = 1024;
 

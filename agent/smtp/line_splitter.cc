@@ -1,6 +1,7 @@
 #include "smtp/line_splitter.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace mailtap::smtp {
 
@@ -64,6 +65,15 @@ void LineSplitter::FlushAtEnd() {
 size_t LineSplitter::SplitOnce(std::span<const uint8_t> data) {
   bool check_single_cr = last_char_ == kCr;
   const size_t cap = CurrentCap();
+  // The common case, a whole line within `data`: handed out from `data` without a copy.
+  if (buf_.empty() && !check_single_cr) {
+    const size_t n = OrdinaryBytes(data);
+    if (n < data.size() && n < cap && (data[n] == kCr || data[n] == kLf)) {
+      last_char_ = data[n];
+      listener_.OnLine(std::string_view(reinterpret_cast<const char*>(data.data()), n));
+      return n + 1;
+    }
+  }
   size_t i = 0;
   while (i < data.size()) {
     const uint8_t c = data[i];
@@ -95,13 +105,25 @@ size_t LineSplitter::SplitOnce(std::span<const uint8_t> data) {
 }
 
 size_t LineSplitter::OrdinaryRun(std::span<const uint8_t> data) const {
+  return std::max<size_t>(OrdinaryBytes(data), 1);
+}
+
+size_t LineSplitter::OrdinaryBytes(std::span<const uint8_t> data) const {
+  // Every special byte (NUL, LF, CR) is <= CR: skip 8 bytes at a time while none of them is
+  // below CR + 1 (the classic "has a byte less than n" word test), then look byte by byte.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighBits = 0x8080808080808080ULL;
   size_t n = 0;
-  for (const uint8_t b : data) {
-    // Fast path: every special byte (NUL, LF, CR) is <= CR.
-    if (b <= kCr && (b == kCr || b == kLf || (b == 0 && nul_armed_))) break;
-    ++n;
+  for (; n + 8 <= data.size(); n += 8) {
+    uint64_t word;
+    std::memcpy(&word, data.data() + n, sizeof word);
+    if (((word - kOnes * (kCr + 1)) & ~word & kHighBits) != 0) break;
   }
-  return std::max<size_t>(n, 1);
+  for (; n < data.size(); ++n) {
+    const uint8_t b = data[n];
+    if (b <= kCr && (b == kCr || b == kLf || (b == 0 && nul_armed_))) break;
+  }
+  return n;
 }
 
 void LineSplitter::EmitLine(uint8_t terminator) {

@@ -96,8 +96,9 @@ class LineSplitter {
   size_t CurrentCap() const;
   void Append(const uint8_t* bytes, size_t n);
   void ClearBuffer();
-  // Length of the run of ordinary bytes at the start of `data`.
+  // Length of the run of ordinary bytes at the start of `data`: OrdinaryBytes, but at least 1.
   size_t OrdinaryRun(std::span<const uint8_t> data) const;
+  size_t OrdinaryBytes(std::span<const uint8_t> data) const;
 
   LineSplitterListener& listener_;
   const size_t max_line_length_;

@@ -141,7 +141,9 @@ class SmtpSession : public StreamConsumer,
 
   // Events (session_events.cc).
   void Emit(std::string_view name, std::vector<EventArg> args);
-  void Request(std::string command, std::string_view arg);
+  // Readies one of the reusable events below for the current event.
+  Event& Reuse(Event& event, std::string_view name, size_t nargs);
+  void Request(std::string_view command, std::string_view arg);
   void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
   void Data(Side side, std::string_view data);
   void Unexpected(bool is_sender, std::string_view msg, std::string_view detail);
@@ -177,6 +179,13 @@ class SmtpSession : public StreamConsumer,
   bool resp_ended_ = false;
   uint64_t bytes_seen_ = 0;
   uint64_t violations_ = 0;
+
+  // The frequent events are built in place: their argument strings keep their capacity, so a
+  // steady stream of them allocates nothing. Dispatch is synchronous and no sink feeds the
+  // session, so none of them is ever in use twice.
+  Event request_event_;
+  Event reply_event_;
+  Event data_event_;
 
   Timestamp ts_;
   int call_depth_ = 0;

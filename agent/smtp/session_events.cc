@@ -2,6 +2,32 @@
 #include "smtp/session.h"
 
 namespace mailtap {
+namespace {
+
+void SetText(EventArg& arg, std::string_view name, std::string_view text) {
+  arg.name = name;
+  if (auto* s = std::get_if<std::string>(&arg.value)) {
+    s->assign(text);
+  } else {
+    arg.value.emplace<std::string>(text);
+  }
+}
+
+template <typename T>
+void SetValue(EventArg& arg, std::string_view name, T value) {
+  arg.name = name;
+  arg.value = value;
+}
+
+}  // namespace
+
+Event& SmtpSession::Reuse(Event& event, std::string_view name, size_t nargs) {
+  event.ts = ts_;
+  event.name = name;
+  event.conn = &conn_;
+  event.args.resize(nargs);
+  return event;
+}
 
 void SmtpSession::Emit(std::string_view name, std::vector<EventArg> args) {
   Event event;
@@ -13,25 +39,33 @@ void SmtpSession::Emit(std::string_view name, std::vector<EventArg> args) {
 }
 
 // smtp_request's is_orig is the current sender role, not the packet direction (spec 4).
-void SmtpSession::Request(std::string command, std::string_view arg) {
+void SmtpSession::Request(std::string_view command, std::string_view arg) {
   counters_.requests.Add();
-  Emit(event_names::kSmtpRequest,
-       {{"is_orig", orig_is_sender_}, {"command", std::move(command)}, {"arg", std::string(arg)}});
+  Event& e = Reuse(request_event_, event_names::kSmtpRequest, 3);
+  SetValue(e.args[0], "is_orig", orig_is_sender_);
+  SetText(e.args[1], "command", command);
+  SetText(e.args[2], "arg", arg);
+  sink_.OnEvent(e);
 }
 
 void SmtpSession::Reply(Side side, int code, std::string_view cmd, std::string_view msg,
                         bool cont) {
   counters_.replies.Add();
-  Emit(event_names::kSmtpReply, {{"is_orig", IsOrig(side)},
-                                 {"code", static_cast<int64_t>(code)},
-                                 {"cmd", std::string(cmd)},
-                                 {"msg", std::string(msg)},
-                                 {"cont_resp", cont}});
+  Event& e = Reuse(reply_event_, event_names::kSmtpReply, 5);
+  SetValue(e.args[0], "is_orig", IsOrig(side));
+  SetValue(e.args[1], "code", static_cast<int64_t>(code));
+  SetText(e.args[2], "cmd", cmd);
+  SetText(e.args[3], "msg", msg);
+  SetValue(e.args[4], "cont_resp", cont);
+  sink_.OnEvent(e);
 }
 
 void SmtpSession::Data(Side side, std::string_view data) {
   counters_.data_lines.Add();
-  Emit(event_names::kSmtpData, {{"is_orig", IsOrig(side)}, {"data", std::string(data)}});
+  Event& e = Reuse(data_event_, event_names::kSmtpData, 2);
+  SetValue(e.args[0], "is_orig", IsOrig(side));
+  SetText(e.args[1], "data", data);
+  sink_.OnEvent(e);
 }
 
 // `is_sender` is Zeek's per-call flag; it is mapped through the sender role (spec 4).

@@ -73,7 +73,8 @@ SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, 
     : config_(config), weirds_(weirds), records_(records), control_(control) {}
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
-  if (event.conn == nullptr) return;
+  // smtp_data, the most frequent event by far, and weirds feed no record: skip the lookup.
+  if (event.conn == nullptr || event.name == ev::kSmtpData || event.name == ev::kWeird) return;
   const bool is_request = event.name == ev::kSmtpRequest;
   const bool is_reply = event.name == ev::kSmtpReply;
   // Only requests and replies create session state (Zeek's set_smtp_session); the other events
