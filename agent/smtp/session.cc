@@ -120,7 +120,7 @@ void SmtpSession::HandleLine(Side side, std::string_view line) {
     Unexpected(is_sender, "more than one <CR> at the end of line", line);
     while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   }
-  if (std::any_of(line.begin(), line.end(), [](char c) { return c == '\r' || c == '\n'; })) {
+  if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
     Unexpected(is_sender, "Bare <CR> or <LF> appears in the middle of line", line);
   }
   if (is_sender) {
