@@ -258,6 +258,9 @@ void Reassembler::EndStream(Timestamp ts) {
     EraseBlock(blocks_.begin());
   }
   ClearRetained();
+  // Nothing more will be retained: ended connections linger for the close delay, thousands at
+  // a time on a busy host, and should not each keep a buffer.
+  FreeRetainedBuffer();
   if (consumer_ != nullptr) consumer_->EndOfStream(side_, ts);
 }
 
@@ -313,11 +316,13 @@ void Reassembler::ClearRetained() {
   retained_start_ = next_rel_;
   // Small buffers stay for the next bytes (no allocation per command/reply exchange); large ones
   // go back, so that memory follows what is unacknowledged now, not what once was.
-  if (retained_.capacity() > kKeptRetainedCapacity) {
-    std::vector<uint8_t>().swap(retained_);
-    context_.ReleaseRetained(retained_charged_);
-    retained_charged_ = 0;
-  }
+  if (retained_.capacity() > kKeptRetainedCapacity) FreeRetainedBuffer();
+}
+
+void Reassembler::FreeRetainedBuffer() {
+  std::vector<uint8_t>().swap(retained_);
+  context_.ReleaseRetained(retained_charged_);
+  retained_charged_ = 0;
 }
 
 }  // namespace mailtap

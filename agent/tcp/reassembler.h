@@ -147,6 +147,7 @@ class Reassembler {
   void Retain(std::span<const uint8_t> bytes);
   void TrimRetained(int64_t upto);
   void ClearRetained();
+  void FreeRetainedBuffer();
   void DropRetainedFront(size_t n);
   bool MakeRoom(size_t n);
   size_t RetainedSize() const { return retained_.size() - retained_head_; }

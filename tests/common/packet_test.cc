@@ -1,5 +1,6 @@
 #include "mailtap/packet.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 namespace mailtap {
@@ -18,6 +19,17 @@ TEST(IpAddress, PrintsV4DottedAndV6Compressed) {
   EXPECT_FALSE(b.IsV4());
   EXPECT_EQ(a.ToString(), "10.10.1.4");
   EXPECT_EQ(b.ToString(), "2001:db8::1");
+}
+
+// Every octet value in every position, against the C library's formatting.
+TEST(IpAddress, PrintsEveryV4OctetAsInetNtopDoes) {
+  for (unsigned v = 0; v < 256; ++v) {
+    const uint8_t octets[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(255 - v),
+                               static_cast<uint8_t>(v * 7), static_cast<uint8_t>(v / 3)};
+    char expected[INET_ADDRSTRLEN];
+    ASSERT_NE(inet_ntop(AF_INET, octets, expected, sizeof expected), nullptr);
+    EXPECT_EQ(IpAddress::FromV4(octets).ToString(), expected);
+  }
 }
 
 TEST(IpAddress, RejectsGarbage) {
