@@ -1,6 +1,7 @@
 #include "common/json_escape.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace mailtap {
 namespace {
@@ -47,14 +48,36 @@ void AppendControl(uint8_t c, std::string* out) {
 // Printable ASCII other than `"` and `\`: the common case, copied in runs.
 bool NeedsNoEscape(uint8_t c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
 
+// True when none of the 8 bytes of `word` needs more than copying: each is printable ASCII
+// (0x20..0x7E) other than `"` and `\`. Word-at-a-time tests for "a byte below n" and "a byte
+// equal to c" (the classic bit tricks), most lines of mail being plain ASCII text.
+bool EightPlainBytes(uint64_t word) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
+  return ((word & kHigh) | below_space | has_zero(word ^ (kOnes * 0x7F)) |
+          has_zero(word ^ (kOnes * '"')) | has_zero(word ^ (kOnes * '\\'))) == 0;
+}
+
+size_t PlainRun(std::string_view bytes, size_t i) {
+  size_t run = i;
+  for (; run + 8 <= bytes.size(); run += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes.data() + run, sizeof word);
+    if (!EightPlainBytes(word)) break;
+  }
+  while (run < bytes.size() && NeedsNoEscape(static_cast<uint8_t>(bytes[run]))) ++run;
+  return run;
+}
+
 }  // namespace
 
 void AppendJsonEscaped(std::string_view bytes, std::string* out) {
   out->reserve(out->size() + bytes.size());
   size_t i = 0;
   while (i < bytes.size()) {
-    size_t run = i;
-    while (run < bytes.size() && NeedsNoEscape(static_cast<uint8_t>(bytes[run]))) ++run;
+    const size_t run = PlainRun(bytes, i);
     if (run > i) {
       out->append(bytes.substr(i, run - i));
       i = run;

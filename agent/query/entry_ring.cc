@@ -6,7 +6,9 @@ namespace mailtap {
 
 EntryRing::EntryRing(size_t max_entries, size_t max_bytes)
     : capacity_(std::max<size_t>(max_bytes, 4)),
-      bytes_(new uint8_t[capacity_]),  // uninitialised on purpose: pages stay untouched
+      // Zeroed, so touched now: a busy agent fills the ring within seconds anyway, and paying
+      // the page faults at start keeps them off the pipeline thread under load.
+      bytes_(new uint8_t[capacity_]()),
       slots_(std::max<size_t>(max_entries, 1)) {}
 
 uint8_t* EntryRing::Append(size_t size) {

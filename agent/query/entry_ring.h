@@ -17,8 +17,8 @@ namespace mailtap {
 
 class EntryRing {
  public:
-  // Keeps at most `max_entries` entries and `max_bytes` bytes (both at least 1). The memory is
-  // reserved here but only touched as entries are written.
+  // Keeps at most `max_entries` entries and `max_bytes` bytes (both at least 1), all of it
+  // allocated and touched here.
   EntryRing(size_t max_entries, size_t max_bytes);
 
   // The largest entry Append() takes: a quarter of the ring, so one huge entry never flushes

@@ -106,6 +106,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   RecordSink& records_;
   AnalyzerControl* control_;
   std::unordered_map<const Connection*, ConnState> conns_;
+  const Connection* last_conn_ = nullptr;  // Lookup's last answer (see there)
+  ConnState* last_state_ = nullptr;
 
   Counter records_written_;
   Counter invalid_transactions_;

@@ -29,6 +29,22 @@ TEST(JsonEscape, OutputAlwaysParsesAsJsonForEveryByte) {
   EXPECT_TRUE(parsed.is_string());
 }
 
+// The escaper looks at 8 bytes at a time: a byte that needs escaping must be found at every
+// position of a word, among plain text, exactly as it is escaped on its own.
+TEST(JsonEscape, EveryByteValueAtEveryPositionOfAWordIsEscapedAsAlone) {
+  for (int value = 0; value < 256; ++value) {
+    const std::string alone = JsonQuoted(std::string(1, static_cast<char>(value)));
+    const std::string escaped = alone.substr(1, alone.size() - 2);
+    for (size_t pos = 0; pos < 16; ++pos) {
+      std::string text(24, 'a');
+      text[pos] = static_cast<char>(value);
+      std::string expected(24 - 1, 'a');
+      expected.insert(pos, escaped);
+      ASSERT_EQ(JsonQuoted(text), "\"" + expected + "\"") << "byte " << value << " at " << pos;
+    }
+  }
+}
+
 TEST(JsonEscape, KeepsNulAsUnicodeEscape) { EXPECT_EQ(JsonQuoted(std::string(1, '\0')), R"("\u0000")"); }
 
 }  // namespace
