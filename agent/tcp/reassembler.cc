@@ -289,10 +289,12 @@ bool Reassembler::MakeRoom(size_t n) {
   retained_.erase(retained_.begin(), retained_.begin() + static_cast<ptrdiff_t>(retained_head_));
   retained_head_ = 0;
   if (retained_.size() + n <= retained_.capacity()) return true;
-  // Up to twice the cap, so that a full queue is compacted once per cap bytes, not per segment.
-  size_t want =
-      std::max(retained_.size() + n,
-               std::min(2 * retained_.capacity(), 2 * limits_.max_retained_bytes_per_direction));
+  // Up to twice the cap, so that a full queue is compacted once per cap bytes, not per segment;
+  // and at once the size kept between exchanges, not doubling up to it from a few bytes.
+  size_t want = std::max(
+      {retained_.size() + n,
+       std::min(2 * retained_.capacity(), 2 * limits_.max_retained_bytes_per_direction),
+       std::min(kKeptRetainedCapacity, limits_.max_retained_bytes_per_direction)});
   if (!context_.ReserveRetained(want - retained_charged_)) return false;
   retained_.reserve(want);
   retained_charged_ = want;
