@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -56,6 +55,35 @@ struct SmtpCounters {
   Counter lines_cut_by_budget;    // cut early: all partial lines together hit the memory budget
   Counter header_lines_dropped;   // exceeded_mime_max_header_bytes
   Counter pending_cmd_overflows;  // smtp_excessive_pending_cmds
+};
+
+// The outstanding-command queue: a vector read from a moving head. Unlike std::deque, an empty
+// queue allocates nothing (most sessions never pipeline, and libstdc++'s deque allocates half
+// a kilobyte up front), and storage consumed at the head is reused.
+class CommandQueue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  smtp::Command front() const { return items_[head_]; }
+  void pop_front() {
+    if (++head_ == items_.size()) clear();
+  }
+  void push_back(smtp::Command cmd) {
+    // A queue that never drains still stays within twice its length.
+    if (head_ > 0 && head_ >= items_.size() / 2) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    items_.push_back(cmd);
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<smtp::Command> items_;
+  size_t head_ = 0;
 };
 
 class SmtpSession;
@@ -164,7 +192,7 @@ class SmtpSession : public StreamConsumer,
   bool orig_is_sender_ = true;
   // The outstanding-command queue (spec 7): the command the next reply answers, then the rest.
   std::optional<smtp::Command> first_cmd_;
-  std::deque<smtp::Command> pending_;
+  CommandQueue pending_;
   std::optional<smtp::Command> last_replied_;
   std::optional<int> pending_reply_;  // code of an unfinished multi-line reply
 
