@@ -36,6 +36,22 @@ std::string DescribePeer(const PeerCredentials& p) {
 
 }  // namespace
 
+namespace {
+
+// The history rings hold at least 8 MiB of events (2 MiB of records), more for a longer
+// history: at ~150 bytes per typical event, `history_size` events fit with room to spare.
+Hub::Limits HubLimits(const QueryServerConfig& c) {
+  Hub::Limits limits;
+  limits.event_history = c.history_size;
+  limits.record_history = c.record_history_size;
+  limits.queue_capacity = c.subscriber_queue;
+  limits.event_bytes = std::max<size_t>(limits.event_bytes, c.history_size * 512);
+  limits.record_bytes = std::max<size_t>(limits.record_bytes, c.record_history_size * 2048);
+  return limits;
+}
+
+}  // namespace
+
 class QueryServer::Impl : public SessionHost {
  public:
   Impl(QueryServerConfig config, AgentInfo info, const StatsSnapshot& stats,
@@ -105,8 +121,7 @@ QueryServer::Impl::Impl(QueryServerConfig config, AgentInfo info, const StatsSna
       info_(std::move(info)),
       stats_(stats),
       connections_(connections),
-      hub_(Hub::Limits{config_.history_size, config_.record_history_size, config_.subscriber_queue},
-           [this] { Wake(); }) {
+      hub_(HubLimits(config_), [this] { Wake(); }) {
   if (!config_.log) config_.log = LogToStderr;
 }
 

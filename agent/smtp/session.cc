@@ -62,7 +62,7 @@ void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data
   if (tls_) {
     // After STARTTLS the bytes belong to TLS; after a later gap each chunk is one "line".
     if (state_ != State::kInTls) {
-      HandleLine(side, {reinterpret_cast<const char*>(data.data()), data.size()});
+      HandleUnsplitLine(side, {reinterpret_cast<const char*>(data.data()), data.size()});
     }
     return;
   }
@@ -113,8 +113,9 @@ void SmtpSession::RequestDisable(DisableReason reason) {
   DoDisable(reason);
 }
 
-// Spec 5: two legacy checks, then sender or receiver handling.
-void SmtpSession::HandleLine(Side side, std::string_view line) {
+// Spec 5: two legacy checks, then sender or receiver handling. The checks can only fire for
+// data that did not come through a line splitter (which ends lines at every CR and LF).
+void SmtpSession::HandleUnsplitLine(Side side, std::string_view line) {
   const bool is_sender = IsOrig(side) == orig_is_sender_;
   if (!line.empty() && line.back() == '\r') {
     Unexpected(is_sender, "more than one <CR> at the end of line", line);
@@ -123,6 +124,11 @@ void SmtpSession::HandleLine(Side side, std::string_view line) {
   if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
     Unexpected(is_sender, "Bare <CR> or <LF> appears in the middle of line", line);
   }
+  HandleLine(side, line);
+}
+
+void SmtpSession::HandleLine(Side side, std::string_view line) {
+  const bool is_sender = IsOrig(side) == orig_is_sender_;
   if (is_sender) {
     SenderLine(side, line);
   } else {

@@ -140,7 +140,8 @@ class SmtpSession : public StreamConsumer,
   class CallScope;
 
   // Lines (session.cc).
-  void HandleLine(Side side, std::string_view line);
+  void HandleLine(Side side, std::string_view line);  // a line from a splitter: no CR, no LF
+  void HandleUnsplitLine(Side side, std::string_view line);
   void SenderLine(Side side, std::string_view line);
   void CommandLine(std::string_view line);
   void DataLine(Side side, std::string_view line);
