@@ -29,6 +29,25 @@ std::span<const uint8_t> Slice(std::span<const uint8_t> bytes, int64_t bytes_sta
 
 }  // namespace
 
+void ReassemblyContext::GiveRetainedBuffer(std::vector<uint8_t>& buffer, size_t charged) {
+  if (retained_pool_.size() < kMaxPooledBuffers && buffer.capacity() > 0 &&
+      buffer.capacity() <= kMaxPooledCapacity) {
+    buffer.clear();
+    retained_pool_.push_back(PooledBuffer{std::move(buffer), charged});
+  } else {
+    ReleaseRetained(charged);
+  }
+  std::vector<uint8_t>().swap(buffer);
+}
+
+bool ReassemblyContext::TakeRetainedBuffer(std::vector<uint8_t>* buffer, size_t* charged) {
+  if (retained_pool_.empty()) return false;
+  *buffer = std::move(retained_pool_.back().bytes);
+  *charged = retained_pool_.back().charged;
+  retained_pool_.pop_back();
+  return true;
+}
+
 Reassembler::Reassembler(Side side, StreamConsumer* consumer, const ReassemblyLimits& limits,
                          ReassemblyContext& context)
     : side_(side), consumer_(consumer), limits_(limits), context_(context) {}
@@ -259,8 +278,9 @@ void Reassembler::EndStream(Timestamp ts) {
   }
   ClearRetained();
   // Nothing more will be retained: ended connections linger for the close delay, thousands at
-  // a time on a busy host, and should not each keep a buffer.
-  FreeRetainedBuffer();
+  // a time on a busy host, and should not each keep a buffer. New streams reuse it.
+  context_.GiveRetainedBuffer(retained_, retained_charged_);
+  retained_charged_ = 0;
   if (consumer_ != nullptr) consumer_->EndOfStream(side_, ts);
 }
 
@@ -285,6 +305,10 @@ void Reassembler::Retain(std::span<const uint8_t> bytes) {
 
 bool Reassembler::MakeRoom(size_t n) {
   if (retained_.size() + n <= retained_.capacity()) return true;
+  if (retained_.capacity() == 0 && context_.TakeRetainedBuffer(&retained_, &retained_charged_) &&
+      n <= retained_.capacity()) {
+    return true;
+  }
   // The vector is a queue: move the live bytes to the front before growing.
   retained_.erase(retained_.begin(), retained_.begin() + static_cast<ptrdiff_t>(retained_head_));
   retained_head_ = 0;

@@ -43,8 +43,17 @@ class ReassemblyContext {
   bool ReserveRetained(size_t n) { return Reserve(retained_, max_retained_total_, n); }
   void ReleaseRetained(size_t n) { retained_.fetch_sub(n, std::memory_order_relaxed); }
   uint64_t buffered_bytes() const { return buffered_.load(std::memory_order_relaxed); }
-  // Memory held for retained bytes (buffer capacity, not just the live bytes).
+  // Memory held for retained bytes (buffer capacity, not just the live bytes, and including the
+  // pooled buffers below).
   uint64_t retained_bytes() const { return retained_.load(std::memory_order_relaxed); }
+
+  // Retained-byte buffers of ended streams, kept for new ones: a busy host opens and closes
+  // thousands of connections per second, and allocating (and page-faulting) fresh buffers for
+  // each cost more than the copying they hold. A pooled buffer stays charged to the budget.
+  // Give takes `buffer` (and its charge) into the pool, or frees it if the pool is full.
+  void GiveRetainedBuffer(std::vector<uint8_t>& buffer, size_t charged);
+  // False if the pool is empty.
+  bool TakeRetainedBuffer(std::vector<uint8_t>* buffer, size_t* charged);
 
   Counter retransmitted_bytes;      // bytes that were already delivered or buffered
   Counter out_of_order_segments;    // segments with bytes that had to wait for a hole
@@ -64,8 +73,16 @@ class ReassemblyContext {
     return true;
   }
 
+  struct PooledBuffer {
+    std::vector<uint8_t> bytes;
+    size_t charged;
+  };
+  static constexpr size_t kMaxPooledBuffers = 64;
+  static constexpr size_t kMaxPooledCapacity = 16 << 10;
+
   size_t max_buffered_total_;
   size_t max_retained_total_;
+  std::vector<PooledBuffer> retained_pool_;
   std::atomic<uint64_t> buffered_{0};
   std::atomic<uint64_t> retained_{0};
 };

@@ -367,6 +367,28 @@ TEST_F(ReassemblerTest, LargeRetentionIsFreedOnceAcknowledged) {
   EXPECT_EQ(context_.retained_bytes(), 0u);
 }
 
+// Ended streams lend their retained-bytes buffer to new ones (the pool stays charged to the
+// budget, so the budget still bounds all of it).
+TEST_F(ReassemblerTest, AnEndedStreamsBufferIsReusedByTheNextStream) {
+  ReassemblyContext context(1 << 20, 1 << 20);
+  Log log;
+  RecordingConsumer consumer(&log);
+  Reassembler first(Side::kOriginator, &consumer, {}, context);
+  first.Init(0);
+  first.AddData(ts_, 1, Bytes(Pattern(3000)), 0);
+  const uint64_t held = context.retained_bytes();
+  EXPECT_GE(held, 3000u);
+  first.AddFin(ts_, 3001);
+  ASSERT_TRUE(first.ended());
+  EXPECT_EQ(context.retained_bytes(), held);  // pooled, not freed
+
+  Reassembler second(Side::kResponder, &consumer, {}, context);
+  second.Init(0);
+  second.AddData(ts_, 1, Bytes(Pattern(2000)), 0);
+  EXPECT_EQ(context.retained_bytes(), held);  // the same buffer, no new charge
+  EXPECT_EQ(Stream(log, Side::kResponder), Pattern(2000));
+}
+
 TEST_F(ReassemblerTest, GlobalRetentionBoundSkipsTheCheckButLosesNothing) {
   ReassemblyContext tight(1 << 20, 100);
   Log other_log;
