@@ -86,9 +86,13 @@ CommandLine SplitCommandLine(std::string_view line) {
   return {line.substr(0, n), SkipSpacesAndTabs(line.substr(n))};
 }
 
+void UpperAsciiInPlace(std::string* s) {
+  for (char& c : *s) c = UpperChar(c);
+}
+
 std::string UpperAscii(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = UpperChar(c);
+  UpperAsciiInPlace(&out);
   return out;
 }
 

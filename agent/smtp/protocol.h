@@ -60,6 +60,7 @@ CommandLine SplitCommandLine(std::string_view line);
 
 // ASCII upper-casing of the command word for smtp_request's `command`.
 std::string UpperAscii(std::string_view s);
+void UpperAsciiInPlace(std::string* s);
 
 // A receiver line (spec 6.1, 6.4). `code` is the value of three leading ASCII digits, or nullopt.
 // `continued` is true for a "-" in the fourth byte. `msg` is the text after the code (and the

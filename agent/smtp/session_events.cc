@@ -68,6 +68,16 @@ void SmtpSession::Data(Side side, std::string_view data) {
   sink_.OnEvent(e);
 }
 
+// mime_one_header: real mail carries dozens of headers, so it is built in place too.
+void SmtpSession::Header(std::string_view original_name, std::string_view value) {
+  Event& e = Reuse(header_event_, event_names::kMimeOneHeader, 3);
+  SetText(e.args[0], "h.original_name", original_name);
+  SetText(e.args[1], "h.name", original_name);
+  smtp::UpperAsciiInPlace(&std::get<std::string>(e.args[1].value));
+  SetText(e.args[2], "h.value", value);
+  sink_.OnEvent(e);
+}
+
 // `is_sender` is Zeek's per-call flag; it is mapped through the sender role (spec 4).
 void SmtpSession::Unexpected(bool is_sender, std::string_view msg, std::string_view detail) {
   counters_.unexpected.Add();

@@ -111,9 +111,7 @@ void SmtpSession::OnChunkWeird(std::string_view name, std::string_view addl) {
 }
 
 void SmtpSession::OnHeader(std::string_view original_name, std::string_view value) {
-  Emit(event_names::kMimeOneHeader, {{"h.original_name", std::string(original_name)},
-                                     {"h.name", smtp::UpperAscii(original_name)},
-                                     {"h.value", std::string(value)}});
+  Header(original_name, value);
 }
 
 void SmtpSession::OnHeaderTooLong(size_t total_bytes) {
