@@ -59,16 +59,16 @@ std::string IpAddress::ToString() const {
   if (IsV4()) {
     // Dotted quad by hand: glibc's inet_ntop formats IPv4 through sprintf, which cost a visible
     // share of writing every smtp.log record (four addresses each).
-    std::string out;
-    out.reserve(15);
+    char text[16];
+    char* end = text;
     for (int i = 12; i < 16; ++i) {
-      if (i > 12) out.push_back('.');
+      if (i > 12) *end++ = '.';
       const unsigned b = bytes_[i];
-      if (b >= 100) out.push_back(static_cast<char>('0' + b / 100));
-      if (b >= 10) out.push_back(static_cast<char>('0' + b / 10 % 10));
-      out.push_back(static_cast<char>('0' + b % 10));
+      if (b >= 100) *end++ = static_cast<char>('0' + b / 100);
+      if (b >= 10) *end++ = static_cast<char>('0' + b / 10 % 10);
+      *end++ = static_cast<char>('0' + b % 10);
     }
-    return out;
+    return std::string(text, end);
   }
   char buf[INET6_ADDRSTRLEN];
   const char* s = inet_ntop(AF_INET6, bytes_.data(), buf, sizeof buf);

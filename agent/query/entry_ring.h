@@ -17,8 +17,8 @@ namespace mailtap {
 
 class EntryRing {
  public:
-  // Keeps at most `max_entries` entries and `max_bytes` bytes (both at least 1), all of it
-  // allocated and touched here.
+  // Keeps at most `max_entries` entries and about `max_bytes` bytes (rounded up to a power of
+  // two), all of it allocated and touched here.
   EntryRing(size_t max_entries, size_t max_bytes);
 
   // The largest entry Append() takes: a quarter of the ring, so one huge entry never flushes
@@ -38,12 +38,16 @@ class EntryRing {
 
  private:
   struct Slot {
-    uint64_t pos;  // logical byte position: grows forever, the ring index is pos % capacity_
+    uint64_t pos;  // logical byte position: grows forever; the ring index is pos mod capacity_
     uint32_t size;
   };
-  size_t capacity_;
+  Slot& SlotOf(uint64_t seq) { return slots_[seq & (slots_.size() - 1)]; }
+  const Slot& SlotOf(uint64_t seq) const { return slots_[seq & (slots_.size() - 1)]; }
+
+  size_t capacity_;  // a power of two
   std::unique_ptr<uint8_t[]> bytes_;
-  std::vector<Slot> slots_;  // entry seq lives at slots_[seq % slots_.size()]
+  std::vector<Slot> slots_;  // a power of two of them, at least max_entries_
+  size_t max_entries_;
   uint64_t head_ = 0;
   uint64_t tail_ = 0;
   uint64_t write_pos_ = 0;

@@ -36,16 +36,15 @@ TEST(EntryRingTest, KeepsTheNewestEntriesByCount) {
 }
 
 TEST(EntryRingTest, KeepsTheNewestEntriesByBytesAndNeverSplitsOne) {
-  EntryRing ring(100, 40);  // entries up to 10 bytes
-  ASSERT_EQ(ring.max_entry_bytes(), 10u);
-  for (int i = 0; i < 7; ++i) Put(ring, std::string(7, static_cast<char>('a' + i)));
-  // 7 x 7 bytes in 40: after the fifth entry (35 bytes) the sixth starts over at 0 and the
-  // oldest give way until it and everything kept fit in 40 bytes.
+  EntryRing ring(100, 40);  // rounded up to 64 bytes: entries up to 16 bytes
+  ASSERT_EQ(ring.max_entry_bytes(), 16u);
+  for (int i = 0; i < 7; ++i) Put(ring, std::string(11, static_cast<char>('a' + i)));
+  // 7 x 11 bytes in 64: the sixth entry does not fit behind the fifth (55 + 11 > 64), starts
+  // over at 0, and the oldest give way until it and everything kept fit in 64 bytes.
   EXPECT_EQ(ring.head(), 7u);
-  EXPECT_LE(ring.size() * 7, 40u);
-  EXPECT_GE(ring.size(), 4u);
+  EXPECT_EQ(ring.size(), 5u);
   for (uint64_t seq = ring.tail(); seq < ring.head(); ++seq) {
-    EXPECT_EQ(Text(ring.Get(seq)), std::string(7, static_cast<char>('a' + seq)));
+    EXPECT_EQ(Text(ring.Get(seq)), std::string(11, static_cast<char>('a' + seq)));
   }
 }
 
