@@ -69,7 +69,7 @@ void AppendZeekEscaped(std::string_view bytes, bool in_container, std::string* o
 
 LogLineBuilder::LogLineBuilder(LogFormat format, const LogLimits& limits)
     : format_(format), limits_(limits) {
-  out_.reserve(512);
+  out_.reserve(1024);
   if (format_ == LogFormat::kJson) out_.push_back('{');
 }
 
@@ -77,9 +77,9 @@ void LogLineBuilder::BeginField(std::string_view name) {
   if (format_ == LogFormat::kZeek) {
     if (!first_) out_.push_back('\t');
   } else {
-    if (!first_) out_.push_back(',');
-    out_.push_back('"');
-    AppendJsonEscaped(name, &out_);
+    // Field names are the schema's own (letters, digits, '_' and '.'), never network bytes.
+    out_.append(first_ ? "\"" : ",\"");
+    out_.append(name);
     out_.append("\":");
   }
   first_ = false;
