@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
 #include "sinks/event_json.h"
+#include "sinks/smtp_log_writer.h"
 
 namespace mailtap {
 namespace {
@@ -106,31 +108,96 @@ void WriteEventEntry(const Event& e, uint8_t* p) {
   }
 }
 
-// Record: kind, ts, uid, id, ntexts, texts, json (the keys a record filter looks at, and the
-// formatted record).
-size_t RecordEntrySize(std::string_view json, const FilterKeys& k) {
-  size_t n = 1 + sizeof(Timestamp) + BytesSize(k.uid) + sizeof(ConnId) + sizeof(uint32_t) +
-             BytesSize(json);
-  for (const std::string& text : k.texts) n += BytesSize(text);
-  return n;
+// Record: kind, then every SmtpRecord field in order (RecordFields), each as below.
+template <typename Record, typename F>
+void RecordFields(Record& r, F&& f) {
+  f(r.ts), f(r.uid), f(r.id), f(r.trans_depth), f(r.helo), f(r.mailfrom), f(r.rcptto);
+  f(r.date), f(r.from), f(r.to), f(r.cc), f(r.reply_to), f(r.msg_id), f(r.in_reply_to);
+  f(r.subject), f(r.x_originating_ip), f(r.first_received), f(r.second_received);
+  f(r.last_reply), f(r.path), f(r.user_agent), f(r.tls), f(r.fuids);
 }
 
-void WriteRecordEntry(std::string_view json, const FilterKeys& k, uint8_t* p) {
+// Field encodings: plain values copied, strings with their length, optionals with a presence
+// byte, vectors with their count.
+struct FieldSizer {
+  size_t size = 0;
+  template <typename T>
+  void operator()(const T&) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    size += sizeof(T);
+  }
+  void operator()(const std::string& s) { size += BytesSize(s); }
+  template <typename T>
+  void operator()(const std::optional<T>& v) {
+    size += 1;
+    if (v) (*this)(*v);
+  }
+  template <typename T>
+  void operator()(const std::vector<T>& v) {
+    size += sizeof(uint32_t);
+    for (const T& x : v) (*this)(x);
+  }
+};
+
+struct FieldWriter {
+  EntryWriter& w;
+  template <typename T>
+  void operator()(const T& v) {
+    w.Put(v);
+  }
+  void operator()(const std::string& s) { w.PutBytes(s); }
+  template <typename T>
+  void operator()(const std::optional<T>& v) {
+    w.Put(static_cast<uint8_t>(v.has_value()));
+    if (v) (*this)(*v);
+  }
+  template <typename T>
+  void operator()(const std::vector<T>& v) {
+    w.Put(static_cast<uint32_t>(v.size()));
+    for (const T& x : v) (*this)(x);
+  }
+};
+
+struct FieldReader {
+  EntryReader& in;
+  template <typename T>
+  void operator()(T& v) {
+    v = in.Get<T>();
+  }
+  void operator()(std::string& s) { s = in.GetBytes(); }
+  template <typename T>
+  void operator()(std::optional<T>& v) {
+    if (in.Get<uint8_t>() == 0) return v.reset();
+    (*this)(v.emplace());
+  }
+  template <typename T>
+  void operator()(std::vector<T>& v) {
+    v.resize(in.Get<uint32_t>());
+    for (T& x : v) (*this)(x);
+  }
+};
+
+size_t RecordEntrySize(const SmtpRecord& r) {
+  FieldSizer sizer;
+  RecordFields(r, sizer);
+  return 1 + sizer.size;
+}
+
+void WriteRecordEntry(const SmtpRecord& r, uint8_t* p) {
   EntryWriter w(p);
   w.Put(Kind::kRecord);
-  w.Put(k.ts);
-  w.PutBytes(k.uid);
-  w.Put(k.id);
-  w.Put(static_cast<uint32_t>(k.texts.size()));
-  for (const std::string& text : k.texts) w.PutBytes(text);
-  w.PutBytes(json);
+  RecordFields(r, FieldWriter{w});
 }
 
 }  // namespace
 
 const std::string& Item::Json() const {
   if (!has_json_) {
-    AppendEventJson(event_, &json_);
+    if (record_) {
+      json_ = FormatRecordJson(*record_);
+    } else {
+      AppendEventJson(event_, &json_);
+    }
     has_json_ = true;
   }
   return json_;
@@ -162,8 +229,8 @@ void Hub::PublishEvent(const Event& event) {
   if (wake && wake_) wake_();
 }
 
-void Hub::PublishRecord(std::string_view json, const FilterKeys& keys) {
-  const size_t size = RecordEntrySize(json, keys);
+void Hub::PublishRecord(const SmtpRecord& record) {
+  const size_t size = RecordEntrySize(record);
   bool wake;
   {
     std::lock_guard lock(mu_);
@@ -171,7 +238,7 @@ void Hub::PublishRecord(std::string_view json, const FilterKeys& keys) {
     if (size > r.max_entry_bytes()) {
       ++oversize_dropped_;
     } else {
-      WriteRecordEntry(json, keys, r.Append(size));
+      WriteRecordEntry(record, r.Append(size));
     }
     ++published_[1];
     AfterPublish(Stream::kRecords);
@@ -242,15 +309,8 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
     }
     FillKeysFromEvent(item->event_, &item->keys_);
   } else {
-    FilterKeys& k = item->keys_;
-    k.ts = in.Get<Timestamp>();
-    k.uid = in.GetBytes();
-    k.has_conn = true;
-    k.id = in.Get<ConnId>();
-    k.texts.resize(in.Get<uint32_t>());
-    for (std::string& text : k.texts) text = in.GetBytes();
-    item->json_ = in.GetBytes();
-    item->has_json_ = true;
+    RecordFields(item->record_.emplace(), FieldReader{in});
+    item->keys_ = KeysFromRecord(*item->record_);
   }
   cache_[static_cast<int>(stream)][slot.seq % kCacheSlots] = CacheSlot{slot.seq, item};
   slot.item = std::move(item);

@@ -2,8 +2,9 @@
 // query server thread (serves them): per stream, a bounded history in one byte ring, and a read
 // position per follower.
 //
-// Publishing copies the event's fields into the ring (no allocation, no formatting); an item is
-// decoded and formatted only when a client reads it, once however many clients read it.
+// Publishing copies the event's or record's fields into the ring (no allocation, no formatting);
+// an item is decoded and formatted only when a client reads it, once however many clients read
+// it.
 #pragma once
 
 #include <array>
@@ -12,12 +13,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "mailtap/events.h"
 #include "mailtap/flow.h"
+#include "mailtap/smtp_record.h"
 #include "query/entry_ring.h"
 #include "query/filter.h"
 
@@ -34,8 +37,9 @@ class Item {
 
  private:
   friend class Hub;
-  Event event_;      // events only
+  Event event_;      // an event's fields
   Connection conn_;  // what event_.conn points to: the connection itself may be gone
+  std::optional<SmtpRecord> record_;  // set for an smtp.log record
   FilterKeys keys_;
   mutable std::string json_;
   mutable bool has_json_ = false;
@@ -75,7 +79,7 @@ class Hub {
 
   // Publishing thread. `event`'s name and argument names must have static storage (events.h).
   void PublishEvent(const Event& event);
-  void PublishRecord(std::string_view json, const FilterKeys& keys);
+  void PublishRecord(const SmtpRecord& record);
 
   // Reading thread only, from here on.
   struct Start {

@@ -459,7 +459,7 @@ void QueryServer::OnEvent(const Event& event) {
 }
 
 void QueryServer::OnRecord(const SmtpRecord& record) {
-  impl_->hub().PublishRecord(FormatRecordJson(record), KeysFromRecord(record));
+  impl_->hub().PublishRecord(record);
 }
 
 void QueryServer::MarkCaptureFinished() { impl_->MarkCaptureFinished(); }

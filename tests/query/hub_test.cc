@@ -14,6 +14,7 @@
 #include "query/entry_ring.h"
 #include "query/filter.h"
 #include "sinks/event_json.h"
+#include "sinks/smtp_log_writer.h"
 
 namespace mailtap {
 namespace {
@@ -92,27 +93,37 @@ TEST(HubTest, EventsReadBackFormatExactlyAsPublishedAfterTheirConnectionIsGone) 
   EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, Filter{}, 10, false).backlog), expected);
 }
 
-TEST(HubTest, RecordsKeepTheirJsonAndWhatFiltersLookAt) {
+TEST(HubTest, RecordsReadBackFormatAndFilterExactlyAsPublished) {
   const Connection conn = TestConnection();
-  FilterKeys keys;
-  keys.ts = Timestamp{9};
-  keys.uid = conn.uid;
-  keys.has_conn = true;
-  keys.id = conn.id;
-  keys.texts = {"mail.example.org", "<a@example.org>"};
+  SmtpRecord r;  // every kind of field: set and unset optionals, empty and full containers
+  r.ts = Timestamp{1700000000123456};
+  r.uid = conn.uid;
+  r.id = conn.id;
+  r.trans_depth = 2;
+  r.helo = "mail.example.org";
+  r.mailfrom = "<a@example.org>";
+  r.rcptto = std::vector<std::string>{"<b@example.net>", "<c@example.net>"};
+  r.to = std::vector<std::string>{};
+  r.subject = std::string("caf\xc3\xa9 \"quoted\"\r\n\x01");
+  r.x_originating_ip = conn.id.orig_h;
+  r.path = std::vector<IpAddress>{conn.id.resp_h, conn.id.orig_h};
+  r.last_reply = "250 2.0.0 Ok: queued";
+  r.tls = true;
   Hub hub(Hub::Limits{}, nullptr);
-  hub.PublishRecord(R"({"uid":"CabcdefghijklmnopQ"})", keys);
+  hub.PublishRecord(r);
   Filter by_text;
-  by_text.match = "EXAMPLE.ORG";
+  by_text.match = "EXAMPLE.NET";
   Filter by_port;
   by_port.ports = {25};
-  for (const Filter& f : {by_text, by_port}) {
+  for (const Filter& f : {Filter{}, by_text, by_port}) {
     auto backlog = hub.Subscribe(Stream::kRecords, f, 10, false).backlog;
     ASSERT_EQ(backlog.size(), 1u);
-    EXPECT_EQ(backlog[0]->Json(), R"({"uid":"CabcdefghijklmnopQ"})");
-    EXPECT_EQ(backlog[0]->Keys().texts, keys.texts);
-    EXPECT_EQ(backlog[0]->Keys().id.resp_p, 25);
+    EXPECT_EQ(backlog[0]->Json(), FormatRecordJson(r));
+    EXPECT_EQ(backlog[0]->Keys().texts, KeysFromRecord(r).texts);
   }
+  Filter other_port;
+  other_port.ports = {587};
+  EXPECT_TRUE(hub.Subscribe(Stream::kRecords, other_port, 10, false).backlog.empty());
 }
 
 TEST(HubTest, HistoryIsBoundedInEventsAndInBytes) {
