@@ -212,37 +212,30 @@ Hub::Hub(Limits limits, std::function<void()> wake)
       cache_{std::vector<CacheSlot>(kCacheSlots), std::vector<CacheSlot>(kCacheSlots)} {}
 
 void Hub::PublishEvent(const Event& event) {
-  const size_t size = EventEntrySize(event);
-  bool wake;
-  {
-    std::lock_guard lock(mu_);
-    EntryRing& r = ring(Stream::kEvents);
-    if (size > r.max_entry_bytes()) {
-      ++oversize_dropped_;
-    } else {
-      WriteEventEntry(event, r.Append(size));
-    }
-    ++published_[0];
-    AfterPublish(Stream::kEvents);
-    wake = followers_[0] > 0;
-  }
-  if (wake && wake_) wake_();
+  Publish(Stream::kEvents, EventEntrySize(event),
+          [&event](uint8_t* entry) { WriteEventEntry(event, entry); });
 }
 
 void Hub::PublishRecord(const SmtpRecord& record) {
-  const size_t size = RecordEntrySize(record);
+  Publish(Stream::kRecords, RecordEntrySize(record),
+          [&record](uint8_t* entry) { WriteRecordEntry(record, entry); });
+}
+
+template <typename WriteEntry>
+void Hub::Publish(Stream stream, size_t size, WriteEntry write_entry) {
+  const int s = static_cast<int>(stream);
   bool wake;
   {
     std::lock_guard lock(mu_);
-    EntryRing& r = ring(Stream::kRecords);
+    EntryRing& r = ring(stream);
     if (size > r.max_entry_bytes()) {
       ++oversize_dropped_;
     } else {
-      WriteRecordEntry(record, r.Append(size));
+      write_entry(r.Append(size));
     }
-    ++published_[1];
-    AfterPublish(Stream::kRecords);
-    wake = followers_[1] > 0;
+    ++published_[s];
+    AfterPublish(stream);
+    wake = followers_[s] > 0;
   }
   if (wake && wake_) wake_();
 }

@@ -118,6 +118,9 @@ class Hub {
   EntryRing& ring(Stream stream) { return rings_[static_cast<int>(stream)]; }
   const EntryRing& ring(Stream stream) const { return rings_[static_cast<int>(stream)]; }
   size_t history_limit(Stream stream) const;
+  // Appends an entry of `size` bytes that write_entry(uint8_t*) fills, under the lock.
+  template <typename WriteEntry>
+  void Publish(Stream stream, size_t size, WriteEntry write_entry);
   void AfterPublish(Stream stream);
   // Locked: the entries [from, to) as cached items or copies of their bytes (the ring may
   // overwrite them once the lock is released).
