@@ -24,8 +24,8 @@ from e2e_lib import RawClient, poll  # noqa: E402
 FOLLOWERS = 50
 SESSIONS, MAILS, MAIL_BYTES = 5, 500, 2000
 # The mails go out in rounds (smtp-source -s 5 -m 50, ten times): the agent never waits for a
-# follower and keeps at most 4096 items queued for each (docs/query-protocol.md), so a follower
-# receives everything only if it keeps up within that queue. A round is ~2500 events, so even a
+# follower and lets each fall at most 10,000 items behind (docs/query-protocol.md), so a follower
+# receives everything only if it keeps up within that. A round is ~2500 events, so even a
 # follower that is not scheduled at all during a round loses nothing; the test waits until
 # every follower has caught up before the next round. The stalled subscriber never reads and
 # falls ~20000 events behind.
