@@ -311,25 +311,37 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
 }
 
 Hub::Start Hub::Subscribe(Stream stream, const Filter& filter, size_t last, bool follow) {
-  std::vector<Slot> slots;
   Start start;
+  uint64_t end;     // the backlog lies before this entry; a subscription starts at it
+  uint64_t oldest;  // the oldest entry the backlog may hold
   {
     std::lock_guard lock(mu_);
     const EntryRing& r = ring(stream);
-    if (last > 0) {
-      slots = Collect(stream, r.head() - std::min<uint64_t>(r.size(), history_limit(stream)),
-                      r.head());
-    }
+    end = r.head();
+    oldest = end - std::min<uint64_t>(r.size(), history_limit(stream));
     if (follow) {
-      start.subscription = std::make_shared<Subscription>(stream, filter, r.head());
+      start.subscription = std::make_shared<Subscription>(stream, filter, end);
       subscriptions_.push_back(start.subscription);
       ++followers_[static_cast<int>(stream)];
     }
   }
-  // Newest first, decoding only as far back as needed.
-  for (auto it = slots.rbegin(); it != slots.rend() && start.backlog.size() < last; ++it) {
-    const ItemPtr& item = Materialize(stream, *it);
-    if (filter.Matches(item->Keys())) start.backlog.push_back(item);
+  // Newest first, a batch at a time and only as far back as needed: copying the whole history
+  // under the lock for `--last 10` would stall the pipeline for nothing. Entries the ring
+  // overwrites meanwhile were older than those it still holds.
+  while (start.backlog.size() < last) {
+    std::vector<Slot> slots;
+    {
+      std::lock_guard lock(mu_);
+      oldest = std::max(oldest, ring(stream).tail());
+      if (end <= oldest) break;
+      const uint64_t from = std::max(oldest, end - std::min(end, kReadBatch));
+      slots = Collect(stream, from, end);
+      end = from;
+    }
+    for (auto it = slots.rbegin(); it != slots.rend() && start.backlog.size() < last; ++it) {
+      const ItemPtr& item = Materialize(stream, *it);
+      if (filter.Matches(item->Keys())) start.backlog.push_back(item);
+    }
   }
   std::reverse(start.backlog.begin(), start.backlog.end());
   return start;
@@ -343,7 +355,6 @@ void Hub::Unsubscribe(const std::shared_ptr<Subscription>& subscription) {
 }
 
 uint64_t Hub::Take(Subscription& sub, size_t max, std::vector<ItemPtr>* out) {
-  constexpr uint64_t kBatch = 256;
   uint64_t lost = 0;
   for (bool first = true; out->size() < max; first = false) {
     std::vector<Slot> slots;
@@ -352,7 +363,7 @@ uint64_t Hub::Take(Subscription& sub, size_t max, std::vector<ItemPtr>* out) {
       // A loss after the first batch belongs after the items already taken: report it next time.
       if (!first && sub.lost_unreported_ > 0) break;
       lost += std::exchange(sub.lost_unreported_, 0);
-      const uint64_t end = std::min(ring(sub.stream_).head(), sub.next_ + kBatch);
+      const uint64_t end = std::min(ring(sub.stream_).head(), sub.next_ + kReadBatch);
       slots = Collect(sub.stream_, sub.next_, end);
       sub.next_ = end;
     }

@@ -114,6 +114,7 @@ class Hub {
     ItemPtr item;
   };
   static constexpr size_t kCacheSlots = 1024;
+  static constexpr uint64_t kReadBatch = 256;  // entries copied out per lock by a reader
 
   EntryRing& ring(Stream stream) { return rings_[static_cast<int>(stream)]; }
   const EntryRing& ring(Stream stream) const { return rings_[static_cast<int>(stream)]; }

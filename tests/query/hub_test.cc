@@ -154,6 +154,26 @@ TEST(HubTest, HistoryIsBoundedInEventsAndInBytes) {
   EXPECT_EQ(hub.published(Stream::kEvents), 311u);
 }
 
+// The backlog is read newest first in batches: across batch boundaries it stays complete and in
+// order, and a selective filter reaches back as far as the history does.
+TEST(HubTest, LastNReachesBackAcrossReadBatches) {
+  const Connection conn = TestConnection();
+  Hub hub(Hub::Limits{}, nullptr);
+  for (int i = 0; i < 1000; ++i) {
+    hub.PublishEvent(Request(&conn, i, i == 10 ? "FROM:<wanted@x>" : "FROM:<other@x>"));
+  }
+  std::vector<std::string> expected;
+  for (int i = 400; i < 1000; ++i) {
+    expected.push_back(FormatEventJson(
+        Request(&conn, i, i == 10 ? "FROM:<wanted@x>" : "FROM:<other@x>")));
+  }
+  EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, Filter{}, 600, false).backlog), expected);
+  Filter wanted;
+  wanted.match = "wanted";
+  EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, wanted, 5, false).backlog),
+            std::vector<std::string>{FormatEventJson(Request(&conn, 10, "FROM:<wanted@x>"))});
+}
+
 TEST(HubTest, AFollowerTooFarBehindLosesTheOldestAndLearnsHowMany) {
   const Connection conn = TestConnection();
   Hub::Limits limits;
