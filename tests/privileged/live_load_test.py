@@ -15,7 +15,6 @@ Needs root; skips loudly otherwise (exit 77), and fails instead under CI=true.
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -158,10 +157,7 @@ def main():
     except Exception as e:
         res.check("test ran to completion", False, f"{type(e).__name__}: {e}")
     finally:
-        if opts.keep or res.failed:
-            print(f"work directory kept: {workdir}", flush=True)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        livelib.remove_workdir(workdir, keep=opts.keep or res.failed)
     res.finish()
 
 

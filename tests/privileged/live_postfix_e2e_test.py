@@ -11,7 +11,6 @@ Usage: live_postfix_e2e_test.py [--mailtapd PATH] [--mailtap PATH] [--keep]
 Needs root; skips loudly otherwise (exit 77), and fails instead under CI=true.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -183,10 +182,7 @@ def main():
         print(agent.stderr_text(), flush=True)
     finally:
         agent.stop()
-        if opts.keep or res.failed:
-            print(f"work directory kept: {workdir}", flush=True)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        livelib.remove_workdir(workdir, keep=opts.keep or res.failed)
     res.finish()
 
 

@@ -223,6 +223,14 @@ def make_workdir(prefix):
     return d
 
 
+def remove_workdir(workdir, keep):
+    """Removes a test's work directory, or keeps it (and says where) for a post-mortem."""
+    if keep:
+        print(f"work directory kept: {workdir}", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Postfix fixture, smtp-sink, smtp-source
 # ---------------------------------------------------------------------------------------------
