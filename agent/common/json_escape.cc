@@ -1,7 +1,8 @@
 #include "common/json_escape.h"
 
 #include <cstdint>
-#include <cstring>
+
+#include "common/word_bytes.h"
 
 namespace mailtap {
 namespace {
@@ -49,23 +50,16 @@ void AppendControl(uint8_t c, std::string* out) {
 bool NeedsNoEscape(uint8_t c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
 
 // True when none of the 8 bytes of `word` needs more than copying: each is printable ASCII
-// (0x20..0x7E) other than `"` and `\`. Word-at-a-time tests for "a byte below n" and "a byte
-// equal to c" (the classic bit tricks), most lines of mail being plain ASCII text.
+// (0x20..0x7E) other than `"` and `\`. Most lines of mail are plain ASCII text.
 bool EightPlainBytes(uint64_t word) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  const auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  const uint64_t below_space = (word - kOnes * 0x20) & ~word & kHigh;
-  return ((word & kHigh) | below_space | has_zero(word ^ (kOnes * 0x7F)) |
-          has_zero(word ^ (kOnes * '"')) | has_zero(word ^ (kOnes * '\\'))) == 0;
+  return !HasNonAscii(word) && !HasByteBelow(word, 0x20) && !HasByte(word, 0x7F) &&
+         !HasByte(word, '"') && !HasByte(word, '\\');
 }
 
 size_t PlainRun(std::string_view bytes, size_t i) {
   size_t run = i;
   for (; run + 8 <= bytes.size(); run += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes.data() + run, sizeof word);
-    if (!EightPlainBytes(word)) break;
+    if (!EightPlainBytes(LoadWord(bytes.data() + run))) break;
   }
   while (run < bytes.size() && NeedsNoEscape(static_cast<uint8_t>(bytes[run]))) ++run;
   return run;

@@ -1,7 +1,8 @@
 #include "smtp/line_splitter.h"
 
 #include <algorithm>
-#include <cstring>
+
+#include "common/word_bytes.h"
 
 namespace mailtap::smtp {
 
@@ -110,14 +111,10 @@ size_t LineSplitter::OrdinaryRun(std::span<const uint8_t> data) const {
 
 size_t LineSplitter::OrdinaryBytes(std::span<const uint8_t> data) const {
   // Every special byte (NUL, LF, CR) is <= CR: skip 8 bytes at a time while none of them is
-  // below CR + 1 (the classic "has a byte less than n" word test), then look byte by byte.
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+  // that low, then look byte by byte.
   size_t n = 0;
   for (; n + 8 <= data.size(); n += 8) {
-    uint64_t word;
-    std::memcpy(&word, data.data() + n, sizeof word);
-    if (((word - kOnes * (kCr + 1)) & ~word & kHighBits) != 0) break;
+    if (HasByteBelow(LoadWord(data.data() + n), kCr + 1)) break;
   }
   for (; n < data.size(); ++n) {
     const uint8_t b = data[n];
