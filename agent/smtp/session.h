@@ -88,13 +88,47 @@ class CommandQueue {
 
 class SmtpSession;
 
+// One of the frequent events, built in place by whichever session emits one: its argument
+// strings keep their capacity, so a steady stream of them allocates nothing, and there is one
+// per analyzer rather than one per session (thousands of sessions wait out the close delay).
+// It is in use only while a session dispatches it, synchronously; an emission nested in that
+// dispatch (no sink does this today) is given a private event instead of overwriting it.
+class ReusableEvent {
+ public:
+  class Lease {
+   public:
+    explicit Lease(ReusableEvent& shared) : shared_(shared.in_use_ ? nullptr : &shared) {
+      if (shared_ != nullptr) shared_->in_use_ = true;
+    }
+    ~Lease() {
+      if (shared_ != nullptr) shared_->in_use_ = false;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Event& event() { return shared_ != nullptr ? shared_->event_ : own_.emplace(); }
+
+   private:
+    ReusableEvent* shared_;
+    std::optional<Event> own_;
+  };
+
+ private:
+  Event event_;
+  bool in_use_ = false;
+};
+
 // State shared by a factory and its sessions; whichever is destroyed last frees it.
+// Pipeline thread only.
 struct SmtpShared {
   explicit SmtpShared(size_t line_budget_bytes = 256 << 20) : line_budget(line_budget_bytes) {}
   SmtpCounters counters;
   smtp::LineMemoryBudget line_budget;  // shared by every session's line splitters
-  // Live sessions by connection, for DisableAnalyzer. Pipeline thread only.
+  // Live sessions by connection, for DisableAnalyzer.
   std::unordered_map<const Connection*, SmtpSession*> live;
+  ReusableEvent request_event;
+  ReusableEvent reply_event;
+  ReusableEvent data_event;
+  ReusableEvent header_event;
 };
 
 // Why an analyzer was switched off.
@@ -170,8 +204,8 @@ class SmtpSession : public StreamConsumer,
 
   // Events (session_events.cc).
   void Emit(std::string_view name, std::vector<EventArg> args);
-  // Readies one of the reusable events below for the current event.
-  Event& Reuse(Event& event, std::string_view name, size_t nargs);
+  // Readies a leased reusable event (SmtpShared) for the current event.
+  Event& Reuse(ReusableEvent::Lease& lease, std::string_view name, size_t nargs);
   void Request(std::string_view command, std::string_view arg);
   void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
   void Data(Side side, std::string_view data);
@@ -209,14 +243,6 @@ class SmtpSession : public StreamConsumer,
   bool resp_ended_ = false;
   uint64_t bytes_seen_ = 0;
   uint64_t violations_ = 0;
-
-  // The frequent events are built in place: their argument strings keep their capacity, so a
-  // steady stream of them allocates nothing. Dispatch is synchronous and no sink feeds the
-  // session, so none of them is ever in use twice.
-  Event request_event_;
-  Event reply_event_;
-  Event data_event_;
-  Event header_event_;
 
   Timestamp ts_;
   int call_depth_ = 0;

@@ -21,7 +21,8 @@ void SetValue(EventArg& arg, std::string_view name, T value) {
 
 }  // namespace
 
-Event& SmtpSession::Reuse(Event& event, std::string_view name, size_t nargs) {
+Event& SmtpSession::Reuse(ReusableEvent::Lease& lease, std::string_view name, size_t nargs) {
+  Event& event = lease.event();
   event.ts = ts_;
   event.name = name;
   event.conn = &conn_;
@@ -41,7 +42,8 @@ void SmtpSession::Emit(std::string_view name, std::vector<EventArg> args) {
 // smtp_request's is_orig is the current sender role, not the packet direction (spec 4).
 void SmtpSession::Request(std::string_view command, std::string_view arg) {
   counters_.requests.Add();
-  Event& e = Reuse(request_event_, event_names::kSmtpRequest, 3);
+  ReusableEvent::Lease lease(shared_->request_event);
+  Event& e = Reuse(lease, event_names::kSmtpRequest, 3);
   SetValue(e.args[0], "is_orig", orig_is_sender_);
   SetText(e.args[1], "command", command);
   SetText(e.args[2], "arg", arg);
@@ -51,7 +53,8 @@ void SmtpSession::Request(std::string_view command, std::string_view arg) {
 void SmtpSession::Reply(Side side, int code, std::string_view cmd, std::string_view msg,
                         bool cont) {
   counters_.replies.Add();
-  Event& e = Reuse(reply_event_, event_names::kSmtpReply, 5);
+  ReusableEvent::Lease lease(shared_->reply_event);
+  Event& e = Reuse(lease, event_names::kSmtpReply, 5);
   SetValue(e.args[0], "is_orig", IsOrig(side));
   SetValue(e.args[1], "code", static_cast<int64_t>(code));
   SetText(e.args[2], "cmd", cmd);
@@ -62,7 +65,8 @@ void SmtpSession::Reply(Side side, int code, std::string_view cmd, std::string_v
 
 void SmtpSession::Data(Side side, std::string_view data) {
   counters_.data_lines.Add();
-  Event& e = Reuse(data_event_, event_names::kSmtpData, 2);
+  ReusableEvent::Lease lease(shared_->data_event);
+  Event& e = Reuse(lease, event_names::kSmtpData, 2);
   SetValue(e.args[0], "is_orig", IsOrig(side));
   SetText(e.args[1], "data", data);
   sink_.OnEvent(e);
@@ -70,7 +74,8 @@ void SmtpSession::Data(Side side, std::string_view data) {
 
 // mime_one_header: real mail carries dozens of headers, so it is built in place too.
 void SmtpSession::Header(std::string_view original_name, std::string_view value) {
-  Event& e = Reuse(header_event_, event_names::kMimeOneHeader, 3);
+  ReusableEvent::Lease lease(shared_->header_event);
+  Event& e = Reuse(lease, event_names::kMimeOneHeader, 3);
   SetText(e.args[0], "h.original_name", original_name);
   SetText(e.args[1], "h.name", original_name);
   smtp::UpperAsciiInPlace(&std::get<std::string>(e.args[1].value));

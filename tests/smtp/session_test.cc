@@ -532,5 +532,23 @@ TEST(SmtpSession, MimeHeaderCapRaisesWeird) {
   EXPECT_EQ(h.shared().counters.header_lines_dropped.Get(), 1u);
 }
 
+// The frequent events are shared by all sessions of an analyzer; a lease taken while another is
+// held (an emission nested in a dispatch) must get an event of its own.
+TEST(ReusableEvent, NestedLeaseGetsItsOwnEventAndTheSharedOneIsReusedAfter) {
+  ReusableEvent shared;
+  Event* first = nullptr;
+  {
+    ReusableEvent::Lease outer(shared);
+    first = &outer.event();
+    first->name = "outer";
+    ReusableEvent::Lease inner(shared);
+    EXPECT_NE(&inner.event(), first);
+    inner.event().name = "inner";
+    EXPECT_EQ(first->name, "outer");
+  }
+  ReusableEvent::Lease again(shared);
+  EXPECT_EQ(&again.event(), first);
+}
+
 }  // namespace
 }  // namespace mailtap::testing
