@@ -73,10 +73,10 @@ class Pipeline::Outputs {
 
 Pipeline::Pipeline(const Config& config)
     : config_(config), uids_(UidSeed(config)), outputs_(std::make_unique<Outputs>(config, &bus_)) {
-  redactor_ = std::make_unique<Redactor>(config.redact, output_bus_);
+  redactor_ = std::make_unique<Redactor>(config.redact, outputs_fanout_);
   record_redactor_ = std::make_unique<RecordRedactor>(config.redact, records_);
-  if (outputs_->events()) output_bus_.AddSink(outputs_->events());
-  if (outputs_->weird_log()) output_bus_.AddSink(outputs_->weird_log());
+  if (outputs_->events()) outputs_fanout_.Add(outputs_->events());
+  if (outputs_->weird_log()) outputs_fanout_.Add(outputs_->weird_log());
   if (outputs_->smtp_log()) records_.Add(outputs_->smtp_log());
 
   SmtpConfig smtp_config = config.tunables.smtp;
@@ -101,7 +101,7 @@ Pipeline::Pipeline(const Config& config)
 
 Pipeline::~Pipeline() = default;
 
-void Pipeline::AddEventSink(EventSink* sink) { output_bus_.AddSink(sink); }
+void Pipeline::AddEventSink(EventSink* sink) { outputs_fanout_.Add(sink); }
 void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
 
 void Pipeline::Run(CaptureSource& source) {

@@ -22,6 +22,25 @@ class SmtpTransactionLog;
 class Redactor;
 class RecordRedactor;
 
+// Fans events out to the outputs, in order. Unlike EventBus it queues nothing: outputs publish no
+// events, so there is no re-entrancy to order.
+class EventFanout : public EventSink {
+ public:
+  void Add(EventSink* sink) { sinks_.push_back(sink); }
+  void OnEvent(const Event& event) override {
+    for (EventSink* sink : sinks_) sink->OnEvent(event);
+  }
+  void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
+    for (EventSink* sink : sinks_) sink->OnConnectionRemoved(conn, ts);
+  }
+  void Flush() override {
+    for (EventSink* sink : sinks_) sink->Flush();
+  }
+
+ private:
+  std::vector<EventSink*> sinks_;
+};
+
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
  public:
@@ -74,7 +93,7 @@ class Pipeline {
   Config config_;
   UidGenerator uids_;
   EventBus bus_;           // analyzer and smtp.log logic publish here
-  EventBus output_bus_;    // redacted events for the outputs
+  EventFanout outputs_fanout_;  // redacted events for the outputs
   RecordFanout records_;
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
