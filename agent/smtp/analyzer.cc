@@ -30,9 +30,7 @@ std::unique_ptr<StreamConsumer> SmtpAnalyzerFactory::Create(const Connection& co
 }
 
 void SmtpAnalyzerFactory::DisableAnalyzer(const Connection& conn) {
-  auto it = shared_->live.find(&conn);
-  if (it == shared_->live.end()) return;
-  it->second->RequestDisable(DisableReason::kScript);
+  if (conn.smtp_analyzer != nullptr) conn.smtp_analyzer->RequestDisable(DisableReason::kScript);
 }
 
 void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {

@@ -38,7 +38,7 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       counters_(shared_->counters),
       orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
       resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget) {
-  shared_->live[&conn_] = this;
+  conn_.smtp_analyzer = this;
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
   // Zeek runs the machine once with the greeting pseudo-command: CONNECTED -> INITIATED, and the
@@ -48,8 +48,7 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
 }
 
 SmtpSession::~SmtpSession() {
-  auto it = shared_->live.find(&conn_);
-  if (it != shared_->live.end() && it->second == this) shared_->live.erase(it);
+  if (conn_.smtp_analyzer == this) conn_.smtp_analyzer = nullptr;
   counters_.sessions_active.fetch_sub(1, std::memory_order_relaxed);
 }
 

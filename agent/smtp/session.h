@@ -11,7 +11,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "mailtap/events.h"
@@ -123,8 +122,6 @@ struct SmtpShared {
   explicit SmtpShared(size_t line_budget_bytes = 256 << 20) : line_budget(line_budget_bytes) {}
   SmtpCounters counters;
   smtp::LineMemoryBudget line_budget;  // shared by every session's line splitters
-  // Live sessions by connection, for DisableAnalyzer.
-  std::unordered_map<const Connection*, SmtpSession*> live;
   ReusableEvent request_event;
   ReusableEvent reply_event;
   ReusableEvent data_event;
@@ -138,7 +135,7 @@ class SmtpSession : public StreamConsumer,
                     private smtp::BdatChunkListener,
                     private smtp::HeaderListener {
  public:
-  // `conn` and `sink` must outlive the session. Registers itself in shared->live.
+  // `conn` and `sink` must outlive the session. Registers itself as conn.smtp_analyzer.
   SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
               std::shared_ptr<SmtpShared> shared);
   ~SmtpSession() override;

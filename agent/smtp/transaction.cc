@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <utility>
 
 namespace mailtap {
@@ -68,9 +69,30 @@ std::string RemoveOrcptPrefix(std::string addr) {
 
 }  // namespace
 
+// What Connection::smtp_log points to: one connection's state, on its log's list.
+struct SmtpLogState {
+  SmtpTransactionLog::ConnState state;
+  SmtpLogState* prev = nullptr;
+  SmtpLogState* next = nullptr;
+};
+
+namespace {
+
+// Never 0 (a Connection's "no owner"), never reused by a later log at the same address.
+uint64_t NextLogId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
                                        AnalyzerControl* control)
-    : config_(config), weirds_(weirds), records_(records), control_(control) {}
+    : config_(config), weirds_(weirds), records_(records), control_(control), id_(NextLogId()) {}
+
+SmtpTransactionLog::~SmtpTransactionLog() {
+  while (states_ != nullptr) delete std::exchange(states_, states_->next);
+}
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
   // smtp_data, the most frequent event by far, and weirds feed no record: skip the lookup.
@@ -100,36 +122,35 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
 }
 
 void SmtpTransactionLog::OnConnectionRemoved(const Connection& conn, Timestamp /*ts*/) {
-  auto it = conns_.find(&conn);
-  if (it == conns_.end()) return;
+  if (conn.smtp_log == nullptr || conn.smtp_log_owner != id_) return;
+  SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
   // Zeek's finalize_smtp removal hook.
-  if (it->second.current && it->second.current->has_client_activity) {
-    records_.OnRecord(it->second.current->record);
+  if (s->state.current && s->state.current->has_client_activity) {
+    records_.OnRecord(s->state.current->record);
     records_written_.Add();
   }
-  conns_.erase(it);
-  if (last_conn_ == &conn) last_conn_ = nullptr;
+  (s->prev != nullptr ? s->prev->next : states_) = s->next;
+  if (s->next != nullptr) s->next->prev = s->prev;
+  delete s;
+  --tracked_;
 }
 
 SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bool create) {
-  // The events of one segment, and mostly of one exchange, belong to one connection: the last
-  // answer saves most lookups (map nodes never move; the entry goes when the state is erased).
-  if (last_conn_ == event.conn) return last_state_;
-  auto it = conns_.find(event.conn);
-  ConnState* state = nullptr;
-  if (it != conns_.end()) {
-    state = &it->second;
-  } else if (!create) {
-    return nullptr;
-  } else if (conns_.size() >= config_.max_connections) {
+  const Connection& conn = *event.conn;
+  if (conn.smtp_log != nullptr && conn.smtp_log_owner == id_) return &conn.smtp_log->state;
+  if (!create) return nullptr;
+  if (tracked_ >= config_.max_connections) {
     table_full_.Add();
     return nullptr;
-  } else {
-    state = &conns_[event.conn];
   }
-  last_conn_ = event.conn;
-  last_state_ = state;
-  return state;
+  auto* s = new SmtpLogState;
+  s->next = states_;
+  if (states_ != nullptr) states_->prev = s;
+  states_ = s;
+  ++tracked_;
+  conn.smtp_log = s;
+  conn.smtp_log_owner = id_;
+  return &s->state;
 }
 
 SmtpTransactionLog::Transaction SmtpTransactionLog::NewTransaction(const Connection& conn,
@@ -346,7 +367,7 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
           "Connections whose SMTP analysis was stopped for too many invalid transactions.");
   v.Visit("smtp_log", "addresses_capped", addresses_capped_.Get(),
           "Addresses or path entries not recorded because a per-record limit was reached.");
-  v.Visit("smtp_log", "connections_tracked", conns_.size(),
+  v.Visit("smtp_log", "connections_tracked", tracked_,
           "Connections with smtp.log state right now.", StatKind::kGauge);
   v.Visit("smtp_log", "table_full", table_full_.Get(),
           "Connections not logged because the smtp.log connection table was full.",

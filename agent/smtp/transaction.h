@@ -7,7 +7,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "mailtap/events.h"
@@ -47,6 +46,9 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   // never disabled, but the weird is still raised once).
   SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
                      AnalyzerControl* control);
+  ~SmtpTransactionLog() override;
+  SmtpTransactionLog(const SmtpTransactionLog&) = delete;
+  SmtpTransactionLog& operator=(const SmtpTransactionLog&) = delete;
 
   void OnEvent(const Event& event) override;
   // Writes the pending record (if it has client activity) and forgets the connection.
@@ -55,7 +57,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   void VisitStats(StatsVisitor& visitor) const override;
 
   // Connections with state right now (for tests and the gauge).
-  size_t TrackedConnections() const { return conns_.size(); }
+  size_t TrackedConnections() const { return tracked_; }
 
  private:
   // Zeek's SMTP::State: per connection, survives records.
@@ -79,6 +81,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
     Session session;
     std::optional<Transaction> current;
   };
+  friend struct SmtpLogState;
 
   ConnState* Lookup(const Event& event, bool create);
   Transaction& EnsureTransaction(const Event& event, ConnState& cs);
@@ -105,9 +108,11 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   EventSink& weirds_;
   RecordSink& records_;
   AnalyzerControl* control_;
-  std::unordered_map<const Connection*, ConnState> conns_;
-  const Connection* last_conn_ = nullptr;  // Lookup's last answer (see there)
-  ConnState* last_state_ = nullptr;
+  // Every connection's state is on this list too, so that the log frees all it created, even
+  // for connections destroyed without a removal notice.
+  const uint64_t id_;  // what Connection::smtp_log_owner holds for states of this log
+  SmtpLogState* states_ = nullptr;
+  size_t tracked_ = 0;
 
   Counter records_written_;
   Counter invalid_transactions_;

@@ -23,6 +23,9 @@ struct ConnId {
   uint16_t resp_p = 0;
 };
 
+struct SmtpLogState;  // agent/smtp/transaction.cc
+class SmtpSession;    // agent/smtp/session.h
+
 // One tracked TCP connection. Owned by the flow table; analyzers and sinks borrow it and may keep
 // the pointer until the connection's StreamConsumer::Finish() has returned.
 struct Connection {
@@ -32,6 +35,14 @@ struct Connection {
   // True when the handshake was not seen (first originator packet not a SYN), as Zeek's
   // "partial connection": analyzers then ignore payload but still see content gaps.
   bool partial = false;
+  // The smtp.log logic's state for this connection, kept here as Zeek's scripts keep theirs in
+  // the connection record (c$smtp, c$smtp_state), so that each event finds it without a table
+  // lookup. Valid only while smtp_log_owner is the id of the SmtpTransactionLog that set it.
+  mutable SmtpLogState* smtp_log = nullptr;
+  mutable uint64_t smtp_log_owner = 0;
+  // The SMTP analyzer attached to this connection, if any (it sets and clears this itself), for
+  // Zeek's disable_analyzer.
+  mutable SmtpSession* smtp_analyzer = nullptr;
 };
 
 }  // namespace mailtap

@@ -113,6 +113,30 @@ class TransactionTest : public ::testing::Test {
   std::unique_ptr<SmtpTransactionLog> log_;
 };
 
+// The state lives on the Connection (as Zeek's c$smtp): a connection that outlives its log and is
+// seen by another must start afresh there, not reach into the first log's freed state.
+TEST_F(TransactionTest, StateLeftOnAConnectionByAnEarlierLogIsNotUsedByTheNext) {
+  SmtpTransactionLog& first = Log();
+  Session s(first, "10.0.0.1", 40000, "10.0.0.2", 25);
+  s.Req("HELO", "first");
+  s.Req("MAIL", "FROM: <a@example.com>");
+  EXPECT_EQ(first.TrackedConnections(), 1u);
+
+  SmtpTransactionLog second(SmtpLogConfig{}, weirds_, records_, &control_);
+  log_.reset();  // the first log goes without a removal notice for the connection
+  second.OnEvent(Event{s.Now(), event_names::kSmtpRequest, &s.conn(),
+                       {{"is_orig", true}, {"command", std::string("RCPT")},
+                        {"arg", std::string("TO: <b@example.com>")}}});
+  EXPECT_EQ(second.TrackedConnections(), 1u);
+  second.OnConnectionRemoved(s.conn(), s.Now());
+  ASSERT_EQ(records().size(), 1u);
+  EXPECT_FALSE(records()[0].helo.has_value());  // not "first": that was the other log's session
+  EXPECT_FALSE(records()[0].mailfrom.has_value());
+  ASSERT_TRUE(records()[0].rcptto.has_value());
+  EXPECT_EQ(*records()[0].rcptto, std::vector<std::string>{"b@example.com"});
+  EXPECT_EQ(second.TrackedConnections(), 0u);
+}
+
 // smtp.pcap, first connection (scripts.base.protocols.smtp.basic, record 1).
 void PlayAuthSession(Session& s) {
   s.Reply(220, ">", "xc90.websitewelcome.com ESMTP Exim 4.69 #1 Mon, 05 Oct 2009 01:05:54 -0500 ",
