@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "common/log.h"
@@ -19,9 +20,10 @@ constexpr Timestamp kExpiryInterval{1'000'000};
 // How often snapshots for the query server are refreshed, in wall-clock time.
 constexpr auto kPublishInterval = std::chrono::milliseconds(250);
 // The connections snapshot copies every tracked flow, and closed flows stay tracked for the
-// close delay (5 s): at 10^3 connections/s that is ~10^4 flows per snapshot, and an idle live
-// source asks for snapshots every poll (10 ms). Publishing it at most once per this many times
-// its own cost keeps it under 0.5% of the pipeline thread (it stays fresh to about a second).
+// close delay (5 s): at 10^3 connections/s that is ~10^4 flows per snapshot. Publishing it at most
+// once a second, and no more often than once per this many times its own cost, keeps it well
+// under 0.5% of the pipeline thread.
+constexpr auto kConnectionsSnapshotMinInterval = std::chrono::seconds(1);
 constexpr int kConnectionsSnapshotCostFactor = 200;
 // Reading the clock per packet would cost more than the rest of the loop: check every N.
 constexpr uint64_t kSegmentsPerClockCheck = 1024;
@@ -117,7 +119,7 @@ void Pipeline::Run(CaptureSource& source) {
       // pipe has only packet time, which stands still until the next packet.
       Timestamp now = config_.read_file ? last_packet_time_
                                         : std::max(last_packet_time_, WallClockNow());
-      Housekeeping(now, /*force=*/true);
+      Housekeeping(now, /*source_idle=*/true);
     }
   }
   flows_->FinishAll(last_packet_time_);
@@ -131,18 +133,21 @@ void Pipeline::ProcessSegment(const TcpSegment& segment) {
   flows_->Process(segment);
   if (++segments_since_check_ >= kSegmentsPerClockCheck) {
     segments_since_check_ = 0;
-    Housekeeping(last_packet_time_, /*force=*/false);
+    Housekeeping(last_packet_time_, /*source_idle=*/false);
   }
 }
 
-void Pipeline::Housekeeping(Timestamp now, bool force) {
-  if (force || now.usec - last_expiry_.usec >= kExpiryInterval.usec) {
+void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
+  if (source_idle || now.usec - last_expiry_.usec >= kExpiryInterval.usec) {
     flows_->ExpireIdle(now);
     last_expiry_ = now;
   }
   if (reopen_requested_.exchange(false)) ReopenOutputs();
   auto wall = std::chrono::steady_clock::now();
-  if (force || wall - last_publish_ >= kPublishInterval) {
+  // On a wall-clock cadence, idle or not: a live source goes idle at every poll (10 ms) in which
+  // it drains the ring buffer, and flushing outputs and collecting statistics 100 times a second
+  // costs the busy agent more than the freshness is worth.
+  if (wall - last_publish_ >= kPublishInterval) {
     last_publish_ = wall;
     bus_.Flush();
     records_.Flush();
@@ -156,7 +161,9 @@ void Pipeline::PublishSnapshots(SnapshotPace pace) {
   if (pace == SnapshotPace::kCostBounded && start < next_connections_publish_) return;
   connections_snapshot_.Publish(flows_->Summaries());
   next_connections_publish_ =
-      start + (std::chrono::steady_clock::now() - start) * kConnectionsSnapshotCostFactor;
+      start + std::max<std::chrono::steady_clock::duration>(
+                  kConnectionsSnapshotMinInterval,
+                  (std::chrono::steady_clock::now() - start) * kConnectionsSnapshotCostFactor);
 }
 
 void Pipeline::ReopenOutputs() {

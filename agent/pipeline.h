@@ -83,9 +83,9 @@ class Pipeline {
 
  private:
   void ProcessSegment(const TcpSegment& segment);
-  void Housekeeping(Timestamp now, bool force);
+  void Housekeeping(Timestamp now, bool source_idle);
   // kNow: both snapshots now (end of input). kCostBounded: statistics now, connections only if
-  // kConnectionsSnapshotCostFactor times the previous one's cost has passed.
+  // a second and kConnectionsSnapshotCostFactor times the previous one's cost have passed.
   enum class SnapshotPace { kNow, kCostBounded };
   void PublishSnapshots(SnapshotPace pace);
   void ReopenOutputs();
