@@ -104,7 +104,11 @@ class ReusableEvent {
     }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
-    Event& event() { return shared_ != nullptr ? shared_->event_ : own_.emplace(); }
+    Event& event() {
+      if (shared_ != nullptr) return shared_->event_;
+      if (!own_) own_.emplace();
+      return *own_;
+    }
 
    private:
     ReusableEvent* shared_;

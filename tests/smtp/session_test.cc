@@ -544,6 +544,7 @@ TEST(ReusableEvent, NestedLeaseGetsItsOwnEventAndTheSharedOneIsReusedAfter) {
     ReusableEvent::Lease inner(shared);
     EXPECT_NE(&inner.event(), first);
     inner.event().name = "inner";
+    EXPECT_EQ(inner.event().name, "inner");  // the same private event on every call
     EXPECT_EQ(first->name, "outer");
   }
   ReusableEvent::Lease again(shared);
