@@ -90,18 +90,19 @@ FlowTable::FlowTable(FlowTableConfig config, StreamConsumerFactory& factory, Uid
       limits_{config_.max_buffered_bytes_per_direction, config_.max_retained_bytes_per_direction},
       context_(config_.max_buffered_bytes_total, config_.max_retained_bytes_total),
       // ASLR makes the table's address a cheap per-run secret; iteration order never reaches
-      // the output (lists, not the map, order every walk).
-      flows_(0, FlowKeyHash{Mix(reinterpret_cast<uintptr_t>(this) ^ 0x6d61696c746170ULL)}) {}
+      // the output (lists, not the index, order every walk).
+      flows_(FlowKeyHash{Mix(reinterpret_cast<uintptr_t>(this) ^ 0x6d61696c746170ULL)}) {}
 
-FlowTable::~FlowTable() = default;
+FlowTable::~FlowTable() {
+  flows_.ForEach([](Flow* flow) { delete flow; });
+}
 
 void FlowTable::Process(const TcpSegment& segment) {
   segments_.Add();
   payload_bytes_.Add(WireLength(segment));
   ExpireIdle(segment.ts);
   FlowKey key = MakeKey(segment);
-  auto it = flows_.find(key);
-  Flow* flow = it == flows_.end() ? nullptr : it->second.get();
+  Flow* flow = flows_.Find(key);
   if (flow != nullptr && StartsNewConnection(*flow, segment)) {
     syn_port_reuse_.Add();
     Remove(flow, segment.ts, Removal::kPortReuse);
@@ -153,11 +154,10 @@ FlowTable::Flow* FlowTable::Create(const TcpSegment& segment, const FlowKey& key
   conn.partial = partial;
   conn.id = sender_is_orig ? ConnId{segment.src, segment.src_port, segment.dst, segment.dst_port}
                            : ConnId{segment.dst, segment.dst_port, segment.src, segment.src_port};
-  auto owned = std::make_unique<Flow>(key, std::move(conn), factory_, limits_, context_);
-  Flow* flow = owned.get();
+  auto* flow = new Flow(key, std::move(conn), factory_, limits_, context_);
   // The SYN-ACK acknowledges the originator's ISN + 1.
   if (segment.Has(kTcpSyn) && segment.Has(kTcpAck)) flow->orig.Init(segment.ack - 1);
-  flows_.emplace(key, std::move(owned));
+  flows_.Insert(flow);
   flow->position = active_.insert(active_.end(), flow);
   flow->last_seen = segment.ts;
   flows_created_.Add();
@@ -239,7 +239,8 @@ void FlowTable::Remove(Flow* flow, Timestamp now, Removal why) {
   flow->resp.Close(now, StreamEnd::kRemoval);
   if (flow->consumer) flow->consumer->Finish(now);
   (flow->in_closed_list ? closed_ : active_).erase(flow->position);
-  flows_.erase(flow->key);  // destroys the consumer, then the connection
+  flows_.Erase(flow);
+  delete flow;  // destroys the consumer, then the connection
   UpdateActiveGauge();
 }
 

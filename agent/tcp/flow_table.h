@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
+#include "common/pointer_index.h"
 #include "common/uid.h"
 #include "mailtap/connections.h"
 #include "mailtap/packet.h"
@@ -114,7 +114,7 @@ class FlowTable : public StatsSource {
   ReassemblyLimits limits_;
   ReassemblyContext context_;
 
-  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
+  PointerIndex<Flow, FlowKey, FlowKeyHash> flows_;  // owns its flows (freed in Remove and ~)
   std::list<Flow*> active_;  // open connections, least recently active first
   std::list<Flow*> closed_;  // both streams ended, earliest closed first
 
