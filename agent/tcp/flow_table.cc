@@ -78,7 +78,8 @@ struct FlowTable::Flow {
   Timestamp closed_at;
   bool in_closed_list = false;
   bool rexmit_weird_raised = false;
-  std::list<Flow*>::iterator position;  // in active_ or closed_
+  Flow* prev = nullptr;  // links in active_ or closed_
+  Flow* next = nullptr;
 };
 
 FlowTable::FlowTable(FlowTableConfig config, StreamConsumerFactory& factory, UidGenerator& uids,
@@ -119,7 +120,8 @@ void FlowTable::Process(const TcpSegment& segment) {
   Touch(*flow, segment.ts);
   HandleSegment(*flow, segment);
   if (flow->Closed() && !flow->in_closed_list) {
-    closed_.splice(closed_.end(), active_, flow->position);
+    active_.Remove(flow);
+    closed_.PushBack(flow);
     flow->in_closed_list = true;
     flow->closed_at = segment.ts;
   }
@@ -158,7 +160,7 @@ FlowTable::Flow* FlowTable::Create(const TcpSegment& segment, const FlowKey& key
   // The SYN-ACK acknowledges the originator's ISN + 1.
   if (segment.Has(kTcpSyn) && segment.Has(kTcpAck)) flow->orig.Init(segment.ack - 1);
   flows_.Insert(flow);
-  flow->position = active_.insert(active_.end(), flow);
+  active_.PushBack(flow);
   flow->last_seen = segment.ts;
   flows_created_.Add();
   if (partial) partial_connections_.Add();
@@ -213,7 +215,7 @@ void FlowTable::InitDirection(Flow& flow, Side side, const TcpSegment& segment) 
 
 void FlowTable::Touch(Flow& flow, Timestamp ts) {
   flow.last_seen = std::max(flow.last_seen, ts);
-  if (!flow.in_closed_list) active_.splice(active_.end(), active_, flow.position);
+  if (!flow.in_closed_list) active_.MoveToBack(&flow);
 }
 
 void FlowTable::ExpireIdle(Timestamp now) {
@@ -238,7 +240,7 @@ void FlowTable::Remove(Flow* flow, Timestamp now, Removal why) {
   flow->orig.Close(now, StreamEnd::kRemoval);
   flow->resp.Close(now, StreamEnd::kRemoval);
   if (flow->consumer) flow->consumer->Finish(now);
-  (flow->in_closed_list ? closed_ : active_).erase(flow->position);
+  (flow->in_closed_list ? closed_ : active_).Remove(flow);
   flows_.Erase(flow);
   delete flow;  // destroys the consumer, then the connection
   UpdateActiveGauge();
@@ -254,7 +256,7 @@ std::vector<ConnectionSummary> FlowTable::Summaries() const {
   std::vector<ConnectionSummary> out;
   out.reserve(flows_.size());
   for (const auto* list : {&active_, &closed_}) {
-    for (const Flow* flow : *list) {
+    list->ForEach([&out](const Flow* flow) {
       ConnectionSummary& s = out.emplace_back();
       s.uid = flow->conn.uid;
       s.id = flow->conn.id;
@@ -265,7 +267,7 @@ std::vector<ConnectionSummary> FlowTable::Summaries() const {
       s.gap_bytes = flow->orig.gap_bytes() + flow->resp.gap_bytes();
       s.tcp_state = TcpState(flow->orig, flow->resp, flow->conn.partial);
       if (flow->consumer) s.smtp_state = std::string(flow->consumer->StateName());
-    }
+    });
   }
   std::sort(out.begin(), out.end(), [](const ConnectionSummary& a, const ConnectionSummary& b) {
     return std::tie(a.start, a.uid) < std::tie(b.start, b.uid);

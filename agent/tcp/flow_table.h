@@ -5,10 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <vector>
 
+#include "common/intrusive_list.h"
 #include "common/pointer_index.h"
 #include "common/uid.h"
 #include "mailtap/connections.h"
@@ -115,8 +115,8 @@ class FlowTable : public StatsSource {
   ReassemblyContext context_;
 
   PointerIndex<Flow, FlowKey, FlowKeyHash> flows_;  // owns its flows (freed in Remove and ~)
-  std::list<Flow*> active_;  // open connections, least recently active first
-  std::list<Flow*> closed_;  // both streams ended, earliest closed first
+  IntrusiveList<Flow> active_;  // open connections, least recently active first
+  IntrusiveList<Flow> closed_;  // both streams ended, earliest closed first
 
   Counter flows_created_;
   std::atomic<uint64_t> flows_active_{0};
