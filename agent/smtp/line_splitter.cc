@@ -110,17 +110,13 @@ size_t LineSplitter::OrdinaryRun(std::span<const uint8_t> data) const {
 }
 
 size_t LineSplitter::OrdinaryBytes(std::span<const uint8_t> data) const {
-  // Every special byte (NUL, LF, CR) is <= CR: skip 8 bytes at a time while none of them is
-  // that low, then look byte by byte.
-  size_t n = 0;
-  for (; n + 8 <= data.size(); n += 8) {
-    if (HasByteBelow(LoadWord(data.data() + n), kCr + 1)) break;
-  }
-  for (; n < data.size(); ++n) {
+  // Every special byte (NUL, LF, CR) is <= CR: jump to the next byte that low, then look at it.
+  for (size_t n = 0;; ++n) {
+    n += FindByteAtMost(data.subspan(n), kCr);
+    if (n == data.size()) return n;
     const uint8_t b = data[n];
-    if (b <= kCr && (b == kCr || b == kLf || (b == 0 && nul_armed_))) break;
+    if (b == kCr || b == kLf || (b == 0 && nul_armed_)) return n;
   }
-  return n;
 }
 
 void LineSplitter::EmitLine(uint8_t terminator) {
