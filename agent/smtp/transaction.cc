@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <utility>
 
 namespace mailtap {
@@ -175,11 +176,12 @@ SmtpTransactionLog::Transaction& SmtpTransactionLog::EnsureTransaction(const Eve
   return *cs.current;
 }
 
-void SmtpTransactionLog::FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs) {
-  if (!cs.current || !cs.current->has_client_activity) return;
+bool SmtpTransactionLog::FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs) {
+  if (!cs.current || !cs.current->has_client_activity) return false;
   records_.OnRecord(cs.current->record);
   records_written_.Add();
   cs.current = NewTransaction(conn, ts, cs.session);
+  return true;
 }
 
 void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
@@ -254,8 +256,13 @@ void SmtpTransactionLog::OnDataOrBdat(const Event& event, ConnState& cs, std::st
 
 void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
-  t.record.last_reply = std::to_string(IntArgOrZero(event, "code")) + " " +
-                        std::string(StringArgOrEmpty(event, "msg"));
+  // "%d %s" of code and msg, built in the record's string (every reply lands here).
+  char code[24];
+  const char* code_end = std::to_chars(code, code + sizeof code, IntArgOrZero(event, "code")).ptr;
+  std::string& last_reply = t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
+  last_reply.assign(code, static_cast<size_t>(code_end - code));
+  last_reply += ' ';
+  last_reply += StringArgOrEmpty(event, "msg");
   // What main.zeek does at priority -5, i.e. after last_reply was updated. The "." test ignores
   // cont_resp, so every line of a multi-line reply to "." counts as a transferred message.
   const std::string_view cmd = StringArgOrEmpty(event, "cmd");
@@ -263,8 +270,10 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
   if (cmd == "." || (!cont_resp && cmd == "BDAT" && cs.session.bdat_last_observed)) {
     ++cs.session.messages_transferred;
     cs.session.bdat_last_observed = false;
-    FlushIfActive(*event.conn, event.ts, cs);
-    cs.current = NewTransaction(*event.conn, event.ts, cs.session);
+    // main.zeek starts a fresh record here; smtp_message() already did if it wrote one.
+    if (!FlushIfActive(*event.conn, event.ts, cs)) {
+      cs.current = NewTransaction(*event.conn, event.ts, cs.session);
+    }
   }
 }
 

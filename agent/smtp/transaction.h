@@ -86,8 +86,9 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   ConnState* Lookup(const Event& event, bool create);
   Transaction& EnsureTransaction(const Event& event, ConnState& cs);
   Transaction NewTransaction(const Connection& conn, Timestamp ts, const Session& session) const;
-  // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one.
-  void FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs);
+  // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one;
+  // returns whether it did.
+  bool FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs);
 
   void OnRequest(const Event& event, ConnState& cs);
   void OnRcptTo(const Event& event, ConnState& cs, std::string_view arg);
