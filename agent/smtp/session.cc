@@ -103,6 +103,33 @@ void SmtpSession::Finish(Timestamp ts) {
   sink_.OnConnectionRemoved(conn_, ts);
 }
 
+namespace {
+
+// What a retired session leaves for the close delay (SmtpSession::Retire).
+class RetiredSession : public StreamConsumer {
+ public:
+  RetiredSession(const Connection& conn, EventSink& sink, std::string_view state)
+      : conn_(conn), sink_(sink), state_(state) {}
+  void Deliver(Side, Timestamp, std::span<const uint8_t>) override {}
+  void Undelivered(Side, Timestamp, uint64_t, uint64_t) override {}
+  void EndOfStream(Side, Timestamp) override {}
+  void Finish(Timestamp ts) override { sink_.OnConnectionRemoved(conn_, ts); }
+  std::string_view StateName() const override { return state_; }
+
+ private:
+  const Connection& conn_;
+  EventSink& sink_;
+  std::string_view state_;  // static storage (smtp::StateName)
+};
+
+}  // namespace
+
+std::unique_ptr<StreamConsumer> SmtpSession::Retire() {
+  const bool finish_only_reports_removal = disabled_ || (orig_ended_ && resp_ended_ && !message_);
+  if (!finish_only_reports_removal || call_depth_ > 0) return nullptr;
+  return std::make_unique<RetiredSession>(conn_, sink_, StateName());
+}
+
 void SmtpSession::RequestDisable(DisableReason reason) {
   if (disabled_) return;
   if (call_depth_ > 0) {

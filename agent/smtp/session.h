@@ -151,6 +151,9 @@ class SmtpSession : public StreamConsumer,
   void EndOfStream(Side side, Timestamp ts) override;
   void Finish(Timestamp ts) override;
   std::string_view StateName() const override { return smtp::StateName(state_); }
+  // Once both streams have ended (which closed any open message), or the analyzer was disabled,
+  // Finish() would only report the removal: a stand-in that does just that replaces the session.
+  std::unique_ptr<StreamConsumer> Retire() override;
 
   // Zeek's disable_analyzer: an open message is closed, then no more events. When called while
   // the session is processing input (e.g. from an event handler), it takes effect once the

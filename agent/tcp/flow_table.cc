@@ -124,7 +124,17 @@ void FlowTable::Process(const TcpSegment& segment) {
     closed_.PushBack(flow);
     flow->in_closed_list = true;
     flow->closed_at = segment.ts;
+    Retire(*flow);
   }
+}
+
+void FlowTable::Retire(Flow& flow) {
+  if (!flow.consumer) return;
+  std::unique_ptr<StreamConsumer> stand_in = flow.consumer->Retire();
+  if (!stand_in) return;
+  flow.consumer = std::move(stand_in);  // the analyzer goes now, not after the close delay
+  flow.orig.Rebind(flow.consumer.get());
+  flow.resp.Rebind(flow.consumer.get());
 }
 
 bool FlowTable::StartsNewConnection(const Flow& flow, const TcpSegment& segment) const {

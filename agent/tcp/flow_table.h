@@ -103,6 +103,8 @@ class FlowTable : public StatsSource {
   void HandleSegment(Flow& flow, const TcpSegment& segment);
   void InitDirection(Flow& flow, Side side, const TcpSegment& segment);
   void Touch(Flow& flow, Timestamp ts);
+  // A flow just closed: its consumer may hand over a stand-in (StreamConsumer::Retire).
+  void Retire(Flow& flow);
   void Remove(Flow* flow, Timestamp now, Removal why);
   void RaiseRexmitWeird(Flow& flow, Timestamp ts);
   void UpdateActiveGauge();

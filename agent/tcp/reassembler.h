@@ -111,6 +111,10 @@ class Reassembler {
   Reassembler(const Reassembler&) = delete;
   Reassembler& operator=(const Reassembler&) = delete;
 
+  // Replaces the consumer by another for the same connection (a retired one's stand-in).
+  // REQUIRES: both non-null.
+  void Rebind(StreamConsumer* consumer) { consumer_ = consumer; }
+
   // Sets the initial sequence number: the SYN's seq, or for a direction whose SYN was not seen
   // the first seen seq - 1. REQUIRES: called once, before any other call but initialized().
   void Init(uint32_t isn);

@@ -33,6 +33,12 @@ class StreamConsumer {
 
   // Name of the analyzer's current state (e.g. "IN_DATA"), for `mailtap connections`.
   virtual std::string_view StateName() const { return {}; }
+
+  // Both streams have ended, so only Finish() follows, after the close delay that thousands of
+  // connections wait out at a time on a busy host. A consumer may return a small stand-in whose
+  // Finish() does what its own would, to be kept instead of itself (its memory is then reused by
+  // new connections while still in cache); nullptr keeps this one.
+  virtual std::unique_ptr<StreamConsumer> Retire() { return nullptr; }
 };
 
 // Decides which connections get an analyzer.

@@ -36,7 +36,11 @@ class RecordingSink : public EventSink {
     events.push_back(event);
     if (on_event) on_event(event);
   }
+  void OnConnectionRemoved(const Connection& /*conn*/, Timestamp ts) override {
+    removals.push_back(ts.usec);
+  }
   std::vector<Event> events;
+  std::vector<int64_t> removals;  // timestamps of the removal notices
   std::function<void(const Event&)> on_event;
 };
 

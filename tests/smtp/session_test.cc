@@ -532,6 +532,29 @@ TEST(SmtpSession, MimeHeaderCapRaisesWeird) {
   EXPECT_EQ(h.shared().counters.header_lines_dropped.Get(), 1u);
 }
 
+// Once both streams have ended (which closes an open message, as Zeek's ConnectionFinished does),
+// Finish() only reports the removal; only then does a session retire into a stand-in, which
+// reports the removal as the session would have.
+TEST(SmtpSession, RetiresOnlyWhenFinishWouldOnlyReportTheRemoval) {
+  SessionHarness h;
+  ToRcptOk(h);
+  h.Client("DATA\r\n");
+  h.Server("354 go\r\n");
+  h.Client("Subject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(h.session().Retire(), nullptr);  // both streams open, a message open
+  h.End(Side::kOriginator);
+  EXPECT_EQ(h.session().Retire(), nullptr);  // the message is still open
+  h.Take();
+  h.End(Side::kResponder, 5);
+  EXPECT_EQ(h.Take(), (Events{"mime_end_entity()"}));
+  std::unique_ptr<StreamConsumer> stand_in = h.session().Retire();
+  ASSERT_NE(stand_in, nullptr);
+  EXPECT_EQ(stand_in->StateName(), h.session().StateName());
+  stand_in->Finish(Timestamp{9});
+  EXPECT_EQ(h.Take(), Events{});
+  EXPECT_EQ(h.sink().removals, std::vector<int64_t>{9});
+}
+
 // The frequent events are shared by all sessions of an analyzer; a lease taken while another is
 // held (an emission nested in a dispatch) must get an event of its own.
 TEST(ReusableEvent, NestedLeaseGetsItsOwnEventAndTheSharedOneIsReusedAfter) {

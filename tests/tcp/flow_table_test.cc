@@ -192,6 +192,23 @@ TEST_F(FlowTableTest, FinAndFinEndBothStreamsAndFinishAfterTheCloseDelay) {
   EXPECT_EQ(Stats()["flows_active"], 0u);
 }
 
+// A consumer that retires is replaced when both streams have ended: the stand-in gets what
+// follows (a late retransmission is not delivered to anyone; Finish after the close delay).
+TEST_F(FlowTableTest, ConsumerRetiredAtCloseIsReplacedByItsStandIn) {
+  factory_.retire = true;
+  Handshake();
+  Send(From::kClient, kPshAck, kC + 1, kS + 1, "QUIT\r\n");
+  Send(From::kClient, kFinAck, kC + 7, kS + 1);
+  EXPECT_EQ(LogOf(0), (Log{"Do:QUIT\r\n", "Eo"}));
+  Send(From::kServer, kFinAck, kS + 1, kC + 8);
+  EXPECT_EQ(LogOf(0), (Log{"Do:QUIT\r\n", "Eo", "Er", "R", "~"}));
+  Send(From::kClient, kPshAck, kC + 1, kS + 2, "QUIT\r\n");  // retransmitted after the close
+  EXPECT_EQ(table_->Summaries()[0].tcp_state, "closed");
+  table_->ExpireIdle(Timestamp{now_ + 5 * kSecond});
+  EXPECT_EQ(table_->size(), 0u);
+  EXPECT_EQ(LogOf(0), (Log{"Do:QUIT\r\n", "Eo", "Er", "R", "~", "F", "~"}));
+}
+
 TEST_F(FlowTableTest, FinArrivingBeforeTheLastBytesEndsTheStreamAfterThem) {
   Handshake();
   Send(From::kClient, kPshAck | kTcpFin, kC + 4, kS + 1, "T\r\n");

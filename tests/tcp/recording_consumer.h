@@ -17,15 +17,16 @@
 namespace mailtap::testing {
 
 // Calls are recorded as "D<side>:<bytes>", "U<side>:<seq>+<len>", "E<side>", "F", where side is
-// o (originator) or r (responder). Consecutive Deliver calls are not merged, so a test can see
+// o (originator) or r (responder); "R" when it retired (handing over a stand-in recording into
+// the same log) and "~" when it is destroyed. Consecutive Deliver calls are not merged, so a test can see
 // how the bytes were cut; Stream(side) concatenates them.
 class RecordingConsumer : public StreamConsumer {
  public:
   // `all` (nullable) additionally receives every entry prefixed with "<id> ", to check the order
   // of calls across connections.
   explicit RecordingConsumer(std::vector<std::string>* log, std::vector<std::string>* all = nullptr,
-                             size_t id = 0)
-      : log_(log), all_(all), id_(id) {}
+                             size_t id = 0, bool retire = false)
+      : log_(log), all_(all), id_(id), retire_(retire) {}
   ~RecordingConsumer() override { Record("~"); }
 
   void Deliver(Side side, Timestamp /*ts*/, std::span<const uint8_t> data) override {
@@ -38,6 +39,11 @@ class RecordingConsumer : public StreamConsumer {
   void EndOfStream(Side side, Timestamp /*ts*/) override { Record(std::string("E") + Tag(side)); }
   void Finish(Timestamp /*ts*/) override { Record("F"); }
   std::string_view StateName() const override { return "TESTING"; }
+  std::unique_ptr<StreamConsumer> Retire() override {
+    if (!retire_) return nullptr;
+    Record("R");
+    return std::make_unique<RecordingConsumer>(log_, all_, id_);
+  }
 
   static char Tag(Side side) { return side == Side::kOriginator ? 'o' : 'r'; }
 
@@ -50,6 +56,7 @@ class RecordingConsumer : public StreamConsumer {
   std::vector<std::string>* log_;
   std::vector<std::string>* all_;
   size_t id_;
+  bool retire_;
 };
 
 // Everything delivered for `side` in `log`, gaps shown as "[gap seq+len]".
@@ -74,7 +81,7 @@ class RecordingFactory : public StreamConsumerFactory {
     partial_at_create.push_back(conn.partial);
     logs.emplace_back();
     if (conn.id.resp_p == skip_port) return nullptr;
-    return std::make_unique<RecordingConsumer>(&logs.back(), &all, logs.size() - 1);
+    return std::make_unique<RecordingConsumer>(&logs.back(), &all, logs.size() - 1, retire);
   }
 
   std::deque<std::vector<std::string>> logs;  // deque: stable addresses
@@ -82,6 +89,7 @@ class RecordingFactory : public StreamConsumerFactory {
   std::vector<const Connection*> conns;       // valid only while the connection exists
   std::vector<bool> partial_at_create;
   uint16_t skip_port = 0;
+  bool retire = false;  // consumers hand over a stand-in when their connection closes
 };
 
 // Collects weird names.
