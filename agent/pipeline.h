@@ -33,6 +33,9 @@ class EventFanout : public EventSink {
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
     for (EventSink* sink : sinks_) sink->OnConnectionRemoved(conn, ts);
   }
+  void OnConnectionFinished(const Connection& conn) override {
+    for (EventSink* sink : sinks_) sink->OnConnectionFinished(conn);
+  }
   void Flush() override {
     for (EventSink* sink : sinks_) sink->Flush();
   }

@@ -47,6 +47,11 @@ void EventBus::OnConnectionRemoved(const Connection& conn, Timestamp ts) {
   if (!dispatching_) Drain();
 }
 
+void EventBus::OnConnectionFinished(const Connection& conn) {
+  if (!dispatching_) Drain();
+  for (EventSink* sink : sinks_) sink->OnConnectionFinished(conn);
+}
+
 void EventBus::Flush() {
   for (EventSink* sink : sinks_) sink->Flush();
 }

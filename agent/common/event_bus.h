@@ -19,6 +19,7 @@ class EventBus : public EventSink {
 
   void OnEvent(const Event& event) override;
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
+  void OnConnectionFinished(const Connection& conn) override;
   void Flush() override;
 
   void Publish(Event event);

@@ -33,6 +33,9 @@ class Redactor : public EventSink {
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
     downstream_.OnConnectionRemoved(conn, ts);
   }
+  void OnConnectionFinished(const Connection& conn) override {
+    downstream_.OnConnectionFinished(conn);
+  }
   void Flush() override { downstream_.Flush(); }
 
   // True if `event` would be changed in `mode` (lets callers avoid a copy).

@@ -127,6 +127,7 @@ class RetiredSession : public StreamConsumer {
 std::unique_ptr<StreamConsumer> SmtpSession::Retire() {
   const bool finish_only_reports_removal = disabled_ || (orig_ended_ && resp_ended_ && !message_);
   if (!finish_only_reports_removal || call_depth_ > 0) return nullptr;
+  sink_.OnConnectionFinished(conn_);
   return std::make_unique<RetiredSession>(conn_, sink_, StateName());
 }
 

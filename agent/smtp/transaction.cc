@@ -124,12 +124,24 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
 
 void SmtpTransactionLog::OnConnectionRemoved(const Connection& conn, Timestamp /*ts*/) {
   if (conn.smtp_log == nullptr || conn.smtp_log_owner != id_) return;
-  SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
   // Zeek's finalize_smtp removal hook.
-  if (s->state.current && s->state.current->has_client_activity) {
-    records_.OnRecord(s->state.current->record);
+  const ConnState& cs = conn.smtp_log->state;
+  if (cs.current && cs.current->has_client_activity) {
+    records_.OnRecord(cs.current->record);
     records_written_.Add();
   }
+  Forget(conn);
+}
+
+void SmtpTransactionLog::OnConnectionFinished(const Connection& conn) {
+  if (conn.smtp_log == nullptr || conn.smtp_log_owner != id_) return;
+  const ConnState& cs = conn.smtp_log->state;
+  if (cs.current && cs.current->has_client_activity) return;  // the removal writes it
+  Forget(conn);
+}
+
+void SmtpTransactionLog::Forget(const Connection& conn) {
+  SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
   (s->prev != nullptr ? s->prev->next : states_) = s->next;
   if (s->next != nullptr) s->next->prev = s->prev;
   delete s;

@@ -53,6 +53,9 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   void OnEvent(const Event& event) override;
   // Writes the pending record (if it has client activity) and forgets the connection.
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
+  // Forgets the connection now if the removal would write nothing (no client activity pending):
+  // a closed connection then keeps no smtp.log state through its close delay.
+  void OnConnectionFinished(const Connection& conn) override;
   // Group "smtp_log".
   void VisitStats(StatsVisitor& visitor) const override;
 
@@ -89,6 +92,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one;
   // returns whether it did.
   bool FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs);
+  // Unlinks and frees the connection's state. REQUIRES: it has one from this log.
+  void Forget(const Connection& conn);
 
   void OnRequest(const Event& event, ConnState& cs);
   void OnRcptTo(const Event& event, ConnState& cs, std::string_view arg);

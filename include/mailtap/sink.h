@@ -15,6 +15,10 @@ class EventSink {
   // The connection is being removed; no more events for it follow. `conn` is valid during the
   // call only.
   virtual void OnConnectionRemoved(const Connection& /*conn*/, Timestamp /*ts*/) {}
+  // Both streams of `conn` have ended and its analyzer is done with it: no event for it follows,
+  // only the removal notice, after the close delay. A sink may drop now whatever it keeps for
+  // the connection that the removal would not use.
+  virtual void OnConnectionFinished(const Connection& /*conn*/) {}
   // Write buffered output (end of input, SIGTERM, periodic).
   virtual void Flush() {}
 };

@@ -137,6 +137,30 @@ TEST_F(TransactionTest, StateLeftOnAConnectionByAnEarlierLogIsNotUsedByTheNext) 
   EXPECT_EQ(second.TrackedConnections(), 0u);
 }
 
+// At the close (both streams ended), state with nothing left to write goes at once; a pending
+// transaction with client activity stays until the removal writes it, as Zeek's finalize_smtp.
+TEST_F(TransactionTest, FinishedConnectionKeepsStateOnlyForAPendingRecord) {
+  SmtpTransactionLog& log = Log();
+  Session done(log, "10.0.0.1", 40001, "10.0.0.2", 25);
+  done.Reply(220, ">", "hi");
+  done.Req("QUIT", "");
+  Session pending(log, "10.0.0.1", 40002, "10.0.0.2", 25);
+  pending.Reply(220, ">", "hi");
+  pending.Req("MAIL", "FROM: <a@example.com>");
+  EXPECT_EQ(log.TrackedConnections(), 2u);
+
+  log.OnConnectionFinished(done.conn());
+  log.OnConnectionFinished(pending.conn());
+  EXPECT_EQ(log.TrackedConnections(), 1u);
+  EXPECT_TRUE(records().empty());
+  done.End();
+  pending.End();
+  ASSERT_EQ(records().size(), 1u);
+  EXPECT_EQ(records()[0].uid, "CTest40002");
+  EXPECT_EQ(records()[0].mailfrom, "a@example.com");
+  EXPECT_EQ(log.TrackedConnections(), 0u);
+}
+
 // smtp.pcap, first connection (scripts.base.protocols.smtp.basic, record 1).
 void PlayAuthSession(Session& s) {
   s.Reply(220, ">", "xc90.websitewelcome.com ESMTP Exim 4.69 #1 Mon, 05 Oct 2009 01:05:54 -0500 ",
