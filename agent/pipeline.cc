@@ -117,8 +117,8 @@ void Pipeline::Run(CaptureSource& source) {
     } else {
       // The source went quiet. Live, time still passes for idle connections; a replay from a
       // pipe has only packet time, which stands still until the next packet.
-      Timestamp now = config_.read_file ? last_packet_time_
-                                        : std::max(last_packet_time_, WallClockNow());
+      Timestamp now =
+          config_.read_file ? last_packet_time_ : std::max(last_packet_time_, WallClockNow());
       Housekeeping(now, /*source_idle=*/true);
     }
   }

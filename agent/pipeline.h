@@ -95,7 +95,7 @@ class Pipeline {
 
   Config config_;
   UidGenerator uids_;
-  EventBus bus_;           // analyzer and smtp.log logic publish here
+  EventBus bus_;                // analyzer and smtp.log logic publish here
   EventFanout outputs_fanout_;  // redacted events for the outputs
   RecordFanout records_;
   std::unique_ptr<Redactor> redactor_;

@@ -50,7 +50,8 @@ class PointerIndex {
       }
       const size_t home = slots_[j].hash & mask();
       // Movable unless its home lies cyclically in (hole, j].
-      const bool home_after_hole = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+      const bool home_after_hole =
+          hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
       if (!home_after_hole) {
         slots_[hole] = slots_[j];
         hole = j;

@@ -29,7 +29,9 @@ constexpr bool HasByteBelow(uint64_t word, uint8_t n) {
 }
 
 // True if some byte of `word` equals `c`.
-constexpr bool HasByte(uint64_t word, uint8_t c) { return HasByteBelow(word ^ (kEveryByte * c), 1); }
+constexpr bool HasByte(uint64_t word, uint8_t c) {
+  return HasByteBelow(word ^ (kEveryByte * c), 1);
+}
 
 // True if some byte of `word` has its high bit set (is not ASCII).
 constexpr bool HasNonAscii(uint64_t word) { return (word & kEveryHighBit) != 0; }
@@ -43,7 +45,8 @@ inline size_t FindByteAtMost(std::span<const uint8_t> data, uint8_t limit) {
   for (; i + 16 <= data.size(); i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data.data() + i));
     // min(v, max) == v exactly where v <= max, byte by byte and unsigned.
-    const auto hits = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, max), v)));
+    const auto hits =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, max), v)));
     if (hits != 0) return i + static_cast<size_t>(__builtin_ctz(hits));
   }
 #endif

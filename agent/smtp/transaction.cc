@@ -271,7 +271,8 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
   // "%d %s" of code and msg, built in the record's string (every reply lands here).
   char code[24];
   const char* code_end = std::to_chars(code, code + sizeof code, IntArgOrZero(event, "code")).ptr;
-  std::string& last_reply = t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
+  std::string& last_reply =
+      t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
   last_reply.assign(code, static_cast<size_t>(code_end - code));
   last_reply += ' ';
   last_reply += StringArgOrEmpty(event, "msg");
@@ -388,8 +389,8 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
           "Connections whose SMTP analysis was stopped for too many invalid transactions.");
   v.Visit("smtp_log", "addresses_capped", addresses_capped_.Get(),
           "Addresses or path entries not recorded because a per-record limit was reached.");
-  v.Visit("smtp_log", "connections_tracked", tracked_,
-          "Connections with smtp.log state right now.", StatKind::kGauge);
+  v.Visit("smtp_log", "connections_tracked", tracked_, "Connections with smtp.log state right now.",
+          StatKind::kGauge);
   v.Visit("smtp_log", "table_full", table_full_.Get(),
           "Connections not logged because the smtp.log connection table was full.",
           StatKind::kCounter, "smtp_log_table_full");

@@ -116,7 +116,8 @@ class FlowTable : public StatsSource {
   ReassemblyLimits limits_;
   ReassemblyContext context_;
 
-  PointerIndex<Flow, FlowKey, FlowKeyHash> flows_;  // owns its flows (freed in Remove and ~)
+  // Owns the flows it indexes (freed in Remove and the destructor).
+  PointerIndex<Flow, FlowKey, FlowKeyHash> flows_;
   IntrusiveList<Flow> active_;  // open connections, least recently active first
   IntrusiveList<Flow> closed_;  // both streams ended, earliest closed first
 

@@ -124,8 +124,11 @@ TEST_F(TransactionTest, StateLeftOnAConnectionByAnEarlierLogIsNotUsedByTheNext) 
 
   SmtpTransactionLog second(SmtpLogConfig{}, weirds_, records_, &control_);
   log_.reset();  // the first log goes without a removal notice for the connection
-  second.OnEvent(Event{s.Now(), event_names::kSmtpRequest, &s.conn(),
-                       {{"is_orig", true}, {"command", std::string("RCPT")},
+  second.OnEvent(Event{s.Now(),
+                       event_names::kSmtpRequest,
+                       &s.conn(),
+                       {{"is_orig", true},
+                        {"command", std::string("RCPT")},
                         {"arg", std::string("TO: <b@example.com>")}}});
   EXPECT_EQ(second.TrackedConnections(), 1u);
   second.OnConnectionRemoved(s.conn(), s.Now());

@@ -18,8 +18,8 @@ namespace mailtap::testing {
 
 // Calls are recorded as "D<side>:<bytes>", "U<side>:<seq>+<len>", "E<side>", "F", where side is
 // o (originator) or r (responder); "R" when it retired (handing over a stand-in recording into
-// the same log) and "~" when it is destroyed. Consecutive Deliver calls are not merged, so a test can see
-// how the bytes were cut; Stream(side) concatenates them.
+// the same log) and "~" when it is destroyed. Consecutive Deliver calls are not merged, so a test
+// can see how the bytes were cut; Stream(side) concatenates them.
 class RecordingConsumer : public StreamConsumer {
  public:
   // `all` (nullable) additionally receives every entry prefixed with "<id> ", to check the order
