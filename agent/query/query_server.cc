@@ -34,10 +34,6 @@ std::string DescribePeer(const PeerCredentials& p) {
          std::to_string(p.gid);
 }
 
-}  // namespace
-
-namespace {
-
 // The history rings hold at least 8 MiB of events (2 MiB of records), more for a longer
 // history: at ~150 bytes per typical event, `history_size` events fit with room to spare.
 Hub::Limits HubLimits(const QueryServerConfig& c) {
@@ -453,14 +449,11 @@ void QueryServer::Serve() { impl_->Serve(); }
 
 void QueryServer::Stop() { impl_->Stop(); }
 
-// One item per event, at the event rate: filled in place in a recycled item (no allocation).
-void QueryServer::OnEvent(const Event& event) {
-  impl_->hub().PublishEvent(event);
-}
+// At the event rate: the event's fields are copied into the history ring (no allocation, no
+// formatting); a client's read decodes and formats them.
+void QueryServer::OnEvent(const Event& event) { impl_->hub().PublishEvent(event); }
 
-void QueryServer::OnRecord(const SmtpRecord& record) {
-  impl_->hub().PublishRecord(record);
-}
+void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }
 
 void QueryServer::MarkCaptureFinished() { impl_->MarkCaptureFinished(); }
 
