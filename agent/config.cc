@@ -44,6 +44,9 @@ po::options_description Options() {
     ("keep-serving", po::bool_switch(), "with -r: keep serving queries after the replay ended")
     ("history", po::value<size_t>()->value_name("N")->default_value(10000),
      "events kept in memory for `mailtap observe --last`")
+    ("observe-data", po::bool_switch(),
+     "also send message lines (smtp_data events) to `mailtap observe`; without it the socket "
+     "carries the protocol (commands, replies, headers, weirds) and --events has everything")
     ("redact", po::value<std::string>()->value_name("credentials|data|none")
                    ->default_value("credentials"),
      "what to hide in every output: AUTH credentials, also message data, or nothing")
@@ -109,6 +112,7 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("user")) cfg->user = vm["user"].as<std::string>();
   cfg->keep_serving = vm["keep-serving"].as<bool>();
   cfg->history = vm["history"].as<size_t>();
+  cfg->observe_data = vm["observe-data"].as<bool>();
   cfg->ring_size = vm["ring-size"].as<uint64_t>();
   if (vm.count("set")) {
     for (const std::string& assignment : vm["set"].as<std::vector<std::string>>()) {

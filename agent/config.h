@@ -28,6 +28,7 @@ struct Config {
   std::optional<std::string> socket_group;
   bool keep_serving = false;  // after -r finished, keep answering queries
   size_t history = 10000;     // events kept for `mailtap observe --last`
+  bool observe_data = false;  // smtp_data events reach `mailtap observe` too
   RedactMode redact = RedactMode::kCredentials;
   std::optional<std::string> user;   // drop privileges to this user (live capture)
   uint64_t ring_size = 16ull << 20;  // eBPF ring buffer bytes

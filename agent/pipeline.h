@@ -2,6 +2,7 @@
 // analyzer -> event bus -> sinks (JSON lines, smtp.log, query server).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -29,6 +30,10 @@ class EventFanout : public EventSink {
   void Add(EventSink* sink) { sinks_.push_back(sink); }
   void OnEvent(const Event& event) override {
     for (EventSink* sink : sinks_) sink->OnEvent(event);
+  }
+  bool Wants(std::string_view event_name) const override {
+    return std::any_of(sinks_.begin(), sinks_.end(),
+                       [event_name](const EventSink* s) { return s->Wants(event_name); });
   }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
     for (EventSink* sink : sinks_) sink->OnConnectionRemoved(conn, ts);

@@ -1,5 +1,6 @@
 #include "common/event_bus.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace mailtap {
@@ -13,6 +14,11 @@ void EventBus::OnEvent(const Event& event) {
   } else {
     Dispatch(event);
   }
+}
+
+bool EventBus::Wants(std::string_view event_name) const {
+  return std::any_of(sinks_.begin(), sinks_.end(),
+                     [event_name](const EventSink* s) { return s->Wants(event_name); });
 }
 
 void EventBus::Publish(Event event) {

@@ -18,6 +18,7 @@ class EventBus : public EventSink {
   void AddSink(EventSink* sink) { sinks_.push_back(sink); }
 
   void OnEvent(const Event& event) override;
+  bool Wants(std::string_view event_name) const override;
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void OnConnectionFinished(const Connection& conn) override;
   void Flush() override;

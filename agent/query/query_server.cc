@@ -58,6 +58,7 @@ class QueryServer::Impl : public SessionHost {
   void Serve();
   void Stop();
   Hub& hub() { return hub_; }
+  bool observe_data() const { return config_.observe_data; }
   std::vector<StatSample> OwnStats() const;
   const std::string& socket_path() const { return config_.socket_path; }
   void MarkCaptureFinished() { capture_finished_.store(true); }
@@ -451,7 +452,13 @@ void QueryServer::Stop() { impl_->Stop(); }
 
 // At the event rate: the event's fields are copied into the history ring (no allocation, no
 // formatting); a client's read decodes and formats them.
-void QueryServer::OnEvent(const Event& event) { impl_->hub().PublishEvent(event); }
+void QueryServer::OnEvent(const Event& event) {
+  if (Wants(event.name)) impl_->hub().PublishEvent(event);
+}
+
+bool QueryServer::Wants(std::string_view event_name) const {
+  return event_name != event_names::kSmtpData || impl_->observe_data();
+}
 
 void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }
 

@@ -32,7 +32,10 @@ struct QueryServerConfig {
   // default: uids {0, the agent's euid}; gids {the socket group, if any}.
   std::optional<std::vector<uid_t>> allowed_uids;
   std::optional<std::vector<gid_t>> allowed_gids;
-  size_t history_size = 10000;        // events kept for observe --last
+  size_t history_size = 10000;  // events kept for observe --last
+  // Whether smtp_data events (message lines) reach `observe`, --last and --follow alike
+  // (--observe-data). Off, the history keeps the protocol: one message of 64 KiB is ~900 lines.
+  bool observe_data = false;
   size_t record_history_size = 1000;  // smtp.log records kept for transactions --last
   size_t subscriber_queue = 10000;    // events/records a follower may fall behind before it
                                       // loses the oldest (slow_subscriber)
@@ -72,6 +75,7 @@ class QueryServer : public EventSink, public RecordSink {
 
   // Pipeline thread. Never block on clients.
   void OnEvent(const Event& event) override;
+  bool Wants(std::string_view event_name) const override;
   void OnRecord(const SmtpRecord& record) override;
   void Flush() override {}
 

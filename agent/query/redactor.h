@@ -30,6 +30,7 @@ class Redactor : public EventSink {
   Redactor(RedactMode mode, EventSink& downstream) : mode_(mode), downstream_(downstream) {}
 
   void OnEvent(const Event& event) override;
+  bool Wants(std::string_view event_name) const override { return downstream_.Wants(event_name); }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
     downstream_.OnConnectionRemoved(conn, ts);
   }

@@ -42,7 +42,8 @@ void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
           "SMTP analyzers alive now.", StatKind::kGauge);
   v.Visit(g, "requests", c.requests.Get(), "smtp_request events.");
   v.Visit(g, "replies", c.replies.Get(), "smtp_reply events.");
-  v.Visit(g, "data_lines", c.data_lines.Get(), "smtp_data events.");
+  v.Visit(g, "data_lines", c.data_lines.Get(),
+          "Message lines (smtp_data events; raised only when an output wants them).");
   v.Visit(g, "unexpected", c.unexpected.Get(), "smtp_unexpected events.");
   v.Visit(g, "weirds", c.weirds.Get(), "Weirds raised by the SMTP analyzer.");
   v.Visit(g, "content_gaps", c.content_gaps.Get(), "Content gaps reported to SMTP analyzers.");

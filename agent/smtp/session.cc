@@ -37,7 +37,8 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       shared_(std::move(shared)),
       counters_(shared_->counters),
       orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
-      resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget) {
+      resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget),
+      raise_data_(sink.Wants(event_names::kSmtpData)) {
   conn_.smtp_analyzer = this;
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);

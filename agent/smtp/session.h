@@ -228,6 +228,9 @@ class SmtpSession : public StreamConsumer,
   smtp::LineSplitter orig_lines_;
   smtp::LineSplitter resp_lines_;
 
+  // Whether anything wants smtp_data (as Zeek raises it only with a handler): message lines are
+  // most of the events, and building and dispatching them most of the analyzer's cost.
+  const bool raise_data_;
   smtp::State state_ = smtp::State::kConnected;
   bool orig_is_sender_ = true;
   // The outstanding-command queue (spec 7): the command the next reply answers, then the rest.

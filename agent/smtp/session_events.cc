@@ -65,6 +65,7 @@ void SmtpSession::Reply(Side side, int code, std::string_view cmd, std::string_v
 
 void SmtpSession::Data(Side side, std::string_view data) {
   counters_.data_lines.Add();
+  if (!raise_data_) return;
   ReusableEvent::Lease lease(shared_->data_event);
   Event& e = Reuse(lease, event_names::kSmtpData, 2);
   SetValue(e.args[0], "is_orig", IsOrig(side));

@@ -96,8 +96,8 @@ SmtpTransactionLog::~SmtpTransactionLog() {
 }
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
-  // smtp_data, the most frequent event by far, and weirds feed no record: skip the lookup.
-  if (event.conn == nullptr || event.name == ev::kSmtpData || event.name == ev::kWeird) return;
+  // smtp_data may reach here anyway (another sink wants it): skip the lookup.
+  if (event.conn == nullptr || !Wants(event.name)) return;
   const bool is_request = event.name == ev::kSmtpRequest;
   const bool is_reply = event.name == ev::kSmtpReply;
   // Only requests and replies create session state (Zeek's set_smtp_session); the other events

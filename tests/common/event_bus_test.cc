@@ -39,8 +39,27 @@ TEST(EventBus, EventsRaisedDuringDispatchFollowTheCurrentEventForEverySink) {
   bus.AddSink(&reentrant);
   bus.AddSink(&second);
   bus.Publish(Event{{1}, "smtp_request", nullptr, {}});
-  EXPECT_EQ(log, (std::vector<std::string>{"a:smtp_request", "b:smtp_request", "a:weird",
-                                           "b:weird"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"a:smtp_request", "b:smtp_request", "a:weird", "b:weird"}));
+}
+
+class OnlyWeirds : public EventSink {
+ public:
+  void OnEvent(const Event& /*e*/) override {}
+  bool Wants(std::string_view name) const override { return name == "weird"; }
+};
+
+TEST(EventBus, WantsWhatAnyOfItsSinksWants) {
+  EventBus bus;
+  EXPECT_FALSE(bus.Wants("weird"));
+  OnlyWeirds weirds;
+  bus.AddSink(&weirds);
+  EXPECT_TRUE(bus.Wants("weird"));
+  EXPECT_FALSE(bus.Wants("smtp_data"));
+  std::vector<std::string> log;
+  RecordingSink everything(&log, "a");
+  bus.AddSink(&everything);
+  EXPECT_TRUE(bus.Wants("smtp_data"));
 }
 
 }  // namespace

@@ -86,9 +86,12 @@ def ok_lines(test, proc):
 
 
 class Agent:
-    """A running mailtapd with a query socket in its own temporary directory."""
+    """A running mailtapd with a query socket in its own temporary directory.
 
-    def __init__(self, args, stdin=None, log_dir=True):
+    By default every event reaches the socket (--observe-data), so that what `observe` returns
+    can be compared with the --events file line for line."""
+
+    def __init__(self, args, stdin=None, log_dir=True, events=True, observe_data=True):
         self.tmp = tempfile.TemporaryDirectory(prefix="mailtap-e2e-")
         self.dir = self.tmp.name
         self.socket = os.path.join(self.dir, "run", "q.sock")
@@ -98,7 +101,11 @@ class Agent:
         os.makedirs(self.log_dir)
         self.stderr_path = os.path.join(self.dir, "mailtapd.stderr")
         self.stderr = open(self.stderr_path, "wb")
-        cmd = [MAILTAPD, "--socket", self.socket, "--events", self.events, *args]
+        cmd = [MAILTAPD, "--socket", self.socket, *args]
+        if events:
+            cmd += ["--events", self.events]
+        if observe_data:
+            cmd.append("--observe-data")
         if log_dir:
             cmd += ["--log-dir", self.log_dir, "--log-format", "json"]
         self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,

@@ -271,6 +271,50 @@ class CorpusTraces(unittest.TestCase):
                     self.assertEqual(agent.cleanup(), 0)
 
 
+class MessageLinesOnlyWhenAsked(unittest.TestCase):
+    """Without --observe-data the socket carries every event but smtp_data; without --events
+    too, nothing wants smtp_data and the analyzer does not raise it: smtp.log must not change."""
+
+    @classmethod
+    def setUpClass(cls):
+        lib.need_corpus()
+        trace = os.path.join(lib.TRACES, "smtp.pcap")
+        cls.with_events = lib.Agent(["-r", trace, "--keep-serving"], observe_data=False)
+        cls.without_events = lib.Agent(["-r", trace, "--keep-serving"], events=False,
+                                       observe_data=False)
+        cls.status = cls.with_events.wait_finished()
+        cls.status_without_events = cls.without_events.wait_finished()
+        cls.events = lib.read_lines(cls.with_events.events)
+        cls.data_lines = [l for l in cls.events if json.loads(l)["event"] == "smtp_data"]
+
+    @classmethod
+    def tearDownClass(cls):
+        for agent in (cls.with_events, cls.without_events):
+            assert agent.cleanup() == 0
+
+    def observe_all(self, agent):
+        return ok_lines(self, mailtap(agent.socket, "observe", "--last", "1000000", "-o", "json"))
+
+    def test_the_events_file_has_the_message_lines(self):
+        self.assertGreater(len(self.data_lines), 50)
+        self.assertEqual(self.status["counters"]["smtp"]["data_lines"], len(self.data_lines))
+
+    def test_observe_has_every_other_event(self):
+        expected = [l for l in self.events if json.loads(l)["event"] != "smtp_data"]
+        self.assertGreater(len(expected), 50)
+        self.assertEqual(self.observe_all(self.with_events), expected)
+        self.assertEqual(self.observe_all(self.without_events), expected)
+
+    def test_smtp_log_does_not_depend_on_smtp_data(self):
+        records = lib.read_lines(self.with_events.smtp_log)
+        self.assertTrue(records)
+        self.assertEqual(lib.read_lines(self.without_events.smtp_log), records)
+
+    def test_message_lines_are_still_counted(self):
+        self.assertEqual(self.status_without_events["counters"]["smtp"]["data_lines"],
+                         len(self.data_lines))
+
+
 class SyntheticCapture(ReplayFixture):
     """bench/gen_smtp_pcap.py: 600 interleaved sessions, 1200 mails, ~50000 events: more than the
     default history (10000 events, 1000 records)."""

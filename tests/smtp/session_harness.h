@@ -2,6 +2,7 @@
 // "smtp_reply(F, 220, >, hello, F)" or "weird(NUL_in_line, , CONTENTLINE)".
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,9 +37,11 @@ class RecordingSink : public EventSink {
     events.push_back(event);
     if (on_event) on_event(event);
   }
+  bool Wants(std::string_view event_name) const override { return !wants || wants(event_name); }
   void OnConnectionRemoved(const Connection& /*conn*/, Timestamp ts) override {
     removals.push_back(ts.usec);
   }
+  std::function<bool(std::string_view)> wants;  // unset: every event
   std::vector<Event> events;
   std::vector<int64_t> removals;  // timestamps of the removal notices
   std::function<void(const Event&)> on_event;
@@ -46,8 +49,10 @@ class RecordingSink : public EventSink {
 
 class SessionHarness {
  public:
-  explicit SessionHarness(SmtpLimits limits = {}, bool partial = false)
+  explicit SessionHarness(SmtpLimits limits = {}, bool partial = false,
+                          std::function<bool(std::string_view)> wants = {})
       : shared_(std::make_shared<SmtpShared>()) {
+    sink_.wants = std::move(wants);
     conn_.uid = "Ctest";
     conn_.id.resp_p = 25;
     conn_.partial = partial;

@@ -574,5 +574,27 @@ TEST(ReusableEvent, NestedLeaseGetsItsOwnEventAndTheSharedOneIsReusedAfter) {
   EXPECT_EQ(&again.event(), first);
 }
 
+// Zeek raises smtp_data only when a script handles it; the session asks its sink once.
+TEST(SmtpSession, RaisesNoSmtpDataWhenNoSinkWantsIt) {
+  auto run = [](SessionHarness& h) {
+    ToRcptOk(h);
+    h.Client("DATA\r\n");
+    h.Server("354 go\r\n");
+    h.Client("Subject: s\r\n\r\nline one\r\nline two\r\n.\r\n");
+    h.Server("250 ok\r\n");
+    return h.Take();
+  };
+  SessionHarness all;
+  SessionHarness no_data({}, false, [](std::string_view name) { return name != "smtp_data"; });
+  const Events with_data = run(all);
+  Events expected;
+  for (const auto& e : with_data) {
+    if (!e.starts_with("smtp_data(")) expected.push_back(e);
+  }
+  ASSERT_EQ(with_data.size(), expected.size() + 4);  // "Subject: s", "", "line one", "line two"
+  EXPECT_EQ(run(no_data), expected);
+  EXPECT_EQ(no_data.shared().counters.data_lines.Get(), 4u);
+}
+
 }  // namespace
 }  // namespace mailtap::testing
