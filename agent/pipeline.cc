@@ -19,12 +19,6 @@ namespace {
 constexpr Timestamp kExpiryInterval{1'000'000};
 // How often snapshots for the query server are refreshed, in wall-clock time.
 constexpr auto kPublishInterval = std::chrono::milliseconds(250);
-// The connections snapshot copies every tracked flow, and closed flows stay tracked for the
-// close delay (5 s): at 10^3 connections/s that is ~10^4 flows per snapshot. Publishing it at most
-// once a second, and no more often than once per this many times its own cost, keeps it well
-// under 0.5% of the pipeline thread.
-constexpr auto kConnectionsSnapshotMinInterval = std::chrono::seconds(1);
-constexpr int kConnectionsSnapshotCostFactor = 200;
 // Reading the clock per packet would cost more than the rest of the loop: check every N.
 constexpr uint64_t kSegmentsPerClockCheck = 1024;
 
@@ -125,7 +119,8 @@ void Pipeline::Run(CaptureSource& source) {
   flows_->FinishAll(last_packet_time_);
   bus_.Flush();
   records_.Flush();
-  PublishSnapshots(SnapshotPace::kNow);
+  stats_snapshot_.Publish(CollectStats(stats_sources_));
+  connections_snapshot_.PublishFinal(flows_->Summaries());
 }
 
 void Pipeline::ProcessSegment(const TcpSegment& segment) {
@@ -143,6 +138,7 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
     last_expiry_ = now;
   }
   if (reopen_requested_.exchange(false)) ReopenOutputs();
+  if (connections_snapshot_.requested()) connections_snapshot_.Publish(flows_->Summaries());
   auto wall = std::chrono::steady_clock::now();
   // On a wall-clock cadence, idle or not: a live source goes idle at every poll (10 ms) in which
   // it drains the ring buffer, and flushing outputs and collecting statistics 100 times a second
@@ -151,19 +147,8 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
     last_publish_ = wall;
     bus_.Flush();
     records_.Flush();
-    PublishSnapshots(SnapshotPace::kCostBounded);
+    stats_snapshot_.Publish(CollectStats(stats_sources_));
   }
-}
-
-void Pipeline::PublishSnapshots(SnapshotPace pace) {
-  stats_snapshot_.Publish(CollectStats(stats_sources_));
-  const auto start = std::chrono::steady_clock::now();
-  if (pace == SnapshotPace::kCostBounded && start < next_connections_publish_) return;
-  connections_snapshot_.Publish(flows_->Summaries());
-  next_connections_publish_ =
-      start + std::max<std::chrono::steady_clock::duration>(
-                  kConnectionsSnapshotMinInterval,
-                  (std::chrono::steady_clock::now() - start) * kConnectionsSnapshotCostFactor);
 }
 
 void Pipeline::ReopenOutputs() {

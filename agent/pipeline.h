@@ -85,17 +85,14 @@ class Pipeline {
   // returns once the source has ended its input.
   void RequestReopen() { reopen_requested_.store(true); }
 
-  // Snapshots for readers on other threads; refreshed a few times per second while running.
+  // For readers on other threads: statistics refreshed a few times per second while running,
+  // connections when a reader asks (within one poll interval of the live source).
   const StatsSnapshot& stats() const { return stats_snapshot_; }
   const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
 
  private:
   void ProcessSegment(const TcpSegment& segment);
   void Housekeeping(Timestamp now, bool source_idle);
-  // kNow: both snapshots now (end of input). kCostBounded: statistics now, connections only if
-  // a second and kConnectionsSnapshotCostFactor times the previous one's cost have passed.
-  enum class SnapshotPace { kNow, kCostBounded };
-  void PublishSnapshots(SnapshotPace pace);
   void ReopenOutputs();
 
   Config config_;
@@ -119,7 +116,6 @@ class Pipeline {
   Timestamp last_expiry_{};
   uint64_t segments_since_check_ = 0;
   std::chrono::steady_clock::time_point last_publish_{};
-  std::chrono::steady_clock::time_point next_connections_publish_{};
   std::atomic<bool> reopen_requested_{false};
 };
 

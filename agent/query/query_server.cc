@@ -24,6 +24,10 @@ namespace {
 
 constexpr int kMaxEpollEvents = 64;
 constexpr int kMaxWaitMs = 1000;
+// How long `connections` waits for the pipeline to build a fresh list (it does at its next
+// housekeeping: within a poll interval live, 1024 packets in a replay); past that, the freshest
+// list there is. Other clients wait meanwhile, so it is short.
+constexpr std::chrono::milliseconds kConnectionsWait{250};
 
 void LogToStderr(std::string_view line) {
   std::fprintf(stderr, "mailtapd: %.*s\n", static_cast<int>(line.size()), line.data());
@@ -359,7 +363,7 @@ void QueryServer::Impl::Answer(const QueryRequest& request, QueryResponse* respo
       return;
     }
     case Verb::kConnections:
-      for (const auto& c : connections_.Get()) {
+      for (const auto& c : connections_.GetFresh(kConnectionsWait)) {
         if (!request.filter.Matches(KeysFromConnection(c))) continue;
         response->lines.push_back(FormatConnectionJson(c, now));
         ++response->data_lines;

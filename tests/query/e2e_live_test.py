@@ -255,5 +255,53 @@ class LiveFollowers(unittest.TestCase):
         self.assertGreater(lost["slow_subscriber"], 0)
 
 
+class LiveConnections(unittest.TestCase):
+    """`mailtap connections` while a session is open: the agent builds the list when asked, and
+    it must show the session as the client socket saw it."""
+
+    def setUp(self):
+        lib.need_root("live capture (eBPF on lo)")
+        sink_bin = smtp_tool("smtp-sink")
+        if not sink_bin:
+            lib.skip_loudly("smtp-sink (Debian package postfix) not installed")
+        port = free_loopback_port()
+        self.sink = subprocess.Popen([sink_bin, "-u", "nobody", f"127.0.0.1:{port}", "16"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (self.sink.terminate(), self.sink.wait(timeout=10)))
+        self.agent = lib.Agent(["-i", "lo", "--ports", str(port)])
+        self.addCleanup(self.agent.cleanup)
+        self.agent.wait_serving()
+        self.client = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.addCleanup(self.client.close)
+
+    def read_reply(self, f):
+        lines = [f.readline()]
+        while lines[-1][3:4] == b"-":
+            lines.append(f.readline())
+        return b"".join(lines)
+
+    def connections(self):
+        out = lib.mailtap(self.agent.socket, "connections", "-o", "json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    def test_an_open_session_is_listed_with_the_bytes_each_side_sent(self):
+        f = self.client.makefile("rb")
+        received = self.read_reply(f)
+        sent = b"EHLO client.example\r\n"
+        self.client.sendall(sent)
+        received += self.read_reply(f)
+        port = self.client.getsockname()[1]
+
+        def listed():
+            mine = [c for c in self.connections() if c["id.orig_p"] == port]
+            return mine if mine and mine[0]["resp_bytes"] == len(received) else None
+        mine = poll(listed, "the open session in `mailtap connections`", deadline=20)
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(mine[0]["orig_bytes"], len(sent))
+        self.assertEqual(mine[0]["tcp_state"], "established")
+        self.assertEqual(mine[0]["gap_bytes"], 0)
+
+
 if __name__ == "__main__":
     lib.run_tests()

@@ -258,7 +258,7 @@ TEST_F(QueryServerTest, ConnectionsListTheOpenSessions) {
   c.resp_bytes = 20;
   c.tcp_state = "established";
   c.smtp_state = "IN_DATA";
-  connections_.Publish({c});
+  connections_.PublishFinal({c});
   auto data = DataLines(Ask(R"({"verb":"connections"})"));
   ASSERT_EQ(data.size(), 1u);
   Json j = Parse(data[0]);
