@@ -40,11 +40,22 @@ void ReassemblyContext::GiveRetainedBuffer(std::vector<uint8_t>& buffer, size_t 
   std::vector<uint8_t>().swap(buffer);
 }
 
-bool ReassemblyContext::TakeRetainedBuffer(std::vector<uint8_t>* buffer, size_t* charged) {
-  if (retained_pool_.empty()) return false;
-  *buffer = std::move(retained_pool_.back().bytes);
-  *charged = retained_pool_.back().charged;
-  retained_pool_.pop_back();
+bool ReassemblyContext::ExchangeRetainedBuffer(std::vector<uint8_t>* buffer, size_t* charged,
+                                               size_t min_capacity) {
+  PooledBuffer* best = nullptr;
+  for (PooledBuffer& pooled : retained_pool_) {
+    if (pooled.bytes.capacity() >= min_capacity &&
+        (best == nullptr || pooled.bytes.capacity() < best->bytes.capacity())) {
+      best = &pooled;
+    }
+  }
+  if (best == nullptr) return false;
+  std::swap(best->bytes, *buffer);
+  std::swap(best->charged, *charged);
+  if (best->bytes.capacity() == 0) {
+    std::swap(*best, retained_pool_.back());
+    retained_pool_.pop_back();
+  }
   return true;
 }
 
@@ -305,20 +316,19 @@ void Reassembler::Retain(std::span<const uint8_t> bytes) {
 
 bool Reassembler::MakeRoom(size_t n) {
   if (retained_.size() + n <= retained_.capacity()) return true;
-  if (retained_.capacity() == 0 && context_.TakeRetainedBuffer(&retained_, &retained_charged_) &&
-      n <= retained_.capacity()) {
-    return true;
-  }
   // The vector is a queue: move the live bytes to the front before growing.
   retained_.erase(retained_.begin(), retained_.begin() + static_cast<ptrdiff_t>(retained_head_));
   retained_head_ = 0;
   if (retained_.size() + n <= retained_.capacity()) return true;
+  if (retained_.empty() && context_.ExchangeRetainedBuffer(&retained_, &retained_charged_, n)) {
+    return true;
+  }
   // Up to twice the cap, so that a full queue is compacted once per cap bytes, not per segment;
   // and at once the size kept between exchanges, not doubling up to it from a few bytes.
-  size_t want = std::max(
-      {retained_.size() + n,
-       std::min(2 * retained_.capacity(), 2 * limits_.max_retained_bytes_per_direction),
-       std::min(kKeptRetainedCapacity, limits_.max_retained_bytes_per_direction)});
+  size_t want =
+      std::max({retained_.size() + n,
+                std::min(2 * retained_.capacity(), 2 * limits_.max_retained_bytes_per_direction),
+                std::min(kKeptRetainedCapacity, limits_.max_retained_bytes_per_direction)});
   if (!context_.ReserveRetained(want - retained_charged_)) return false;
   retained_.reserve(want);
   retained_charged_ = want;
@@ -341,14 +351,12 @@ void Reassembler::ClearRetained() {
   retained_head_ = 0;
   retained_start_ = next_rel_;
   // Small buffers stay for the next bytes (no allocation per command/reply exchange); large ones
-  // go back, so that memory follows what is unacknowledged now, not what once was.
-  if (retained_.capacity() > kKeptRetainedCapacity) FreeRetainedBuffer();
-}
-
-void Reassembler::FreeRetainedBuffer() {
-  std::vector<uint8_t>().swap(retained_);
-  context_.ReleaseRetained(retained_charged_);
-  retained_charged_ = 0;
+  // go to the pool (or are freed), so that memory follows what is unacknowledged now, not what
+  // once was.
+  if (retained_.capacity() > kKeptRetainedCapacity) {
+    context_.GiveRetainedBuffer(retained_, retained_charged_);
+    retained_charged_ = 0;
+  }
 }
 
 }  // namespace mailtap

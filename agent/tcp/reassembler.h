@@ -47,13 +47,15 @@ class ReassemblyContext {
   // pooled buffers below).
   uint64_t retained_bytes() const { return retained_.load(std::memory_order_relaxed); }
 
-  // Retained-byte buffers of ended streams, kept for new ones: a busy host opens and closes
-  // thousands of connections per second, and allocating (and page-faulting) fresh buffers for
-  // each cost more than the copying they hold. A pooled buffer stays charged to the budget.
+  // Retained-byte buffers of ended streams and of exchanges fully acknowledged, kept for new
+  // bytes: a busy host opens and closes thousands of connections per second, each with a
+  // message of a few KiB, and allocating (and page-faulting) a fresh buffer for each cost more
+  // than the copying they hold. A pooled buffer stays charged to the budget.
   // Give takes `buffer` (and its charge) into the pool, or frees it if the pool is full.
   void GiveRetainedBuffer(std::vector<uint8_t>& buffer, size_t charged);
-  // False if the pool is empty.
-  bool TakeRetainedBuffer(std::vector<uint8_t>* buffer, size_t* charged);
+  // Swaps `*buffer` (empty; its capacity goes to the pool) for the smallest pooled buffer that
+  // holds `min_capacity` bytes. False, and nothing changes, if none does.
+  bool ExchangeRetainedBuffer(std::vector<uint8_t>* buffer, size_t* charged, size_t min_capacity);
 
   Counter retransmitted_bytes;      // bytes that were already delivered or buffered
   Counter out_of_order_segments;    // segments with bytes that had to wait for a hole
@@ -168,7 +170,6 @@ class Reassembler {
   void Retain(std::span<const uint8_t> bytes);
   void TrimRetained(int64_t upto);
   void ClearRetained();
-  void FreeRetainedBuffer();
   void DropRetainedFront(size_t n);
   bool MakeRoom(size_t n);
   size_t RetainedSize() const { return retained_.size() - retained_head_; }

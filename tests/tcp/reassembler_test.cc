@@ -357,14 +357,35 @@ TEST_F(ReassemblerTest, OnlyBytesStillRetainedAreJudged) {
   EXPECT_EQ(context_.retained_bytes(), 0u);
 }
 
-TEST_F(ReassemblerTest, LargeRetentionIsFreedOnceAcknowledged) {
+TEST_F(ReassemblerTest, RetentionLargerThanPooledBuffersIsFreedOnceAcknowledged) {
   Make(1000);
-  Data(1, Pattern(10000));
-  EXPECT_GE(context_.retained_bytes(), 10000u);
-  Ack(5001);
-  EXPECT_GE(context_.retained_bytes(), 5000u);  // same buffer, half of it live
-  Ack(10001);
+  Data(1, Pattern(40000));  // more than the pool keeps (16 KiB)
+  EXPECT_GE(context_.retained_bytes(), 40000u);
+  Ack(20001);
+  EXPECT_GE(context_.retained_bytes(), 20000u);  // same buffer, half of it live
+  Ack(40001);
   EXPECT_EQ(context_.retained_bytes(), 0u);
+}
+
+// A message of a few KiB per connection: once acknowledged, its buffer waits in the pool for the
+// next one instead of being freed and allocated again.
+TEST_F(ReassemblerTest, AnAcknowledgedMessagesBufferIsReusedByTheNextStream) {
+  ReassemblyContext context(1 << 20, 1 << 20);
+  Log log;
+  RecordingConsumer consumer(&log);
+  Reassembler first(Side::kOriginator, &consumer, {}, context);
+  first.Init(0);
+  first.AddData(ts_, 1, Bytes(Pattern(9000)), 0);
+  const uint64_t held = context.retained_bytes();
+  EXPECT_GE(held, 9000u);
+  first.AckReceived(ts_, 9001);
+  EXPECT_EQ(context.retained_bytes(), held);  // pooled, not freed
+
+  Reassembler second(Side::kOriginator, &consumer, {}, context);
+  second.Init(100000);
+  second.AddData(ts_, 100001, Bytes(Pattern(8000)), 0);
+  EXPECT_EQ(context.retained_bytes(), held);  // the pooled buffer, no new charge
+  EXPECT_EQ(Stream(log, Side::kOriginator), Pattern(9000) + Pattern(8000));
 }
 
 // Ended streams lend their retained-bytes buffer to new ones (the pool stays charged to the
