@@ -3,8 +3,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 
@@ -34,9 +36,25 @@ class IpAddress {
   const std::array<uint8_t, 16>& bytes() const { return bytes_; }
   std::string ToString() const;
 
-  auto operator<=>(const IpAddress&) const = default;
+  // Byte order (lexicographic), as the default would be, but as two 64-bit comparisons instead
+  // of a memcmp call: flow keys compare and order two addresses for every packet.
+  bool operator==(const IpAddress& other) const {
+    return Word(0) == other.Word(0) && Word(1) == other.Word(1);
+  }
+  std::strong_ordering operator<=>(const IpAddress& other) const {
+    if (auto c = Word(0) <=> other.Word(0); c != 0) return c;
+    return Word(1) <=> other.Word(1);
+  }
 
  private:
+  // The i-th 8 bytes as a big-endian number, so that numeric order is byte order.
+  uint64_t Word(int i) const {
+    uint64_t w;
+    std::memcpy(&w, bytes_.data() + 8 * i, sizeof w);
+    if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap64(w);
+    return w;
+  }
+
   std::array<uint8_t, 16> bytes_{};
 };
 

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace mailtap {
 namespace {
 
@@ -39,4 +41,23 @@ TEST(IpAddress, RejectsGarbage) {
 }
 
 }  // namespace
+// Flow keys order their two endpoints by address: the order must be the bytes' (what the
+// standard library's array comparison gives), including across the 8-byte halves.
+TEST(IpAddress, ComparesInByteOrder) {
+  std::vector<IpAddress> addrs;
+  for (const char* text :
+       {"0.0.0.0", "10.0.0.1", "10.0.0.2", "127.0.0.1", "255.255.255.255", "::", "::1", "::2",
+        "1::", "1::1", "fe80::1", "fe80::100", "ff02::1", "2001:db8::1", "2001:db8:0:1::"}) {
+    IpAddress a;
+    ASSERT_TRUE(IpAddress::Parse(text, &a)) << text;
+    addrs.push_back(a);
+  }
+  for (const IpAddress& a : addrs) {
+    for (const IpAddress& b : addrs) {
+      EXPECT_EQ(a == b, a.bytes() == b.bytes()) << a.ToString() << " " << b.ToString();
+      EXPECT_EQ(a < b, a.bytes() < b.bytes()) << a.ToString() << " " << b.ToString();
+    }
+  }
+}
+
 }  // namespace mailtap
