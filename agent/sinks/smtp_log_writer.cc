@@ -36,8 +36,9 @@ void BuildRecord(const SmtpRecord& r, LogLineBuilder& b) {
 }
 
 std::string Format(const SmtpRecord& r, LogFormat format, const LogLimits& limits,
-                   uint64_t* strings_truncated, uint64_t* containers_truncated) {
-  LogLineBuilder b(format, limits);
+                   uint64_t* strings_truncated, uint64_t* containers_truncated,
+                   std::string buffer = {}) {
+  LogLineBuilder b(format, limits, std::move(buffer));
   BuildRecord(r, b);
   if (strings_truncated) *strings_truncated = b.strings_truncated();
   if (containers_truncated) *containers_truncated = b.containers_truncated();
@@ -98,7 +99,8 @@ SmtpLogWriter::SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions option
 
 void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
   uint64_t strings = 0, containers = 0;
-  file_.WriteLine(Format(record, file_.format(), limits_, &strings, &containers));
+  line_ = Format(record, file_.format(), limits_, &strings, &containers, std::move(line_));
+  file_.WriteLine(line_);
   records_.Add();
   strings_truncated_.Add(strings);
   containers_truncated_.Add(containers);

@@ -53,6 +53,7 @@ class SmtpLogWriter : public RecordSink, public StatsSource {
   LogLimits limits_;
   EventSink* weirds_;
   LogFile file_;
+  std::string line_;  // the last line formatted: its allocation serves the next one
   Counter records_;
   Counter strings_truncated_;
   Counter containers_truncated_;

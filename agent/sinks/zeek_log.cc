@@ -67,8 +67,9 @@ void AppendZeekEscaped(std::string_view bytes, bool in_container, std::string* o
   }
 }
 
-LogLineBuilder::LogLineBuilder(LogFormat format, const LogLimits& limits)
-    : format_(format), limits_(limits) {
+LogLineBuilder::LogLineBuilder(LogFormat format, const LogLimits& limits, std::string buffer)
+    : format_(format), limits_(limits), out_(std::move(buffer)) {
+  out_.clear();
   out_.reserve(1024);
   if (format_ == LogFormat::kJson) out_.push_back('{');
 }

@@ -40,7 +40,9 @@ struct LogLimits {
 // empty and further containers as empty (Zeek's log_*_truncated behaviour; counted, no weird).
 class LogLineBuilder {
  public:
-  LogLineBuilder(LogFormat format, const LogLimits& limits);
+  // `buffer` is cleared and written into, so that a writer can hand the same allocation back
+  // for every line (Finish() returns it).
+  LogLineBuilder(LogFormat format, const LogLimits& limits, std::string buffer = {});
 
   void Time(std::string_view name, Timestamp ts);
   void String(std::string_view name, const std::optional<std::string>& value);
