@@ -13,7 +13,9 @@ constexpr uint8_t kLf = '\n';
 
 LineSplitter::LineSplitter(LineSplitterListener& listener, size_t max_line_length,
                            LineMemoryBudget* budget)
-    : listener_(listener), max_line_length_(std::max<size_t>(max_line_length, 2)), budget_(budget) {}
+    : listener_(listener),
+      max_line_length_(std::max<size_t>(max_line_length, 2)),
+      budget_(budget) {}
 
 LineSplitter::~LineSplitter() { ClearBuffer(); }
 
@@ -35,24 +37,28 @@ void LineSplitter::ClearBuffer() {
 }
 
 void LineSplitter::Feed(std::span<const uint8_t> data) {
-  while (!data.empty() && !detached_) {
-    // A CR ended the previous line; its LF (possibly in this later delivery) belongs to it. This
-    // is checked before plain mode because the BDAT command line may have ended with that CR.
-    if (last_char_ == kCr && data[0] == kLf) {
-      last_char_ = kLf;
-      data = data.subspan(1);
-      continue;
-    }
-    if (plain_remaining_ > 0) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(plain_remaining_, data.size()));
-      last_char_ = 0;  // the CR of the command line must not swallow a later chunk byte
-      plain_remaining_ -= n;
-      listener_.OnPlain(data.first(n));
-      data = data.subspan(n);
-      continue;
-    }
-    data = data.subspan(SplitOnce(data));
+  while (!data.empty() && !detached_) data = data.subspan(FeedOne(data));
+}
+
+size_t LineSplitter::FeedOne(std::span<const uint8_t> data) {
+  if (data.empty() || detached_) return 0;
+  size_t used = 0;
+  // A CR ended the previous line; its LF (possibly in this later delivery) belongs to it. This
+  // is checked before plain mode because the BDAT command line may have ended with that CR.
+  if (last_char_ == kCr && data[0] == kLf) {
+    last_char_ = kLf;
+    used = 1;
+    data = data.subspan(1);
+    if (data.empty()) return used;
   }
+  if (plain_remaining_ > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(plain_remaining_, data.size()));
+    last_char_ = 0;  // the CR of the command line must not swallow a later chunk byte
+    plain_remaining_ -= n;
+    listener_.OnPlain(data.first(n));
+    return used + n;
+  }
+  return used + SplitOnce(data);
 }
 
 void LineSplitter::FlushAtEnd() {

@@ -68,6 +68,23 @@ class LineSplitter {
 
   // Splits `data` (the next in-order bytes of the stream). Stops early if Detach() is called.
   void Feed(std::span<const uint8_t> data);
+  // One step of Feed(): the pending LF, then one line (or plain chunk, or the start of a line
+  // that does not end within `data`). Returns the bytes consumed; Feed() is FeedOne() repeated.
+  size_t FeedOne(std::span<const uint8_t> data);
+
+  // The fast path for lines that are only counted (message bodies nobody reads line by line):
+  // consumes the complete lines at the start of `data` that end in CRLF, hold none of the bytes
+  // the splitter treats specially (CR, LF, an armed NUL), fit the cap and satisfy `take(line)`,
+  // without handing them to the listener. Feed() would have delivered exactly those lines, with
+  // no anomaly, and leaves the same state. The LF of a line that ended with CR is consumed
+  // first. Does nothing while a line is partial or plain delivery is on. Returns the lines and
+  // bytes consumed.
+  struct Skipped {
+    size_t lines = 0;
+    size_t bytes = 0;
+  };
+  template <typename Take>
+  Skipped SkipLines(std::span<const uint8_t> data, Take take);
 
   // End of the stream: a buffered unterminated line is delivered as if an LF had arrived
   // (spec 3.7). Goes through Feed, so a pending plain delivery swallows the LF.
@@ -109,5 +126,27 @@ class LineSplitter {
   bool detached_ = false;
   uint64_t plain_remaining_ = 0;
 };
+
+template <typename Take>
+LineSplitter::Skipped LineSplitter::SkipLines(std::span<const uint8_t> data, Take take) {
+  Skipped skipped;
+  if (!buf_.empty() || plain_remaining_ > 0 || detached_ || data.empty()) return skipped;
+  if (last_char_ == '\r') {
+    if (data[0] != '\n') return skipped;  // a single CR: Feed() reports it
+    last_char_ = '\n';
+    skipped.bytes = 1;
+  }
+  const size_t cap = CurrentCap();
+  while (true) {
+    const std::span<const uint8_t> rest = data.subspan(skipped.bytes);
+    const size_t n = OrdinaryBytes(rest);
+    if (n >= cap || n + 1 >= rest.size() || rest[n] != '\r' || rest[n + 1] != '\n') break;
+    if (!take(std::string_view(reinterpret_cast<const char*>(rest.data()), n))) break;
+    ++skipped.lines;
+    skipped.bytes += n + 2;
+  }
+  if (skipped.lines > 0) last_char_ = '\n';  // as Feed() leaves it after a CRLF line
+  return skipped;
+}
 
 }  // namespace mailtap::smtp

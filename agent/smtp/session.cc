@@ -66,7 +66,29 @@ void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data
     }
     return;
   }
-  (IsOrig(side) ? orig_lines_ : resp_lines_).Feed(data);
+  smtp::LineSplitter& lines = IsOrig(side) ? orig_lines_ : resp_lines_;
+  if (IsOrig(side) == orig_is_sender_) {
+    FeedSenderLines(lines, data);
+  } else {
+    lines.Feed(data);
+  }
+}
+
+// In a DATA message nobody wants as smtp_data, the body lines after the headers only count:
+// they skip the listener chain. Lines go one at a time until the headers end; the line a
+// segment starts in the middle of, and any line starting with "." (the end of the message, or
+// dot-stuffed), take the usual path.
+void SmtpSession::FeedSenderLines(smtp::LineSplitter& lines, std::span<const uint8_t> data) {
+  while (!data.empty() && !lines.detached() && state_ == State::kInData && !raise_data_ && !bdat_) {
+    if (message_ && !message_->in_header()) {
+      const auto skipped =
+          lines.SkipLines(data, [](std::string_view l) { return !l.starts_with('.'); });
+      counters_.data_lines.Add(skipped.lines);
+      data = data.subspan(skipped.bytes);
+    }
+    data = data.subspan(lines.FeedOne(data));
+  }
+  lines.Feed(data);
 }
 
 void SmtpSession::Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) {

@@ -213,6 +213,7 @@ class SmtpSession : public StreamConsumer,
   void Request(std::string_view command, std::string_view arg);
   void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
   void Data(Side side, std::string_view data);
+  void FeedSenderLines(smtp::LineSplitter& lines, std::span<const uint8_t> data);
   void Header(std::string_view original_name, std::string_view value);
   void Unexpected(bool is_sender, std::string_view msg, std::string_view detail);
   void Weird(std::string_view name, std::string_view addl, std::string_view source);

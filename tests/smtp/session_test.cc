@@ -2,6 +2,9 @@
 // spec (section numbers in the test comments) and Zeek's baselines.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+
 #include "session_harness.h"
 
 namespace mailtap::testing {
@@ -594,6 +597,64 @@ TEST(SmtpSession, RaisesNoSmtpDataWhenNoSinkWantsIt) {
   ASSERT_EQ(with_data.size(), expected.size() + 4);  // "Subject: s", "", "line one", "line two"
   EXPECT_EQ(run(no_data), expected);
   EXPECT_EQ(no_data.shared().counters.data_lines.Get(), 4u);
+}
+
+std::string Repeat(std::string_view text, int times) {
+  std::string out;
+  for (int i = 0; i < times; ++i) out += text;
+  return out;
+}
+
+// Without smtp_data, body lines after the headers skip the listener chain (LineSplitter::
+// SkipLines). Whatever the segmentation, everything else must come out as with smtp_data raised:
+// the same events in the same order (weirds included) and the same count of lines.
+TEST(SmtpSession, SkippingBodyLinesNobodyWantsChangesNothingElse) {
+  using namespace std::string_literals;
+  const std::string body =
+      "From: <a@example.com>\r\nSubject: test\r\n folded\r\n\r\n"
+      "plain line\r\n..dot-stuffed\r\n\r\nwith\0nul\r\nsecond\0nul\r\nbare\rcr\r\n"
+      "lf only\nafter lf\r\n"s +
+      Repeat("ordinary line\r\n", 5) + std::string(300, 'x') + "\r\n" +
+      Repeat("ordinary line\r\n", 5) + "after long\r\n.\r\n";
+  SmtpLimits limits;
+  limits.max_line_length = 100;  // the long line is cut: contentline_size_exceeded
+  for (uint32_t seed = 1; seed <= 200; ++seed) {
+    SCOPED_TRACE(seed);
+    auto run = [&](SessionHarness& h) {
+      std::mt19937 random(seed);
+      ToRcptOk(h);
+      for (int message = 0; message < 2; ++message) {
+        if (message > 0) {
+          h.Client("MAIL FROM:<a>\r\nRCPT TO:<b>\r\n");
+          h.Server("250 ok\r\n250 ok\r\n");
+        }
+        h.Client("DATA\r\n");
+        h.Server("354 go\r\n");
+        for (size_t at = 0; at < body.size();) {
+          // Small pieces split lines everywhere; large ones let whole lines take the fast path.
+          const size_t piece = 1 + random() % (seed % 2 == 0 ? 64 : 1024);
+          const size_t n = std::min<size_t>(body.size() - at, piece);
+          h.Client(std::string_view(body).substr(at, n));
+          at += n;
+        }
+        h.Server("250 ok\r\n");
+      }
+      return h.Take();
+    };
+    SessionHarness all(limits);
+    SessionHarness no_data(limits, false,
+                           [](std::string_view name) { return name != "smtp_data"; });
+    Events expected;
+    for (const auto& e : run(all)) {
+      if (!e.starts_with("smtp_data(")) expected.push_back(e);
+    }
+    EXPECT_EQ(run(no_data), expected);
+    EXPECT_EQ(no_data.shared().counters.data_lines.Get(), all.shared().counters.data_lines.Get());
+    // Per message: 13 lines up to "after lf" ("bare\rcr" is two), 5 ordinary ones, the 300 x's
+    // as 99 + 99 + 98 (spec 3.6: a full 100-byte buffer emits 99 and loses the next byte), 5
+    // ordinary ones, "after long".
+    EXPECT_EQ(all.shared().counters.data_lines.Get(), 2u * 27);
+  }
 }
 
 }  // namespace
