@@ -11,6 +11,12 @@ constexpr std::array<uint8_t, 12> kV4MappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 
 }  // namespace
 
 std::string FormatTimestamp(Timestamp ts) {
+  std::string out;
+  AppendTimestamp(ts, &out);
+  return out;
+}
+
+void AppendTimestamp(Timestamp ts, std::string* out) {
   int64_t secs = ts.usec / 1000000;
   int64_t frac = ts.usec % 1000000;
   if (frac < 0) {
@@ -22,7 +28,7 @@ std::string FormatTimestamp(Timestamp ts) {
   char* end = std::to_chars(buf, buf + sizeof buf - 8, secs).ptr;
   *end++ = '.';
   for (int64_t div = 100000; div > 0; div /= 10) *end++ = static_cast<char>('0' + (frac / div) % 10);
-  return std::string(buf, end);
+  out->append(buf, end);
 }
 
 IpAddress IpAddress::FromV4(std::span<const uint8_t, 4> bytes) {
@@ -56,6 +62,12 @@ bool IpAddress::IsV4() const {
 }
 
 std::string IpAddress::ToString() const {
+  std::string out;
+  AppendTo(&out);
+  return out;
+}
+
+void IpAddress::AppendTo(std::string* out) const {
   if (IsV4()) {
     // Dotted quad by hand: glibc's inet_ntop formats IPv4 through sprintf, which cost a visible
     // share of writing every smtp.log record (four addresses each).
@@ -68,11 +80,12 @@ std::string IpAddress::ToString() const {
       if (b >= 10) *end++ = static_cast<char>('0' + b / 10 % 10);
       *end++ = static_cast<char>('0' + b % 10);
     }
-    return std::string(text, end);
+    out->append(text, end);
+    return;
   }
   char buf[INET6_ADDRSTRLEN];
   const char* s = inet_ntop(AF_INET6, bytes_.data(), buf, sizeof buf);
-  return s ? std::string(s) : std::string("?");
+  out->append(s ? s : "?");
 }
 
 }  // namespace mailtap

@@ -1,6 +1,7 @@
 #include "sinks/zeek_log.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <utility>
 
@@ -147,9 +148,16 @@ void LogLineBuilder::AppendRaw(std::string_view text, bool quote_in_json) {
   if (quote) out_.push_back('"');
 }
 
+void LogLineBuilder::AppendAddr(const IpAddress& a) {
+  const bool quote = format_ == LogFormat::kJson;  // addresses never need escaping
+  if (quote) out_.push_back('"');
+  a.AppendTo(&out_);
+  if (quote) out_.push_back('"');
+}
+
 void LogLineBuilder::Time(std::string_view name, Timestamp ts) {
   BeginField(name);
-  AppendRaw(FormatTimestamp(ts), false);
+  AppendTimestamp(ts, &out_);
 }
 
 void LogLineBuilder::String(std::string_view name, const std::optional<std::string>& value) {
@@ -160,7 +168,8 @@ void LogLineBuilder::String(std::string_view name, const std::optional<std::stri
 
 void LogLineBuilder::Count(std::string_view name, uint64_t value) {
   BeginField(name);
-  AppendRaw(std::to_string(value), false);
+  char digits[24];
+  out_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
 }
 
 void LogLineBuilder::Port(std::string_view name, uint16_t port) { Count(name, port); }
@@ -177,7 +186,7 @@ void LogLineBuilder::Bool(std::string_view name, bool value) {
 void LogLineBuilder::Addr(std::string_view name, const std::optional<IpAddress>& value) {
   if (!value) return Unset();
   BeginField(name);
-  AppendRaw(value->ToString(), true);
+  AppendAddr(*value);
 }
 
 template <typename T, typename Fn>
@@ -202,7 +211,7 @@ void LogLineBuilder::StringSet(std::string_view name,
 
 void LogLineBuilder::AddrVector(std::string_view name,
                                 const std::optional<std::vector<IpAddress>>& values) {
-  Container(name, values, [this](const IpAddress& a) { AppendRaw(a.ToString(), true); });
+  Container(name, values, [this](const IpAddress& a) { AppendAddr(a); });
 }
 
 std::string LogLineBuilder::Finish() {

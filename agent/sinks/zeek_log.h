@@ -66,6 +66,7 @@ class LogLineBuilder {
   size_t LimitContainer(size_t n);
   void AppendStringValue(std::string_view s, bool in_container);
   void AppendRaw(std::string_view text, bool quote_in_json);
+  void AppendAddr(const IpAddress& a);
   template <typename T, typename Fn>
   void Container(std::string_view name, const std::optional<std::vector<T>>& values, Fn each);
 

@@ -21,6 +21,7 @@ struct Timestamp {
 
 // "1254722767.529046": seconds since the epoch with exactly six decimals, as Zeek prints `ts`.
 std::string FormatTimestamp(Timestamp ts);
+void AppendTimestamp(Timestamp ts, std::string* out);  // the same, appended to *out
 
 // An IPv4 or IPv6 address. IPv4 is stored as an IPv4-mapped IPv6 address (::ffff:a.b.c.d) so that
 // comparisons and hashing need no branch; ToString() prints IPv4 dotted and IPv6 per RFC 5952.
@@ -35,6 +36,7 @@ class IpAddress {
   bool IsV4() const;
   const std::array<uint8_t, 16>& bytes() const { return bytes_; }
   std::string ToString() const;
+  void AppendTo(std::string* out) const;  // ToString() appended to *out
 
   // Byte order (lexicographic), as the default would be, but as two 64-bit comparisons instead
   // of a memcmp call: flow keys compare and order two addresses for every packet.
