@@ -31,8 +31,10 @@ std::span<const uint8_t> Slice(std::span<const uint8_t> bytes, int64_t bytes_sta
 
 void ReassemblyContext::GiveRetainedBuffer(std::vector<uint8_t>& buffer, size_t charged) {
   if (retained_pool_.size() < kMaxPooledBuffers && buffer.capacity() > 0 &&
-      buffer.capacity() <= kMaxPooledCapacity) {
+      buffer.capacity() <= kMaxPooledCapacity &&
+      pooled_capacity_ + buffer.capacity() <= kMaxPooledBytes) {
     buffer.clear();
+    pooled_capacity_ += buffer.capacity();
     retained_pool_.push_back(PooledBuffer{std::move(buffer), charged});
   } else {
     ReleaseRetained(charged);
@@ -50,6 +52,7 @@ bool ReassemblyContext::ExchangeRetainedBuffer(std::vector<uint8_t>* buffer, siz
     }
   }
   if (best == nullptr) return false;
+  pooled_capacity_ += buffer->capacity() - best->bytes.capacity();
   std::swap(best->bytes, *buffer);
   std::swap(best->charged, *charged);
   if (best->bytes.capacity() == 0) {

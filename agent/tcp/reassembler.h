@@ -79,12 +79,16 @@ class ReassemblyContext {
     std::vector<uint8_t> bytes;
     size_t charged;
   };
+  // Up to twice the default per-direction retention (what a stream grows to under 64 KiB
+  // segments), at most 64 buffers and 4 MiB in all.
   static constexpr size_t kMaxPooledBuffers = 64;
-  static constexpr size_t kMaxPooledCapacity = 16 << 10;
+  static constexpr size_t kMaxPooledCapacity = 128 << 10;
+  static constexpr size_t kMaxPooledBytes = 4 << 20;
 
   size_t max_buffered_total_;
   size_t max_retained_total_;
   std::vector<PooledBuffer> retained_pool_;
+  size_t pooled_capacity_ = 0;  // the pool's buffers together
   std::atomic<uint64_t> buffered_{0};
   std::atomic<uint64_t> retained_{0};
 };

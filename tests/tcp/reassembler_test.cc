@@ -358,12 +358,14 @@ TEST_F(ReassemblerTest, OnlyBytesStillRetainedAreJudged) {
 }
 
 TEST_F(ReassemblerTest, RetentionLargerThanPooledBuffersIsFreedOnceAcknowledged) {
-  Make(1000);
-  Data(1, Pattern(40000));  // more than the pool keeps (16 KiB)
-  EXPECT_GE(context_.retained_bytes(), 40000u);
-  Ack(20001);
-  EXPECT_GE(context_.retained_bytes(), 20000u);  // same buffer, half of it live
-  Ack(40001);
+  ReassemblyLimits limits;
+  limits.max_retained_bytes_per_direction = 1 << 20;
+  Make(1000, limits);
+  Data(1, Pattern(200000));  // more than the pool keeps (128 KiB a buffer)
+  EXPECT_GE(context_.retained_bytes(), 200000u);
+  Ack(100001);
+  EXPECT_GE(context_.retained_bytes(), 100000u);  // same buffer, half of it live
+  Ack(200001);
   EXPECT_EQ(context_.retained_bytes(), 0u);
 }
 
@@ -408,6 +410,25 @@ TEST_F(ReassemblerTest, AnEndedStreamsBufferIsReusedByTheNextStream) {
   second.AddData(ts_, 1, Bytes(Pattern(2000)), 0);
   EXPECT_EQ(context.retained_bytes(), held);  // the same buffer, no new charge
   EXPECT_EQ(Stream(log, Side::kResponder), Pattern(2000));
+}
+
+// The pool keeps at most 4 MiB of buffers: what ended streams give beyond that is freed.
+TEST_F(ReassemblerTest, ThePoolOfRetentionBuffersIsBounded) {
+  ReassemblyContext context(1 << 30, 1 << 30);
+  Log log;
+  RecordingConsumer consumer(&log);
+  ReassemblyLimits limits;
+  limits.max_retained_bytes_per_direction = 100000;
+  std::vector<std::unique_ptr<Reassembler>> streams;
+  for (int i = 0; i < 60; ++i) {  // all open at once: 6 MB retained
+    streams.push_back(std::make_unique<Reassembler>(Side::kOriginator, &consumer, limits, context));
+    streams.back()->Init(0);
+    streams.back()->AddData(ts_, 1, Bytes(Pattern(100000)), 0);
+  }
+  EXPECT_GE(context.retained_bytes(), 60u * 100000);
+  for (auto& stream : streams) stream->AddFin(ts_, 100001);
+  EXPECT_GT(context.retained_bytes(), 3u << 20);  // the pool is in use...
+  EXPECT_LE(context.retained_bytes(), 4u << 20);  // ...up to its bound
 }
 
 TEST_F(ReassemblerTest, GlobalRetentionBoundSkipsTheCheckButLosesNothing) {
