@@ -2,13 +2,13 @@
 // analyzer -> event bus -> sinks (JSON lines, smtp.log, query server).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <vector>
 
 #include "common/event_bus.h"
+#include "common/event_fanout.h"
 #include "common/uid.h"
 #include "config.h"
 #include "mailtap/capture_source.h"
@@ -22,32 +22,6 @@ class SmtpAnalyzerFactory;
 class SmtpTransactionLog;
 class Redactor;
 class RecordRedactor;
-
-// Fans events out to the outputs, in order. Unlike EventBus it queues nothing: outputs publish no
-// events, so there is no re-entrancy to order.
-class EventFanout : public EventSink {
- public:
-  void Add(EventSink* sink) { sinks_.push_back(sink); }
-  void OnEvent(const Event& event) override {
-    for (EventSink* sink : sinks_) sink->OnEvent(event);
-  }
-  bool Wants(std::string_view event_name) const override {
-    return std::any_of(sinks_.begin(), sinks_.end(),
-                       [event_name](const EventSink* s) { return s->Wants(event_name); });
-  }
-  void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
-    for (EventSink* sink : sinks_) sink->OnConnectionRemoved(conn, ts);
-  }
-  void OnConnectionFinished(const Connection& conn) override {
-    for (EventSink* sink : sinks_) sink->OnConnectionFinished(conn);
-  }
-  void Flush() override {
-    for (EventSink* sink : sinks_) sink->Flush();
-  }
-
- private:
-  std::vector<EventSink*> sinks_;
-};
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -98,7 +72,7 @@ class Pipeline {
   Config config_;
   UidGenerator uids_;
   EventBus bus_;                // analyzer and smtp.log logic publish here
-  EventFanout outputs_fanout_;  // redacted events for the outputs
+  EventFanout outputs_fanout_;  // redacted events for the outputs (which publish none: no queue)
   RecordFanout records_;
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;

@@ -1,6 +1,5 @@
 #include "common/event_bus.h"
 
-#include <algorithm>
 #include <utility>
 
 namespace mailtap {
@@ -16,11 +15,6 @@ void EventBus::OnEvent(const Event& event) {
   }
 }
 
-bool EventBus::Wants(std::string_view event_name) const {
-  return std::any_of(sinks_.begin(), sinks_.end(),
-                     [event_name](const EventSink* s) { return s->Wants(event_name); });
-}
-
 void EventBus::Publish(Event event) {
   if (dispatching_) {
     queued_.push_back(std::move(event));
@@ -32,7 +26,7 @@ void EventBus::Publish(Event event) {
 // Not dispatching, so nothing is queued: `event` first, then what the sinks published meanwhile.
 void EventBus::Dispatch(const Event& event) {
   dispatching_ = true;
-  for (EventSink* sink : sinks_) sink->OnEvent(event);
+  sinks_.OnEvent(event);
   Drain();
 }
 
@@ -41,7 +35,7 @@ void EventBus::Drain() {
   while (!queued_.empty()) {
     Event event = std::move(queued_.front());
     queued_.pop_front();
-    for (EventSink* sink : sinks_) sink->OnEvent(event);
+    sinks_.OnEvent(event);
   }
   dispatching_ = false;
 }
@@ -49,17 +43,13 @@ void EventBus::Drain() {
 void EventBus::OnConnectionRemoved(const Connection& conn, Timestamp ts) {
   // Events raised while the connection is torn down go out before the removal notice.
   if (!dispatching_) Drain();
-  for (EventSink* sink : sinks_) sink->OnConnectionRemoved(conn, ts);
+  sinks_.OnConnectionRemoved(conn, ts);
   if (!dispatching_) Drain();
 }
 
 void EventBus::OnConnectionFinished(const Connection& conn) {
   if (!dispatching_) Drain();
-  for (EventSink* sink : sinks_) sink->OnConnectionFinished(conn);
-}
-
-void EventBus::Flush() {
-  for (EventSink* sink : sinks_) sink->Flush();
+  sinks_.OnConnectionFinished(conn);
 }
 
 }  // namespace mailtap

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <deque>
-#include <vector>
 
+#include "common/event_fanout.h"
 #include "mailtap/sink.h"
 
 namespace mailtap {
@@ -15,13 +15,13 @@ namespace mailtap {
 class EventBus : public EventSink {
  public:
   // `sink` must outlive the bus.
-  void AddSink(EventSink* sink) { sinks_.push_back(sink); }
+  void AddSink(EventSink* sink) { sinks_.Add(sink); }
 
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override;
+  bool Wants(std::string_view event_name) const override { return sinks_.Wants(event_name); }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void OnConnectionFinished(const Connection& conn) override;
-  void Flush() override;
+  void Flush() override { sinks_.Flush(); }
 
   void Publish(Event event);
 
@@ -29,7 +29,7 @@ class EventBus : public EventSink {
   void Dispatch(const Event& event);
   void Drain();
 
-  std::vector<EventSink*> sinks_;
+  EventFanout sinks_;
   std::deque<Event> queued_;
   bool dispatching_ = false;
 };
