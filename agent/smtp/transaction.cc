@@ -92,7 +92,11 @@ SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, 
     : config_(config), weirds_(weirds), records_(records), control_(control), id_(NextLogId()) {}
 
 SmtpTransactionLog::~SmtpTransactionLog() {
-  while (states_ != nullptr) delete std::exchange(states_, states_->next);
+  while (!states_.empty()) {
+    SmtpLogState* s = states_.front();
+    states_.Remove(s);
+    delete s;
+  }
 }
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
@@ -123,43 +127,44 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
 }
 
 void SmtpTransactionLog::OnConnectionRemoved(const Connection& conn, Timestamp /*ts*/) {
-  if (conn.smtp_log == nullptr || conn.smtp_log_owner != id_) return;
+  const ConnState* cs = StateOf(conn);
+  if (cs == nullptr) return;
   // Zeek's finalize_smtp removal hook.
-  const ConnState& cs = conn.smtp_log->state;
-  if (cs.current && cs.current->has_client_activity) {
-    records_.OnRecord(cs.current->record);
+  if (cs->current && cs->current->has_client_activity) {
+    records_.OnRecord(cs->current->record);
     records_written_.Add();
   }
   Forget(conn);
 }
 
 void SmtpTransactionLog::OnConnectionFinished(const Connection& conn) {
-  if (conn.smtp_log == nullptr || conn.smtp_log_owner != id_) return;
-  const ConnState& cs = conn.smtp_log->state;
-  if (cs.current && cs.current->has_client_activity) return;  // the removal writes it
+  const ConnState* cs = StateOf(conn);
+  if (cs == nullptr) return;
+  if (cs->current && cs->current->has_client_activity) return;  // the removal writes it
   Forget(conn);
+}
+
+SmtpTransactionLog::ConnState* SmtpTransactionLog::StateOf(const Connection& conn) const {
+  return conn.smtp_log != nullptr && conn.smtp_log_owner == id_ ? &conn.smtp_log->state : nullptr;
 }
 
 void SmtpTransactionLog::Forget(const Connection& conn) {
   SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
-  (s->prev != nullptr ? s->prev->next : states_) = s->next;
-  if (s->next != nullptr) s->next->prev = s->prev;
+  states_.Remove(s);
   delete s;
   --tracked_;
 }
 
 SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bool create) {
   const Connection& conn = *event.conn;
-  if (conn.smtp_log != nullptr && conn.smtp_log_owner == id_) return &conn.smtp_log->state;
+  if (ConnState* cs = StateOf(conn)) return cs;
   if (!create) return nullptr;
   if (tracked_ >= config_.max_connections) {
     table_full_.Add();
     return nullptr;
   }
   auto* s = new SmtpLogState;
-  s->next = states_;
-  if (states_ != nullptr) states_->prev = s;
-  states_ = s;
+  states_.PushBack(s);
   ++tracked_;
   conn.smtp_log = s;
   conn.smtp_log_owner = id_;

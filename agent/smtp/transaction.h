@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/intrusive_list.h"
 #include "mailtap/events.h"
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
@@ -90,6 +91,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   };
   friend struct SmtpLogState;
 
+  // This log's state for `conn`, or nullptr (none, or one an earlier log left).
+  ConnState* StateOf(const Connection& conn) const;
   ConnState* Lookup(const Event& event, bool create);
   Transaction& EnsureTransaction(const Event& event, ConnState& cs);
   Transaction NewTransaction(const Connection& conn, Timestamp ts, const Session& session) const;
@@ -118,10 +121,10 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   EventSink& weirds_;
   RecordSink& records_;
   AnalyzerControl* control_;
+  const uint64_t id_;  // what Connection::smtp_log_owner holds for states of this log
   // Every connection's state is on this list too, so that the log frees all it created, even
   // for connections destroyed without a removal notice.
-  const uint64_t id_;  // what Connection::smtp_log_owner holds for states of this log
-  SmtpLogState* states_ = nullptr;
+  IntrusiveList<SmtpLogState> states_;
   size_t tracked_ = 0;
 
   Counter records_written_;
