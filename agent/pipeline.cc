@@ -140,7 +140,7 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
   if (reopen_requested_.exchange(false)) ReopenOutputs();
   if (connections_snapshot_.requested()) connections_snapshot_.Publish(flows_->Summaries());
   auto wall = std::chrono::steady_clock::now();
-  // On a wall-clock cadence, idle or not: a live source goes idle at every poll (10 ms) in which
+  // On a wall-clock cadence, idle or not: a live source goes idle at every poll (50 ms) in which
   // it drains the ring buffer, and flushing outputs and collecting statistics 100 times a second
   // costs the busy agent more than the freshness is worth.
   if (wall - last_publish_ >= kPublishInterval) {
