@@ -37,10 +37,12 @@ bool BoolArgOrFalse(const Event& e, std::string_view name) {
 
 char AsciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
-std::string ToUpper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = AsciiUpper(c);
-  return out;
+// main.zeek's to_upper(command), for the commands the log follows: none is longer than 4 bytes,
+// so a longer command comes back empty and matches none of them.
+std::string_view UpperShortCommand(std::string_view command, char (&buf)[4]) {
+  if (command.size() > sizeof buf) return {};
+  for (size_t i = 0; i < command.size(); ++i) buf[i] = AsciiUpper(command[i]);
+  return {buf, command.size()};
 }
 
 // Zeek's /^[fF][rR][oO][mM]:/ style tests.
@@ -171,25 +173,35 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bo
   return &s->state;
 }
 
-SmtpTransactionLog::Transaction SmtpTransactionLog::NewTransaction(const Connection& conn,
-                                                                   Timestamp ts,
-                                                                   const Session& session) const {
-  Transaction t;
-  SmtpRecord& r = t.record;
+// Zeek's fresh record (new_smtp_log). A finished transaction is reset in place: the strings and
+// the path every record carries keep their allocations from one message to the next.
+void SmtpTransactionLog::StartTransaction(ConnState& cs, const Connection& conn,
+                                          Timestamp ts) const {
+  std::string uid;
+  std::vector<IpAddress> path;
+  if (cs.current) {
+    uid = std::move(cs.current->record.uid);
+    if (cs.current->record.path) path = std::move(*cs.current->record.path);
+    *cs.current = Transaction{};
+  } else {
+    cs.current.emplace();
+  }
+  SmtpRecord& r = cs.current->record;
   r.ts = ts;
-  r.uid = conn.uid;
+  r.uid = std::move(uid);
+  r.uid.assign(conn.uid);
   r.id = conn.id;
   // messages_transferred is only incremented when a message is finished, hence the + 1.
-  r.trans_depth = session.messages_transferred + 1;
-  r.helo = session.helo;
+  r.trans_depth = cs.session.messages_transferred + 1;
+  r.helo = cs.session.helo;
   // The path always ends with the two hosts of this connection.
-  r.path = std::vector<IpAddress>{conn.id.resp_h, conn.id.orig_h};
-  return t;
+  path.assign({conn.id.resp_h, conn.id.orig_h});
+  r.path = std::move(path);
 }
 
 SmtpTransactionLog::Transaction& SmtpTransactionLog::EnsureTransaction(const Event& event,
                                                                        ConnState& cs) {
-  if (!cs.current) cs.current = NewTransaction(*event.conn, event.ts, cs.session);
+  if (!cs.current) StartTransaction(cs, *event.conn, event.ts);
   return *cs.current;
 }
 
@@ -197,13 +209,14 @@ bool SmtpTransactionLog::FlushIfActive(const Connection& conn, Timestamp ts, Con
   if (!cs.current || !cs.current->has_client_activity) return false;
   records_.OnRecord(cs.current->record);
   records_written_.Add();
-  cs.current = NewTransaction(conn, ts, cs.session);
+  StartTransaction(cs, conn, ts);
   return true;
 }
 
 void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
-  const std::string upper = ToUpper(StringArgOrEmpty(event, "command"));
+  char buf[4];
+  const std::string_view upper = UpperShortCommand(StringArgOrEmpty(event, "command"), buf);
   const std::string_view arg = StringArgOrEmpty(event, "arg");
   if (upper == "HELO" || upper == "EHLO") {
     cs.session.helo = std::string(arg);
@@ -290,7 +303,7 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
     cs.session.bdat_last_observed = false;
     // main.zeek starts a fresh record here; smtp_message() already did if it wrote one.
     if (!FlushIfActive(*event.conn, event.ts, cs)) {
-      cs.current = NewTransaction(*event.conn, event.ts, cs.session);
+      StartTransaction(cs, *event.conn, event.ts);
     }
   }
 }
@@ -300,24 +313,24 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   Transaction& t = *cs.current;
   SmtpRecord& r = t.record;
   const std::string_view name = StringArgOrEmpty(event, "h.name");
-  const std::string value(StringArgOrEmpty(event, "h.value"));
+  const std::string_view value = StringArgOrEmpty(event, "h.value");
   if (name == "MESSAGE-ID") {
-    r.msg_id = value;
+    r.msg_id.emplace(value);
   } else if (name == "RECEIVED") {
     // Headers are in order newest hop first, so the last one seen is the oldest hop.
-    if (r.first_received) r.second_received = r.first_received;
-    r.first_received = value;
+    if (r.first_received) r.second_received = std::move(r.first_received);
+    r.first_received.emplace(value);
     OnReceivedPath(event, t, value);
   } else if (name == "IN-REPLY-TO") {
-    r.in_reply_to = value;
+    r.in_reply_to.emplace(value);
   } else if (name == "SUBJECT") {
-    r.subject = value;
+    r.subject.emplace(value);
   } else if (name == "FROM") {
-    r.from = value;
+    r.from.emplace(value);
   } else if (name == "REPLY-TO") {
-    r.reply_to = value;
+    r.reply_to.emplace(value);
   } else if (name == "DATE") {
-    r.date = value;
+    r.date.emplace(value);
   } else if (name == "TO") {
     AddAddresses(event, smtp_text::SplitMimeEmailAddresses(value), &r.to, config_.max_to_addresses,
                  "smtp_too_many_to_addresses");
@@ -331,7 +344,7 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
       if (auto ip = smtp_text::ParseIp(ips.front())) r.x_originating_ip = *ip;
     }
   } else if (name == "X-MAILER" || name == "USER-AGENT" || name == "X-USER-AGENT") {
-    r.user_agent = value;
+    r.user_agent.emplace(value);
   }
 }
 

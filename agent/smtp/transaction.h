@@ -95,7 +95,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   ConnState* StateOf(const Connection& conn) const;
   ConnState* Lookup(const Event& event, bool create);
   Transaction& EnsureTransaction(const Event& event, ConnState& cs);
-  Transaction NewTransaction(const Connection& conn, Timestamp ts, const Session& session) const;
+  void StartTransaction(ConnState& cs, const Connection& conn, Timestamp ts) const;
   // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one;
   // returns whether it did.
   bool FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs);
