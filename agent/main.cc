@@ -3,11 +3,13 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -124,6 +126,32 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   return server;
 }
 
+#ifdef MAILTAP_HAVE_LIVE
+// logrotate renames the output files and sends SIGHUP: the unprivileged agent must be able to
+// reopen them and to create new ones. The files were opened as root, so they are handed to the
+// user first; the directories are the operator's (deploy/ makes them the user's), so a
+// directory the user cannot write is only pointed out.
+void WarnIfNotWritable(const std::string& dir, const std::string& user) {
+  if (::access(dir.c_str(), W_OK) == 0) return;
+  Log(Severity::kWarn,
+      "'{}' is not writable by user {}: after log rotation (SIGHUP) the agent cannot create new "
+      "files there and keeps writing to the renamed ones; chown the directory to {}",
+      dir, user, user);
+}
+
+void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
+  const std::string user = config.user.value_or(DefaultUnprivilegedUser());
+  // An unknown user: DropPrivileges says so.
+  if (std::optional<UserIds> ids = LookupUser(user)) pipeline.HandOutputsTo(ids->uid, ids->gid);
+  DropPrivileges(user);
+  if (config.log_dir) WarnIfNotWritable(*config.log_dir, user);
+  if (config.events_path && *config.events_path != "-") {
+    const std::filesystem::path dir = std::filesystem::path(*config.events_path).parent_path();
+    WarnIfNotWritable(dir.empty() ? "." : dir.string(), user);
+  }
+}
+#endif
+
 int Run(const Config& config) {
   SetLogThreshold(static_cast<Severity>(config.log_level));
   SignalThread signals;
@@ -134,7 +162,7 @@ int Run(const Config& config) {
   // Everything privileged (BPF load, attach, ring mmap, socket bind) is done: parse hostile
   // traffic without privilege from here on. Capabilities are per thread, so this comes before
   // any thread is started.
-  if (!config.read_file) DropPrivileges(config.user.value_or(DefaultUnprivilegedUser()));
+  if (!config.read_file) BecomeUnprivileged(config, pipeline);
 #endif
   if (server) server->Serve();
   signals.Start(&pipeline, source.get());

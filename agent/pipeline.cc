@@ -51,11 +51,16 @@ class Pipeline::Outputs {
       weird_log_ = std::make_unique<WeirdLogWriter>(*config.log_dir, weird_options);
     }
   }
-  // A failed reopen is counted by the writer and retried at the next SIGHUP.
+  // A failed reopen is counted and logged by the writer and retried at the next SIGHUP.
   void Reopen() {
     if (events_) events_->Reopen();
     if (smtp_log_) smtp_log_->Reopen();
     if (weird_log_) weird_log_->Reopen();
+  }
+  void HandTo(uid_t uid, gid_t gid) {
+    if (events_) events_->output().HandTo(uid, gid);
+    if (smtp_log_) smtp_log_->output().HandTo(uid, gid);
+    if (weird_log_) weird_log_->output().HandTo(uid, gid);
   }
   JsonlEventWriter* events() { return events_.get(); }
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
@@ -150,6 +155,8 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
     stats_snapshot_.Publish(CollectStats(stats_sources_));
   }
 }
+
+void Pipeline::HandOutputsTo(uid_t uid, gid_t gid) { outputs_->HandTo(uid, gid); }
 
 void Pipeline::ReopenOutputs() {
   Log(Severity::kInfo, "SIGHUP: reopening output files");

@@ -2,6 +2,8 @@
 // analyzer -> event bus -> sinks (JSON lines, smtp.log, query server).
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -58,6 +60,8 @@ class Pipeline {
   // Safe to call from another thread (the signal thread). To stop, stop the source: Run()
   // returns once the source has ended its input.
   void RequestReopen() { reopen_requested_.store(true); }
+  // Gives the output files to the user the agent is about to become (before Run()).
+  void HandOutputsTo(uid_t uid, gid_t gid);
 
   // For readers on other threads: statistics refreshed a few times per second while running,
   // connections when a reader asks (within one poll interval of the live source).

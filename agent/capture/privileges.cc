@@ -172,6 +172,12 @@ std::string MissingCaptureCapabilities() {
 
 std::string DefaultUnprivilegedUser() { return getpwnam("mailtap") ? "mailtap" : "nobody"; }
 
+std::optional<UserIds> LookupUser(const std::string& user) {
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) return std::nullopt;
+  return UserIds{pw->pw_uid, pw->pw_gid};
+}
+
 void DropPrivileges(const std::string& user) {
   const size_t threads = ThreadCount();
   if (threads > 1) {

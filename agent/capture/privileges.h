@@ -12,6 +12,9 @@
 // reading the ring, polling it and reading the mapped counters work for any user.
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 
 namespace mailtap {
@@ -22,6 +25,13 @@ std::string MissingCaptureCapabilities();
 
 // "mailtap" when that user exists, else "nobody".
 std::string DefaultUnprivilegedUser();
+
+struct UserIds {
+  uid_t uid;
+  gid_t gid;
+};
+// The user's uid and primary gid, or nullopt for an unknown user.
+std::optional<UserIds> LookupUser(const std::string& user);
 
 // Switches to `user` for good: supplementary groups = the user's primary group, real/effective/
 // saved gid and uid = the user's, every capability set (effective, permitted, inheritable,

@@ -1,14 +1,15 @@
 #include "sinks/file_output.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+
+#include "common/log.h"
 
 namespace mailtap {
 
@@ -64,16 +65,35 @@ void FileOutput::Flush() {
   buffer_.clear();
 }
 
+// Opens the new file before closing the old one: when the path cannot be opened (logrotate
+// made a file or directory the unprivileged agent may not write), the output goes on into the
+// file it had, renamed or not, instead of being lost until the next SIGHUP.
 bool FileOutput::Reopen() {
   Flush();
   if (is_stdout()) return true;
-  CloseFd();
-  fd_ = OpenPath();
-  if (fd_ < 0) {
+  const int fd = OpenPath();
+  if (fd < 0) {
+    const int e = errno;
     reopen_failures_.Add();
+    Log(Severity::kWarn,
+        "cannot reopen '{}' after SIGHUP: {}; still writing to the file opened before (it may "
+        "have been renamed). The agent runs as uid {}: let it create files in the directory, "
+        "e.g. chown it to that user",
+        path_, std::strerror(e), ::geteuid());
     return false;
   }
+  CloseFd();
+  fd_ = fd;
   return true;
+}
+
+bool FileOutput::HandTo(uid_t uid, gid_t gid) {
+  if (is_stdout() || ::fchown(fd_, uid, gid) == 0) return true;
+  Log(Severity::kWarn,
+      "cannot hand '{}' to uid {} ({}): after SIGHUP the unprivileged agent may be unable to "
+      "reopen it",
+      path_, uid, std::strerror(errno));
+  return false;
 }
 
 void FileOutput::VisitStats(StatsVisitor& v, std::string_view group, std::string_view what,

@@ -1,6 +1,8 @@
 // A buffered, reopenable append-only output file (or standard output) for the log writers.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -29,9 +31,12 @@ class FileOutput {
   // Writes everything buffered.
   void Flush();
   // Flushes, closes and opens the path again (after logrotate moved the file). Standard output
-  // is left alone. Returns false (counted; output is dropped until a later Reopen succeeds) if the
-  // path cannot be opened.
+  // is left alone. Returns false if the path cannot be opened: counted and logged, and output
+  // goes on into the file already open.
   bool Reopen();
+  // Gives the open file to `uid`:`gid` (before the agent drops root for that user, so that it can
+  // still reopen the file after SIGHUP). Standard output is left alone. False, logged, on failure.
+  bool HandTo(uid_t uid, gid_t gid);
 
   const std::string& path() const { return path_; }
   bool is_stdout() const { return path_ == kStdout; }

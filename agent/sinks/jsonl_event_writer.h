@@ -22,8 +22,9 @@ class JsonlEventWriter : public EventSink, public StatsSource {
   void OnEvent(const Event& event) override;
   void Flush() override;
   // For SIGHUP after log rotation: flushes, closes and reopens the path. False if that failed
-  // (counted; events are dropped until a later Reopen succeeds).
+  // (counted and logged; events go on into the file already open).
   bool Reopen();
+  FileOutput& output() { return out_; }
 
   // Group "events_jsonl": events_written, bytes_written, write_errors, bytes_dropped (loss cause
   // "events_output_error"), reopen_failures.

@@ -42,6 +42,7 @@ class SmtpLogWriter : public RecordSink, public StatsSource {
   void Flush() override { file_.Flush(); }
   // SIGHUP after log rotation (Zeek format: #close to the old file, a header to the new one).
   bool Reopen() { return file_.Reopen(); }
+  FileOutput& output() { return file_.output(); }
 
   // Group "smtp_log_file": records, bytes_written, write_errors, bytes_dropped (loss cause
   // "smtp_log_output_error"), reopen_failures, strings_truncated, containers_truncated.

@@ -39,6 +39,7 @@ class WeirdLogWriter : public EventSink, public StatsSource {
   }
   void Flush() override { file_.Flush(); }
   bool Reopen() { return file_.Reopen(); }
+  FileOutput& output() { return file_.output(); }
 
   // Group "weird_log": weirds_logged, weirds_suppressed, dedup_table_full, bytes_written,
   // write_errors, bytes_dropped (loss cause "weird_log_output_error"), reopen_failures.

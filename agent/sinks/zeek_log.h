@@ -119,6 +119,7 @@ class LogFile {
 
   LogFormat format() const { return format_; }
   const FileOutput& output() const { return out_; }
+  FileOutput& output() { return out_; }
 
  private:
   void WriteHeader();

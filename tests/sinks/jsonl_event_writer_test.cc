@@ -66,6 +66,28 @@ TEST(JsonlEventWriter, ReopenStartsANewFileAfterRotation) {
   EXPECT_NE(ReadFile(file).find("QUIT"), std::string::npos);
 }
 
+// The agent reopens as an unprivileged user: when the path cannot be opened again, nothing may be
+// lost. (Made unopenable by moving its directory away, which fails for root too.)
+TEST(JsonlEventWriter, FailedReopenKeepsWritingToTheFileItHad) {
+  TempDir dir;
+  const fs::path logs = dir.path() / "logs";
+  fs::create_directory(logs);
+  JsonlEventWriter writer((logs / "events.jsonl").string());
+  writer.OnEvent(Request("EHLO"));
+  fs::rename(logs, dir.path() / "moved");
+  EXPECT_FALSE(writer.Reopen());
+  writer.OnEvent(Request("QUIT"));
+  writer.Flush();
+  const std::string kept = ReadFile(dir.path() / "moved" / "events.jsonl");
+  EXPECT_NE(kept.find("EHLO"), std::string::npos);
+  EXPECT_NE(kept.find("QUIT"), std::string::npos);
+  StatsMap stats;
+  writer.VisitStats(stats);
+  EXPECT_EQ(stats.values["reopen_failures"], 1u);
+  EXPECT_EQ(stats.values["bytes_dropped"], 0u);
+  EXPECT_EQ(stats.values["write_errors"], 0u);
+}
+
 TEST(JsonlEventWriter, UnopenablePathThrowsNamingPathAndReason) {
   try {
     JsonlEventWriter writer("/nonexistent-dir/x/events.jsonl");
