@@ -9,6 +9,9 @@ namespace {
 constexpr std::string_view kAuthAnswerCommand = "**";
 constexpr std::string_view kAuthCommand = "AUTH";
 constexpr std::string_view kHeaderValueArg = "h.value";
+constexpr std::string_view kUnknownCommand = "unknown command";
+// The analyzer splits a command from its argument at spaces and TABs (spec 5).
+constexpr std::string_view kArgSeparators = " \t";
 
 std::string* StringArg(Event* event, std::string_view name) {
   for (auto& arg : event->args) {
@@ -23,9 +26,9 @@ const std::string* StringArg(const Event& event, std::string_view name) {
 }
 
 // RFC 4954 section 4: "AUTH mechanism [initial-response]". The mechanism word stays visible (it
-// is useful and not secret); everything after the first space is the response.
+// is useful and not secret); everything after the first space or TAB is the response.
 bool AuthArgHasInitialResponse(const std::string& arg) {
-  size_t space = arg.find(' ');
+  size_t space = arg.find_first_of(kArgSeparators);
   return space != std::string::npos && space + 1 < arg.size();
 }
 
@@ -49,7 +52,7 @@ void RedactCredential(Event* event) {
   if (*command == kAuthAnswerCommand) {
     *arg = kRedactedText;
   } else {
-    *arg = arg->substr(0, arg->find(' ') + 1) + std::string(kRedactedText);
+    *arg = arg->substr(0, arg->find_first_of(kArgSeparators) + 1) + std::string(kRedactedText);
   }
 }
 
@@ -97,29 +100,54 @@ std::string_view RedactModeName(RedactMode mode) {
   return "credentials";
 }
 
-bool Redactor::NeedsRedaction(RedactMode mode, const Event& event) {
-  if (mode == RedactMode::kNone) return false;
-  if (IsCredentialRequest(event)) return true;
-  return mode == RedactMode::kData && IsContent(event);
+// A client that sends its SASL responses before the server's 334 (pipelined) or after a refusal
+// has them parsed as commands: "unknown command" with the whole response as the detail.
+bool Redactor::IsUnknownCommandAfterAuth(const Event& event) const {
+  if (event.name != event_names::kSmtpUnexpected || !after_auth_.contains(event.conn)) {
+    return false;
+  }
+  const std::string* msg = StringArg(event, "msg");
+  return msg != nullptr && *msg == kUnknownCommand && StringArg(event, "detail") != nullptr;
 }
 
-void Redactor::Redact(RedactMode mode, Event* event) {
-  if (mode == RedactMode::kNone) return;
+void Redactor::TrackAuth(const Event& event) {
+  if (event.name != event_names::kSmtpRequest || event.conn == nullptr) return;
+  const std::string* command = StringArg(event, "command");
+  if (command == nullptr) return;
+  if (*command == kAuthCommand) {
+    after_auth_.insert(event.conn);
+  } else if (*command != kAuthAnswerCommand && !after_auth_.empty()) {
+    after_auth_.erase(event.conn);  // the client has moved on from AUTH
+  }
+}
+
+bool Redactor::NeedsRedaction(const Event& event) const {
+  if (IsCredentialRequest(event) || IsUnknownCommandAfterAuth(event)) return true;
+  return mode_ == RedactMode::kData && IsContent(event);
+}
+
+void Redactor::Redact(Event* event) const {
   if (IsCredentialRequest(*event)) {
     RedactCredential(event);
-  } else if (mode == RedactMode::kData && IsContent(*event)) {
+  } else if (IsUnknownCommandAfterAuth(*event)) {
+    *StringArg(event, "detail") = kRedactedText;
+  } else {
     RedactContent(event);
   }
 }
 
 void Redactor::OnEvent(const Event& event) {
-  if (!NeedsRedaction(mode_, event)) {
-    downstream_.OnEvent(event);
-    return;
-  }
+  if (mode_ == RedactMode::kNone) return downstream_.OnEvent(event);
+  TrackAuth(event);
+  if (!NeedsRedaction(event)) return downstream_.OnEvent(event);
   Event copy = event;
-  Redact(mode_, &copy);
+  Redact(&copy);
   downstream_.OnEvent(copy);
+}
+
+void Redactor::OnConnectionRemoved(const Connection& conn, Timestamp ts) {
+  after_auth_.erase(&conn);
+  downstream_.OnConnectionRemoved(conn, ts);
 }
 
 void RecordRedactor::OnRecord(const SmtpRecord& record) {

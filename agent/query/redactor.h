@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string_view>
+#include <unordered_set>
 
 #include "config.h"  // RedactMode
 #include "mailtap/sink.h"
@@ -21,7 +22,10 @@ std::string_view RedactModeName(RedactMode mode);
 // query server only ever see redacted text.
 //   credentials: smtp_request "**" (AUTH answers): arg -> [REDACTED];
 //                smtp_request "AUTH": arg keeps the mechanism word, the initial response after it
-//                becomes [REDACTED] ("PLAIN [REDACTED]").
+//                becomes [REDACTED] ("PLAIN [REDACTED]");
+//                smtp_unexpected "unknown command" after the client's AUTH and before its next
+//                other command: detail -> [REDACTED] (SASL responses sent too early or too late
+//                for the analyzer to take them as AUTH answers).
 //   data:        credentials, plus smtp_data `data` and mime_one_header `h.value`.
 //   none:        events pass through untouched (the output equals Zeek's).
 // Not thread-safe (pipeline thread). `downstream` must outlive the Redactor.
@@ -31,22 +35,23 @@ class Redactor : public EventSink {
 
   void OnEvent(const Event& event) override;
   bool Wants(std::string_view event_name) const override { return downstream_.Wants(event_name); }
-  void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
-    downstream_.OnConnectionRemoved(conn, ts);
-  }
+  void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void OnConnectionFinished(const Connection& conn) override {
     downstream_.OnConnectionFinished(conn);
   }
   void Flush() override { downstream_.Flush(); }
 
-  // True if `event` would be changed in `mode` (lets callers avoid a copy).
-  static bool NeedsRedaction(RedactMode mode, const Event& event);
-  // Redacts `event` in place.
-  static void Redact(RedactMode mode, Event* event);
-
  private:
+  void TrackAuth(const Event& event);
+  bool IsUnknownCommandAfterAuth(const Event& event) const;
+  bool NeedsRedaction(const Event& event) const;
+  void Redact(Event* event) const;
+
   RedactMode mode_;
   EventSink& downstream_;
+  // Connections whose client sent AUTH and no other command since; at most one entry per
+  // tracked connection, dropped when the flow table removes it.
+  std::unordered_set<const Connection*> after_auth_;
 };
 
 // The RecordSink counterpart for smtp.log: in `data` mode the header-derived fields (date, from,

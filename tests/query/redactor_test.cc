@@ -50,6 +50,53 @@ TEST(RedactorTest, AuthInitialResponseIsRedactedButTheMechanismStays) {
             FormatEventJson(Req("AUTH", "PLAIN [REDACTED]")));
 }
 
+// The analyzer splits "AUTH PLAIN<TAB>response" at the TAB as well (aiosmtpd accepts it).
+TEST(RedactorTest, AuthInitialResponseAfterATabIsRedacted) {
+  EXPECT_EQ(Through(RedactMode::kCredentials, Req("AUTH", "PLAIN\tAGFsaWNlAHNlY3JldA==")),
+            FormatEventJson(Req("AUTH", "PLAIN\t[REDACTED]")));
+}
+
+Event Unknown(std::string word, int conn = 0) {
+  Event e = testing::Request(0, conn);
+  e.name = event_names::kSmtpUnexpected;
+  e.args = {{"is_orig", true}, {"msg", "unknown command"}, {"detail", std::move(word)}};
+  return e;
+}
+
+Event OnConn(Event e, int conn) {
+  e.conn = &testing::TestConnection(conn);
+  return e;
+}
+
+// "AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n" in one segment (or responses after a refused
+// AUTH): the analyzer is not in IN_AUTH yet, so the responses are unknown commands.
+TEST(RedactorTest, UnknownCommandsAfterAuthAreRedactedUntilTheNextCommand) {
+  Capture out;
+  Redactor redactor(RedactMode::kCredentials, out);
+  const std::vector<Event> in = {Req("AUTH", "LOGIN"),  Unknown("YWxpY2U="), Unknown("c2VjcmV0", 1),
+                                 Req("**", "c2VjcmV0"), Unknown("c2VjcmV0"), Req("QUIT", ""),
+                                 Unknown("HELLO")};
+  for (const Event& e : in) redactor.OnEvent(e);
+  const std::vector<std::string> want = {
+      FormatEventJson(Req("AUTH", "LOGIN")),    FormatEventJson(Unknown("[REDACTED]")),
+      FormatEventJson(Unknown("c2VjcmV0", 1)),  // another connection: it sent no AUTH
+      FormatEventJson(Req("**", "[REDACTED]")),
+      FormatEventJson(Unknown("[REDACTED]")),  // AUTH answers keep the exchange going
+      FormatEventJson(Req("QUIT", "")),
+      FormatEventJson(Unknown("HELLO")),  // the client has moved on
+  };
+  EXPECT_EQ(out.lines, want);
+}
+
+TEST(RedactorTest, AuthStateEndsWithTheConnection) {
+  Capture out;
+  Redactor redactor(RedactMode::kCredentials, out);
+  redactor.OnEvent(OnConn(Req("AUTH", "LOGIN"), 2));
+  redactor.OnConnectionRemoved(testing::TestConnection(2), Timestamp{});
+  redactor.OnEvent(Unknown("YWxpY2U=", 2));
+  EXPECT_EQ(out.lines.back(), FormatEventJson(Unknown("YWxpY2U=", 2)));
+}
+
 TEST(RedactorTest, AuthWithoutInitialResponseIsUnchanged) {
   EXPECT_EQ(Through(RedactMode::kCredentials, Req("AUTH", "LOGIN")),
             FormatEventJson(Req("AUTH", "LOGIN")));
