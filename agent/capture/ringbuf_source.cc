@@ -286,8 +286,15 @@ struct RingbufSource::Impl {
   std::atomic<bool> stop_requested{false};
 
   Counter records, bytes, segments, truncated_segments, orphan_chunks, bad_records;
+  Counter interface_rebinds;
+  std::atomic<uint64_t> interfaces_missing{0};  // read by VisitStats on other threads
+  std::vector<bool> rebind_failed;              // per -i interface: warned already
+  int64_t next_interface_check_ns = 0;
+  uint32_t nexts_since_interface_check = 0;
 
   uint64_t KernelCounter(size_t index) const;
+  void MaybeCheckInterfaces(bool ring_empty);
+  void CheckInterface(size_t i);
   void Consume();
   bool Produce(TcpSegment* seg);
   bool Accept(const mailtap_rec_hdr& h, std::span<const uint8_t> payload, TcpSegment* seg);
@@ -391,8 +398,7 @@ Fd OpenPacketSocket(int prog_fd, unsigned ifindex, const std::string& name, bool
     Fail("cannot attach the eBPF filter (SO_ATTACH_BPF): " + ErrnoText(errno));
   }
   const int one = 1;
-  if (loopback &&
-      setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
+  if (loopback && setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
     // Older kernels: the eBPF program discards the transmit copy instead, at a small cost.
     Log(Severity::kInfo,
         "PACKET_IGNORE_OUTGOING unavailable on {} ({}): loopback's transmit copies are filtered",
@@ -416,6 +422,7 @@ std::unique_ptr<RingbufSource> RingbufSource::Open(const LiveCaptureConfig& conf
   ValidateRingSize(config.ring_size);
   if (config.ports.List().empty()) Fail("the SMTP port set is empty");
   impl->ifindexes = ResolveInterfaces(config.interfaces);
+  impl->rebind_failed.assign(impl->ifindexes.size(), false);
   CheckPrivilegesAndKernel();
   const int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) Fail("cannot count the possible CPUs: " + ErrnoText(-ncpus));
@@ -544,6 +551,58 @@ bool RingbufSource::Impl::FlushPartial(TcpSegment* seg) {
   return false;
 }
 
+// `-i NAME` binds a socket to NAME's index. A container restart deletes its veth and creates it
+// again under the same name with a new index; the kernel unbinds the socket from the deleted
+// device, and it would capture nothing from then on, silently. So every named interface is
+// looked up again once a second (checked when the ring has been drained, or every 4096 segments
+// under sustained load): gone -> warned and counted as missing; back, or replaced -> the socket
+// is bound to the new index (binding needs no privilege) and capture resumes.
+void RingbufSource::Impl::MaybeCheckInterfaces(bool ring_empty) {
+  if (config.interfaces.empty() || draining) return;
+  if (!ring_empty && ++nexts_since_interface_check < 4096) return;
+  nexts_since_interface_check = 0;
+  const int64_t now = Nanos(CLOCK_MONOTONIC);
+  if (now < next_interface_check_ns) return;
+  next_interface_check_ns = now + 1'000'000'000;
+  uint64_t missing = 0;
+  for (size_t i = 0; i < ifindexes.size(); ++i) {
+    CheckInterface(i);
+    if (ifindexes[i] == 0) ++missing;
+  }
+  interfaces_missing.store(missing, std::memory_order_relaxed);
+}
+
+void RingbufSource::Impl::CheckInterface(size_t i) {
+  const std::string& name = config.interfaces[i];
+  const unsigned index = if_nametoindex(name.c_str());
+  if (index == ifindexes[i]) return;
+  if (index == 0) {
+    Log(Severity::kWarn,
+        "interface {} is gone: nothing is captured on it until an interface of that name "
+        "exists again",
+        name);
+    ifindexes[i] = 0;
+    return;
+  }
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = static_cast<int>(index);
+  if (bind(sockets[i].get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (!rebind_failed[i]) {
+      Log(Severity::kWarn, "interface {} is back (index {}) but cannot be captured again: {}", name,
+          index, ErrnoText(errno));
+    }
+    rebind_failed[i] = true;
+    ifindexes[i] = 0;
+    return;
+  }
+  Log(Severity::kInfo, "interface {} is back (index {}): capturing on it again", name, index);
+  rebind_failed[i] = false;
+  ifindexes[i] = index;
+  interface_rebinds.Add();
+}
+
 void RingbufSource::Impl::Wait() {
   pollfd fds[2] = {{bpf_map__fd(skel->maps.events), POLLIN, 0}, {wake.get(), POLLIN, 0}};
   if (poll(fds, 2, kPollIntervalMs) < 0 && errno != EINTR) {
@@ -567,13 +626,17 @@ CaptureStatus RingbufSource::Next(TcpSegment* segment) {
   }
   if (s.stop_requested.load(std::memory_order_relaxed) && !s.draining) s.Detach();
   for (bool waited = false;; waited = true) {
-    if (s.Produce(segment)) return CaptureStatus::kSegment;
+    if (s.Produce(segment)) {
+      s.MaybeCheckInterfaces(/*ring_empty=*/false);
+      return CaptureStatus::kSegment;
+    }
     if (s.draining) {
       return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kEndOfInput;
     }
     if (waited) {
       return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kTimeout;
     }
+    s.MaybeCheckInterfaces(/*ring_empty=*/true);
     s.Wait();
     if (s.stop_requested.load(std::memory_order_relaxed)) s.Detach();
   }
@@ -615,6 +678,13 @@ void RingbufSource::VisitStats(StatsVisitor& visitor) const {
                 "ringbuf_bad_record");
   visitor.Visit("capture", "ring_size", s.config.ring_size, "Ring buffer size in bytes.",
                 StatKind::kGauge);
+  visitor.Visit("capture", "interfaces_missing",
+                s.interfaces_missing.load(std::memory_order_relaxed),
+                "Interfaces named with -i that do not exist now: nothing is captured on them.",
+                StatKind::kGauge);
+  visitor.Visit("capture", "interface_rebinds", s.interface_rebinds.Get(),
+                "Times an interface named with -i came back (re-created, e.g. a container's veth) "
+                "and the capture was bound to it again.");
 }
 
 }  // namespace mailtap
