@@ -4,16 +4,23 @@ an observer and with one attached -- mailtapd (live eBPF capture of lo, port 252
 smtp.log written to files), and for comparison the tools users would pick instead, `tcpdump -i lo
 -w FILE port 2525` and `tshark -i lo -f 'port 2525' -w FILE`.
 
-Runs are PAIRED: every run with an observer is preceded by a run without, side by side, so slow
-drifts of the (shared, 2-core) machine hit both halves of a pair alike. Per observer and message
-size the script reports the median messages/s of each half and the median of the per-pair ratios
-(with / without). The target for mailtapd is a ratio >= 0.90 for 4 KiB and 64 KiB messages.
+Runs are PAIRED: every run with an observer is next to a run without, side by side, so slow
+drifts of the (shared, 2-core) machine hit both halves of a pair alike; the order within a pair
+alternates from one run to the next, so a machine that slows down (or speeds up) over a few
+seconds does not favour either half. Per observer and message size the script reports the median
+messages/s of each half and the median of the per-pair ratios (with / without). The target for
+mailtapd is a ratio >= 0.90 for 4 KiB and 64 KiB messages.
+
+The observer `none` is the calibration: pairs of two runs without any observer (an A/A test).
+Its ratios show how far this machine's noise alone moves a ratio in the same run; read the
+other rows against it.
 
 It also reports what each observer lost (mailtapd: `mailtap status` lost_total; tcpdump/tshark:
 their "dropped" counts): an observer that drops packets is cheap for the wrong reason.
 
 Usage (as root): bench/live_cost.py [--runs 5] [--sizes 4096,65536] [--observers
-mailtapd,mailtapd-smtplog,tcpdump,tshark] [--messages 4096:6000,65536:1500] [--sessions 20] [--json FILE]
+none,mailtapd-smtplog,mailtapd,tcpdump,tshark] [--messages 4096:12000,65536:3000] [--sessions 20]
+[--json FILE]
 """
 import argparse
 import json
@@ -152,8 +159,8 @@ def parse_args(argv):
     p.add_argument("--mailtap", default=os.path.join(livelib.SOURCE_DIR, "build/bin/mailtap"))
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--sizes", default="4096,65536")
-    p.add_argument("--observers", default="mailtapd,mailtapd-smtplog,tcpdump,tshark")
-    p.add_argument("--messages", default="4096:6000,65536:1500",
+    p.add_argument("--observers", default="none,mailtapd-smtplog,mailtapd,tcpdump,tshark")
+    p.add_argument("--messages", default="4096:12000,65536:3000",
                    help="messages per run, per size (SIZE:N,...)")
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--json", help="also write every run and the summary to this file")
@@ -188,11 +195,12 @@ def print_table(rows):
           "| ratio range | lost |")
     print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
     for r in rows:
-        print(f"| {r['size'] // 1024} KiB | {r['observer']} | {r['without']:.0f} | {r['with']:.0f} "
+        name = "none (A/A calibration)" if r["observer"] == "none" else r["observer"]
+        print(f"| {r['size'] // 1024} KiB | {name} | {r['without']:.0f} | {r['with']:.0f} "
               f"| {r['ratio']:.2f} | {r['ratio_min']:.2f}-{r['ratio_max']:.2f} | {r['lost']} |")
     for r in rows:
         if r["agent_cpu_per_message_us"] is not None:
-            print(f"mailtapd CPU per message ({r['size'] // 1024} KiB): "
+            print(f"{r['observer']} CPU per message ({r['size'] // 1024} KiB): "
                   f"{r['agent_cpu_per_message_us']:.0f} us (median of runs)")
 
 
@@ -212,8 +220,12 @@ def main():
             livelib.smtp_source(PORT, opts.sessions, messages // 4, size)  # warm-up, not counted
             for run in range(opts.runs):
                 for kind in observers:
-                    without = one_run("none", size, messages, opts)
-                    with_obs = one_run(kind, size, messages, opts)
+                    if run % 2 == 0:
+                        without = one_run("none", size, messages, opts)
+                        with_obs = one_run(kind, size, messages, opts)
+                    else:
+                        with_obs = one_run(kind, size, messages, opts)
+                        without = one_run("none", size, messages, opts)
                     results.append({"size": size, "observer": kind, "run": run,
                                     "without": without, "with": with_obs})
                     print(f"size {size} run {run} {kind}: without {without['rate']:.0f}/s, "
