@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import livelib  # noqa: E402
-from livelib import Results  # noqa: E402
+from livelib import Results, wait_for  # noqa: E402
 
 NETNS = "mailtap-test"
 HOST_IF, NS_IF = "mt-veth-h", "mt-veth-n"
@@ -66,14 +66,6 @@ def send_one_message():
                         "-c", f"{NS_ADDR}:{PORT}"], capture_output=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError("smtp-source failed: " + r.stderr.decode(errors="replace"))
-
-
-def wait_for(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def capture_counters(agent):

@@ -18,23 +18,14 @@ import os
 import pwd
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import livelib  # noqa: E402
-from livelib import Results  # noqa: E402
+from livelib import Results, wait_for  # noqa: E402
 
 PORT = 2527
 USER = "nobody"
 OUTPUTS = ("smtp.log", "weird.log", "events.json")
-
-
-def wait_for(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def lines(path):

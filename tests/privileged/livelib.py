@@ -217,6 +217,16 @@ def loss_summary(status):
     return out
 
 
+def wait_for(predicate, what, timeout=20.0):
+    """Polls `predicate` until true; raises AssertionError naming `what` after `timeout` seconds
+    (a guard, not a delay)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def make_workdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)
