@@ -378,6 +378,15 @@ void FillPorts(const mailtap_bpf& skel, const PortSet& ports) {
   if (err != 0) Fail("cannot fill the port map: " + ErrnoText(-err));
 }
 
+// Every protocol on `ifindex` (0 = every interface). False with errno set on failure.
+bool BindToInterface(int fd, unsigned ifindex) {
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = static_cast<int>(ifindex);
+  return bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
 // Opens a packet socket that sees nothing until bound (protocol 0), attaches the filter, then
 // binds it to ETH_P_ALL: no packet is ever queued unfiltered. ifindex 0 = every interface,
 // present and future.
@@ -404,11 +413,7 @@ Fd OpenPacketSocket(int prog_fd, unsigned ifindex, const std::string& name, bool
         "PACKET_IGNORE_OUTGOING unavailable on {} ({}): loopback's transmit copies are filtered",
         name, ErrnoText(errno));
   }
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = htons(ETH_P_ALL);
-  addr.sll_ifindex = static_cast<int>(ifindex);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (!BindToInterface(fd.get(), ifindex)) {
     Fail("cannot bind the packet socket to " + name + ": " + ErrnoText(errno));
   }
   return fd;
@@ -584,11 +589,7 @@ void RingbufSource::Impl::CheckInterface(size_t i) {
     ifindexes[i] = 0;
     return;
   }
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = htons(ETH_P_ALL);
-  addr.sll_ifindex = static_cast<int>(index);
-  if (bind(sockets[i].get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (!BindToInterface(sockets[i].get(), index)) {
     if (!rebind_failed[i]) {
       Log(Severity::kWarn, "interface {} is back (index {}) but cannot be captured again: {}", name,
           index, ErrnoText(errno));
