@@ -13,14 +13,17 @@ mailtapd is a ratio >= 0.90 for 4 KiB and 64 KiB messages.
 
 The observer `none` is the calibration: pairs of two runs without any observer (an A/A test).
 Its ratios show how far this machine's noise alone moves a ratio in the same run; read the
-other rows against it.
+other rows against it. The observer `cpu-twin` is the second calibration: a process that watches
+nothing and only spends, in 50 ms bursts, the CPU share mailtapd-smtplog spent in its latest run
+of the same size. Its ratio is what mailtapd's CPU use alone costs this traffic on this machine; the
+difference to mailtapd's ratio is what the packet tap, ring buffer and memory add.
 
 It also reports what each observer lost (mailtapd: `mailtap status` lost_total; tcpdump/tshark:
 their "dropped" counts): an observer that drops packets is cheap for the wrong reason.
 
 Usage (as root): bench/live_cost.py [--runs 5] [--sizes 4096,65536] [--observers
-none,mailtapd-smtplog,mailtapd,tcpdump,tshark] [--messages 4096:12000,65536:3000] [--sessions 20]
-[--json FILE]
+none,mailtapd-smtplog,cpu-twin,mailtapd,tcpdump,tshark] [--messages 4096:12000,65536:3000]
+[--sessions 20] [--json FILE]
 """
 import argparse
 import json
@@ -116,11 +119,50 @@ class PacketToolObserver(Observer):
             return f.read().decode(errors="replace")
 
 
-def make_observer(kind, workdir, opts):
+# A process that only spins: every PERIOD seconds it spins for BUSY seconds, then sleeps.
+SPINNER = """
+import sys, time
+period, busy = float(sys.argv[1]), float(sys.argv[2])
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < busy:
+        pass
+    time.sleep(max(0.0, period - (time.perf_counter() - start)))
+"""
+
+
+class CpuTwinObserver(Observer):
+    """Observes nothing: spends the CPU share mailtapd-smtplog spent in its latest run of the size,
+    in bursts at mailtapd's poll interval (50 ms). What it costs the traffic is what any process
+    with mailtapd's CPU use would cost on this machine, without a packet tap, ring buffer or
+    memory footprint: read mailtapd's row against it."""
+    name = "cpu-twin"
+    PERIOD = 0.05
+
+    def __init__(self, workdir, share):
+        super().__init__(workdir)
+        self.share = share
+
+    def start(self):
+        busy = min(self.share, 1.0) * self.PERIOD
+        self.proc = subprocess.Popen([sys.executable, "-c", SPINNER, str(self.PERIOD), str(busy)])
+        time.sleep(0.2)
+        self.cpu_at_start = livelib.process_cpu_seconds(self.proc.pid)
+
+    def stop(self):
+        self.cpu = livelib.process_cpu_seconds(self.proc.pid) - self.cpu_at_start
+        self.proc.kill()
+        self.proc.wait()
+        return 0
+
+
+def make_observer(kind, workdir, opts, size):
     if kind == "mailtapd":
         return MailtapdObserver(workdir, opts.mailtapd, opts.mailtap)
     if kind == "mailtapd-smtplog":
         return MailtapdObserver(workdir, opts.mailtapd, opts.mailtap, events=False)
+    if kind == "cpu-twin":
+        return CpuTwinObserver(workdir, opts.agent_share[size])
     if kind == "tcpdump":
         return PacketToolObserver(workdir, "tcpdump",
                                   [livelib.tool("tcpdump"), "-i", "lo", "-w",
@@ -134,20 +176,30 @@ def make_observer(kind, workdir, opts):
     raise ValueError(kind)
 
 
+def settle():
+    """Writes back what the run left dirty (a 64 KiB run's tcpdump file is 200 MB) and lets the
+    machine go quiet, so that it is not charged to whichever run comes next."""
+    os.sync()
+    time.sleep(1.0)
+
+
 def one_run(kind, size, messages, opts):
     """One smtp-source run with observer `kind` ("none" = without); returns a result dict."""
     workdir = livelib.make_workdir("mailtap-bench-")
     try:
-        obs = Observer(workdir) if kind == "none" else make_observer(kind, workdir, opts)
+        obs = Observer(workdir) if kind == "none" else make_observer(kind, workdir, opts, size)
         obs.start()
         try:
             seconds = livelib.smtp_source(PORT, opts.sessions, messages, size)
         finally:
             lost = obs.stop()
+            settle()
         result = {"observer": kind, "size": size, "messages": messages, "seconds": seconds,
                   "rate": messages / seconds, "lost": lost}
-        if kind.startswith("mailtapd"):
+        if kind.startswith("mailtapd") or kind == "cpu-twin":
             result["agent_cpu_seconds"] = obs.cpu
+        if kind == "mailtapd-smtplog":
+            opts.agent_share[size] = obs.cpu / seconds
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -159,12 +211,21 @@ def parse_args(argv):
     p.add_argument("--mailtap", default=os.path.join(livelib.SOURCE_DIR, "build/bin/mailtap"))
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--sizes", default="4096,65536")
-    p.add_argument("--observers", default="none,mailtapd-smtplog,mailtapd,tcpdump,tshark")
+    p.add_argument("--observers",
+                   default="none,mailtapd-smtplog,cpu-twin,mailtapd,tcpdump,tshark")
     p.add_argument("--messages", default="4096:12000,65536:3000",
                    help="messages per run, per size (SIZE:N,...)")
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--json", help="also write every run and the summary to this file")
-    return p.parse_args(argv)
+    opts = p.parse_args(argv)
+    observers = opts.observers.split(",")
+    if "cpu-twin" in observers and (
+            "mailtapd-smtplog" not in observers
+            or observers.index("cpu-twin") < observers.index("mailtapd-smtplog")):
+        p.error("--observers: cpu-twin spends mailtapd-smtplog's CPU share, so it must come after "
+                "mailtapd-smtplog")
+    opts.agent_share = {}  # size -> mailtapd-smtplog's CPU seconds per second, for cpu-twin
+    return opts
 
 
 def summarize(results, sizes, observers):
@@ -185,7 +246,8 @@ def summarize(results, sizes, observers):
                 "lost": sum(w["lost"] for _, w in pairs),
                 "agent_cpu_per_message_us": (
                     statistics.median(w["agent_cpu_seconds"] / w["messages"] * 1e6
-                                      for _, w in pairs) if kind.startswith("mailtapd") else None),
+                                      for _, w in pairs) if "agent_cpu_seconds" in pairs[0][1]
+                    else None),
             })
     return rows
 

@@ -177,9 +177,7 @@ class Mailtapd:
 
     def cpu_seconds(self):
         """User + system CPU time the agent has used so far (all threads), from /proc."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def stderr_text(self):
         try:
@@ -198,6 +196,13 @@ class Mailtapd:
             return []
         with open(path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
+
+
+def process_cpu_seconds(pid):
+    """User + system CPU time process `pid` has used so far (all threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def loss_summary(status):
