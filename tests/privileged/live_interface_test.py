@@ -13,7 +13,6 @@ instead under CI=true.
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import livelib  # noqa: E402
@@ -49,12 +48,14 @@ class NamespacedSink:
         self.proc = subprocess.Popen(["ip", "netns", "exec", NETNS, livelib.tool("smtp-sink"),
                                       "-u", "nobody", f"{NS_ADDR}:{PORT}", "100"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while subprocess.run(["ip", "netns", "exec", NETNS, "ss", "-ltn", f"sport = :{PORT}"],
-                             capture_output=True, text=True).stdout.count("LISTEN") == 0:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("smtp-sink did not start in the namespace")
-            time.sleep(0.05)
+        wait_for(self.listening, "smtp-sink listening in the namespace", 10)
+
+    def listening(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"smtp-sink exited with {self.proc.returncode} in the namespace")
+        ss = subprocess.run(["ip", "netns", "exec", NETNS, "ss", "-ltn", f"sport = :{PORT}"],
+                            capture_output=True, text=True)
+        return "LISTEN" in ss.stdout
 
     def stop(self):
         self.proc.terminate()
@@ -62,10 +63,7 @@ class NamespacedSink:
 
 
 def send_one_message():
-    r = subprocess.run([livelib.tool("smtp-source"), "-s", "1", "-m", "1", "-l", "300",
-                        "-c", f"{NS_ADDR}:{PORT}"], capture_output=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("smtp-source failed: " + r.stderr.decode(errors="replace"))
+    livelib.smtp_source(PORT, sessions=1, messages=1, length=300, timeout=60, host=NS_ADDR)
 
 
 def capture_counters(agent):

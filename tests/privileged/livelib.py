@@ -296,10 +296,10 @@ def wait_listening(port, proc=None, stderr_file=None, timeout=10):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def smtp_source(port, sessions, messages, length, timeout=600):
+def smtp_source(port, sessions, messages, length, timeout=600, host="127.0.0.1"):
     """Runs smtp-source at full speed; returns the wall time in seconds (raises on failure)."""
     args = [tool("smtp-source"), "-s", str(sessions), "-m", str(messages), "-l", str(length),
-            "-c", f"127.0.0.1:{port}"]
+            "-c", f"{host}:{port}"]
     start = time.monotonic()
     r = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
     elapsed = time.monotonic() - start
