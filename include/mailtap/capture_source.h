@@ -6,6 +6,7 @@
 
 #include "mailtap/packet.h"
 #include "mailtap/stats.h"
+#include "mailtap/tls_plaintext.h"
 
 namespace mailtap {
 
@@ -27,6 +28,11 @@ class CaptureSource : public StatsSource {
   // Asks a blocking Next() to return kEndOfInput soon. Safe to call from a signal-handling
   // thread. File sources may ignore it (they end by themselves).
   virtual void Stop() {}
+
+  // Where TLS plaintext and socket owners go (live capture with TLS uprobes only; other sources
+  // have none and ignore this). The sink is called only from inside Next(). `sink` must outlive
+  // the source's use of it; nullptr detaches.
+  virtual void SetTlsPlaintextSink(TlsPlaintextSink* /*sink*/) {}
 
   // Human-readable description, e.g. "pcap file smtp.pcap" or "live: eBPF ring buffer on all
   // interfaces". Shown by `mailtap status`.
