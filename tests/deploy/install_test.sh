@@ -74,8 +74,9 @@ verify() {
     fail "systemd-analyze verify warned about mailtapd.service"
   fi
   pass "systemd-analyze verify: clean"
-  grep -qx "Type=notify" "${unit}" && grep -qx "NotifyAccess=main" "${unit}" ||
+  if ! grep -qx "Type=notify" "${unit}" || ! grep -qx "NotifyAccess=main" "${unit}"; then
     fail "the unit must be Type=notify with NotifyAccess=main (the agent sends READY=1)"
+  fi
   pass "Type=notify, NotifyAccess=main"
   # systemd's own exposure score (shown as 0.0 = locked down .. 10.0 = unprotected; --threshold
   # takes it times ten). An agent that loads eBPF as root before dropping to a user cannot reach
@@ -162,7 +163,7 @@ manpages() {
     done
     pass "${page}: renders cleanly with NAME, SYNOPSIS, DESCRIPTION, EXIT STATUS, SEE ALSO"
   done
-  local agent_help client_help
+  local agent_help
   agent_help="$("${root}/usr/sbin/mailtapd" --help)"
   MANWIDTH=100 man -l "${root}/usr/share/man/man8/mailtapd.8" >"${SCRATCH}/page.txt" 2>/dev/null
   local count=0

@@ -1,5 +1,5 @@
 // The promises docs/deployment.md makes about mailtap's rendered manifests, checked on the
-// rendered output of one kustomization (base or overlay):
+// rendered output of one kustomization (base, default, or default with components):
 //
 //   node policy.mjs VARIANT FILE        exit 0: all hold; 1: some broken (each one printed)
 //
