@@ -32,6 +32,9 @@ layout() {
     usr/share/bash-completion/completions/mailtapd usr/share/bash-completion/completions/mailtap
   )
   for f in "${expect[@]}"; do
+    [[ -e "${root}/${f}" || "${f}" != *share/man/* ]] ||
+      fail "--prefix /usr did not install /${f}: the build makes man pages only with help2man" \
+           "(Debian package help2man; reconfigure after installing it)"
     [[ -e "${root}/${f}" ]] || fail "--prefix /usr did not install /${f}"
   done
   cmp -s "${root}/usr/lib/systemd/system/mailtapd.service" \
