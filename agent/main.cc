@@ -16,6 +16,7 @@
 
 #include "capture/pcap_source.h"
 #include "common/log.h"
+#include "common/readiness.h"
 #include "config.h"
 #include "mailtap/version.h"
 #include "pipeline.h"
@@ -57,6 +58,7 @@ class SignalThread {
         continue;
       }
       Log(Severity::kInfo, "signal {}: draining and stopping", sig);
+      NotifyStopping();
       // The source ends its input after handing out what it already holds (the live ring
       // buffer is drained); the pipeline then finishes every session and flushes.
       source->Stop();
@@ -168,12 +170,14 @@ int Run(const Config& config) {
   signals.Start(&pipeline, source.get());
   Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),
       config.ports.ToString());
+  NotifyReady(fmt::format("capturing from {}", source->Describe()));  // attached, socket bound
   pipeline.Run(*source);
   if (server) server->MarkCaptureFinished();
   if (config.keep_serving && server) {
     Log(Severity::kInfo, "replay finished; serving queries until SIGINT/SIGTERM");
     signals.WaitForStop();
   }
+  NotifyStopping();
   if (server) server->Stop();
   return 0;
 }

@@ -52,9 +52,14 @@ file(INSTALL "${MAILTAP_DEPLOY_DIR}/mailtapd.conf" DESTINATION "${docdir}/exampl
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 file(INSTALL "${MAILTAP_DOCS_DIR}/deployment.md" DESTINATION "${docdir}"
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-if(EXISTS "$ENV{DESTDIR}${sysconfdir}/mailtap/mailtapd.conf")
-  message(STATUS "Keeping existing: $ENV{DESTDIR}${sysconfdir}/mailtap/mailtapd.conf")
-else()
-  file(INSTALL "${MAILTAP_DEPLOY_DIR}/mailtapd.conf" DESTINATION "${sysconfdir}/mailtap"
-       FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-endif()
+# Configuration files (the agent's, logrotate's) are the operator's once installed.
+function(mailtap_install_config source dir name)
+  if(EXISTS "$ENV{DESTDIR}${dir}/${name}")
+    message(STATUS "Keeping existing: $ENV{DESTDIR}${dir}/${name}")
+  else()
+    file(INSTALL "${source}" DESTINATION "${dir}" RENAME "${name}"
+         FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+  endif()
+endfunction()
+mailtap_install_config("${MAILTAP_DEPLOY_DIR}/mailtapd.conf" "${sysconfdir}/mailtap" mailtapd.conf)
+mailtap_install_config("${MAILTAP_DEPLOY_DIR}/logrotate/mailtap" "${sysconfdir}/logrotate.d" mailtap)

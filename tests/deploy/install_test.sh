@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installation: `cmake --install` puts the programs, the systemd unit (pointing at this prefix),
-# the sysusers/tmpfiles entries, the example config and the docs where packagers and admins
-# expect them; the installed unit passes `systemd-analyze verify`; every config file we ship is
-# accepted by the agent itself.
-#   install_test.sh layout|verify|configs
+# the sysusers/tmpfiles entries, the example config, the logrotate file, the man pages, the bash
+# completion and the docs where packagers and admins expect them; the installed unit passes
+# `systemd-analyze verify`; every config file we ship is accepted by the agent itself and keeps
+# message content out of the journal; the man pages document every option; the completion
+# completes; logrotate rotates and signals the agent's main process.
+#   install_test.sh layout|verify|configs|privacy|manpages|completion|logrotate
 # shellcheck source=tests/deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-mode="${1:?usage: install_test.sh layout|verify|configs}"
+mode="${1:?usage: install_test.sh layout|verify|configs|privacy|manpages|completion|logrotate}"
 build="${MAILTAP_BINARY_DIR}"
 need cmake cmake
 
@@ -26,8 +28,13 @@ layout() {
     usr/lib/systemd/system/mailtapd.service usr/lib/sysusers.d/mailtap.conf
     usr/lib/tmpfiles.d/mailtap.conf etc/mailtap/mailtapd.conf
     usr/share/doc/mailtap/deployment.md usr/share/doc/mailtap/examples/mailtapd.conf
+    etc/logrotate.d/mailtap usr/share/man/man8/mailtapd.8 usr/share/man/man1/mailtap.1
+    usr/share/bash-completion/completions/mailtapd usr/share/bash-completion/completions/mailtap
   )
   for f in "${expect[@]}"; do
+    [[ -e "${root}/${f}" || "${f}" != *share/man/* ]] ||
+      fail "--prefix /usr did not install /${f}: the build makes man pages only with help2man" \
+           "(Debian package help2man; reconfigure after installing it)"
     [[ -e "${root}/${f}" ]] || fail "--prefix /usr did not install /${f}"
   done
   cmp -s "${root}/usr/lib/systemd/system/mailtapd.service" \
@@ -70,6 +77,10 @@ verify() {
     fail "systemd-analyze verify warned about mailtapd.service"
   fi
   pass "systemd-analyze verify: clean"
+  if ! grep -qx "Type=notify" "${unit}" || ! grep -qx "NotifyAccess=main" "${unit}"; then
+    fail "the unit must be Type=notify with NotifyAccess=main (the agent sends READY=1)"
+  fi
+  pass "Type=notify, NotifyAccess=main"
   # systemd's own exposure score (shown as 0.0 = locked down .. 10.0 = unprotected; --threshold
   # takes it times ten). An agent that loads eBPF as root before dropping to a user cannot reach
   # 0, but must stay below 4.0, systemd's "OK" band.
@@ -102,4 +113,146 @@ configs() {
   pass "a misspelt option in a config file is rejected (exit 2)"
 }
 
-"${mode}"
+# Active `name=value` settings of a mailtapd.conf, as NAME=VALUE lines.
+settings() { sed -nE 's/^[[:space:]]*([a-z-]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$/\1=\2/p' "$1"; }
+
+# Private by default: every shipped config, run as shipped on the sample capture, puts no message
+# line, header value or credential on stdout/stderr (the journal, the container log). Only the
+# socket and the file outputs are moved into the scratch directory.
+privacy() {
+  local agent="${build}/bin/mailtapd" sample="${MAILTAP_SOURCE_DIR}/samples/smtp-sessions.pcap"
+  local secrets=("shall we meet at the usual place" "The figures are attached"
+                 "Message-ID: <sample-1@client.example.com>" "AGRhdmUAbm90LWEtcmVhbC1wYXNzd29yZA")
+  local conf name events args secret
+  while IFS= read -r conf; do
+    name="${conf#"${MAILTAP_SOURCE_DIR}/"}"
+    rm -rf "${SCRATCH}/logs" && mkdir -p "${SCRATCH}/logs"
+    args=(--config "${conf}" --socket "${SCRATCH}/s.sock" --log-dir "${SCRATCH}/logs" -r "${sample}")
+    events="$(settings "${conf}" | sed -n 's/^events=//p')"
+    [[ -z "${events}" || "${events}" == "-" ]] || args+=(--events "${SCRATCH}/logs/events.json")
+    "${agent}" "${args[@]}" >"${SCRATCH}/stdout" 2>"${SCRATCH}/stderr" ||
+      { cat "${SCRATCH}/stderr" >&2; fail "${name}: replay of the sample failed"; }
+    [[ "${events}" != "-" ]] || [[ -s "${SCRATCH}/stdout" ]] ||
+      fail "${name}: events=- but nothing on stdout (the check would be empty)"
+    for secret in "${secrets[@]}"; do
+      ! grep -qF "${secret}" "${SCRATCH}/stdout" "${SCRATCH}/stderr" ||
+        fail "${name}: '${secret}' reached stdout/stderr (the journal or container log)"
+    done
+    pass "${name}: no message content or credential on stdout/stderr ($(wc -l <"${SCRATCH}/stdout") lines)"
+  done < <(find "${MAILTAP_SOURCE_DIR}/deploy" -name mailtapd.conf | sort)
+  # ...and the check has teeth: events=- without redact=data shows the message lines.
+  sed 's/^redact=data/redact=credentials/' "${MAILTAP_SOURCE_DIR}/deploy/kubernetes/base/mailtapd.conf" \
+    >"${SCRATCH}/open.conf"
+  "${agent}" --config "${SCRATCH}/open.conf" --socket "${SCRATCH}/s.sock" -r "${sample}" \
+    >"${SCRATCH}/stdout" 2>/dev/null
+  grep -qF "${secrets[0]}" "${SCRATCH}/stdout" ||
+    fail "with redact=credentials the message lines should be on stdout: the check has no teeth"
+  pass "with redact=credentials instead, the message lines do reach stdout (the check can fail)"
+}
+
+# The man pages: generated from --help, so every option the programs list is in them, and they
+# render without a warning.
+manpages() {
+  need man man-db
+  local root="${SCRATCH}/root" page option
+  install_to /usr "${root}"
+  for page in man8/mailtapd.8 man1/mailtap.1; do
+    local file="${root}/usr/share/man/${page}"
+    MANWIDTH=100 LC_ALL=C.UTF-8 man --warnings -l "${file}" >"${SCRATCH}/page.txt" \
+      2>"${SCRATCH}/warnings" || fail "man -l ${page} failed"
+    [[ ! -s "${SCRATCH}/warnings" ]] || { cat "${SCRATCH}/warnings" >&2; fail "${page}: warnings"; }
+    for section in NAME SYNOPSIS DESCRIPTION "EXIT STATUS" "SEE ALSO"; do
+      grep -q "^${section}\$" "${SCRATCH}/page.txt" || fail "${page}: no ${section} section"
+    done
+    pass "${page}: renders cleanly with NAME, SYNOPSIS, DESCRIPTION, EXIT STATUS, SEE ALSO"
+  done
+  local agent_help
+  agent_help="$("${root}/usr/sbin/mailtapd" --help)"
+  MANWIDTH=100 man -l "${root}/usr/share/man/man8/mailtapd.8" >"${SCRATCH}/page.txt" 2>/dev/null
+  local count=0
+  # Boost's layout: "  -r [ --read ] FILE   text" or "  --events PATH   text".
+  for option in $(grep -E '^  -' <<<"${agent_help}" | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
+    grep -qF -- "${option}" "${SCRATCH}/page.txt" || fail "mailtapd.8 lacks ${option}"
+    count=$((count + 1))
+  done
+  ((count >= 15)) || fail "found only ${count} options in mailtapd --help"
+  pass "mailtapd.8 documents all ${count} options of mailtapd --help"
+  MANWIDTH=100 man -l "${root}/usr/share/man/man1/mailtap.1" >"${SCRATCH}/page.txt" 2>/dev/null
+  for option in --socket --last --follow --output; do
+    grep -qF -- "${option}" "${SCRATCH}/page.txt" || fail "mailtap.1 lacks ${option}"
+  done
+  for command in status observe transactions connections metrics; do
+    grep -qE "mailtap .*${command}" "${SCRATCH}/page.txt" || fail "mailtap.1 lacks the ${command} command"
+  done
+  pass "mailtap.1 has every command with its options"
+}
+
+# Bash completion: the installed scripts, loaded as bash-completion loads them, complete the
+# options, commands and choices the interface documents.
+completion() {
+  local root="${SCRATCH}/root"
+  install_to /usr "${root}"
+  local dir="${root}/usr/share/bash-completion/completions"
+  # complete_words FILE WORD...: prints the completions bash offers for the last WORD.
+  complete_words() {
+    local file="$1"
+    shift
+    PATH="${root}/usr/sbin:${root}/usr/bin:${PATH}" bash --norc -c '
+      source "$1"; shift
+      COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+      fn="$(complete -p "$1" | sed -E "s/.*-F ([^ ]+) .*/\1/")"
+      "${fn}" "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+      printf "%s
+" "${COMPREPLY[@]}" | sort | paste -sd " "' _ "${file}" "$@"
+  }
+  expect() {  # expect WANT FILE WORD...
+    local want="$1" got
+    shift
+    got="$(complete_words "$@")"
+    [[ "${got}" == "${want}" ]] || fail "completing '${*:2}': got '${got}', want '${want}'"
+    pass "'${*:2}' completes to: ${got}"
+  }
+  expect "--read --redact" "${dir}/mailtapd" mailtapd --re
+  expect "json zeek" "${dir}/mailtapd" mailtapd --log-format ""
+  expect "credentials data none" "${dir}/mailtapd" mailtapd -r x.pcap --redact ""
+  expect "--keep-serving" "${dir}/mailtapd" mailtapd --keep
+  expect "connections" "${dir}/mailtap" mailtap co
+  expect "metrics" "${dir}/mailtap" mailtap --socket /tmp/s m
+  expect "--follow" "${dir}/mailtap" mailtap observe --fo
+  expect "compact json table" "${dir}/mailtap" mailtap observe -o ""
+}
+
+# logrotate: the shipped file parses, rotates every output file and signals the agent's main
+# process once (systemctl replaced by a stub that records how it was called).
+logrotate_mode() {
+  need logrotate logrotate
+  local root="${SCRATCH}/root"
+  install_to /usr "${root}"
+  local shipped="${root}/etc/logrotate.d/mailtap" logs="${SCRATCH}/var-log-mailtap"
+  mkdir -p "${logs}" "${SCRATCH}/stub"
+  echo '{"ts":1}' >"${logs}/smtp.log"
+  echo '{"ts":2}' >"${logs}/weird.log"
+  echo '{"ts":3}' >"${logs}/events.json"
+  sed "s|/var/log/mailtap/|${logs}/|g" "${shipped}" >"${SCRATCH}/logrotate.conf"
+  printf '#!/bin/sh
+echo "$*" >>"%s/systemctl.calls"
+' "${SCRATCH}" >"${SCRATCH}/stub/systemctl"
+  chmod +x "${SCRATCH}/stub/systemctl"
+  chmod 0755 "${logs}"
+  PATH="${SCRATCH}/stub:${PATH}" logrotate --verbose --force --state "${SCRATCH}/state" \
+    "${SCRATCH}/logrotate.conf" >"${SCRATCH}/logrotate.log" 2>&1 ||
+    { cat "${SCRATCH}/logrotate.log" >&2; fail "logrotate failed on the shipped file"; }
+  ! grep -qi "error" "${SCRATCH}/logrotate.log" ||
+    { cat "${SCRATCH}/logrotate.log" >&2; fail "logrotate reported an error"; }
+  local f
+  for f in smtp.log weird.log events.json; do
+    [[ -s "${logs}/${f}.1" && ! -e "${logs}/${f}" ]] || fail "${f} was not rotated to ${f}.1"
+  done
+  local calls
+  calls="$(cat "${SCRATCH}/systemctl.calls" 2>/dev/null)"
+  [[ "${calls}" == "kill --kill-whom=main --signal=HUP mailtapd.service" ]] ||
+    fail "postrotate ran systemctl '${calls}', want one SIGHUP to mailtapd's main process"
+  pass "logrotate: 3 files rotated, then once: systemctl ${calls}"
+}
+
+if [[ "${mode}" == logrotate ]]; then logrotate_mode; else "${mode}"; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Kubernetes manifests: every kustomization under deploy/kubernetes renders with
-# `kubectl kustomize`, every rendered document passes the Kubernetes schema validator, the
-# validator really rejects broken documents, and the DaemonSet keeps its security promises.
+# Kubernetes manifests: the base, the top-level default and the default with every combination
+# of the components render with `kubectl kustomize`; every rendered document passes the
+# Kubernetes schema validator and runs only the tagged image; the validator really rejects broken
+# documents; the DaemonSet keeps its security and privacy promises.
 #   kube_test.sh render|validator|policy
 # shellcheck source=tests/deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -27,31 +28,63 @@ install_validator() {
   fi
 }
 
-# Renders base and every overlay into OUT/<variant>.yaml; prints the variant names.
+# Every subset of the components, one per line, as space-separated names ("" = none).
+component_subsets() {
+  local names=() mask i subset
+  mapfile -t names < <(find "${kube_dir}/components" -mindepth 2 -maxdepth 2 \
+                         -name kustomization.yaml -printf '%h\n' | xargs -n1 basename | sort)
+  ((${#names[@]} >= 3)) || fail "expected at least 3 components, found: ${names[*]}"
+  for ((mask = 0; mask < (1 << ${#names[@]}); mask++)); do
+    subset=()
+    for ((i = 0; i < ${#names[@]}; i++)); do
+      ((mask & (1 << i))) && subset+=("${names[i]}")
+    done
+    echo "${subset[*]}"
+  done
+}
+
+# Renders, into OUT/<variant>.yaml, the base alone ("base"), the top-level default ("default")
+# and the default combined with every non-empty subset of the components ("default+a+b") through
+# a kustomization written the way a user's own would be; prints the variant names.
 render_all() {
-  local out="$1" dir name
-  while IFS= read -r dir; do
-    dir="$(dirname "${dir}")"
-    name="${dir#"${kube_dir}/"}"
-    name="${name//\//-}"
-    kubectl kustomize "${dir}" >"${out}/${name}.yaml" || fail "kubectl kustomize ${dir} failed"
+  local out="$1" subset name dir rel component
+  kubectl kustomize "${kube_dir}/base" >"${out}/base.yaml" || fail "kubectl kustomize base failed"
+  echo base
+  kubectl kustomize "${kube_dir}" >"${out}/default.yaml" ||
+    fail "kubectl kustomize deploy/kubernetes failed"
+  echo default
+  while IFS= read -r subset; do
+    [[ -n "${subset}" ]] || continue
+    name="default+${subset// /+}"
+    dir="${out}/site-${name//+/-}"
+    mkdir -p "${dir}"
+    rel="$(realpath --relative-to="${dir}" "${kube_dir}")"  # kustomize refuses absolute paths
+    {
+      printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n'
+      printf 'resources:\n  - %s\ncomponents:\n' "${rel}"
+      for component in ${subset}; do printf '  - %s/components/%s\n' "${rel}" "${component}"; done
+    } >"${dir}/kustomization.yaml"
+    kubectl kustomize "${dir}" >"${out}/${name}.yaml" || fail "${name}: kubectl kustomize failed"
     echo "${name}"
-  done < <(find "${kube_dir}" -name kustomization.yaml | sort)
+  done < <(component_subsets)
 }
 
 install_validator
 make_scratch
 out="${SCRATCH}"
 mapfile -t variants < <(render_all "${out}")
-((${#variants[@]} >= 2)) || fail "expected the base and at least one overlay, found: ${variants[*]}"
+((${#variants[@]} >= 9)) || fail "expected base, default and 7 combinations, found: ${variants[*]}"
 
 case "${mode}" in
   render)
     for v in "${variants[@]}"; do
       node "${tools}/validate.mjs" "${out}/${v}.yaml" || fail "${v}: schema validation failed"
-      grep -q "image: mailtap:${MAILTAP_VERSION}\$" "${out}/${v}.yaml" ||
-        fail "${v}: image tag is not the project version ${MAILTAP_VERSION}"
-      pass "${v}: renders, schema-valid, image mailtap:${MAILTAP_VERSION}"
+      # Every container of every rendering runs the project version's image, tagged.
+      images="$(grep -E '^ *(- )?image:' "${out}/${v}.yaml" | sed -E 's/^ *(- )?image: *//' |
+                sort | uniq -c | awk '{print $2 " x" $1}' | paste -sd ' ')"
+      [[ "${images}" =~ ^mailtap:${MAILTAP_VERSION}\ x[0-9]+$ ]] ||
+        fail "${v}: images are '${images}', want only mailtap:${MAILTAP_VERSION}"
+      pass "${v}: renders, schema-valid, image ${images}"
     done
     ;;
   validator)

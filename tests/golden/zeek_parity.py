@@ -3,7 +3,9 @@
 and logs with Zeek's own baselines (expected outputs produced by Zeek, not by mailtap).
 
 Usage: zeek_parity.py MAILTAPD [CORPUS_DIR]
-CORPUS_DIR defaults to $MAILTAP_ZEEK_CORPUS. Prints one line per check, then `zeek parity: N/M`.
+CORPUS_DIR defaults to $MAILTAP_ZEEK_CORPUS, then to $MAILTAP_ZEEK_CORPUS_CONFIGURED (the
+directory CMake was configured with, set by CTest). Prints one line per check, then
+`zeek parity: N/M`.
 Exit status: 0 all checks pass, 1 a check failed, 77 corpus absent (CTest reports a skip).
 
 Comparison rules (from the corpus INDEX.md): uids and fuids are Zeek's seeded random ids, so
@@ -342,7 +344,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     mailtapd = sys.argv[1]
-    corpus = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("MAILTAP_ZEEK_CORPUS", "")
+    corpus = (sys.argv[2] if len(sys.argv) > 2 else os.environ.get("MAILTAP_ZEEK_CORPUS")
+              or os.environ.get("MAILTAP_ZEEK_CORPUS_CONFIGURED", ""))
     if not corpus or not os.path.isdir(os.path.join(corpus, TR)):
         print(f"SKIPPED: Zeek corpus not found at '{corpus}' (set MAILTAP_ZEEK_CORPUS to the "
               "folder holding traces/ and baselines/)")

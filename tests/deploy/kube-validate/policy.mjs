@@ -1,7 +1,9 @@
 // The promises docs/deployment.md makes about mailtap's rendered manifests, checked on the
-// rendered output of one kustomization (base or overlay):
+// rendered output of one kustomization (base, default, or default with components):
 //
 //   node policy.mjs VARIANT FILE        exit 0: all hold; 1: some broken (each one printed)
+//
+// VARIANT names what was rendered: "base", "default", or "default+COMPONENT+..." (kube_test.sh).
 //
 // The schema validator checks shapes; this checks what the shapes say: least privilege, probes,
 // host networking, the socket hostPath, resources, rolling updates, the ConfigMap wiring.
@@ -30,8 +32,12 @@ function parseConf(text) {
   return conf;
 }
 
+function hasComponent(variant, component) {
+  return variant.split("+").includes(component);
+}
+
 function checkSecurity(variant, sc) {
-  const privileged = variant === "overlays-old-kernel";
+  const privileged = hasComponent(variant, "old-kernel");
   check(sc.privileged === privileged, `privileged must be ${privileged}`);
   // The API server rejects privileged together with allowPrivilegeEscalation: false.
   check(sc.allowPrivilegeEscalation === privileged,
@@ -87,11 +93,21 @@ function checkVolumes(pod, container, configMaps) {
         "args must be --config /etc/mailtap/mailtapd.conf");
   const conf = parseConf(configMap?.data?.["mailtapd.conf"] ?? "");
   check(conf.events === "-", "events must go to stdout (events=-)");
+  checkPrivacy(conf);
   check(conf.socket === `${kSocketDir}/mailtap.sock`, "socket must be in the hostPath");
   if (conf["log-dir"] !== undefined) {
     check(mounts[conf["log-dir"]] !== undefined, "log-dir must be a mounted volume");
   }
   return volumes;
+}
+
+// Private by default: container logs leave the node, so no message content may be in them. Message
+// lines (smtp_data) and header values (mime_one_header, and smtp.log's header fields) are redacted;
+// AUTH credentials always are.
+function checkPrivacy(conf) {
+  check(conf.redact === "data", "message content must be redacted (redact=data)");
+  check(conf["observe-data"] === undefined || conf["observe-data"] === "false",
+        "message lines must not reach `mailtap observe` (observe-data)");
 }
 
 function checkDaemonSet(variant, ds, configMaps) {
