@@ -17,7 +17,8 @@ import unittest
 SOURCE_DIR = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else \
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHECKER = os.path.join(SOURCE_DIR, "scripts", "check-deps.py")
-NEEDED = ["/usr/bin/time", "/usr/bin/setpriv", "/usr/bin/python3", "/usr/bin/perl", "/usr/bin/swaks"]
+NEEDED = ["/usr/bin/time", "/usr/bin/setpriv", "/usr/bin/python3", "/usr/bin/perl",
+          "/usr/bin/swaks"]
 
 
 def require_tools():
