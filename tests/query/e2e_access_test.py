@@ -64,7 +64,8 @@ class AccessFixture(unittest.TestCase):
         # The agent's temporary directory (mkdtemp: 0700) may be traversed; the socket's own
         # directory inside it is the agent's business.
         os.chmod(cls.agent.dir, 0o755)
-        assert lib.reachable_by_others(cls.agent.socket), "nobody cannot reach the agent's dir"
+        assert lib.reachable_by_others(os.path.dirname(cls.agent.socket)), \
+            "nobody cannot traverse to the agent's socket directory"
 
     @classmethod
     def stop_agent(cls):
