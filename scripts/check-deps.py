@@ -151,12 +151,15 @@ def locate(tool):
 
 
 def module_file(command):
+    """Runs an interpreter that prints the file a module was loaded from: (path, None), or
+    (None, the interpreter's first complaint)."""
     if not os.access(command[0], os.X_OK):
         return None, f"{command[0]} is not installed"
-    r = subprocess.run(command, capture_output=True, text=True)
-    lines = (r.stderr or "cannot load it").strip().splitlines()
-    return (r.stdout.strip(), None) if r.returncode == 0 and r.stdout.strip() else \
-        (None, lines[0] if lines else "cannot load it")
+    r = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if r.returncode == 0 and r.stdout.strip():
+        return r.stdout.strip(), None
+    complaint = r.stderr.strip().splitlines()
+    return None, complaint[0] if complaint else "cannot load it"
 
 
 def candidate_paths(path):
@@ -189,8 +192,9 @@ def file_owners(paths):
 
 
 def tool_version(tool, path):
-    args, pattern = VERSION_PROBES.get(os.path.basename(path), (["--version"],
-                                                                  r"(\d+(?:\.\d+)+)"))
+    """The version `path` states (x.y...), or None."""
+    args, pattern = VERSION_PROBES.get(os.path.basename(tool.name),
+                                       (["--version"], r"(\d+(?:\.\d+)+)"))
     r = subprocess.run([path, *args], capture_output=True, text=True, timeout=60)
     m = re.search(pattern, r.stdout + r.stderr)
     return m.group(1) if m else None
