@@ -27,7 +27,7 @@ install_missing() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ] && [ "$action" != deps ]; then
+  if [ "$(id -u)" -ne 0 ]; then
     echo "bootstrap: missing ${missing[*]}; run as root to install them" >&2
     exit 1
   fi
