@@ -253,8 +253,8 @@ class Checker:
             version = self.checked_version(tool, path, what)
             if version is None:
                 return None
-        print(f"ok   {what:<28} {path}{version} ({', '.join(sorted(owners))}; {source})",
-              flush=True)
+        owner = ", ".join(sorted(owners)) + ("" if package in owners else f" via {package}")
+        print(f"ok   {what:<28} {path}{version} ({owner}: {source})", flush=True)
         return None
 
     def listing_advice(self, tool):
