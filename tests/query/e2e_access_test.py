@@ -36,7 +36,8 @@ def as_user(uid, gid, groups=()):
 def python_for_others():
     """An interpreter `nobody` can run: this one unless it lives where others cannot reach (a
     pyenv under /root), then Debian's."""
-    return sys.executable if lib.reachable_by_others(sys.executable) else "/usr/bin/python3"
+    return sys.executable if lib.others_can_traverse(os.path.dirname(sys.executable)) \
+        else "/usr/bin/python3"
 
 
 class AccessFixture(unittest.TestCase):
@@ -64,8 +65,7 @@ class AccessFixture(unittest.TestCase):
         # The agent's temporary directory (mkdtemp: 0700) may be traversed; the socket's own
         # directory inside it is the agent's business.
         os.chmod(cls.agent.dir, 0o755)
-        assert lib.reachable_by_others(os.path.dirname(cls.agent.socket)), \
-            "nobody cannot traverse to the agent's socket directory"
+        assert lib.others_can_traverse(cls.agent.dir), "nobody cannot reach the agent's directory"
 
     @classmethod
     def stop_agent(cls):

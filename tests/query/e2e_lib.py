@@ -89,10 +89,10 @@ def ok_lines(test, proc):
     return proc.stdout.splitlines()
 
 
-def reachable_by_others(path):
-    """True when users other than root can traverse every directory above `path`."""
-    d = os.path.dirname(os.path.abspath(path))
-    while d not in ("/", ""):
+def others_can_traverse(directory):
+    """True when users other than root may pass through `directory` and every one above it."""
+    d = os.path.abspath(directory)
+    while d != "/":
         if not os.stat(d).st_mode & stat.S_IXOTH:
             return False
         d = os.path.dirname(d)
@@ -103,7 +103,7 @@ def copy_for_other_users(program, workdir):
     """A copy of `program` that any user may run, in a new 0755 directory inside `workdir`
     (which others must be able to traverse): the build tree may be unreachable for them (CI may
     clone into a 0700 directory)."""
-    assert reachable_by_others(os.path.join(workdir, "x")), f"others cannot reach {workdir}"
+    assert others_can_traverse(workdir), f"other users cannot reach {workdir}"
     d = tempfile.mkdtemp(prefix="bin-", dir=workdir)
     os.chmod(d, 0o755)
     copy = os.path.join(d, os.path.basename(program))
