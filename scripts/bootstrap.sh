@@ -1,30 +1,25 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine (as root):
 #   scripts/bootstrap.sh run    install what is missing, build, run mailtapd with its defaults
-#   scripts/bootstrap.sh test   install what is missing, build, run the whole test suite
+#   scripts/bootstrap.sh test   install what is missing, check it, build, run the whole test suite
 #   scripts/bootstrap.sh build  install what is missing and build
-# Environment: BUILD_DIR (default: build), JOBS (default: nproc), MAILTAP_WERROR (default: ON).
+#   scripts/bootstrap.sh deps   install what is missing and check it (scripts/check-deps.py)
+# What is installed comes from scripts/deps.txt, the one list. Environment: BUILD_DIR (default:
+# build), JOBS (default: nproc), MAILTAP_WERROR (default: ON).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+usage() { echo "usage: $0 run|test|build|deps" >&2; exit 2; }
 action=${1:-build}
+case "${action}" in
+  run | test | build | deps) ;;
+  *) usage ;;
+esac
 build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 
-# Debian packages, one per line with why, so the list stays reviewable.
-packages=(
-  build-essential cmake pkg-config git           # toolchain
-  libpcap-dev                                     # pcap/pcapng replay (-r)
-  libboost-program-options-dev                    # command lines and config files
-  nlohmann-json3-dev                              # query protocol, tests
-  libfmt-dev                                      # formatting
-  libgtest-dev libgmock-dev                       # unit tests
-  clang llvm libbpf-dev bpftool linux-libc-dev    # the eBPF program and its skeleton
-  python3 python3-prometheus-client               # golden/parity harness; metrics checked by a real parser
-  tshark tcpdump                                  # reference decoders for tests and benchmarks
-  postfix swaks openssl iproute2                  # a real mail server and client for live tests
-  $(sed 's/#.*//' scripts/deploy-deps.txt)                 # container image, manifests, unit tests
-)
+# The `package` lines of scripts/deps.txt, except those the machine image brings (image:NAME).
+mapfile -t packages < <(awk '$1 == "package" && $2 !~ /^image:/ { print $2 }' scripts/deps.txt)
 
 install_missing() {
   local missing=()
@@ -32,6 +27,10 @@ install_missing() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: missing ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
   echo "bootstrap: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Postfix must not ask questions; the tests configure it themselves.
@@ -40,21 +39,38 @@ install_missing() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Fails, naming the tool and the package, when something the tests call is missing or comes from
+# a package that is not in scripts/deps.txt (only present because someone installed it by hand).
+check_deps() {
+  scripts/check-deps.py || {
+    echo "bootstrap: the dependency check failed; scripts/deps.txt is the list to fix" >&2
+    exit 1
+  }
+}
+
+# Python is Debian's (the one check_deps checked), not whichever python3 comes first on PATH.
 build() {
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DMAILTAP_WERROR="${MAILTAP_WERROR:-ON}" >/dev/null
+        -DMAILTAP_WERROR="${MAILTAP_WERROR:-ON}" -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
   cmake --build "$build_dir" -j "$jobs"
 }
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$(id -u)" -ne 0 ] && [ "$action" != deps ]; then
   echo "bootstrap: run as root (it installs Debian packages; live capture needs root too)" >&2
   exit 1
 fi
 install_missing
-build
 case "$action" in
-  build) ;;
-  run) exec "$build_dir/bin/mailtapd" --events - ;;
-  test) cd "$build_dir" && ctest --output-on-failure -j "$jobs" ;;
-  *) echo "usage: $0 run|test|build" >&2; exit 2 ;;
+  deps) check_deps ;;
+  build) build ;;
+  run)
+    build
+    exec "$build_dir/bin/mailtapd" --events -
+    ;;
+  test)
+    check_deps
+    build
+    cd "$build_dir"
+    ctest --output-on-failure -j "$jobs"
+    ;;
 esac

@@ -255,6 +255,7 @@ class Signals(unittest.TestCase):
                 self.assertEqual(agent.wait(timeout=20), 0, agent.stderr.read().decode())
             finally:
                 agent.kill()
+                agent.wait(timeout=20)
             rotated, current = open(log + ".1", "rb").read(), open(log, "rb").read()
         self.assertIn(b"first@example.com", rotated)
         self.assertNotIn(b"second@", rotated)

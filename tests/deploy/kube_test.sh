@@ -11,9 +11,10 @@ mode="${1:?usage: kube_test.sh render|validator|policy}"
 kube_dir="${MAILTAP_SOURCE_DIR}/deploy/kubernetes"
 tools="${MAILTAP_BINARY_DIR}/tests/deploy/kube-validate"
 
-need kubectl kubernetes-client
+# Both packages come with the machine image, from outside Debian's archive (scripts/deps.txt).
+need kubectl kubectl
 need node nodejs
-need npm npm
+need npm nodejs
 
 # The validator and its schemas come from the npm registry (versions pinned by package-lock.json),
 # installed once into the build tree.

@@ -13,7 +13,7 @@ pass() { echo "ok: $*"; }
 # need TOOL PACKAGE: the tool must be on PATH; otherwise name the package that brings it.
 need() {
   command -v "$1" >/dev/null 2>&1 ||
-    fail "'$1' not found: install Debian package '$2' (scripts/deploy-deps.sh does)"
+    fail "'$1' not found: package '$2' brings it (scripts/deps.txt; scripts/deploy-deps.sh)"
 }
 
 # Sets SCRATCH to a fresh directory removed when the test exits (call it in the main shell, not in

@@ -233,7 +233,9 @@ def wait_for(predicate, what, timeout=20.0):
 
 
 def make_workdir(prefix):
-    d = tempfile.mkdtemp(prefix=prefix)
+    """A new 0755 directory under /tmp: the agent may run as another user (--user nobody) and
+    must reach its outputs there, wherever the checkout and $TMPDIR are."""
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(d, 0o755)
     return d
 

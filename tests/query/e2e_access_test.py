@@ -33,41 +33,49 @@ def as_user(uid, gid, groups=()):
     return cmd
 
 
-def reachable_by_others(path):
-    """True when users other than root can reach (traverse to and execute/open) `path`."""
-    d = os.path.dirname(path)
-    while d not in ("/", ""):
-        if not os.stat(d).st_mode & stat.S_IXOTH:
-            return False
-        d = os.path.dirname(d)
-    return True
+def python_for_others():
+    """An interpreter `nobody` can run: this one unless it lives where others cannot reach (a
+    pyenv under /root), then Debian's."""
+    return sys.executable if lib.others_can_traverse(os.path.dirname(sys.executable)) \
+        else "/usr/bin/python3"
 
 
 class AccessFixture(unittest.TestCase):
+    """One agent replaying a small capture (--keep-serving) as root. Everything `nobody` must
+    reach lives in a 0755 directory under /tmp that the fixture makes: a copy of the client, and
+    the agent's own directory; the build tree may be unreachable for `nobody`."""
     agent_args = []
 
     @classmethod
     def setUpClass(cls):
         lib.need_root("running the client as another user")
-        cls.work = tempfile.TemporaryDirectory(prefix="mailtap-e2e-access-")
+        # Class cleanups run even when setUpClass fails half-way: nothing it started outlives it.
+        cls.work = tempfile.TemporaryDirectory(prefix="mailtap-e2e-access-", dir="/tmp")
+        cls.addClassCleanup(cls.work.cleanup)
+        os.chmod(cls.work.name, 0o755)
+        cls.client = lib.copy_for_other_users(lib.MAILTAP, cls.work.name)
         cls.pcap = os.path.join(cls.work.name, "small.pcap")
         subprocess.run([sys.executable, os.path.join(lib.SOURCE_DIR, "bench", "gen_smtp_pcap.py"),
-                        cls.pcap, "--sessions", "3", "--mails-per-session", "1"], check=True)
-        cls.agent = lib.Agent(["-r", cls.pcap, "--keep-serving", *cls.agent_args], log_dir=False)
+                        cls.pcap, "--sessions", "3", "--mails-per-session", "1"], check=True,
+                       timeout=60)
+        cls.agent = lib.Agent(["-r", cls.pcap, "--keep-serving", *cls.agent_args], log_dir=False,
+                              parent=cls.work.name)
+        cls.addClassCleanup(cls.stop_agent)
         cls.agent.wait_finished()
-        if not reachable_by_others(lib.MAILTAP):
-            raise AssertionError(f"{lib.MAILTAP} must be reachable by nobody for this test")
         # The agent's temporary directory (mkdtemp: 0700) may be traversed; the socket's own
         # directory inside it is the agent's business.
         os.chmod(cls.agent.dir, 0o755)
-        assert reachable_by_others(os.path.dirname(cls.agent.socket))
+        assert lib.others_can_traverse(cls.agent.dir), "nobody cannot reach the agent's directory"
 
     @classmethod
-    def tearDownClass(cls):
-        if hasattr(cls, "agent"):
-            rc = cls.agent.cleanup()
-            cls.work.cleanup()
-            assert rc == 0, f"mailtapd exited with {rc}"
+    def stop_agent(cls):
+        rc = cls.agent.cleanup()
+        assert rc == 0, f"mailtapd exited with {rc}"
+
+    def as_nobody(self, *args, gid=NOGROUP, groups=()):
+        """The client (its copy) run as nobody with group `gid` (and supplementary `groups`)."""
+        return mailtap(self.agent.socket, *args, run_as=as_user(NOBODY, gid, groups),
+                       program=self.client)
 
     def open_up_socket(self):
         """Opens the socket file to everyone, so that only the agent's own check stands."""
@@ -85,7 +93,7 @@ class DefaultAccess(AccessFixture):
     """No --socket-group: root and the agent's own user only."""
 
     def test_1_socket_file_permissions_keep_others_out_with_a_clear_message(self):
-        out = mailtap(self.agent.socket, "status", run_as=as_user(NOBODY, NOGROUP))
+        out = self.as_nobody("status")
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertIn("permission denied", out.stderr)
         self.assertIn(self.agent.socket, out.stderr)
@@ -99,7 +107,7 @@ class DefaultAccess(AccessFixture):
         for verb in (["status"], ["metrics"], ["observe", "--last", "5"],
                      ["observe", "--follow"], ["transactions", "--follow"]):
             with self.subTest(verb=verb):
-                out = mailtap(self.agent.socket, *verb, run_as=as_user(NOBODY, NOGROUP))
+                out = self.as_nobody(*verb)
                 self.assertRefusedByAgent(out, NOBODY)
         status = self.agent.status()
         self.assertEqual(status["counters"]["query"]["peers_refused"], before + 5)
@@ -122,7 +130,7 @@ class DefaultAccess(AccessFixture):
                   "  if not c: break\n"
                   "  b+=c\n"
                   "sys.stdout.write(b.decode())")
-        out = subprocess.run(as_user(NOBODY, NOGROUP) + [sys.executable, "-c", script,
+        out = subprocess.run(as_user(NOBODY, NOGROUP) + [python_for_others(), "-c", script,
                                                           self.agent.socket],
                              capture_output=True, text=True, timeout=30)
         lines = out.stdout.splitlines()
@@ -146,22 +154,20 @@ class GroupAccess(AccessFixture):
         self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid), (0o750, NOGROUP))
 
     def test_2_a_member_by_primary_group_may_query(self):
-        out = mailtap(self.agent.socket, "observe", "--last", "3", "-o", "json",
-                      run_as=as_user(NOBODY, NOGROUP))
+        out = self.as_nobody("observe", "--last", "3", "-o", "json")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.splitlines(), lib.read_lines(self.agent.events)[-3:])
 
     def test_3_a_non_member_is_kept_out_by_file_permissions(self):
-        out = mailtap(self.agent.socket, "status", run_as=as_user(NOBODY, OTHER_GID))
+        out = self.as_nobody("status", gid=OTHER_GID)
         self.assertEqual(out.returncode, 1)
         self.assertIn("permission denied", out.stderr)
 
     def test_4_with_the_file_opened_the_agent_still_checks_groups(self):
         self.open_up_socket()
-        out = mailtap(self.agent.socket, "status", run_as=as_user(NOBODY, OTHER_GID))
+        out = self.as_nobody("status", gid=OTHER_GID)
         self.assertRefusedByAgent(out, NOBODY)
-        out = mailtap(self.agent.socket, "status",
-                      run_as=as_user(NOBODY, OTHER_GID, groups=[OTHER_GID, NOGROUP]))
+        out = self.as_nobody("status", gid=OTHER_GID, groups=[OTHER_GID, NOGROUP])
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout)["capture_state"], "finished")
 

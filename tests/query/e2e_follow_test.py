@@ -68,14 +68,17 @@ class FollowDuringReplay(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.TemporaryDirectory(prefix="mailtap-e2e-follow-")
+        # Class cleanups run even when the set-up fails half-way, last registered first.
+        cls.addClassCleanup(cls.work.cleanup)
         pcap = os.path.join(cls.work.name, "synthetic.pcap")
         subprocess.run([sys.executable, os.path.join(lib.SOURCE_DIR, "bench", "gen_smtp_pcap.py"),
                         pcap, "--sessions", "60", "--mails-per-session", "2",
-                        "--body-bytes", "1500", "--concurrent", "20"], check=True)
+                        "--body-bytes", "1500", "--concurrent", "20"], check=True, timeout=120)
         header, records = split_pcap(pcap)
         half = len(records) // 2
         cls.agent = lib.Agent(["-r", "-", "--keep-serving", "--redact", "none"],
                               stdin=subprocess.PIPE)
+        cls.addClassCleanup(cls.stop_everything)
         # The agent opens the capture (reads its header) before it opens the socket.
         cls.agent.proc.stdin.write(header)
         cls.agent.proc.stdin.flush()
@@ -145,14 +148,14 @@ class FollowDuringReplay(unittest.TestCase):
         return replies
 
     @classmethod
-    def tearDownClass(cls):
+    def stop_everything(cls):
+        """The followers, the raw clients, then the agent (which must exit 0)."""
         for f in getattr(cls, "followers", {}).values():
             f.stop()
         for c in ("raw_follower", "slowloris"):
             if hasattr(cls, c):
                 getattr(cls, c).close()
         rc = cls.agent.cleanup()
-        cls.work.cleanup()
         assert rc == 0, f"mailtapd exited with {rc}"
 
     @classmethod

@@ -7,12 +7,16 @@ and the Zeek corpus from MAILTAP_ZEEK_CORPUS (set by CTest).
 
 No sleeps synchronise anything: readiness is polled (`mailtap status`) with a bounded deadline.
 """
+import atexit
+import ctypes
 import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -71,9 +75,9 @@ def read_lines(path):
     return data.splitlines()
 
 
-def mailtap(sock, *args, timeout=60, run_as=None, env=None):
-    """Runs the real client; returns the CompletedProcess (text)."""
-    cmd = [MAILTAP, "--socket", sock, *args]
+def mailtap(sock, *args, timeout=60, run_as=None, env=None, program=None):
+    """Runs the real client (or `program`, a copy of it); returns the CompletedProcess (text)."""
+    cmd = [program or MAILTAP, "--socket", sock, *args]
     if run_as is not None:
         cmd = run_as + cmd
     return subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
@@ -85,14 +89,57 @@ def ok_lines(test, proc):
     return proc.stdout.splitlines()
 
 
+def others_can_traverse(directory):
+    """True when users other than root may pass through `directory` and every one above it."""
+    d = os.path.abspath(directory)
+    while d != "/":
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            return False
+        d = os.path.dirname(d)
+    return True
+
+
+def copy_for_other_users(program, workdir):
+    """A copy of `program` that any user may run, in a new 0755 directory inside `workdir`
+    (which others must be able to traverse): the build tree may be unreachable for them (CI may
+    clone into a 0700 directory)."""
+    assert others_can_traverse(workdir), f"other users cannot reach {workdir}"
+    d = tempfile.mkdtemp(prefix="bin-", dir=workdir)
+    os.chmod(d, 0o755)
+    copy = os.path.join(d, os.path.basename(program))
+    shutil.copyfile(program, copy)
+    os.chmod(copy, 0o755)
+    return copy
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL (a CTest
+    timeout), so that no --keep-serving agent outlives its test. prctl(PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+_running_agents = []
+
+
+@atexit.register
+def _stop_forgotten_agents():
+    """Stops every agent a test left running (a failed set-up, an exception in a tear-down)."""
+    for agent in list(_running_agents):
+        agent.stop(raise_on_timeout=False)
+
+
 class Agent:
-    """A running mailtapd with a query socket in its own temporary directory.
+    """A running mailtapd with a query socket in its own temporary directory (in `parent`, default
+    the system's temporary directory).
 
     By default every event reaches the socket (--observe-data), so that what `observe` returns
-    can be compared with the --events file line for line."""
+    can be compared with the --events file line for line. It is stopped by stop()/cleanup(), or
+    at the latest when the test process exits; a replay also when the test process dies (a live
+    agent that dropped its privileges has lost the parent-death signal)."""
 
-    def __init__(self, args, stdin=None, log_dir=True, events=True, observe_data=True):
-        self.tmp = tempfile.TemporaryDirectory(prefix="mailtap-e2e-")
+    def __init__(self, args, stdin=None, log_dir=True, events=True, observe_data=True,
+                 parent=None):
+        self.tmp = tempfile.TemporaryDirectory(prefix="mailtap-e2e-", dir=parent)
         self.dir = self.tmp.name
         self.socket = os.path.join(self.dir, "run", "q.sock")
         self.events = os.path.join(self.dir, "events.json")
@@ -109,7 +156,8 @@ class Agent:
         if log_dir:
             cmd += ["--log-dir", self.log_dir, "--log-format", "json"]
         self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr)
+                                     stderr=self.stderr, preexec_fn=_die_with_parent)
+        _running_agents.append(self)
 
     def status(self):
         out = mailtap(self.socket, "status", timeout=20)
@@ -139,8 +187,10 @@ class Agent:
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def stop(self):
-        """SIGTERM, then wait; returns the exit status."""
+    def stop(self, raise_on_timeout=True):
+        """SIGTERM, then wait; returns the exit status. SIGKILL after 30 s (a failure)."""
+        if self in _running_agents:
+            _running_agents.remove(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -148,7 +198,8 @@ class Agent:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("mailtapd did not stop within 30s of SIGTERM")
+                if raise_on_timeout:
+                    raise AssertionError("mailtapd did not stop within 30s of SIGTERM")
         self.stderr.close()
         return self.proc.returncode
 

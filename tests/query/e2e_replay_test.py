@@ -18,6 +18,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_lib as lib  # noqa: E402
 from e2e_lib import Ref, mailtap, ok_lines  # noqa: E402
 
+
+def stop_agent(agent):
+    rc = agent.cleanup()
+    assert rc == 0, f"mailtapd exited with {rc} after SIGTERM"
+
+
 # smtp.pcap's first session authenticates with AUTH LOGIN; this is the base64 username answer.
 AUTH_SECRET = "Z3VycGFydGFwQHBhdHJpb3RzLmlu"
 
@@ -33,18 +39,13 @@ class ReplayFixture(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.agent = None
         if cls.needs_corpus:
             lib.need_corpus()
         cls.agent = lib.Agent(["-r", cls.trace(), "--keep-serving", *cls.agent_args])
+        # A class cleanup also runs when the set-up fails: the agent never outlives the class.
+        cls.addClassCleanup(stop_agent, cls.agent)
         cls.status = cls.agent.wait_finished()
         cls.events = lib.read_lines(cls.agent.events)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.agent:
-            rc = cls.agent.cleanup()
-            assert rc == 0, f"mailtapd exited with {rc} after SIGTERM"
 
     def observe(self, *args):
         return ok_lines(self, mailtap(self.agent.socket, "observe", "-o", "json", *args))
@@ -280,17 +281,14 @@ class MessageLinesOnlyWhenAsked(unittest.TestCase):
         lib.need_corpus()
         trace = os.path.join(lib.TRACES, "smtp.pcap")
         cls.with_events = lib.Agent(["-r", trace, "--keep-serving"], observe_data=False)
+        cls.addClassCleanup(stop_agent, cls.with_events)
         cls.without_events = lib.Agent(["-r", trace, "--keep-serving"], events=False,
                                        observe_data=False)
+        cls.addClassCleanup(stop_agent, cls.without_events)
         cls.status = cls.with_events.wait_finished()
         cls.status_without_events = cls.without_events.wait_finished()
         cls.events = lib.read_lines(cls.with_events.events)
         cls.data_lines = [l for l in cls.events if json.loads(l)["event"] == "smtp_data"]
-
-    @classmethod
-    def tearDownClass(cls):
-        for agent in (cls.with_events, cls.without_events):
-            assert agent.cleanup() == 0
 
     def observe_all(self, agent):
         return ok_lines(self, mailtap(agent.socket, "observe", "--last", "1000000", "-o", "json"))
@@ -327,16 +325,12 @@ class SyntheticCapture(ReplayFixture):
     def setUpClass(cls):
         cls.needs_corpus = False
         cls.pcap_dir = tempfile.TemporaryDirectory(prefix="mailtap-e2e-pcap-")
+        cls.addClassCleanup(cls.pcap_dir.cleanup)
         cls.pcap = os.path.join(cls.pcap_dir.name, "synthetic.pcap")
         subprocess.run([sys.executable, os.path.join(lib.SOURCE_DIR, "bench", "gen_smtp_pcap.py"),
                         cls.pcap, "--sessions", "600", "--mails-per-session", "2",
-                        "--body-bytes", "1500"], check=True)
+                        "--body-bytes", "1500"], check=True, timeout=120)
         super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        cls.pcap_dir.cleanup()
 
     def test_history_keeps_the_last_ten_thousand_events(self):
         self.assertGreater(len(self.events), 20000)
