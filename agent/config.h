@@ -19,6 +19,7 @@ struct Config {
   std::optional<std::string> read_file;    // -r: replay this capture ("-" = stdin)
   std::vector<std::string> interfaces;     // -i: live capture interfaces; empty = all
   PortSet ports = PortSet::Default();      // -p
+  PortSet tls_ports = PortSet::DefaultTls();  // --tls-ports: implicit TLS (a subset of ports)
   std::optional<std::string> events_path;  // --events ("-" = stdout)
   std::optional<std::string> log_dir;      // --log-dir
   LogFormat log_format = LogFormat::kJson;

@@ -17,7 +17,8 @@ ParseOutcome Parse(std::vector<const char*> args) {
 TEST(ParseCommandLine, DefaultsMatchTheInterface) {
   ParseOutcome out = Parse({});
   ASSERT_TRUE(out.config) << out.message;
-  EXPECT_EQ(out.config->ports.ToString(), "25,587");
+  EXPECT_EQ(out.config->ports.ToString(), "25,465,587");
+  EXPECT_EQ(out.config->tls_ports.ToString(), "465");
   EXPECT_EQ(out.config->log_format, LogFormat::kJson);
   EXPECT_EQ(out.config->redact, RedactMode::kCredentials);
   EXPECT_FALSE(out.config->read_file);
