@@ -79,6 +79,7 @@ class FakeTlsSource : public CaptureSource {
 // plaintext records of the server process (the local side, as on a mail host).
 class Conversation {
  public:
+  enum Who { kClient, kServer };
   Conversation(std::string client, uint16_t client_port, std::string server, uint16_t server_port)
       : client_(Ip(client)), server_(Ip(server)), cport_(client_port), sport_(server_port) {}
 
@@ -102,6 +103,14 @@ class Conversation {
   PlaintextStep ServerWrote(int64_t usec, std::string bytes, size_t captured = SIZE_MAX) {
     return Plain(usec, TlsOp::kWrite, std::move(bytes), captured);
   }
+  // The same from the client's side, when the local process is the client (an MTA delivering
+  // outbound mail).
+  PlaintextStep ClientWrote(int64_t usec, std::string bytes) {
+    return Plain(usec, TlsOp::kWrite, std::move(bytes), SIZE_MAX, kClient);
+  }
+  PlaintextStep ClientRead(int64_t usec, std::string bytes) {
+    return Plain(usec, TlsOp::kRead, std::move(bytes), SIZE_MAX, kClient);
+  }
   OwnerStep ServerOwner(int64_t usec, uint32_t pid, std::string name, uint64_t cgroup) {
     OwnerStep o;
     o.owner.ts = Timestamp{usec};
@@ -118,7 +127,6 @@ class Conversation {
   std::string comm;
 
  private:
-  enum Who { kClient, kServer };
   SegmentStep Seg(Who who, int64_t usec, uint8_t flags, std::string payload, uint32_t fin_len) {
     SegmentStep s;
     TcpSegment& t = s.segment;
@@ -138,13 +146,15 @@ class Conversation {
     s.payload = std::move(payload);
     return s;
   }
-  PlaintextStep Plain(int64_t usec, TlsOp op, std::string bytes, size_t captured) {
+  PlaintextStep Plain(int64_t usec, TlsOp op, std::string bytes, size_t captured,
+                      Who local = kServer) {
     PlaintextStep p;
     p.record.ts = Timestamp{usec};
-    p.record.local_h = server_;
-    p.record.local_p = sport_;
-    p.record.remote_h = client_;
-    p.record.remote_p = cport_;
+    const bool server_local = local == kServer;
+    p.record.local_h = server_local ? server_ : client_;
+    p.record.local_p = server_local ? sport_ : cport_;
+    p.record.remote_h = server_local ? client_ : server_;
+    p.record.remote_p = server_local ? cport_ : sport_;
     p.record.op = op;
     p.record.process = process;
     p.comm = comm;

@@ -232,6 +232,29 @@ TEST(PipelineTls, PlaintextAfterTheStartTlsReplyGoesStraightThrough) {
   ExpectMailRecord(out.records[1]);
 }
 
+// The local process is the client (an MTA delivering outbound): what it wrote was sent by the
+// originator, what it read by the responder.
+TEST(PipelineTls, PlaintextOfALocalClientTakesTheOtherDirections) {
+  FakeTlsSource source(/*captures_tls=*/true);
+  Conversation c("10.0.0.2", 50000, "192.0.2.7", 25);
+  CleartextPart(c, source);
+  source.Add(c.Server(1'005'000, kReadyReply));
+  Handshake(c, source, 1'005'500);
+  source.Add(c.ClientWrote(1'006'000, kEhlo));
+  source.Add(c.ClientRead(1'006'500, "250 mx.example\r\n"));
+  source.Add(c.ClientWrote(1'007'000, "QUIT\r\n"));
+  source.Add(c.ClientRead(1'007'500, "221 Bye\r\n"));
+
+  Outcome out = RunPipeline(source);
+  std::vector<std::string> expected = CleartextUpToStartTls();
+  expected.insert(expected.end(),
+                  {"smtp_request [tls] is_orig=T command='EHLO' arg='client.example'",
+                   "smtp_reply [tls] is_orig=F code=250 cmd='EHLO' msg='mx.example' cont_resp=F",
+                   "smtp_request [tls] is_orig=T command='QUIT' arg=''",
+                   "smtp_reply [tls] is_orig=F code=221 cmd='QUIT' msg='Bye' cont_resp=F"});
+  EXPECT_THAT(out.events, ElementsAreArray(expected));
+}
+
 TEST(PipelineTls, ImplicitTlsPlaintextBeforeTheSynIsKeptUntilTheConnectionAppears) {
   FakeTlsSource source(/*captures_tls=*/true);
   Conversation c("10.0.0.1", 40002, "10.0.0.2", 465);
