@@ -48,8 +48,8 @@ struct SmtpCounters {
   Counter messages;
   Counter bdat_chunks;
   Counter starttls;
-  Counter tls_plaintext_sessions;           // sessions analysed on plaintext from inside TLS
-  Counter implicit_tls_without_plaintext;   // implicit-TLS sessions that never got any
+  Counter tls_plaintext_sessions;          // sessions analysed on plaintext from inside TLS
+  Counter implicit_tls_without_plaintext;  // implicit-TLS sessions that never got any
   Counter disabled_dpd;
   Counter disabled_script;
   Counter lines_truncated;        // contentline_size_exceeded

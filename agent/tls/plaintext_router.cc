@@ -30,10 +30,10 @@ uint64_t MissingBytes(const TlsPlaintext& p) {
 struct TlsPlaintextRouter::ConnTls {
   std::deque<Chunk> held;  // waiting for the analyzer to switch to TLS
   size_t held_bytes = 0;
-  Timestamp tls_ts{};           // when the 220 reply to STARTTLS was seen
-  bool got_plaintext = false;   // some plaintext reached the analyzer
-  bool abandoned = false;       // held plaintext overflowed: the rest is dropped, counted
-  bool awaiting = false;        // waiting for the first plaintext, until `deadline`
+  Timestamp tls_ts{};          // when the 220 reply to STARTTLS was seen
+  bool got_plaintext = false;  // some plaintext reached the analyzer
+  bool abandoned = false;      // held plaintext overflowed: the rest is dropped, counted
+  bool awaiting = false;       // waiting for the first plaintext, until `deadline`
   bool notice_raised = false;
   Timestamp deadline{};
 };
@@ -53,8 +53,7 @@ struct TlsPlaintextRouter::Pending {
   }
 };
 
-TlsPlaintextRouter::TlsPlaintextRouter(TlsJoinConfig config, FlowTable& flows,
-                                       EventSink& notices)
+TlsPlaintextRouter::TlsPlaintextRouter(TlsJoinConfig config, FlowTable& flows, EventSink& notices)
     : config_(config), flows_(flows), notices_(notices) {}
 
 TlsPlaintextRouter::~TlsPlaintextRouter() = default;
@@ -76,7 +75,8 @@ void TlsPlaintextRouter::OnTlsPlaintext(const TlsPlaintext& plaintext) {
 void TlsPlaintextRouter::OnSocketOwner(const SocketOwner& owner) {
   owners_.Add();
   Expire(owner.ts);
-  FlowTable::Found found = flows_.Find(owner.local_h, owner.local_p, owner.remote_h, owner.remote_p);
+  FlowTable::Found found =
+      flows_.Find(owner.local_h, owner.local_p, owner.remote_h, owner.remote_p);
   if (found.conn != nullptr) {
     AttachOwner(*found.conn, owner.process);
     return;
@@ -325,8 +325,8 @@ void TlsPlaintextRouter::VisitStats(StatsVisitor& v) const {
           "Records of connections that are not analysed (not an SMTP port).");
   v.Visit(g, "unmatched_records", unmatched_records_.Get(),
           "Records whose TCP connection never appeared in the flow table (dropped).");
-  v.Visit(g, "unmatched_bytes", unmatched_bytes_.Get(),
-          "Bytes of those records.", StatKind::kCounter, "tls_unmatched");
+  v.Visit(g, "unmatched_bytes", unmatched_bytes_.Get(), "Bytes of those records.",
+          StatKind::kCounter, "tls_unmatched");
   v.Visit(g, "pending_full_records", pending_full_records_.Get(),
           "Records dropped because the table of not-yet-seen connections was full.",
           StatKind::kCounter, "tls_pending_full");

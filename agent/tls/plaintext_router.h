@@ -17,8 +17,8 @@
 // Not thread-safe except VisitStats(): the pipeline thread only.
 #pragma once
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <span>
@@ -115,7 +115,8 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   size_t held_bytes_ = 0;
 
   std::deque<Pending> pending_;  // arrival order
-  std::unordered_map<FlowKey, size_t, FlowKeyHash> pending_keys_;  // records per 4-tuple
+  // Records per 4-tuple in pending_.
+  std::unordered_map<FlowKey, size_t, FlowKeyHash> pending_keys_;
   size_t pending_bytes_ = 0;
 
   Counter records_;

@@ -15,11 +15,11 @@
 namespace mailtap {
 namespace {
 
+using testing::Conversation;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
-using ::testing::IsEmpty;
-using testing::Conversation;
 using testing::FakeTlsSource;
+using ::testing::IsEmpty;
 
 // One line per event: name, "[tls]" when from inside TLS, "[proc …]" when the owner is known,
 // then the arguments. Rendered as the event arrives (its connection is gone afterwards).
@@ -28,8 +28,7 @@ std::string Render(const Event& e) {
   if (e.inside_tls) s += " [tls]";
   if (e.conn != nullptr && e.conn->process) {
     const OwnerProcess& p = *e.conn->process;
-    s += " [proc " + std::to_string(p.pid) + " " + p.name + " " + std::to_string(p.cgroup_id) +
-         "]";
+    s += " [proc " + std::to_string(p.pid) + " " + p.name + " " + std::to_string(p.cgroup_id) + "]";
   }
   for (const EventArg& a : e.args) {
     s += " " + std::string(a.name) + "=";

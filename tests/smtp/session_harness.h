@@ -77,9 +77,9 @@ class SessionHarness {
     SendTls(Side::kResponder, bytes, missing);
   }
   void SendTls(Side side, std::string_view bytes, uint64_t missing = 0) {
-    session_->DeliverTlsPlaintext(
-        side, Timestamp{1}, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
-        missing);
+    session_->DeliverTlsPlaintext(side, Timestamp{1},
+                                  {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                  missing);
   }
   void End(Side side, int64_t usec = 1) { session_->EndOfStream(side, Timestamp{usec}); }
   void Finish(int64_t usec = 1) { session_->Finish(Timestamp{usec}); }

@@ -40,10 +40,10 @@ TEST(SmtpSessionTls, AfterStartTlsTheSessionStartsAgainWithEhlo) {
   h.ServerTls("250-mx\r\n250 AUTH PLAIN\r\n");
   h.ClientTls("MAIL FROM:<a@b>\r\n");
   h.ServerTls("250 ok\r\n");
-  EXPECT_EQ(h.Take(), (Events{"smtp_request(T, EHLO, again)", "smtp_reply(F, 250, EHLO, mx, T)",
-                              "smtp_reply(F, 250, EHLO, AUTH PLAIN, F)",
-                              "smtp_request(T, MAIL, FROM:<a@b>)",
-                              "smtp_reply(F, 250, MAIL, ok, F)"}));
+  EXPECT_EQ(h.Take(),
+            (Events{"smtp_request(T, EHLO, again)", "smtp_reply(F, 250, EHLO, mx, T)",
+                    "smtp_reply(F, 250, EHLO, AUTH PLAIN, F)", "smtp_request(T, MAIL, FROM:<a@b>)",
+                    "smtp_reply(F, 250, MAIL, ok, F)"}));
   // The wire part's events say nothing; every event from the plaintext says inside_tls.
   const std::vector<Event>& all = h.sink().events;
   const size_t wire_events = all.size() - 5;

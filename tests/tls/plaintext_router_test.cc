@@ -102,8 +102,7 @@ class RouterTest : public ::testing::Test {
   // The connection's analyzer took the 220 reply to STARTTLS during a segment.
   void StartTls(uint16_t client_port, int64_t usec) {
     factory_.by_port.at(client_port)->accepts = true;
-    const FlowTable::Found f =
-        flows_.Find(Ip("10.0.0.1"), client_port, Ip("10.0.0.2"), 25);
+    const FlowTable::Found f = flows_.Find(Ip("10.0.0.1"), client_port, Ip("10.0.0.2"), 25);
     router_.OnEvent(Event{Timestamp{usec}, event_names::kSmtpStartTls, f.conn, {}});
     TcpSegment s;
     s.ts = Timestamp{usec};
@@ -129,7 +128,8 @@ TEST_F(RouterTest, HeldPlaintextGoesInOrderOnceTheAnalyzerSwitches) {
   EXPECT_TRUE(factory_.by_port.at(40000)->got.empty());
   EXPECT_EQ(StatsNow()["held_bytes"], 12u);
   StartTls(40000, 1'000'300);
-  EXPECT_EQ(factory_.by_port.at(40000)->got, (std::vector<std::string>{"o:EHLO a\r\n", "o:MAIL+6"}));
+  EXPECT_EQ(factory_.by_port.at(40000)->got,
+            (std::vector<std::string>{"o:EHLO a\r\n", "o:MAIL+6"}));
   EXPECT_EQ(StatsNow()["held_bytes"], 0u);
   ServerRead(40000, 25, "RCPT", 1'000'400);
   EXPECT_EQ(factory_.by_port.at(40000)->got.back(), "o:RCPT");
@@ -182,8 +182,7 @@ TEST_F(SmallRouterTest, TheGlobalHeldBoundAbandonsTheConnectionThatOverflowsIt) 
   StartTls(40011, 1'000'300);
   EXPECT_EQ(factory_.by_port.at(40010)->got, (std::vector<std::string>{"o:EHLO first\r\n"}));
   EXPECT_TRUE(factory_.by_port.at(40011)->got.empty());
-  EXPECT_EQ(notices_.lines,
-            (std::vector<std::string>{"weird:buffer_full"}));
+  EXPECT_EQ(notices_.lines, (std::vector<std::string>{"weird:buffer_full"}));
 }
 
 TEST_F(SmallRouterTest, AFullPendingTableCountsWhatItTurnsAway) {
