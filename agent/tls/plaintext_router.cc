@@ -54,7 +54,11 @@ struct TlsPlaintextRouter::Pending {
 };
 
 TlsPlaintextRouter::TlsPlaintextRouter(TlsJoinConfig config, FlowTable& flows, EventSink& notices)
-    : config_(config), flows_(flows), notices_(notices) {}
+    : config_(config),
+      flows_(flows),
+      notices_(notices),
+      // 4-tuples are chosen by whoever connects: a per-run seed (ASLR) keeps them off one bucket.
+      pending_keys_(16, FlowKeyHash{reinterpret_cast<uintptr_t>(this) * 0x9E3779B97F4A7C15ULL}) {}
 
 TlsPlaintextRouter::~TlsPlaintextRouter() = default;
 
