@@ -1,6 +1,7 @@
 #include "tls/plaintext_router.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -35,6 +36,7 @@ struct TlsPlaintextRouter::ConnTls {
   bool abandoned = false;      // held plaintext overflowed: the rest is dropped, counted
   bool awaiting = false;       // waiting for the first plaintext, until `deadline`
   bool notice_raised = false;
+  std::optional<Side> local_end;  // the local end whose plaintext is used
   Timestamp deadline{};
 };
 
@@ -114,28 +116,37 @@ void TlsPlaintextRouter::RoutePlaintext(const TlsPlaintext& p) {
     not_analysed_records_.Add();
     return;
   }
+  ConnTls& st = conns_[found.conn];
+  // Both ends may be local (one MTA relaying to another over loopback): each reports the same
+  // bytes. The end heard first speaks for the connection; the other one's copies are dropped.
+  const Side local = p.local_h == found.conn->id.orig_h && p.local_p == found.conn->id.orig_p
+                         ? Side::kOriginator
+                         : Side::kResponder;
+  if (!st.local_end) st.local_end = local;
+  if (*st.local_end != local) {
+    other_end_records_.Add();
+    return;
+  }
   const Side side = SenderOf(found.conn->id, p.local_h, p.local_p, p.op);
-  Route(found, Chunk{p.ts, side, {}, MissingBytes(p)}, p);
+  Route(found, st, Chunk{p.ts, side, {}, MissingBytes(p)}, p);
 }
 
 // `chunk` has no bytes yet: they are copied from `p` only if they must wait.
-void TlsPlaintextRouter::Route(FlowTable::Found found, Chunk chunk, const TlsPlaintext& p) {
-  auto it = conns_.find(found.conn);
-  ConnTls* st = it == conns_.end() ? nullptr : &it->second;
-  if (st != nullptr && st->abandoned) {
+void TlsPlaintextRouter::Route(FlowTable::Found found, ConnTls& st, Chunk chunk,
+                               const TlsPlaintext& p) {
+  if (st.abandoned) {
     held_full_bytes_.Add(p.data.size());
     return;
   }
-  if ((st == nullptr || st->held.empty()) && found.consumer->AcceptsTlsPlaintext()) {
-    if (st != nullptr) chunk.ts = std::max(chunk.ts, st->tls_ts);
-    if (st != nullptr) st->got_plaintext = true;
+  if (st.held.empty() && found.consumer->AcceptsTlsPlaintext()) {
+    st.got_plaintext = true;
     delivered_bytes_.Add(p.data.size());
-    found.consumer->DeliverTlsPlaintext(chunk.side, chunk.ts, p.data, chunk.missing);
+    found.consumer->DeliverTlsPlaintext(chunk.side, std::max(chunk.ts, st.tls_ts), p.data,
+                                        chunk.missing);
     return;
   }
-  if (st == nullptr) st = &conns_[found.conn];
   chunk.bytes.assign(p.data.begin(), p.data.end());
-  Hold(*st, std::move(chunk));
+  Hold(st, std::move(chunk));
 }
 
 void TlsPlaintextRouter::Hold(ConnTls& st, Chunk chunk) {
@@ -341,6 +352,9 @@ void TlsPlaintextRouter::VisitStats(StatsVisitor& v) const {
   v.Visit(g, "held_at_close_bytes", held_at_close_bytes_.Get(),
           "Plaintext held for connections that ended without switching to TLS (dropped).",
           StatKind::kCounter, "tls_held_at_close");
+  v.Visit(g, "other_end_records", other_end_records_.Get(),
+          "Records of the second local end of a connection (both ends local): the same bytes as "
+          "the first end's, not used again.");
   v.Visit(g, "socket_owners", owners_.Get(), "Socket owners reported by the probes.");
   v.Visit(g, "socket_owners_unmatched", owners_unmatched_.Get(),
           "Socket owners whose connection never appeared in the flow table.");

@@ -92,7 +92,7 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   void AddPending(Pending record);
   void RetryPending(const FlowKey& key);
   void RoutePlaintext(const TlsPlaintext& plaintext);
-  void Route(FlowTable::Found found, Chunk chunk, const TlsPlaintext& plaintext);
+  void Route(FlowTable::Found found, ConnTls& st, Chunk chunk, const TlsPlaintext& plaintext);
   void Hold(ConnTls& st, Chunk chunk);
   void ReleaseHeld(const Connection* conn);
   void DropHeld(ConnTls& st);
@@ -124,6 +124,7 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   Counter delivered_bytes_;
   Counter truncated_bytes_;
   Counter not_analysed_records_;
+  Counter other_end_records_;
   Counter unmatched_records_;
   Counter unmatched_bytes_;
   Counter pending_full_records_;

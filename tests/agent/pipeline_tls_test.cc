@@ -254,6 +254,27 @@ TEST(PipelineTls, PlaintextOfALocalClientTakesTheOtherDirections) {
   EXPECT_THAT(out.events, ElementsAreArray(expected));
 }
 
+// One local MTA relaying to another over loopback: both ends report the same bytes; the
+// session sees them once.
+TEST(PipelineTls, WhenBothEndsAreLocalTheBytesCountOnce) {
+  FakeTlsSource source(/*captures_tls=*/true);
+  Conversation c("127.0.0.1", 50001, "127.0.0.1", 25);
+  CleartextPart(c, source);
+  source.Add(c.Server(1'005'000, kReadyReply));
+  source.Add(c.ClientWrote(1'006'000, kEhlo));
+  source.Add(c.ServerRead(1'006'100, kEhlo));
+  source.Add(c.ServerWrote(1'006'200, "250 mx.example\r\n"));
+  source.Add(c.ClientRead(1'006'300, "250 mx.example\r\n"));
+
+  Outcome out = RunPipeline(source);
+  std::vector<std::string> expected = CleartextUpToStartTls();
+  expected.insert(expected.end(),
+                  {"smtp_request [tls] is_orig=T command='EHLO' arg='client.example'",
+                   "smtp_reply [tls] is_orig=F code=250 cmd='EHLO' msg='mx.example' cont_resp=F"});
+  EXPECT_THAT(out.events, ElementsAreArray(expected));
+  EXPECT_EQ(out.Stat("tls_plaintext", "other_end_records"), 2u);
+}
+
 TEST(PipelineTls, ImplicitTlsPlaintextBeforeTheSynIsKeptUntilTheConnectionAppears) {
   FakeTlsSource source(/*captures_tls=*/true);
   Conversation c("10.0.0.1", 40002, "10.0.0.2", 465);
