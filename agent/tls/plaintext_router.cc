@@ -151,9 +151,11 @@ void TlsPlaintextRouter::Route(FlowTable::Found found, ConnTls& st, Chunk chunk,
 
 void TlsPlaintextRouter::Hold(ConnTls& st, Chunk chunk) {
   const size_t n = chunk.bytes.size();
-  if (st.held_bytes + n > config_.max_held_bytes_per_connection ||
-      held_bytes_ + n > config_.max_held_bytes_total) {
+  const bool connection_full = st.held_bytes + n > config_.max_held_bytes_per_connection;
+  const bool total_full = held_bytes_ + n > config_.max_held_bytes_total;
+  if (connection_full || total_full) {
     // The analyzer cannot be given a stream with a hole at its start: it stays where Zeek stops.
+    (connection_full ? held_connection_bound_hits_ : held_total_bound_hits_).Add();
     held_full_bytes_.Add(n + st.held_bytes);
     DropHeld(st);
     st.abandoned = true;
@@ -349,6 +351,10 @@ void TlsPlaintextRouter::VisitStats(StatsVisitor& v) const {
           "Plaintext dropped because a connection's (or all) held plaintext hit its bound before "
           "the reply to STARTTLS was seen.",
           StatKind::kCounter, "tls_held_full");
+  v.Visit(g, "held_connection_bound_hits", held_connection_bound_hits_.Get(),
+          "Connections whose held plaintext hit the per-connection bound (256 KiB).");
+  v.Visit(g, "held_total_bound_hits", held_total_bound_hits_.Get(),
+          "Connections whose held plaintext hit the bound of all held plaintext (64 MiB).");
   v.Visit(g, "held_at_close_bytes", held_at_close_bytes_.Get(),
           "Plaintext held for connections that ended without switching to TLS (dropped).",
           StatKind::kCounter, "tls_held_at_close");

@@ -129,6 +129,8 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   Counter unmatched_bytes_;
   Counter pending_full_records_;
   Counter held_full_bytes_;
+  Counter held_connection_bound_hits_;
+  Counter held_total_bound_hits_;
   Counter held_at_close_bytes_;
   Counter owners_;
   Counter owners_unmatched_;

@@ -412,6 +412,7 @@ TEST(PipelineTls, HeldPlaintextBeyondItsBoundIsDroppedCountedAndReported) {
   EXPECT_THAT(out.events, ElementsAreArray(expected));
   EXPECT_EQ(out.Stat("tls_plaintext", "held_full_bytes"), 2 * big.size() + 21u);
   EXPECT_EQ(out.Stat("tls_plaintext", "starttls_buffer_full"), 1u);
+  EXPECT_EQ(out.Stat("tls_plaintext", "held_connection_bound_hits"), 1u);
 }
 
 }  // namespace

@@ -178,6 +178,8 @@ TEST_F(SmallRouterTest, TheGlobalHeldBoundAbandonsTheConnectionThatOverflowsIt) 
   ServerRead(40010, 25, "EHLO first\r\n", 1'000'100);  // 12 bytes held
   ServerRead(40011, 25, "EHLO other\r\n", 1'000'200);  // 24 > 15: this one is dropped
   EXPECT_EQ(StatsNow()["held_full_bytes"], 12u);
+  EXPECT_EQ(StatsNow()["held_total_bound_hits"], 1u);
+  EXPECT_EQ(StatsNow()["held_connection_bound_hits"], 0u);
   StartTls(40010, 1'000'300);
   StartTls(40011, 1'000'300);
   EXPECT_EQ(factory_.by_port.at(40010)->got, (std::vector<std::string>{"o:EHLO first\r\n"}));
