@@ -225,7 +225,7 @@ void TlsPlaintextRouter::ReleaseHeld(const Connection* conn) {
   if (!capture_active_) {
     // A replay, or live without TLS probes: analysis stops at STARTTLS, as Zeek's does.
     stopped_capture_off_.Add();
-    conns_.erase(it);
+    conns_.erase(conn);  // by key: deliveries above may have added entries (and rehashed)
     return;
   }
   st.awaiting = true;
