@@ -30,8 +30,11 @@ po::options_description Options() {
      "replay a pcap or pcapng file ('-' = standard input), then exit")
     ("interface,i", po::value<std::vector<std::string>>()->value_name("NAME"),
      "live capture on this interface (repeatable); default: every interface")
-    ("ports,p", po::value<std::string>()->value_name("LIST")->default_value("25,587"),
+    ("ports,p", po::value<std::string>()->value_name("LIST")->default_value("25,465,587"),
      "SMTP ports, comma-separated")
+    ("tls-ports", po::value<std::string>()->value_name("LIST")->default_value("465"),
+     "of the SMTP ports, those with implicit TLS (RFC 8314), or 'none': only the plaintext from "
+     "inside TLS is analysed there")
     ("events", po::value<std::string>()->value_name("PATH"),
      "write every event as JSON lines to PATH ('-' = stdout)")
     ("log-dir", po::value<std::string>()->value_name("DIR"), "write smtp.log into DIR")
@@ -105,6 +108,14 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     return false;
   }
   cfg->ports = *ports;
+  if (const auto& tls = vm["tls-ports"].as<std::string>(); tls == "none") {
+    cfg->tls_ports = PortSet{};
+  } else if (auto tls_ports = PortSet::Parse(tls, error)) {
+    cfg->tls_ports = *tls_ports;
+  } else {
+    *error = "--tls-ports: " + *error;
+    return false;
+  }
   if (vm.count("events")) cfg->events_path = vm["events"].as<std::string>();
   if (vm.count("log-dir")) cfg->log_dir = vm["log-dir"].as<std::string>();
   if (vm.count("socket")) cfg->socket_path = vm["socket"].as<std::string>();

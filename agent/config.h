@@ -16,11 +16,12 @@ enum class RedactMode { kCredentials, kData, kNone };
 enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 
 struct Config {
-  std::optional<std::string> read_file;    // -r: replay this capture ("-" = stdin)
-  std::vector<std::string> interfaces;     // -i: live capture interfaces; empty = all
-  PortSet ports = PortSet::Default();      // -p
-  std::optional<std::string> events_path;  // --events ("-" = stdout)
-  std::optional<std::string> log_dir;      // --log-dir
+  std::optional<std::string> read_file;       // -r: replay this capture ("-" = stdin)
+  std::vector<std::string> interfaces;        // -i: live capture interfaces; empty = all
+  PortSet ports = PortSet::Default();         // -p
+  PortSet tls_ports = PortSet::DefaultTls();  // --tls-ports: implicit TLS (a subset of ports)
+  std::optional<std::string> events_path;     // --events ("-" = stdout)
+  std::optional<std::string> log_dir;         // --log-dir
   LogFormat log_format = LogFormat::kJson;
   // The query socket. Unset means the default path when capturing live and no socket at all
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.

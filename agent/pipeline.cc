@@ -11,6 +11,7 @@
 #include "smtp/analyzer.h"
 #include "smtp/transaction.h"
 #include "tcp/flow_table.h"
+#include "tls/plaintext_router.h"
 
 namespace mailtap {
 namespace {
@@ -82,6 +83,7 @@ Pipeline::Pipeline(const Config& config)
 
   SmtpConfig smtp_config = config.tunables.smtp;
   smtp_config.ports = config.ports;
+  smtp_config.tls_ports = config.tls_ports;
   analyzers_ = std::make_unique<SmtpAnalyzerFactory>(smtp_config, bus_);
   transaction_log_ = std::make_unique<SmtpTransactionLog>(config.tunables.smtp_log, bus_,
                                                           *record_redactor_, analyzers_.get());
@@ -93,8 +95,10 @@ Pipeline::Pipeline(const Config& config)
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
   flows_ = std::make_unique<FlowTable>(flow_config, *analyzers_, uids_, &bus_);
+  tls_router_ = std::make_unique<TlsPlaintextRouter>(TlsJoinConfig{}, *flows_, bus_);
+  bus_.AddSink(tls_router_.get());
 
-  stats_sources_ = {flows_.get(), analyzers_.get(), transaction_log_.get()};
+  stats_sources_ = {flows_.get(), analyzers_.get(), tls_router_.get(), transaction_log_.get()};
   if (outputs_->events()) stats_sources_.push_back(outputs_->events());
   if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
@@ -107,6 +111,8 @@ void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
 
 void Pipeline::Run(CaptureSource& source) {
   stats_sources_.insert(stats_sources_.begin(), &source);
+  source.SetTlsPlaintextSink(tls_router_.get());
+  tls_router_->SetCaptureActive(source.CapturesTlsPlaintext());
   TcpSegment segment;
   while (true) {
     CaptureStatus status = source.Next(&segment);
@@ -118,10 +124,12 @@ void Pipeline::Run(CaptureSource& source) {
       // pipe has only packet time, which stands still until the next packet.
       Timestamp now =
           config_.read_file ? last_packet_time_ : std::max(last_packet_time_, WallClockNow());
+      tls_router_->SetCaptureActive(source.CapturesTlsPlaintext());  // probes may attach later
       Housekeeping(now, /*source_idle=*/true);
     }
   }
   flows_->FinishAll(last_packet_time_);
+  source.SetTlsPlaintextSink(nullptr);
   bus_.Flush();
   records_.Flush();
   stats_snapshot_.Publish(CollectStats(stats_sources_));
@@ -131,6 +139,7 @@ void Pipeline::Run(CaptureSource& source) {
 void Pipeline::ProcessSegment(const TcpSegment& segment) {
   if (segment.ts > last_packet_time_) last_packet_time_ = segment.ts;
   flows_->Process(segment);
+  tls_router_->AfterSegment(segment);
   if (++segments_since_check_ >= kSegmentsPerClockCheck) {
     segments_since_check_ = 0;
     Housekeeping(last_packet_time_, /*source_idle=*/false);
@@ -142,6 +151,7 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
     flows_->ExpireIdle(now);
     last_expiry_ = now;
   }
+  tls_router_->Expire(now);
   if (reopen_requested_.exchange(false)) ReopenOutputs();
   if (connections_snapshot_.requested()) connections_snapshot_.Publish(flows_->Summaries());
   auto wall = std::chrono::steady_clock::now();

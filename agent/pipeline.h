@@ -22,6 +22,7 @@ namespace mailtap {
 class FlowTable;
 class SmtpAnalyzerFactory;
 class SmtpTransactionLog;
+class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
 
@@ -54,7 +55,8 @@ class Pipeline {
   void AddRecordSink(RecordSink* sink);
 
   // Reads `source` until it ends its input, then finishes every connection and flushes all
-  // outputs. Never throws for anything the network can cause.
+  // outputs. Never throws for anything the network can cause. TLS plaintext the source reports
+  // (its TlsPlaintextSink) joins the connections' SMTP analysis while Run() lasts.
   void Run(CaptureSource& source);
 
   // Safe to call from another thread (the signal thread). To stop, stop the source: Run()
@@ -83,6 +85,7 @@ class Pipeline {
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<FlowTable> flows_;
+  std::unique_ptr<TlsPlaintextRouter> tls_router_;
   class Outputs;
   std::unique_ptr<Outputs> outputs_;
 

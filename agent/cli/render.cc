@@ -89,8 +89,8 @@ const char* EventColor(const Json& j, const std::string& event) {
 }
 
 std::string OtherArgs(const Json& j) {
-  static const char* kCommon[] = {"ts",        "event",     "uid",       "id.orig_h",
-                                  "id.orig_p", "id.resp_h", "id.resp_p", "is_orig"};
+  static const char* kCommon[] = {"ts",        "event",     "uid",     "id.orig_h", "id.orig_p",
+                                  "id.resp_h", "id.resp_p", "is_orig", "inside_tls"};
   std::string out;
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(kCommon), std::end(kCommon), key) != std::end(kCommon)) continue;
@@ -200,6 +200,9 @@ void Renderer::Print(const std::string& line) {
     auto [from, to] = Endpoints(j);
     std::string event = Str(j, "event");
     std::string detail = EventDetail(j, event);
+    // Bytes read from the TLS library, not the wire (docs/interface.md, "Inside TLS").
+    const auto tls = j.find("inside_tls");
+    if (tls != j.end() && tls->is_boolean() && tls->get<bool>()) detail = "[tls] " + detail;
     std::string painted = Paint(color_, EventColor(j, event), event);
     if (table) {
       // Pad before painting so that escape codes do not disturb the column widths.

@@ -74,10 +74,25 @@ size_t ValueSize(const EventValue& value) {
   return 1 + (std::holds_alternative<bool>(value) ? 1 : sizeof(int64_t));
 }
 
-// Event: kind, has_conn, ts, name, [uid, id], nargs, nargs x (name, type, value).
+// Event: kind, flags, ts, name, [uid, id, [pid, process name, cgroup id]], nargs,
+// nargs x (name, type, value).
+enum EventFlags : uint8_t { kHasConn = 1, kInsideTls = 2, kHasProcess = 4 };
+
+uint8_t FlagsOf(const Event& e) {
+  unsigned flags = e.inside_tls ? kInsideTls : 0;
+  if (e.conn != nullptr) flags |= kHasConn;
+  if (e.conn != nullptr && e.conn->process) flags |= kHasProcess;
+  return static_cast<uint8_t>(flags);
+}
+
+size_t ProcessSize(const OwnerProcess& p) {
+  return sizeof(uint32_t) + BytesSize(p.name) + sizeof(uint64_t);
+}
+
 size_t EventEntrySize(const Event& e) {
   size_t n = 2 + sizeof(Timestamp) + kStaticNameSize + sizeof(uint32_t);
   if (e.conn != nullptr) n += BytesSize(e.conn->uid) + sizeof(ConnId);
+  if (e.conn != nullptr && e.conn->process) n += ProcessSize(*e.conn->process);
   for (const EventArg& arg : e.args) n += kStaticNameSize + ValueSize(arg.value);
   return n;
 }
@@ -85,12 +100,17 @@ size_t EventEntrySize(const Event& e) {
 void WriteEventEntry(const Event& e, uint8_t* p) {
   EntryWriter w(p);
   w.Put(Kind::kEvent);
-  w.Put(static_cast<uint8_t>(e.conn != nullptr));
+  w.Put(FlagsOf(e));
   w.Put(e.ts);
   w.PutStaticName(e.name);
   if (e.conn != nullptr) {
     w.PutBytes(e.conn->uid);
     w.Put(e.conn->id);
+    if (const auto& process = e.conn->process) {
+      w.Put(process->pid);
+      w.PutBytes(process->name);
+      w.Put(process->cgroup_id);
+    }
   }
   w.Put(static_cast<uint32_t>(e.args.size()));
   for (const EventArg& arg : e.args) {
@@ -114,7 +134,7 @@ void RecordFields(Record& r, F&& f) {
   f(r.ts), f(r.uid), f(r.id), f(r.trans_depth), f(r.helo), f(r.mailfrom), f(r.rcptto);
   f(r.date), f(r.from), f(r.to), f(r.cc), f(r.reply_to), f(r.msg_id), f(r.in_reply_to);
   f(r.subject), f(r.x_originating_ip), f(r.first_received), f(r.second_received);
-  f(r.last_reply), f(r.path), f(r.user_agent), f(r.tls), f(r.fuids);
+  f(r.last_reply), f(r.path), f(r.user_agent), f(r.tls), f(r.fuids), f(r.proc);
 }
 
 // Field encodings: plain values copied, strings with their length, optionals with a presence
@@ -127,6 +147,7 @@ struct FieldSizer {
     size += sizeof(T);
   }
   void operator()(const std::string& s) { size += BytesSize(s); }
+  void operator()(const OwnerProcess& p) { size += ProcessSize(p); }
   template <typename T>
   void operator()(const std::optional<T>& v) {
     size += 1;
@@ -146,6 +167,11 @@ struct FieldWriter {
     w.Put(v);
   }
   void operator()(const std::string& s) { w.PutBytes(s); }
+  void operator()(const OwnerProcess& p) {
+    w.Put(p.pid);
+    w.PutBytes(p.name);
+    w.Put(p.cgroup_id);
+  }
   template <typename T>
   void operator()(const std::optional<T>& v) {
     w.Put(static_cast<uint8_t>(v.has_value()));
@@ -165,6 +191,11 @@ struct FieldReader {
     v = in.Get<T>();
   }
   void operator()(std::string& s) { s = in.GetBytes(); }
+  void operator()(OwnerProcess& p) {
+    p.pid = in.Get<uint32_t>();
+    p.name = in.GetBytes();
+    p.cgroup_id = in.Get<uint64_t>();
+  }
   template <typename T>
   void operator()(std::optional<T>& v) {
     if (in.Get<uint8_t>() == 0) return v.reset();
@@ -283,12 +314,19 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
   auto item = std::make_shared<Item>();
   EntryReader in(reinterpret_cast<const uint8_t*>(raw_.data() + slot.offset));
   if (in.Get<Kind>() == Kind::kEvent) {
-    const bool has_conn = in.Get<uint8_t>() != 0;
+    const uint8_t flags = in.Get<uint8_t>();
+    item->event_.inside_tls = (flags & kInsideTls) != 0;
     item->event_.ts = in.Get<Timestamp>();
     item->event_.name = in.GetStaticName();
-    if (has_conn) {
+    if ((flags & kHasConn) != 0) {
       item->conn_.uid = in.GetBytes();
       item->conn_.id = in.Get<ConnId>();
+      if ((flags & kHasProcess) != 0) {
+        OwnerProcess& p = item->conn_.process.emplace();
+        p.pid = in.Get<uint32_t>();
+        p.name = in.GetBytes();
+        p.cgroup_id = in.Get<uint64_t>();
+      }
       item->event_.conn = &item->conn_;
     }
     item->event_.args.resize(in.Get<uint32_t>());

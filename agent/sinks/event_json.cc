@@ -82,6 +82,18 @@ const std::string& TimestampText(Timestamp ts) {
   return cached_text;
 }
 
+// Who owns the local socket (Falco's names); known only live, so replays stay unchanged.
+void AppendProcess(const OwnerProcess& process, std::string* out) {
+  AppendKey("proc.pid", out);
+  out->append(std::to_string(process.pid));
+  AppendKey("proc.name", out);
+  AppendQuoted(process.name, out);
+  if (process.cgroup_id != 0) {
+    AppendKey("proc.cgroup_id", out);
+    out->append(std::to_string(process.cgroup_id));
+  }
+}
+
 }  // namespace
 
 void AppendEventJson(const Event& event, std::string* out) {
@@ -89,7 +101,11 @@ void AppendEventJson(const Event& event, std::string* out) {
   out->append(TimestampText(event.ts));
   AppendKey("event", out);
   AppendQuoted(event.name, out);
-  if (event.conn != nullptr) out->append(ConnectionKeys(*event.conn));
+  if (event.conn != nullptr) {
+    out->append(ConnectionKeys(*event.conn));
+    if (event.conn->process) AppendProcess(*event.conn->process, out);
+  }
+  if (event.inside_tls) out->append(",\"inside_tls\":true");
   for (const EventArg& arg : event.args) {
     AppendKey(arg.name, out);
     AppendValue(arg.value, out);

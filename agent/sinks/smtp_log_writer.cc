@@ -35,11 +35,21 @@ void BuildRecord(const SmtpRecord& r, LogLineBuilder& b) {
   b.StringSet("fuids", std::optional<std::vector<std::string>>(r.fuids));  // always logged
 }
 
+// Not Zeek's columns: only in JSON, and only when known, so that Zeek's TSV layout and replays
+// are unchanged.
+void BuildProcess(const SmtpRecord& r, LogFormat format, LogLineBuilder& b) {
+  if (format != LogFormat::kJson || !r.proc) return;
+  b.Count("proc.pid", r.proc->pid);
+  b.String("proc.name", r.proc->name);
+  if (r.proc->cgroup_id != 0) b.Count("proc.cgroup_id", r.proc->cgroup_id);
+}
+
 std::string Format(const SmtpRecord& r, LogFormat format, const LogLimits& limits,
                    uint64_t* strings_truncated, uint64_t* containers_truncated,
                    std::string buffer = {}) {
   LogLineBuilder b(format, limits, std::move(buffer));
   BuildRecord(r, b);
+  BuildProcess(r, format, b);
   if (strings_truncated) *strings_truncated = b.strings_truncated();
   if (containers_truncated) *containers_truncated = b.containers_truncated();
   return b.Finish();

@@ -26,7 +26,9 @@ SmtpAnalyzerFactory::~SmtpAnalyzerFactory() = default;
 
 std::unique_ptr<StreamConsumer> SmtpAnalyzerFactory::Create(const Connection& conn) {
   if (!config_.ports.Contains(conn.id.resp_p)) return nullptr;
-  return std::make_unique<SmtpSession>(conn, limits_, sink_, shared_);
+  const SessionTls tls =
+      config_.tls_ports.Contains(conn.id.resp_p) ? SessionTls::kImplicit : SessionTls::kStartTls;
+  return std::make_unique<SmtpSession>(conn, limits_, sink_, shared_, tls);
 }
 
 void SmtpAnalyzerFactory::DisableAnalyzer(const Connection& conn) {
@@ -50,6 +52,10 @@ void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
   v.Visit(g, "messages", c.messages.Get(), "DATA/BDAT messages started.");
   v.Visit(g, "bdat_chunks", c.bdat_chunks.Get(), "Valid BDAT chunks announced.");
   v.Visit(g, "starttls", c.starttls.Get(), "Sessions handed over to TLS.");
+  v.Visit(g, "tls_plaintext_sessions", c.tls_plaintext_sessions.Get(),
+          "Sessions analysed on the plaintext from inside TLS (after STARTTLS, or implicit TLS).");
+  v.Visit(g, "implicit_tls_without_plaintext", c.implicit_tls_without_plaintext.Get(),
+          "Implicit-TLS sessions (--tls-ports) that ended without any plaintext: no SMTP events.");
   v.Visit(g, "analyzers_disabled_dpd", c.disabled_dpd.Get(),
           "Analyzers disabled by DPD (reply code out of range early in a session).");
   v.Visit(g, "analyzers_disabled_script", c.disabled_script.Get(),

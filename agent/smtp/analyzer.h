@@ -17,7 +17,9 @@ namespace mailtap {
 
 // Defaults are Zeek's (spec section 20).
 struct SmtpConfig {
-  PortSet ports = PortSet::Default();          // SMTP::ports
+  PortSet ports = PortSet::Default();  // SMTP::ports
+  // Not Zeek's: of those, the ports where TLS starts with the connection (RFC 8314 implicit TLS).
+  PortSet tls_ports = PortSet::DefaultTls();
   size_t max_line_length = 16'777'116;         // ContentLine cap (Zeek 9.0)
   size_t bdat_max_line_length = 4096;          // SMTP::bdat_max_line_length
   size_t max_header_bytes = 65536;             // MIME::max_header_bytes

@@ -19,6 +19,14 @@ LineSplitter::LineSplitter(LineSplitterListener& listener, size_t max_line_lengt
 
 LineSplitter::~LineSplitter() { ClearBuffer(); }
 
+void LineSplitter::Restart() {
+  ClearBuffer();
+  last_char_ = 0;
+  nul_armed_ = true;
+  detached_ = false;
+  plain_remaining_ = 0;
+}
+
 size_t LineSplitter::CurrentCap() const {
   if (budget_ == nullptr) return max_line_length_;
   // At least 2 so that a starved splitter still makes progress (one byte per line).

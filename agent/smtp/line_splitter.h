@@ -96,8 +96,13 @@ class LineSplitter {
   void CancelPlainDelivery() { plain_remaining_ = 0; }
   uint64_t plain_remaining() const { return plain_remaining_; }
 
-  // Stops all further splitting (after STARTTLS the splitters are removed). Irreversible.
+  // Stops all further splitting (after STARTTLS the splitters are removed). Only Restart()
+  // undoes it.
   void Detach() { detached_ = true; }
+  // Starts over as a new splitter on another stream (the plaintext inside TLS, RFC 3207 4.2):
+  // a buffered partial line is discarded, plain delivery cancelled, the first NUL armed again and
+  // a detached splitter attached again.
+  void Restart();
   bool detached() const { return detached_; }
 
   bool HasPartialLine() const { return !buf_.empty(); }

@@ -30,7 +30,7 @@ class SmtpSession::CallScope {
 };
 
 SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
-                         std::shared_ptr<SmtpShared> shared)
+                         std::shared_ptr<SmtpShared> shared, SessionTls tls)
     : conn_(conn),
       limits_(limits),
       sink_(sink),
@@ -38,7 +38,8 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       counters_(shared_->counters),
       orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
       resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget),
-      raise_data_(sink.Wants(event_names::kSmtpData)) {
+      raise_data_(sink.Wants(event_names::kSmtpData)),
+      implicit_tls_(tls == SessionTls::kImplicit) {
   conn_.smtp_analyzer = this;
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
@@ -54,7 +55,9 @@ SmtpSession::~SmtpSession() {
 }
 
 void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) {
-  if (disabled_ || data.empty()) return;
+  // On the wire, TLS is ciphertext: once the plaintext is analysed (or on an implicit-TLS port
+  // from the start) the wire bytes only count for TCP.
+  if (disabled_ || data.empty() || plaintext_ || implicit_tls_) return;
   CallScope scope(*this, ts);
   bytes_seen_ += data.size();
   // Partial connections: the line splitters drop all payload (spec 2).
@@ -66,6 +69,30 @@ void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data
     }
     return;
   }
+  FeedLines(side, data);
+}
+
+// Plaintext from inside TLS (the rest is in session_tls.cc).
+void SmtpSession::DeliverTlsPlaintext(Side side, Timestamp ts, std::span<const uint8_t> data,
+                                      uint64_t missing) {
+  // As on the wire, a connection whose handshake was not seen is not analysed (spec 2).
+  if (!AcceptsTlsPlaintext() || conn_.partial) return;
+  CallScope scope(*this, ts);
+  if (!plaintext_) EnterPlaintext();
+  uint64_t& offset = plaintext_offset_[static_cast<int>(side)];
+  if (!data.empty()) {
+    bytes_seen_ += data.size();
+    offset += data.size();
+    FeedLines(side, data);
+  }
+  if (missing > 0) {
+    // Zeek's content-gap numbering: the first byte of the stream is 1.
+    ContentGap(side, offset + 1, missing);
+    offset += missing;
+  }
+}
+
+void SmtpSession::FeedLines(Side side, std::span<const uint8_t> data) {
   smtp::LineSplitter& lines = IsOrig(side) ? orig_lines_ : resp_lines_;
   if (IsOrig(side) == orig_is_sender_) {
     FeedSenderLines(lines, data);
@@ -92,8 +119,14 @@ void SmtpSession::FeedSenderLines(smtp::LineSplitter& lines, std::span<const uin
 }
 
 void SmtpSession::Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) {
-  if (disabled_ || len == 0) return;
+  // A hole in the ciphertext is not one in the plaintext (which has its own, see ContentGap).
+  if (disabled_ || len == 0 || plaintext_ || implicit_tls_) return;
   CallScope scope(*this, ts);
+  ContentGap(side, seq, len);
+}
+
+// Zeek's content-gap handling, for the wire stream and for the plaintext stream inside TLS.
+void SmtpSession::ContentGap(Side side, uint64_t seq, uint64_t len) {
   had_gap_ = true;
   counters_.content_gaps.Add();
   Unexpected(IsOrig(side), "content gap", fmt::format("seq = {}, len = {}", seq, len));
@@ -109,6 +142,9 @@ void SmtpSession::Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t le
 void SmtpSession::EndOfStream(Side side, Timestamp ts) {
   if (disabled_) return;
   CallScope scope(*this, ts);
+  // Plaintext may still be on its way (it arrives on another path than the FIN): its splitters
+  // are flushed when the connection is removed.
+  if (plaintext_ || implicit_tls_) return;
   if (!conn_.partial && !tls_) (IsOrig(side) ? orig_lines_ : resp_lines_).FlushAtEnd();
   (IsOrig(side) ? orig_ended_ : resp_ended_) = true;
   // Zeek's ConnectionFinished: both sides closed, an open message is closed silently.
@@ -118,6 +154,12 @@ void SmtpSession::EndOfStream(Side side, Timestamp ts) {
 void SmtpSession::Finish(Timestamp ts) {
   if (!disabled_) {
     CallScope scope(*this, ts);
+    if (plaintext_) {
+      orig_lines_.FlushAtEnd();
+      resp_lines_.FlushAtEnd();
+    } else if (implicit_tls_) {
+      counters_.implicit_tls_without_plaintext.Add();
+    }
     if (message_) EndData();
     disabled_ = true;  // the last call: nothing may follow
   }
@@ -148,7 +190,10 @@ class RetiredSession : public StreamConsumer {
 }  // namespace
 
 std::unique_ptr<StreamConsumer> SmtpSession::Retire() {
-  const bool finish_only_reports_removal = disabled_ || (orig_ended_ && resp_ended_ && !message_);
+  // A TLS session stays: its plaintext may still arrive, after the FINs (another path).
+  const bool tls_may_follow = !disabled_ && (tls_ || implicit_tls_);
+  const bool finish_only_reports_removal =
+      !tls_may_follow && (disabled_ || (orig_ended_ && resp_ended_ && !message_));
   if (!finish_only_reports_removal || call_depth_ > 0) return nullptr;
   sink_.OnConnectionFinished(conn_);
   return std::make_unique<RetiredSession>(conn_, sink_, StateName());

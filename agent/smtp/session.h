@@ -48,6 +48,8 @@ struct SmtpCounters {
   Counter messages;
   Counter bdat_chunks;
   Counter starttls;
+  Counter tls_plaintext_sessions;          // sessions analysed on plaintext from inside TLS
+  Counter implicit_tls_without_plaintext;  // implicit-TLS sessions that never got any
   Counter disabled_dpd;
   Counter disabled_script;
   Counter lines_truncated;        // contentline_size_exceeded
@@ -132,6 +134,12 @@ struct SmtpShared {
   ReusableEvent header_event;
 };
 
+// How a session's connection uses TLS.
+enum class SessionTls : uint8_t {
+  kStartTls,  // cleartext SMTP, possibly upgraded by STARTTLS (ports 25, 587)
+  kImplicit,  // TLS from the first byte (port 465, RFC 8314): only the plaintext is SMTP
+};
+
 // Why an analyzer was switched off.
 enum class DisableReason : uint8_t { kDpd, kScript };
 
@@ -141,7 +149,7 @@ class SmtpSession : public StreamConsumer,
  public:
   // `conn` and `sink` must outlive the session. Registers itself as conn.smtp_analyzer.
   SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
-              std::shared_ptr<SmtpShared> shared);
+              std::shared_ptr<SmtpShared> shared, SessionTls tls = SessionTls::kStartTls);
   ~SmtpSession() override;
   SmtpSession(const SmtpSession&) = delete;
   SmtpSession& operator=(const SmtpSession&) = delete;
@@ -150,6 +158,12 @@ class SmtpSession : public StreamConsumer,
   void Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) override;
   void EndOfStream(Side side, Timestamp ts) override;
   void Finish(Timestamp ts) override;
+  // Plaintext from inside TLS (session_tls.cc): accepted after the 220 reply to STARTTLS, and on
+  // an implicit-TLS connection from the start. The first plaintext byte restarts the line
+  // splitters; from then on the wire bytes (ciphertext) are no longer parsed.
+  bool AcceptsTlsPlaintext() const override;
+  void DeliverTlsPlaintext(Side side, Timestamp ts, std::span<const uint8_t> data,
+                           uint64_t missing) override;
   std::string_view StateName() const override { return smtp::StateName(state_); }
   // Once both streams have ended (which closed any open message), or the analyzer was disabled,
   // Finish() would only report the removal: a stand-in that does just that replaces the session.
@@ -200,6 +214,9 @@ class SmtpSession : public StreamConsumer,
   void CloseBdat();
   void FinishMessage();
   void StartTls();
+  void EnterPlaintext();
+  void ContentGap(Side side, uint64_t seq, uint64_t len);
+  void FeedLines(Side side, std::span<const uint8_t> data);
   void DoDisable(DisableReason reason);
   void OnChunkLine(std::string_view line, bool crlf) override;
   void OnChunkWeird(std::string_view name, std::string_view addl) override;
@@ -244,6 +261,10 @@ class SmtpSession : public StreamConsumer,
   std::unique_ptr<smtp::BdatChunkSplitter> bdat_;   // open BDAT transfer
 
   bool tls_ = false;  // STARTTLS accepted: the splitters are gone
+  const bool implicit_tls_;
+  // Analysing the plaintext from inside TLS: the splitters take it, not the wire bytes.
+  bool plaintext_ = false;
+  uint64_t plaintext_offset_[2] = {0, 0};  // bytes of each direction's plaintext stream so far
   bool had_gap_ = false;
   bool single_cr_reported_ = false;
   bool nul_reported_ = false;

@@ -26,6 +26,7 @@ Event& SmtpSession::Reuse(ReusableEvent::Lease& lease, std::string_view name, si
   event.ts = ts_;
   event.name = name;
   event.conn = &conn_;
+  event.inside_tls = plaintext_;
   event.args.resize(nargs);
   return event;
 }
@@ -35,6 +36,7 @@ void SmtpSession::Emit(std::string_view name, std::vector<EventArg> args) {
   event.ts = ts_;
   event.name = name;
   event.conn = &conn_;
+  event.inside_tls = plaintext_;
   event.args = std::move(args);
   sink_.OnEvent(event);
 }
@@ -94,7 +96,9 @@ void SmtpSession::Unexpected(bool is_sender, std::string_view msg, std::string_v
 
 void SmtpSession::Weird(std::string_view name, std::string_view addl, std::string_view source) {
   counters_.weirds.Add();
-  sink_.OnEvent(MakeWeird(ts_, &conn_, name, std::string(addl), source));
+  Event weird = MakeWeird(ts_, &conn_, name, std::string(addl), source);
+  weird.inside_tls = plaintext_;
+  sink_.OnEvent(weird);
 }
 
 }  // namespace mailtap

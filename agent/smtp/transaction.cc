@@ -129,13 +129,10 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
 }
 
 void SmtpTransactionLog::OnConnectionRemoved(const Connection& conn, Timestamp /*ts*/) {
-  const ConnState* cs = StateOf(conn);
+  ConnState* cs = StateOf(conn);
   if (cs == nullptr) return;
   // Zeek's finalize_smtp removal hook.
-  if (cs->current && cs->current->has_client_activity) {
-    records_.OnRecord(cs->current->record);
-    records_written_.Add();
-  }
+  if (cs->current && cs->current->has_client_activity) Write(conn, cs->current->record);
   Forget(conn);
 }
 
@@ -175,8 +172,9 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bo
 
 // Zeek's fresh record (new_smtp_log). A finished transaction is reset in place: the strings and
 // the path every record carries keep their allocations from one message to the next.
-void SmtpTransactionLog::StartTransaction(ConnState& cs, const Connection& conn,
-                                          Timestamp ts) const {
+void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) const {
+  const Connection& conn = *cause.conn;
+  const Timestamp ts = cause.ts;
   std::string uid;
   std::vector<IpAddress> path;
   if (cs.current) {
@@ -194,6 +192,9 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Connection& conn,
   // messages_transferred is only incremented when a message is finished, hence the + 1.
   r.trans_depth = cs.session.messages_transferred + 1;
   r.helo = cs.session.helo;
+  // A transaction begun inside TLS (plaintext from the TLS library, after STARTTLS or on an
+  // implicit-TLS port) is a TLS one from the start.
+  r.tls = cause.inside_tls;
   // The path always ends with the two hosts of this connection.
   path.assign({conn.id.resp_h, conn.id.orig_h});
   r.path = std::move(path);
@@ -201,16 +202,21 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Connection& conn,
 
 SmtpTransactionLog::Transaction& SmtpTransactionLog::EnsureTransaction(const Event& event,
                                                                        ConnState& cs) {
-  if (!cs.current) StartTransaction(cs, *event.conn, event.ts);
+  if (!cs.current) StartTransaction(cs, event);
   return *cs.current;
 }
 
-bool SmtpTransactionLog::FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs) {
+bool SmtpTransactionLog::FlushIfActive(const Event& cause, ConnState& cs) {
   if (!cs.current || !cs.current->has_client_activity) return false;
-  records_.OnRecord(cs.current->record);
-  records_written_.Add();
-  StartTransaction(cs, conn, ts);
+  Write(*cause.conn, cs.current->record);
+  StartTransaction(cs, cause);
   return true;
+}
+
+void SmtpTransactionLog::Write(const Connection& conn, SmtpRecord& record) {
+  record.proc = conn.process;  // known once the socket probes reported the owner
+  records_.OnRecord(record);
+  records_written_.Add();
 }
 
 void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
@@ -261,7 +267,7 @@ void SmtpTransactionLog::OnRcptTo(const Event& event, ConnState& cs, std::string
 void SmtpTransactionLog::OnMailFrom(const Event& event, ConnState& cs, std::string_view arg) {
   // Flush the previous transaction in case the server's acknowledgement was not seen; this
   // does not count as a transferred message (so trans_depth is not incremented).
-  FlushIfActive(*event.conn, event.ts, cs);
+  FlushIfActive(event, cs);
   Transaction& t = *cs.current;
   std::vector<std::string> addrs = smtp_text::ExtractEmailAddrs(arg);
   if (!addrs.empty() && !addrs.front().empty()) t.record.mailfrom = addrs.front();
@@ -302,9 +308,7 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
     ++cs.session.messages_transferred;
     cs.session.bdat_last_observed = false;
     // main.zeek starts a fresh record here; smtp_message() already did if it wrote one.
-    if (!FlushIfActive(*event.conn, event.ts, cs)) {
-      StartTransaction(cs, *event.conn, event.ts);
-    }
+    if (!FlushIfActive(event, cs)) StartTransaction(cs, event);
   }
 }
 
@@ -396,7 +400,9 @@ void SmtpTransactionLog::MailTransactionInvalid(const Event& event, ConnState& c
 
 void SmtpTransactionLog::RaiseWeird(const Event& cause, std::string_view name, std::string addl,
                                     std::string_view source) {
-  weirds_.OnEvent(MakeWeird(cause.ts, cause.conn, name, std::move(addl), source));
+  Event weird = MakeWeird(cause.ts, cause.conn, name, std::move(addl), source);
+  weird.inside_tls = cause.inside_tls;
+  weirds_.OnEvent(weird);
 }
 
 void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {

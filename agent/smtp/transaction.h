@@ -95,10 +95,12 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   ConnState* StateOf(const Connection& conn) const;
   ConnState* Lookup(const Event& event, bool create);
   Transaction& EnsureTransaction(const Event& event, ConnState& cs);
-  void StartTransaction(ConnState& cs, const Connection& conn, Timestamp ts) const;
+  // A fresh record for `cause`'s connection, begun at `cause`.
+  void StartTransaction(ConnState& cs, const Event& cause) const;
   // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one;
   // returns whether it did.
-  bool FlushIfActive(const Connection& conn, Timestamp ts, ConnState& cs);
+  bool FlushIfActive(const Event& cause, ConnState& cs);
+  void Write(const Connection& conn, SmtpRecord& record);
   // Unlinks and frees the connection's state. REQUIRES: it has one from this log.
   void Forget(const Connection& conn);
 

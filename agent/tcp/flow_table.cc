@@ -262,6 +262,15 @@ void FlowTable::RaiseRexmitWeird(Flow& flow, Timestamp ts) {
   weird_sink_->OnEvent(MakeWeird(ts, &flow.conn, "rexmit_inconsistency", "", "TCP"));
 }
 
+FlowTable::Found FlowTable::Find(const IpAddress& a, uint16_t a_port, const IpAddress& b,
+                                 uint16_t b_port) {
+  const bool a_low = std::tie(a, a_port) < std::tie(b, b_port);
+  const FlowKey key = a_low ? FlowKey{a, b, a_port, b_port} : FlowKey{b, a, b_port, a_port};
+  Flow* flow = flows_.Find(key);
+  if (flow == nullptr) return {};
+  return {&flow->conn, flow->consumer.get()};
+}
+
 std::vector<ConnectionSummary> FlowTable::Summaries() const {
   std::vector<ConnectionSummary> out;
   out.reserve(flows_.size());

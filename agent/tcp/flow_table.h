@@ -88,6 +88,15 @@ class FlowTable : public StatsSource {
   // EndOfStream for streams without FIN or RST), least recently active first.
   void FinishAll(Timestamp now);
 
+  // The tracked connection between these two endpoints (in either orientation) and its consumer
+  // (null if the connection is not analysed), or {nullptr, nullptr}. Valid until the next call
+  // that may remove connections (Process, ExpireIdle, FinishAll).
+  struct Found {
+    Connection* conn = nullptr;
+    StreamConsumer* consumer = nullptr;
+  };
+  Found Find(const IpAddress& a, uint16_t a_port, const IpAddress& b, uint16_t b_port);
+
   // The open connections, ordered by start time.
   std::vector<ConnectionSummary> Summaries() const;
   size_t size() const { return flows_.size(); }

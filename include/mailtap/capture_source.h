@@ -33,6 +33,11 @@ class CaptureSource : public StatsSource {
   // have none and ignore this). The sink is called only from inside Next(). `sink` must outlive
   // the source's use of it; nullptr detaches.
   virtual void SetTlsPlaintextSink(TlsPlaintextSink* /*sink*/) {}
+  // Whether TLS plaintext can arrive at all: the TLS probes are attached to at least one library
+  // of a mail-server process. False for replays and with --tls-plaintext off. Without it, the
+  // pipeline does not wait for plaintext after STARTTLS (analysis stops there, as Zeek's does).
+  // May change while running (libraries attached later); read on the pipeline thread.
+  virtual bool CapturesTlsPlaintext() const { return false; }
 
   // Human-readable description, e.g. "pcap file smtp.pcap" or "live: eBPF ring buffer on all
   // interfaces". Shown by `mailtap status`.

@@ -28,6 +28,9 @@ struct Event {
   std::string_view name;
   const Connection* conn = nullptr;
   std::vector<EventArg> args;
+  // The bytes behind the event travelled inside TLS: the analyzer read them as plaintext from the
+  // local process's TLS library, not from the wire (written as "inside_tls": true, only if so).
+  bool inside_tls = false;
 
   // Returns the argument called `arg_name`, or nullptr.
   const EventValue* Find(std::string_view arg_name) const {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "mailtap/packet.h"
@@ -23,6 +24,13 @@ struct ConnId {
   uint16_t resp_p = 0;
 };
 
+// The local process that owns a connection's socket, as the kernel reported it.
+struct OwnerProcess {
+  uint32_t pid = 0;        // in the host's PID namespace
+  std::string name;        // the kernel's task name (comm), at most 15 bytes
+  uint64_t cgroup_id = 0;  // cgroup v2 id (a container or pod), 0 if unknown
+};
+
 struct SmtpLogState;  // agent/smtp/transaction.cc
 class SmtpSession;    // agent/smtp/session.h
 
@@ -35,6 +43,8 @@ struct Connection {
   // True when the handshake was not seen (first originator packet not a SYN), as Zeek's
   // "partial connection": analyzers then ignore payload but still see content gaps.
   bool partial = false;
+  // Who owns the local socket, once the socket probes said (live capture only; never in replays).
+  std::optional<OwnerProcess> process;
   // The smtp.log logic's state for this connection, kept here as Zeek's scripts keep theirs in
   // the connection record (c$smtp, c$smtp_state), so that each event finds it without a table
   // lookup. Valid only while smtp_log_owner is the id of the SmtpTransactionLog that set it.

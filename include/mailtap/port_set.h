@@ -1,4 +1,5 @@
-// The set of TCP ports treated as SMTP (--ports, default 25,587).
+// A set of TCP ports: those treated as SMTP (--ports, default 25,465,587), those with implicit
+// TLS (--tls-ports, default 465).
 #pragma once
 
 #include <bitset>
@@ -16,10 +17,12 @@ class PortSet {
   PortSet(std::initializer_list<uint16_t> ports) {
     for (uint16_t p : ports) Add(p);
   }
-  static PortSet Default() { return PortSet{25, 587}; }
+  static PortSet Default() { return PortSet{25, 465, 587}; }
+  static PortSet DefaultTls() { return PortSet{465}; }
 
   // Parses "25,587" (spaces allowed around commas). Returns nullopt and sets *error to a message
   // naming the offending item when an item is not a port number in 1..65535 or the list is empty.
+  // (An empty --tls-ports is written "none" and handled by the option parser.)
   static std::optional<PortSet> Parse(std::string_view text, std::string* error);
 
   void Add(uint16_t port) { bits_.set(port); }

@@ -37,6 +37,9 @@ struct SmtpRecord {
   bool tls = false;
   // File ids of MIME parts. Always empty for now: attachments are not analysed yet.
   std::vector<std::string> fuids;
+  // Not Zeek's: the local process owning the connection's socket, when the socket probes said
+  // (live only). Written in JSON only (proc.pid, proc.name, proc.cgroup_id), and only if known.
+  std::optional<OwnerProcess> proc;
 };
 
 }  // namespace mailtap

@@ -31,6 +31,17 @@ class StreamConsumer {
   // call; the Connection stays valid until it returns.
   virtual void Finish(Timestamp ts) = 0;
 
+  // Plaintext of the TLS session carried by this connection (what a local process read or wrote
+  // through its TLS library, include/mailtap/tls_plaintext.h), in order per direction.
+  // Whether the consumer takes it now: an SMTP session after the 220 reply to STARTTLS, or on an
+  // implicit-TLS port from the start. The caller holds plaintext back until it does.
+  virtual bool AcceptsTlsPlaintext() const { return false; }
+  // The next plaintext bytes `side` sent; `missing` bytes after them were not captured (a
+  // truncated record: a content gap). `data` is valid only during the call.
+  // REQUIRES: AcceptsTlsPlaintext().
+  virtual void DeliverTlsPlaintext(Side /*side*/, Timestamp /*ts*/,
+                                   std::span<const uint8_t> /*data*/, uint64_t /*missing*/) {}
+
   // Name of the analyzer's current state (e.g. "IN_DATA"), for `mailtap connections`.
   virtual std::string_view StateName() const { return {}; }
 

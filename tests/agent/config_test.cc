@@ -17,7 +17,8 @@ ParseOutcome Parse(std::vector<const char*> args) {
 TEST(ParseCommandLine, DefaultsMatchTheInterface) {
   ParseOutcome out = Parse({});
   ASSERT_TRUE(out.config) << out.message;
-  EXPECT_EQ(out.config->ports.ToString(), "25,587");
+  EXPECT_EQ(out.config->ports.ToString(), "25,465,587");
+  EXPECT_EQ(out.config->tls_ports.ToString(), "465");
   EXPECT_EQ(out.config->log_format, LogFormat::kJson);
   EXPECT_EQ(out.config->redact, RedactMode::kCredentials);
   EXPECT_FALSE(out.config->read_file);
@@ -48,6 +49,7 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
   };
   for (const Case& c : {Case{{"--log-format", "xml"}, "--log-format"},
                         Case{{"--ports", "25,smtp"}, "--ports"},
+                        Case{{"--tls-ports", "465,smtps"}, "--tls-ports"},
                         Case{{"--redact", "all"}, "--redact"},
                         Case{{"--no-such-option"}, "no-such-option"},
                         Case{{"-r"}, "read"},
@@ -58,6 +60,15 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
     EXPECT_EQ(out.exit_status, 2);
     EXPECT_NE(out.message.find(c.must_mention), std::string::npos) << out.message;
   }
+}
+
+TEST(ParseCommandLine, TlsPortsListOrNone) {
+  ParseOutcome out = Parse({"--tls-ports", "465,2465"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->tls_ports.ToString(), "465,2465");
+  out = Parse({"--tls-ports", "none"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->tls_ports.ToString(), "");
 }
 
 TEST(ParseCommandLine, HelpAndVersionExitZero) {

@@ -161,6 +161,16 @@ TEST_F(CliTest, ObserveCompactPrintsOneUncolouredLinePerEventWhenNotATerminal) {
             "NOOP seq=1\n");
 }
 
+TEST_F(CliTest, ObserveCompactMarksEventsFromInsideTls) {
+  Start(Config());
+  Event e = testing::Request(1, 0, "MAIL");
+  e.inside_tls = true;
+  server_->OnEvent(e);
+  ClientProcess p({"--socket", socket(), "observe", "--last", "1", "-o", "compact"});
+  ASSERT_EQ(p.Wait(), 0) << p.err();
+  EXPECT_NE(p.out().find(" smtp_request [tls] MAIL seq=1\n"), std::string::npos) << p.out();
+}
+
 TEST_F(CliTest, ObserveTablePrintsAHeaderThenRows) {
   StartWithEvents(2);
   ClientProcess p({"--socket", socket(), "observe", "--last", "2", "-o", "table"});

@@ -93,6 +93,29 @@ TEST(HubTest, EventsReadBackFormatExactlyAsPublishedAfterTheirConnectionIsGone) 
   EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, Filter{}, 10, false).backlog), expected);
 }
 
+// docs/interface.md "Inside TLS": inside_tls and the socket's owner survive the history too.
+TEST(HubTest, InsideTlsAndTheOwnerReadBackAsPublished) {
+  auto conn = std::make_unique<Connection>(TestConnection());
+  conn->process = OwnerProcess{812, "smtpd", 4711};
+  Event e = Request(conn.get(), 0);
+  e.inside_tls = true;
+  SmtpRecord r;
+  r.uid = conn->uid;
+  r.id = conn->id;
+  r.tls = true;
+  r.proc = conn->process;
+  const std::string expected_event = FormatEventJson(e);
+  ASSERT_NE(expected_event.find("\"inside_tls\":true"), std::string::npos);
+  Hub hub(Hub::Limits{}, nullptr);
+  hub.PublishEvent(e);
+  hub.PublishRecord(r);
+  conn.reset();
+  EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, Filter{}, 10, false).backlog),
+            std::vector<std::string>{expected_event});
+  EXPECT_EQ(Lines(hub.Subscribe(Stream::kRecords, Filter{}, 10, false).backlog),
+            std::vector<std::string>{FormatRecordJson(r)});
+}
+
 TEST(HubTest, RecordsReadBackFormatAndFilterExactlyAsPublished) {
   const Connection conn = TestConnection();
   SmtpRecord r;  // every kind of field: set and unset optionals, empty and full containers

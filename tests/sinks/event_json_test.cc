@@ -31,6 +31,25 @@ TEST(EventJson, KeysComeInThePinnedOrder) {
             "\"id.resp_p\":25,\"is_orig\":true,\"command\":\"EHLO\",\"arg\":\"GP\"}");
 }
 
+// docs/interface.md "Inside TLS": the owner after the connection keys, then inside_tls, then
+// the arguments; each only when known or true.
+TEST(EventJson, ProcessAndInsideTlsOnlyWhenKnown) {
+  Connection c = MakeConn();
+  Event e{Timestamp{1000000}, event_names::kSmtpStartTls, &c, {}};
+  const std::string plain = FormatEventJson(e);
+  EXPECT_EQ(plain.find("proc."), std::string::npos);
+  EXPECT_EQ(plain.find("inside_tls"), std::string::npos);
+  c.process = OwnerProcess{812, "smtpd", 0};
+  e.inside_tls = true;
+  EXPECT_EQ(FormatEventJson(e),
+            "{\"ts\":1.000000,\"event\":\"smtp_starttls\",\"uid\":\"CHhAvVGS1DHFjwGM9\","
+            "\"id.orig_h\":\"10.10.1.4\",\"id.orig_p\":1470,\"id.resp_h\":\"74.53.140.153\","
+            "\"id.resp_p\":25,\"proc.pid\":812,\"proc.name\":\"smtpd\",\"inside_tls\":true}");
+  c.process->cgroup_id = 4711;
+  EXPECT_NE(FormatEventJson(e).find(",\"proc.name\":\"smtpd\",\"proc.cgroup_id\":4711,"),
+            std::string::npos);
+}
+
 TEST(EventJson, NumbersBooleansAndMicrosecondTimestamps) {
   Connection c = MakeConn();
   Event e{Timestamp{1000000},

@@ -96,6 +96,19 @@ TEST(SmtpLogJson, BasicRecordAsZeeksJsonWriter) {
             "\"user_agent\":\"Microsoft Office Outlook 12.0\",\"tls\":false,\"fuids\":[]}");
 }
 
+// Not Zeek's columns: in JSON only, after Zeek's, and only when known.
+TEST(SmtpLogJson, OwnerProcessOnlyInJsonAndOnlyWhenKnown) {
+  SmtpRecord r = BasicRecord();
+  const std::string zeek_before = FormatRecordZeek(r);
+  EXPECT_EQ(FormatRecordJson(r).find("proc."), std::string::npos);
+  r.proc = OwnerProcess{812, "smtpd", 4711};
+  EXPECT_EQ(FormatRecordZeek(r), zeek_before);
+  const std::string json = FormatRecordJson(r);
+  EXPECT_NE(json.find(",\"proc.pid\":812,\"proc.name\":\"smtpd\",\"proc.cgroup_id\":4711}"),
+            std::string::npos)
+      << json;
+}
+
 TEST(SmtpLogJson, HostileBytesStayValidJson) {
   SmtpRecord r = BasicRecord();
   std::string all;

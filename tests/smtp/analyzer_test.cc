@@ -27,8 +27,10 @@ TEST(SmtpAnalyzerFactory, AttachesOnlyToSmtpResponderPorts) {
   EXPECT_NE(factory.Create(conn), nullptr);
   conn.id.resp_p = 587;
   EXPECT_NE(factory.Create(conn), nullptr);
-  conn.id.resp_p = 465;
-  EXPECT_EQ(factory.Create(conn), nullptr);
+  conn.id.resp_p = 465;  // implicit TLS (RFC 8314): a session that only takes plaintext
+  auto implicit = factory.Create(conn);
+  ASSERT_NE(implicit, nullptr);
+  EXPECT_TRUE(implicit->AcceptsTlsPlaintext());
   conn.id.resp_p = 2525;
   conn.id.orig_p = 25;
   EXPECT_EQ(factory.Create(conn), nullptr);

@@ -235,5 +235,25 @@ TEST(LineSplitter, DetachStopsTheRestOfTheDelivery) {
   EXPECT_EQ(r.out, (V{"L:220 go"}));
 }
 
+// Inside TLS the splitter starts over: what was buffered of the cleartext stream is gone, the
+// pending LF of a CR is forgotten, the first NUL is dropped again and plain delivery is off.
+TEST(LineSplitter, RestartBehavesAsANewSplitter) {
+  LineMemoryBudget budget(1000);
+  Recorder r;
+  LineSplitter s(r, 1000, &budget);
+  Feed(s, std::string_view("a\0\r", 3));
+  Feed(s, "partial");
+  s.SetPlainDelivery(50);
+  s.Detach();
+  r.out.clear();
+  s.Restart();
+  EXPECT_FALSE(s.detached());
+  EXPECT_FALSE(s.HasPartialLine());
+  EXPECT_EQ(s.plain_remaining(), 0u);
+  EXPECT_EQ(budget.used(), 0u);
+  Feed(s, std::string_view("\nx\0y\n", 5));
+  EXPECT_EQ(r.out, (V{"L:", "W:NUL", std::string("L:xy")}));
+}
+
 }  // namespace
 }  // namespace mailtap::smtp

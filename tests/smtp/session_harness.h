@@ -50,13 +50,14 @@ class RecordingSink : public EventSink {
 class SessionHarness {
  public:
   explicit SessionHarness(SmtpLimits limits = {}, bool partial = false,
-                          std::function<bool(std::string_view)> wants = {})
+                          std::function<bool(std::string_view)> wants = {},
+                          SessionTls tls = SessionTls::kStartTls)
       : shared_(std::make_shared<SmtpShared>()) {
     sink_.wants = std::move(wants);
     conn_.uid = "Ctest";
     conn_.id.resp_p = 25;
     conn_.partial = partial;
-    session_ = std::make_unique<SmtpSession>(conn_, limits, sink_, shared_);
+    session_ = std::make_unique<SmtpSession>(conn_, limits, sink_, shared_, tls);
   }
 
   void Client(std::string_view bytes, int64_t usec = 1) { Send(Side::kOriginator, bytes, usec); }
@@ -67,6 +68,18 @@ class SessionHarness {
   }
   void Gap(Side side, uint64_t seq, uint64_t len, int64_t usec = 1) {
     session_->Undelivered(side, Timestamp{usec}, seq, len);
+  }
+  // Plaintext from inside TLS; `missing` bytes after it were not captured.
+  void ClientTls(std::string_view bytes, uint64_t missing = 0) {
+    SendTls(Side::kOriginator, bytes, missing);
+  }
+  void ServerTls(std::string_view bytes, uint64_t missing = 0) {
+    SendTls(Side::kResponder, bytes, missing);
+  }
+  void SendTls(Side side, std::string_view bytes, uint64_t missing = 0) {
+    session_->DeliverTlsPlaintext(side, Timestamp{1},
+                                  {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                  missing);
   }
   void End(Side side, int64_t usec = 1) { session_->EndOfStream(side, Timestamp{usec}); }
   void Finish(int64_t usec = 1) { session_->Finish(Timestamp{usec}); }
