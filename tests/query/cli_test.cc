@@ -1,9 +1,12 @@
 // The `mailtap` binary against an in-process query server.
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -17,25 +20,38 @@ namespace {
 using testing::Request;
 using testing::TempDir;
 
-// A running `mailtap`; stdout and stderr are collected through pipes.
+// Who runs the client: this process's user, or another one (a child that switches to it).
+struct OtherUser {
+  uid_t uid;
+  gid_t gid;
+};
+
+// A running `mailtap` (by default the build tree's); stdout and stderr are collected through pipes.
 class ClientProcess {
  public:
   ClientProcess(std::vector<std::string> args, std::vector<std::string> env = {},
-                std::optional<uid_t> run_as = std::nullopt) {
+                std::optional<OtherUser> run_as = std::nullopt,
+                std::string program = MAILTAP_CLI_PATH) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return;
+    args.insert(args.begin(), program);
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string exec_failed = "test: cannot execute " + program + "\n";
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], 1);
       ::dup2(err[1], 2);
-      if (run_as && (::setgid(*run_as) != 0 || ::setuid(*run_as) != 0)) ::_exit(99);
-      args.insert(args.begin(), MAILTAP_CLI_PATH);
-      std::vector<char*> argv, envp;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      for (auto& e : env) envp.push_back(e.data());
-      envp.push_back(nullptr);
-      ::execve(MAILTAP_CLI_PATH, argv.data(), envp.data());
+      if (run_as && (::setgroups(0, nullptr) != 0 || ::setgid(run_as->gid) != 0 ||
+                     ::setuid(run_as->uid) != 0)) {
+        ::_exit(99);
+      }
+      ::execve(program.c_str(), argv.data(), envp.data());
+      ssize_t ignored = ::write(2, exec_failed.data(), exec_failed.size());
+      (void)ignored;
       ::_exit(98);
     }
     ::close(out[1]);
@@ -208,11 +224,28 @@ TEST_F(CliTest, PeerRefusedByTheAgentExitsOneSayingAccessDenied) {
   EXPECT_NE(p.err().find("access denied"), std::string::npos) << p.err();
 }
 
+// A copy of the client that any user can run, wherever the build tree lives (CI may clone into a
+// 0700 directory): a new 0755 directory under /tmp holding the binary, mode 0755.
+class ClientCopyForOtherUsers {
+ public:
+  ClientCopyForOtherUsers() {
+    namespace fs = std::filesystem;
+    ::chmod(dir_.path().c_str(), 0755);
+    fs::copy_file(MAILTAP_CLI_PATH, path());
+    fs::permissions(path(), fs::perms(0755));
+  }
+  std::string path() const { return dir_.path() + "/mailtap"; }
+
+ private:
+  TempDir dir_;
+};
+
 TEST_F(CliTest, SocketTheUserMayNotOpenExitsOneSayingPermissionDenied) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the client as another user";
   StartWithEvents(0);  // the temporary directory is 0700 root: nobody cannot reach the socket
-  ClientProcess p({"--socket", socket(), "status"}, {}, uid_t{65534});
-  EXPECT_EQ(p.Wait(), 1);
+  ClientCopyForOtherUsers client;
+  ClientProcess p({"--socket", socket(), "status"}, {}, OtherUser{65534, 65534}, client.path());
+  EXPECT_EQ(p.Wait(), 1) << p.err();
   EXPECT_NE(p.err().find("permission denied"), std::string::npos) << p.err();
 }
 
