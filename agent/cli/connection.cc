@@ -42,8 +42,8 @@ ConnectResult Explain(const std::string& path, SocketOrigin origin, int err) {
   bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && !S_ISSOCK(st.st_mode)) {
     return {ConnectStatus::kOtherError, path + " (" + OriginText(origin) + ") is " +
-                                            FileKind(st.st_mode) + ", not a socket: " +
-                                            kPointElsewhere};
+                                            FileKind(st.st_mode) +
+                                            ", not a socket: " + kPointElsewhere};
   }
   switch (err) {
     case ENOENT:
@@ -73,9 +73,9 @@ ConnectResult AgentConnection::Connect(const std::string& path, SocketOrigin ori
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return {ConnectStatus::kOtherError,
-            "socket path '" + path + "' is empty or too long (at most " +
-                std::to_string(sizeof(addr.sun_path) - 1) + " bytes)"};
+    return {ConnectStatus::kOtherError, "socket path '" + path +
+                                            "' is empty or too long (at most " +
+                                            std::to_string(sizeof(addr.sun_path) - 1) + " bytes)"};
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

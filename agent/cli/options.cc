@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "cli/event_names.h"
 #include "cli/suggest.h"
@@ -22,7 +23,9 @@ namespace {
 namespace po = boost::program_options;
 
 struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit UsageError(const std::string& what, std::string help = "mailtap --help")
+      : std::runtime_error(what), help_command(std::move(help)) {}
+  std::string help_command;  // where the user reads how to do it right
 };
 
 constexpr char kUsage[] =
@@ -47,7 +50,7 @@ struct CommandSpec {
   const char* name;
   Verb verb;
   ItemKind kind;
-  bool streams;  // --last/--follow
+  bool streams;   // --last/--follow
   Output output;  // which -o choices
   Filters filters;
 };
@@ -100,9 +103,8 @@ po::options_description CommandOptions(const CommandSpec& spec) {
   if (spec.filters == Filters::kConnection) return d;
   d.add_options()("since", po::value<std::string>()->value_name("TIME"),
                   "only items at or after TIME: seconds since the epoch, or a duration ago "
-                  "(30s, 5m, 2h, 1d)")(
-      "until", po::value<std::string>()->value_name("TIME"),
-      "only items before TIME (same forms as --since)")(
+                  "(30s, 5m, 2h, 1d)")("until", po::value<std::string>()->value_name("TIME"),
+                                       "only items before TIME (same forms as --since)")(
       "match", po::value<std::string>()->value_name("TEXT"),
       spec.filters == Filters::kEvent
           ? "case-insensitive TEXT in a request's command or argument"
@@ -229,8 +231,8 @@ void ParseStreaming(const po::variables_map& vm, QueryRequest* r) {
 
 OutputFormat ParseFormat(const CommandSpec& spec, const po::variables_map& vm) {
   bool terminal = ::isatty(STDOUT_FILENO) != 0;
-  OutputFormat for_people = spec.output == Output::kStatus ? OutputFormat::kText
-                                                           : OutputFormat::kCompact;
+  OutputFormat for_people =
+      spec.output == Output::kStatus ? OutputFormat::kText : OutputFormat::kCompact;
   if (!vm.count("output")) return terminal ? for_people : OutputFormat::kJson;
   const std::string& text = vm["output"].as<std::string>();
   if (spec.output == Output::kStatus) {
@@ -273,13 +275,15 @@ std::string OptionForStrayWord(const CommandSpec& spec, const std::string& word)
   IpAddress ip;
   auto events = KnownEventNames();
   bool digits = !word.empty() && word.find_first_not_of("0123456789") == std::string::npos;
-  if (spec.filters == Filters::kEvent && std::find(events.begin(), events.end(), word) != events.end())
+  if (spec.filters == Filters::kEvent &&
+      std::find(events.begin(), events.end(), word) != events.end())
     return "--event " + word;
   if (spec.filters != Filters::kNone && IpAddress::Parse(word, &ip)) return "--address " + word;
   if (spec.streams && digits) return "--last " + word;
   if (spec.filters != Filters::kNone && digits) return "--port " + word;
   if (spec.filters != Filters::kNone && word.size() >= 10 && word[0] == 'C' &&
-      std::all_of(word.begin(), word.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+      std::all_of(word.begin(), word.end(),
+                  [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
     return "--uid " + word;
   return "";
 }
@@ -290,16 +294,14 @@ void RejectPositionals(const CommandSpec& spec, const po::parsed_options& parsed
     const std::string& word = o.value.front();
     std::string option = OptionForStrayWord(spec, word);
     throw UsageError(std::string(spec.name) + ": unexpected argument '" + word + "' (" +
-                     (option.empty() ? std::string(spec.name) + " takes options only: see mailtap " +
-                                           spec.name + " --help"
+                     (option.empty() ? std::string(spec.name) + " takes no arguments, only options"
                                      : "did you mean " + option + "?") +
                      ")");
   }
 }
 
 po::parsed_options ParseCommandTokens(const CommandSpec& spec,
-                                      const po::options_description& options,
-                                      const Strings& args) {
+                                      const po::options_description& options, const Strings& args) {
   try {
     return po::command_line_parser(args).options(options).run();
   } catch (const po::unknown_option& e) {
@@ -307,8 +309,7 @@ po::parsed_options ParseCommandTokens(const CommandSpec& spec,
     Strings known = LongOptions(options);
     auto nearest = Nearest(name.substr(0, name.find('=')), known);
     throw UsageError(std::string(spec.name) + ": unknown option '" + name + "'" +
-                     (nearest ? " (did you mean " + *nearest + "?)" : "") + "; see mailtap " +
-                     spec.name + " --help");
+                     (nearest ? " (did you mean " + *nearest + "?)" : ""));
   }
 }
 
@@ -319,7 +320,8 @@ ParsedCommandLine Exit(int status, std::string message) {
   return p;
 }
 
-ParsedCommandLine ParseCommand(const CommandSpec& spec, const Strings& args, Invocation inv) {
+ParsedCommandLine ParseCommandOptions(const CommandSpec& spec, const Strings& args,
+                                      Invocation inv) {
   po::options_description options = CommandOptions(spec);
   po::variables_map vm;
   po::parsed_options parsed = ParseCommandTokens(spec, options, args);
@@ -339,6 +341,18 @@ ParsedCommandLine ParseCommand(const CommandSpec& spec, const Strings& args, Inv
   ParsedCommandLine p;
   p.invocation = std::move(inv);
   return p;
+}
+
+// Errors in a command's options point at that command's help.
+ParsedCommandLine ParseCommand(const CommandSpec& spec, const Strings& args, Invocation inv) {
+  std::string help = std::string("mailtap ") + spec.name + " --help";
+  try {
+    return ParseCommandOptions(spec, args, std::move(inv));
+  } catch (const UsageError& e) {
+    throw UsageError(e.what(), help);
+  } catch (const po::error& e) {
+    throw UsageError(e.what(), help);
+  }
 }
 
 po::options_description GlobalOptions() {
@@ -414,7 +428,7 @@ ParsedCommandLine ParseCommandLine(int argc, const char* const argv[]) {
   try {
     return Parse(argc, argv);
   } catch (const UsageError& e) {
-    return Exit(2, std::string("mailtap: ") + e.what() + "\nTry 'mailtap --help'.\n");
+    return Exit(2, std::string("mailtap: ") + e.what() + "\nTry '" + e.help_command + "'.\n");
   } catch (const po::error& e) {
     return Exit(2, std::string("mailtap: ") + e.what() + "\nTry 'mailtap --help'.\n");
   }

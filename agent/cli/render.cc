@@ -130,8 +130,8 @@ std::string Join(const Json& j, const char* key) {
 // Envelope addresses carry smtp.log's names (mailfrom, rcptto): in smtp.log `from` and `to` are
 // the message's header fields, which are different things (a forged From: is the classic case).
 std::string RecordDetail(const Json& j) {
-  std::string out =
-      "mailfrom=" + (j.contains("mailfrom") ? Str(j, "mailfrom") : "-") + " rcptto=" + Join(j, "rcptto");
+  std::string out = "mailfrom=" + (j.contains("mailfrom") ? Str(j, "mailfrom") : "-") +
+                    " rcptto=" + Join(j, "rcptto");
   if (j.contains("subject")) out += " subject=\"" + Str(j, "subject") + "\"";
   if (j.contains("last_reply")) out += " reply=\"" + Str(j, "last_reply") + "\"";
   if (j.contains("tls") && j["tls"] == true) out += " tls";
@@ -290,8 +290,8 @@ void Renderer::PrintEvent(const std::string& line) {
   std::string detail = EventDetail(j, event);
   const char* color = EventColor(j, event);
   if (format_ == OutputFormat::kCompact) {
-    std::fprintf(out_, "%s %s: %s -> %s %s %s\n", time.c_str(), Str(j, "uid").c_str(),
-                 from.c_str(), to.c_str(), Paint(color_, color, event).c_str(), detail.c_str());
+    std::fprintf(out_, "%s %s: %s -> %s %s %s\n", time.c_str(), Str(j, "uid").c_str(), from.c_str(),
+                 to.c_str(), Paint(color_, color, event).c_str(), detail.c_str());
     return;
   }
   // One endpoint: the sender of this event (the client for requests, the server for replies);
@@ -301,15 +301,19 @@ void Renderer::PrintEvent(const std::string& line) {
   if (!header_done_) {
     header_done_ = true;
     std::fprintf(out_, "%s\n",
-                 FormatHeader({{"TIME", kTime}, {"UID", kUid}, {"SOURCE", kSource},
-                               {"EVENT", kEvent}, {"DETAIL", detail_width}})
+                 FormatHeader({{"TIME", kTime},
+                               {"UID", kUid},
+                               {"SOURCE", kSource},
+                               {"EVENT", kEvent},
+                               {"DETAIL", detail_width}})
                      .c_str());
   }
   // Padded before painting, so that escape codes do not count as columns.
-  std::fprintf(out_, "%s  %s  %s  %s  %s\n", Pad(TableTime(time), kTime).c_str(),
-               Pad(Str(j, "uid"), kUid).c_str(), Pad(from, kSource).c_str(),
-               Paint(color_, color, Pad(event, kEvent)).c_str(),
-               Elide(detail, detail_width).c_str());
+  std::string row = Pad(TableTime(time), kTime) + "  " + Pad(Str(j, "uid"), kUid) + "  " +
+                    Pad(from, kSource) + "  " + Paint(color_, color, Pad(event, kEvent)) + "  " +
+                    Elide(detail, detail_width);
+  row.erase(row.find_last_not_of(' ') + 1);
+  std::fprintf(out_, "%s\n", row.c_str());
 }
 
 void Renderer::PrintRecord(const std::string& line) {
@@ -323,9 +327,9 @@ void Renderer::PrintRecord(const std::string& line) {
   }
   constexpr size_t kTime = 12, kUid = 18, kClient = 15, kAddress = 20;
   std::vector<Column> columns = {
-      {"TIME", kTime},         {"UID", kUid},          {"CLIENT", kClient},
-      {"MAILFROM", kAddress},  {"RCPTTO", kAddress},
-      {"REPLY", Rest(width_, {kTime, kUid, kClient, kAddress, kAddress}, 5)}};
+      {"TIME", kTime},      {"UID", kUid},
+      {"CLIENT", kClient},  {"MAILFROM", kAddress},
+      {"RCPTTO", kAddress}, {"REPLY", Rest(width_, {kTime, kUid, kClient, kAddress, kAddress}, 5)}};
   if (!header_done_) {
     header_done_ = true;
     std::fprintf(out_, "%s\n", FormatHeader(columns).c_str());
@@ -344,7 +348,8 @@ void Renderer::PrintConnections() {
   double now = PacketNow(items);
   // Idle times need the agent's packet time: measured against the newest listed packet, the
   // most recently active connection would always look idle for 0s.
-  bool with_idle = std::any_of(items.begin(), items.end(), [](auto& j) { return j.contains("now"); });
+  bool with_idle =
+      std::any_of(items.begin(), items.end(), [](auto& j) { return j.contains("now"); });
   bool with_gap = false;
   std::vector<ConnectionView> views;
   for (const auto& j : items) {
@@ -354,9 +359,9 @@ void Renderer::PrintConnections() {
   if (format_ == OutputFormat::kCompact) {
     for (const auto& v : views) {
       std::string idle = with_idle ? " idle=" + v.idle : "";
-      std::fprintf(out_, "%s: %s -> %s age=%s%s tcp=%s smtp=%s bytes=%s gap=%s\n",
-                   v.uid.c_str(), v.client.c_str(), v.server.c_str(), v.age.c_str(),
-                   idle.c_str(), v.tcp.c_str(), v.smtp.c_str(), v.bytes.c_str(), v.gap.c_str());
+      std::fprintf(out_, "%s: %s -> %s age=%s%s tcp=%s smtp=%s bytes=%s gap=%s\n", v.uid.c_str(),
+                   v.client.c_str(), v.server.c_str(), v.age.c_str(), idle.c_str(), v.tcp.c_str(),
+                   v.smtp.c_str(), v.bytes.c_str(), v.gap.c_str());
     }
     return;
   }

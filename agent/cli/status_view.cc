@@ -81,8 +81,8 @@ std::string AgentLine(const Json& s) {
 
 std::string CaptureLines(const Json& s) {
   std::string state = Text(s, "capture_state");
-  std::string out = Line("capture", Text(s, "capture_source") +
-                                        (state.empty() ? "" : " (" + state + ")"));
+  std::string out =
+      Line("capture", Text(s, "capture_source") + (state.empty() ? "" : " (" + state + ")"));
   uint64_t packets = Count(s, "capture", "packets_total");
   std::string traffic = Plural(packets, "packet", "packets") + ", " +
                         Plural(Count(s, "capture", "bytes_total"), "byte", "bytes");

@@ -24,8 +24,8 @@ size_t PrefixBytes(std::string_view text, size_t columns) {
 }  // namespace
 
 size_t DisplayWidth(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(),
-                                           [](char c) { return !IsContinuationByte(c); }));
+  return static_cast<size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return !IsContinuationByte(c); }));
 }
 
 std::string Elide(std::string_view text, size_t width) {
@@ -48,6 +48,7 @@ std::string FormatRow(const std::vector<Column>& columns, const std::vector<std:
     line += last ? Elide(cell, columns[i].width) : Pad(cell, columns[i].width);
     if (!last) line.append(kGap, ' ');
   }
+  line.erase(line.find_last_not_of(' ') + 1);  // an empty last cell leaves no trailing blanks
   return line;
 }
 

@@ -3,17 +3,16 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pty.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-
-#include <pty.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "query/event_format.h"
@@ -274,8 +273,7 @@ TEST_F(CliTest, AgentNotRunningExitsOneSayingWhereItLookedAndHowToPointElsewhere
   ClientProcess p({"--socket", socket(), "status"});
   EXPECT_EQ(p.Wait(), 1);
   EXPECT_NE(p.err().find("agent not running"), std::string::npos) << p.err();
-  EXPECT_NE(p.err().find("no socket at " + socket() + " (given with --socket)"),
-            std::string::npos)
+  EXPECT_NE(p.err().find("no socket at " + socket() + " (given with --socket)"), std::string::npos)
       << p.err();
   EXPECT_NE(p.err().find("MAILTAP_SOCKET"), std::string::npos) << p.err();
   ClientProcess q({"status"}, {"MAILTAP_SOCKET=" + socket()});
@@ -342,14 +340,14 @@ void ExpectUsageError(std::vector<std::string> args, std::vector<std::string> wa
   ClientProcess p(args);
   EXPECT_EQ(p.Wait(), 2) << p.err();
   EXPECT_EQ(p.out(), "");
-  for (const auto& w : wanted) EXPECT_NE(p.err().find(w), std::string::npos) << w << " in " << p.err();
+  for (const auto& w : wanted)
+    EXPECT_NE(p.err().find(w), std::string::npos) << w << " in " << p.err();
 }
 
 TEST_F(CliTest, AnUnknownOptionSaysSoAndSuggestsTheNearest) {
   ExpectUsageError({"--sockt", "/x", "status"},
                    {"unknown option '--sockt'", "did you mean --socket?"});
-  ExpectUsageError({"observe", "--lst", "5"},
-                   {"unknown option '--lst'", "did you mean --last?"});
+  ExpectUsageError({"observe", "--lst", "5"}, {"unknown option '--lst'", "did you mean --last?"});
   ExpectUsageError({"--last", "5", "observe"},
                    {"'--last' is an option of observe, transactions", "after the command"});
 }
@@ -361,8 +359,8 @@ TEST_F(CliTest, AnUnknownCommandSuggestsTheNearestAndListsThem) {
 }
 
 TEST_F(CliTest, StrayWordsAreUsageErrorsThatNameTheOptionTheyFit) {
-  ExpectUsageError({"observe", "smtp_request"}, {"unexpected argument 'smtp_request'",
-                                                 "did you mean --event smtp_request?"});
+  ExpectUsageError({"observe", "smtp_request"},
+                   {"unexpected argument 'smtp_request'", "did you mean --event smtp_request?"});
   ExpectUsageError({"connections", "10.0.0.1"}, {"did you mean --address 10.0.0.1?"});
   ExpectUsageError({"transactions", "50"}, {"did you mean --last 50?"});
   ExpectUsageError({"status", "now"}, {"unexpected argument 'now'", "mailtap status --help"});

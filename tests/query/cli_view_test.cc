@@ -18,8 +18,7 @@ namespace {
 
 // Everything a Renderer prints for `items`, as lines.
 std::vector<std::string> Render(OutputFormat format, ItemKind kind,
-                                const std::vector<std::string>& items,
-                                size_t width = kTableWidth) {
+                                const std::vector<std::string>& items, size_t width = kTableWidth) {
   char* buffer = nullptr;
   size_t size = 0;
   std::FILE* out = ::open_memstream(&buffer, &size);

@@ -160,7 +160,7 @@ class GroupAccess(AccessFixture):
         self.open_up_socket()
         out = mailtap(self.agent.socket, "status", run_as=as_user(NOBODY, OTHER_GID))
         self.assertRefusedByAgent(out, NOBODY)
-        out = mailtap(self.agent.socket, "status",
+        out = mailtap(self.agent.socket, "status", "-o", "json",
                       run_as=as_user(NOBODY, OTHER_GID, groups=[OTHER_GID, NOGROUP]))
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout)["capture_state"], "finished")

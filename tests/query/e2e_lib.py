@@ -112,7 +112,7 @@ class Agent:
                                      stderr=self.stderr)
 
     def status(self):
-        out = mailtap(self.socket, "status", timeout=20)
+        out = mailtap(self.socket, "status", "-o", "json", timeout=20)
         if out.returncode != 0:
             return None
         return json.loads(out.stdout)
