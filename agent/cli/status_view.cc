@@ -50,9 +50,15 @@ const Json& Member(const Json& j, std::string_view key) {
   return it == j.end() ? kNull : *it;
 }
 
+// A counter's value; 0 for anything that is not a non-negative integer.
+uint64_t CountOf(const Json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() > 0) return static_cast<uint64_t>(v.get<int64_t>());
+  return 0;
+}
+
 uint64_t Count(const Json& status, std::string_view group, std::string_view name) {
-  const Json& v = Member(Member(Member(status, "counters"), group), name);
-  return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+  return CountOf(Member(Member(Member(status, "counters"), group), name));
 }
 
 std::string Text(const Json& j, std::string_view key) {
@@ -133,14 +139,24 @@ std::string LossLines(const Json& s) {
   const Json& loss = Member(s, "loss");
   if (loss.is_object()) {
     for (const auto& [cause, value] : loss.items()) {
-      if (value.is_number_unsigned() && value.get<uint64_t>() > 0)
-        lost.emplace_back(cause, value.get<uint64_t>());
+      if (CountOf(value) > 0) lost.emplace_back(cause, CountOf(value));
     }
   }
   if (lost.empty()) return Line("losses", "none");
   // Causes count different things (bytes, packets, events): each with its unit, never a sum.
   std::string out = Line("losses", "by cause (every cause: mailtap status -o json):");
+  // Enough causes for a bad day, few enough to keep the summary on one screen.
+  constexpr size_t kMaxCauses = 12;
+  if (lost.size() > kMaxCauses) {
+    size_t more = lost.size() - (kMaxCauses - 1);
+    lost.resize(kMaxCauses - 1);
+    lost.emplace_back("(" + std::to_string(more) + " more causes: mailtap status -o json)", 0);
+  }
   for (const auto& [cause, value] : lost) {
+    if (value == 0) {
+      out += Line("", "  " + cause);
+      continue;
+    }
     char buf[160];
     std::snprintf(buf, sizeof buf, "  %-28s %12llu %s", cause.c_str(),
                   static_cast<unsigned long long>(value), LossUnit(s, cause).c_str());

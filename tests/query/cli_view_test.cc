@@ -226,6 +226,14 @@ TEST(CliStatusTest, LossesAreListedByCauseWithTheirUnitsNeverSummed) {
   EXPECT_EQ(text.find("1472"), std::string::npos) << text;  // bytes + events means nothing
 }
 
+TEST(CliStatusTest, ManyLossCausesStillFitOneScreen) {
+  auto status = LiveStatus();
+  for (int i = 0; i < 30; ++i) status["loss"]["cause_" + std::to_string(i)] = i + 1;
+  std::string text = FormatStatusSummary(status);
+  EXPECT_LE(Lines(text).size(), 25u) << text;
+  EXPECT_NE(text.find("more causes: mailtap status -o json"), std::string::npos) << text;
+}
+
 TEST(CliStatusTest, NothingLostSaysNone) {
   auto status = LiveStatus();
   status["loss"] = {{"reassembly_gap", 0}};
