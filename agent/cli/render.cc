@@ -187,6 +187,12 @@ ConnectionView ViewOf(const Json& j, double now) {
   return v;
 }
 
+std::string CompactConnection(const ConnectionView& v, bool with_idle) {
+  return v.uid + ": " + v.client + " -> " + v.server + " age=" + v.age +
+         (with_idle ? " idle=" + v.idle : "") + " tcp=" + v.tcp + " smtp=" + v.smtp +
+         " bytes=" + v.bytes + " gap=" + v.gap;
+}
+
 std::string Paint(Color color, const char* code, const std::string& text) {
   return color == Color::kOn ? code + text + kReset : text;
 }
@@ -357,12 +363,7 @@ void Renderer::PrintConnections() {
     with_gap |= views.back().gap != "-";
   }
   if (format_ == OutputFormat::kCompact) {
-    for (const auto& v : views) {
-      std::string idle = with_idle ? " idle=" + v.idle : "";
-      std::fprintf(out_, "%s: %s -> %s age=%s%s tcp=%s smtp=%s bytes=%s gap=%s\n", v.uid.c_str(),
-                   v.client.c_str(), v.server.c_str(), v.age.c_str(), idle.c_str(), v.tcp.c_str(),
-                   v.smtp.c_str(), v.bytes.c_str(), v.gap.c_str());
-    }
+    for (const auto& v : views) std::fprintf(out_, "%s\n", CompactConnection(v, with_idle).c_str());
     return;
   }
   std::vector<Column> columns = {{"UID", 18}, {"CLIENT", 47}, {"SERVER", 47}, {"AGE", 7}};
