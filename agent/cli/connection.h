@@ -8,6 +8,9 @@
 
 namespace mailtap::cli {
 
+// Where the socket path came from, for messages that say how to point elsewhere.
+enum class SocketOrigin { kOption, kEnvironment, kDefault };
+
 enum class ConnectStatus { kOk, kNotRunning, kPermissionDenied, kOtherError };
 
 struct ConnectResult {
@@ -17,8 +20,8 @@ struct ConnectResult {
 
 class AgentConnection {
  public:
-  // Connects to the agent's socket at `path`.
-  ConnectResult Connect(const std::string& path);
+  // Connects to the agent's socket at `path` (which came from `origin`).
+  ConnectResult Connect(const std::string& path, SocketOrigin origin);
   // Writes `line` and a newline. False on error.
   bool SendLine(const std::string& line);
   // Blocks until a full line arrives (returned without its newline), or returns nullopt at end

@@ -9,6 +9,7 @@
 #include "cli/connection.h"
 #include "cli/options.h"
 #include "cli/render.h"
+#include "cli/status_view.h"
 #include "query/protocol.h"
 
 namespace mailtap::cli {
@@ -34,10 +35,13 @@ int ReportAgentError(const nlohmann::json& j) {
 void PrintData(const Invocation& inv, Renderer& renderer, const std::string& line) {
   if (inv.request.verb == Verb::kStatus) {
     auto j = nlohmann::ordered_json::parse(line, nullptr, false);
-    std::printf("%s\n",
-                j.is_discarded()
-                    ? line.c_str()
-                    : j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    if (j.is_discarded()) {
+      std::printf("%s\n", line.c_str());
+    } else if (inv.format == OutputFormat::kText) {
+      std::fputs(FormatStatusSummary(j).c_str(), stdout);
+    } else {
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    }
   } else if (inv.request.verb == Verb::kMetrics) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (!j.is_discarded() && j.contains("text") && j["text"].is_string()) {
@@ -71,7 +75,7 @@ bool HandleMessage(const std::string& line, int* status) {
 
 int Run(const Invocation& inv) {
   AgentConnection conn;
-  ConnectResult connected = conn.Connect(inv.socket_path);
+  ConnectResult connected = conn.Connect(inv.socket_path, inv.socket_origin);
   if (connected.status != ConnectStatus::kOk) return Fail(connected.message);
   if (!inv.request.follow) conn.SetReadTimeout(kReplyTimeoutSeconds);
   if (!conn.SendLine(FormatQueryRequest(inv.request))) {
@@ -81,12 +85,13 @@ int Run(const Invocation& inv) {
     if (line && IsProtocolMessage(*line) && HandleMessage(*line, &status)) return status;
     return Fail("the agent at " + inv.socket_path + " closed the connection");
   }
-  Renderer renderer(inv.format, inv.kind, ColorFor(stdout), stdout);
+  Renderer renderer(inv.format, inv.kind, ColorFor(stdout), stdout, TableWidthFor(stdout));
   while (auto line = conn.ReadLine()) {
     int status = kExitOk;
     if (IsProtocolMessage(*line)) {
-      if (HandleMessage(*line, &status)) return status;
-      continue;
+      if (!HandleMessage(*line, &status)) continue;
+      renderer.Finish();
+      return status;
     }
     PrintData(inv, renderer, *line);
     // A follower shows each item as soon as it is here, but flushes once per burst (before

@@ -2,13 +2,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
+#include "cli/event_names.h"
+#include "cli/suggest.h"
 #include "mailtap/version.h"
 
 namespace mailtap::cli {
@@ -17,7 +23,9 @@ namespace {
 namespace po = boost::program_options;
 
 struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit UsageError(const std::string& what, std::string help = "mailtap --help")
+      : std::runtime_error(what), help_command(std::move(help)) {}
+  std::string help_command;  // where the user reads how to do it right
 };
 
 constexpr char kUsage[] =
@@ -26,65 +34,89 @@ constexpr char kUsage[] =
     "Asks a running mailtapd what is happening on the local mail server.\n"
     "\n"
     "Commands:\n"
-    "  status        version, uptime, capture source, every counter, loss by cause (JSON)\n"
+    "  status        what the agent captures, sessions, transactions, losses by cause\n"
     "  observe       SMTP events: the last N (--last) and/or new ones (--follow)\n"
     "  transactions  smtp.log records (mail transactions), same options as observe\n"
     "  connections   the SMTP sessions open now\n"
     "  metrics       Prometheus text exposition\n"
     "\n"
-    "Run 'mailtap COMMAND --help' for the options of a command.\n";
+    "Run 'mailtap COMMAND --help' for the options of a command. Output for people on a\n"
+    "terminal, JSON otherwise; scripts should ask for JSON explicitly with -o json.\n";
 
 enum class Filters { kNone, kConnection, kTransaction, kEvent };
+enum class Output { kNone, kItems, kStatus };
 
 struct CommandSpec {
   const char* name;
   Verb verb;
   ItemKind kind;
-  bool streams;  // --last/--follow
-  bool output;   // -o
+  bool streams;   // --last/--follow
+  Output output;  // which -o choices
   Filters filters;
 };
 
 constexpr CommandSpec kCommands[] = {
-    {"status", Verb::kStatus, ItemKind::kEvent, false, false, Filters::kNone},
-    {"metrics", Verb::kMetrics, ItemKind::kEvent, false, false, Filters::kNone},
-    {"observe", Verb::kObserve, ItemKind::kEvent, true, true, Filters::kEvent},
-    {"transactions", Verb::kTransactions, ItemKind::kRecord, true, true, Filters::kTransaction},
-    {"connections", Verb::kConnections, ItemKind::kConnection, false, true, Filters::kConnection},
+    {"status", Verb::kStatus, ItemKind::kEvent, false, Output::kStatus, Filters::kNone},
+    {"observe", Verb::kObserve, ItemKind::kEvent, true, Output::kItems, Filters::kEvent},
+    {"transactions", Verb::kTransactions, ItemKind::kRecord, true, Output::kItems,
+     Filters::kTransaction},
+    {"connections", Verb::kConnections, ItemKind::kConnection, false, Output::kItems,
+     Filters::kConnection},
+    {"metrics", Verb::kMetrics, ItemKind::kEvent, false, Output::kNone, Filters::kNone},
 };
+
+// observe/transactions --last: the agent answers at most this many (query protocol).
+constexpr unsigned long long kMaxLast = 1ULL << 30;
+// --since/--until as seconds since the epoch: up to the year 2286, as the agent accepts.
+constexpr double kMaxEpochSeconds = 1e10;
 
 using Strings = std::vector<std::string>;
 
+void AddOutputOption(const CommandSpec& spec, po::options_description* d) {
+  if (spec.output == Output::kItems) {
+    d->add_options()("output,o", po::value<std::string>()->value_name("json|compact|table"),
+                     "output format (default: compact on a terminal, else json)");
+  } else if (spec.output == Output::kStatus) {
+    d->add_options()("output,o", po::value<std::string>()->value_name("json|text"),
+                     "output format: json is the agent's status object, text a summary for "
+                     "people (default: text on a terminal, else json)");
+  }
+}
+
+// Value names as mailtapd --help spells them: N, LIST (comma-separated, repeatable), PATH.
 po::options_description CommandOptions(const CommandSpec& spec) {
   po::options_description d(std::string("Options of '") + spec.name + "'");
-  d.add_options()("help,h", "show this help");
+  d.add_options()("help,h", "print this help and exit");
   if (spec.streams) {
-    d.add_options()("last", po::value<std::string>(), "first show the last N stored items")(
+    d.add_options()("last", po::value<std::string>()->value_name("N"),
+                    "first show the last N stored items (default 20; 0 with --follow)")(
         "follow,f", "then show new items as they happen (until interrupted)");
   }
-  if (spec.output) {
-    d.add_options()("output,o", po::value<std::string>(),
-                    "json | compact | table (default: compact on a terminal, else json)");
-  }
+  AddOutputOption(spec, &d);
   if (spec.filters == Filters::kNone) return d;
-  d.add_options()("uid", po::value<Strings>()->composing(),
-                  "connection uid (repeatable, or comma list)")(
-      "address", po::value<Strings>()->composing(), "IP address of either endpoint (repeatable)")(
-      "port", po::value<Strings>()->composing(), "TCP port of either endpoint (repeatable)");
+  d.add_options()("uid", po::value<Strings>()->composing()->value_name("LIST"),
+                  "connection uids, comma-separated (repeatable)")(
+      "address", po::value<Strings>()->composing()->value_name("LIST"),
+      "IP addresses of either endpoint, comma-separated (repeatable)")(
+      "port", po::value<Strings>()->composing()->value_name("LIST"),
+      "TCP ports of either endpoint, comma-separated (repeatable)");
   if (spec.filters == Filters::kConnection) return d;
-  d.add_options()(
-      "since", po::value<std::string>(),
-      "only items at or after: seconds since the epoch, or a duration ago (30s, 5m, 2h, 1d)")(
-      "until", po::value<std::string>(), "only items before (same forms as --since)")(
-      "match", po::value<std::string>(),
-      "case-insensitive text in command/arg (transactions: "
-      "helo, from/to addresses, subject, reply)");
+  d.add_options()("since", po::value<std::string>()->value_name("TIME"),
+                  "only items at or after TIME: seconds since the epoch, or a duration ago "
+                  "(30s, 5m, 2h, 1d)")("until", po::value<std::string>()->value_name("TIME"),
+                                       "only items before TIME (same forms as --since)")(
+      "match", po::value<std::string>()->value_name("TEXT"),
+      spec.filters == Filters::kEvent
+          ? "case-insensitive TEXT in a request's command or argument"
+          : "case-insensitive TEXT in helo, mailfrom, rcptto, from, to, cc, subject or the "
+            "last reply");
   if (spec.filters == Filters::kTransaction) return d;
-  d.add_options()("event", po::value<Strings>()->composing(),
-                  "event name, e.g. smtp_request (repeatable)")(
-      "command", po::value<Strings>()->composing(),
-      "SMTP command, e.g. MAIL (requests and their replies)")(
-      "direction", po::value<std::string>(), "orig (client to server) | resp (server to client)");
+  d.add_options()("event", po::value<Strings>()->composing()->value_name("LIST"),
+                  "event names, comma-separated (repeatable), e.g. smtp_request,smtp_reply")(
+      "command", po::value<Strings>()->composing()->value_name("LIST"),
+      "SMTP commands, comma-separated (repeatable), e.g. MAIL: requests and their replies")(
+      "direction", po::value<std::string>()->value_name("orig|resp"),
+      "orig: client to server; resp: server to client");
   return d;
 }
 
@@ -105,15 +137,38 @@ Timestamp ParseTime(const std::string& option, const std::string& text) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   bool ok = !text.empty() && end != text.c_str() && std::isfinite(v) && v >= 0;
-  if (ok && *end == '\0') return Timestamp{std::llround(v * 1e6)};
+  if (ok && *end == '\0') {
+    if (v > kMaxEpochSeconds) {
+      throw UsageError("--" + option + ": " + text +
+                       " seconds since the epoch is out of range (at most 1e10, the year 2286)");
+    }
+    return Timestamp{std::llround(v * 1e6)};
+  }
   for (auto [unit, scale] : kUnits) {
     if (ok && end[0] == unit && end[1] == '\0') {
       auto now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch());
+      if (v * scale > now.count()) {
+        throw UsageError("--" + option + ": '" + text + "' ago is before 1970 (out of range)");
+      }
       return Timestamp{std::llround((now.count() - v * scale) * 1e6)};
     }
   }
   throw UsageError("--" + option + ": '" + text +
-                   "' is neither seconds since the epoch nor a duration like 5m");
+                   "' is neither seconds since the epoch nor a duration like 30s, 5m, 2h or 1d");
+}
+
+// The values an --event filter may name: a misspelt one would silently match nothing.
+Strings ParseEvents(const Strings& values) {
+  Strings events = SplitCommas(values);
+  auto known = KnownEventNames();
+  for (const auto& e : events) {
+    if (std::find(known.begin(), known.end(), e) != known.end()) continue;
+    auto nearest = Nearest(e, known);
+    throw UsageError("--event: unknown event '" + e + "'" +
+                     (nearest ? " (did you mean " + *nearest + "?)" : "") +
+                     "; the events are: " + JoinList(known));
+  }
+  return events;
 }
 
 void ParseEndpointFilters(const po::variables_map& vm, Filter* f) {
@@ -141,13 +196,17 @@ void ParseFilters(const po::variables_map& vm, Filter* f) {
   ParseEndpointFilters(vm, f);
   if (vm.count("since")) f->since = ParseTime("since", vm["since"].as<std::string>());
   if (vm.count("until")) f->until = ParseTime("until", vm["until"].as<std::string>());
+  if (f->since && f->until && *f->until <= *f->since) {
+    throw UsageError("--until is not after --since: no item can match (--until TIME is the end)");
+  }
   if (vm.count("match")) f->match = vm["match"].as<std::string>();
-  if (vm.count("event")) f->events = SplitCommas(vm["event"].as<Strings>());
+  if (vm.count("event")) f->events = ParseEvents(vm["event"].as<Strings>());
   if (vm.count("command")) f->commands = SplitCommas(vm["command"].as<Strings>());
   if (vm.count("direction")) {
     std::string d = vm["direction"].as<std::string>();
     if (d != "orig" && d != "resp")
-      throw UsageError("--direction: '" + d + "' is not orig or resp");
+      throw UsageError("--direction: '" + d +
+                       "' is neither orig (client to server) nor resp (server to client)");
     f->direction = d == "orig" ? Direction::kOrig : Direction::kResp;
   }
 }
@@ -158,29 +217,100 @@ void ParseStreaming(const po::variables_map& vm, QueryRequest* r) {
   if (!vm.count("last")) return;
   const std::string& text = vm["last"].as<std::string>();
   char* end = nullptr;
+  errno = 0;
   unsigned long long n = std::strtoull(text.c_str(), &end, 10);
   if (text.empty() || text[0] == '-' || *end != '\0') {
-    throw UsageError("--last: '" + text + "' is not a non-negative number");
+    throw UsageError("--last: '" + text + "' is not a number of items (0 or more)");
+  }
+  if (errno == ERANGE || n > kMaxLast) {
+    throw UsageError("--last: " + text + " is out of range (at most " + std::to_string(kMaxLast) +
+                     "; the agent keeps what mailtapd --history N says)");
   }
   r->last = static_cast<size_t>(n);
 }
 
-OutputFormat ParseFormat(const po::variables_map& vm) {
-  if (!vm.count("output"))
-    return ::isatty(STDOUT_FILENO) ? OutputFormat::kCompact : OutputFormat::kJson;
-  OutputFormat f;
+OutputFormat ParseFormat(const CommandSpec& spec, const po::variables_map& vm) {
+  bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  OutputFormat for_people =
+      spec.output == Output::kStatus ? OutputFormat::kText : OutputFormat::kCompact;
+  if (!vm.count("output")) return terminal ? for_people : OutputFormat::kJson;
   const std::string& text = vm["output"].as<std::string>();
+  if (spec.output == Output::kStatus) {
+    if (text == "json") return OutputFormat::kJson;
+    if (text == "text") return OutputFormat::kText;
+    throw UsageError("-o/--output: '" + text + "' is neither json nor text (status)");
+  }
+  OutputFormat f;
   if (!ParseOutputFormat(text, &f))
     throw UsageError("-o/--output: '" + text + "' is not json, compact or table");
   return f;
+}
+
+Strings CommandNames() {
+  Strings names;
+  for (const auto& c : kCommands) names.push_back(c.name);
+  return names;
 }
 
 const CommandSpec& FindCommand(const std::string& name) {
   for (const auto& c : kCommands) {
     if (name == c.name) return c;
   }
-  throw UsageError("unknown command '" + name +
-                   "' (commands: status, observe, transactions, connections, metrics)");
+  Strings names = CommandNames();
+  auto nearest = Nearest(name, names);
+  throw UsageError("unknown command '" + name + "'" +
+                   (nearest ? " (did you mean " + *nearest + "?)" : "") +
+                   "; the commands are: " + JoinList(names));
+}
+
+// "--name" for each long option of `d`.
+Strings LongOptions(const po::options_description& d) {
+  Strings names;
+  for (const auto& o : d.options()) names.push_back("--" + o->long_name());
+  return names;
+}
+
+// What a stray word probably was, as the option that takes it ("" when nothing fits).
+std::string OptionForStrayWord(const CommandSpec& spec, const std::string& word) {
+  IpAddress ip;
+  auto events = KnownEventNames();
+  bool digits = !word.empty() && word.find_first_not_of("0123456789") == std::string::npos;
+  if (spec.filters == Filters::kEvent &&
+      std::find(events.begin(), events.end(), word) != events.end())
+    return "--event " + word;
+  if (spec.filters != Filters::kNone && IpAddress::Parse(word, &ip)) return "--address " + word;
+  if (spec.streams && digits) return "--last " + word;
+  if (spec.filters != Filters::kNone && digits) return "--port " + word;
+  if (spec.filters != Filters::kNone && word.size() >= 10 && word[0] == 'C' &&
+      std::all_of(word.begin(), word.end(),
+                  [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+    return "--uid " + word;
+  return "";
+}
+
+void RejectPositionals(const CommandSpec& spec, const po::parsed_options& parsed) {
+  for (const auto& o : parsed.options) {
+    if (o.position_key < 0) continue;
+    const std::string& word = o.value.front();
+    std::string option = OptionForStrayWord(spec, word);
+    throw UsageError(std::string(spec.name) + ": unexpected argument '" + word + "' (" +
+                     (option.empty() ? std::string(spec.name) + " takes no arguments, only options"
+                                     : "did you mean " + option + "?") +
+                     ")");
+  }
+}
+
+po::parsed_options ParseCommandTokens(const CommandSpec& spec,
+                                      const po::options_description& options, const Strings& args) {
+  try {
+    return po::command_line_parser(args).options(options).run();
+  } catch (const po::unknown_option& e) {
+    std::string name = e.get_option_name();
+    Strings known = LongOptions(options);
+    auto nearest = Nearest(name.substr(0, name.find('=')), known);
+    throw UsageError(std::string(spec.name) + ": unknown option '" + name + "'" +
+                     (nearest ? " (did you mean " + *nearest + "?)" : ""));
+  }
 }
 
 ParsedCommandLine Exit(int status, std::string message) {
@@ -190,15 +320,12 @@ ParsedCommandLine Exit(int status, std::string message) {
   return p;
 }
 
-ParsedCommandLine ParseCommand(const CommandSpec& spec, const Strings& args, Invocation inv) {
+ParsedCommandLine ParseCommandOptions(const CommandSpec& spec, const Strings& args,
+                                      Invocation inv) {
   po::options_description options = CommandOptions(spec);
   po::variables_map vm;
-  po::parsed_options parsed = po::command_line_parser(args).options(options).run();
-  for (const auto& o : parsed.options) {
-    if (o.position_key >= 0) {
-      throw UsageError(std::string(spec.name) + ": unexpected argument '" + o.value.front() + "'");
-    }
-  }
+  po::parsed_options parsed = ParseCommandTokens(spec, options, args);
+  RejectPositionals(spec, parsed);
   po::store(parsed, vm);
   po::notify(vm);
   if (vm.count("help")) {
@@ -209,19 +336,57 @@ ParsedCommandLine ParseCommand(const CommandSpec& spec, const Strings& args, Inv
   inv.request.verb = spec.verb;
   inv.kind = spec.kind;
   if (spec.streams) ParseStreaming(vm, &inv.request);
-  if (spec.output) inv.format = ParseFormat(vm);
+  if (spec.output != Output::kNone) inv.format = ParseFormat(spec, vm);
   if (spec.filters != Filters::kNone) ParseFilters(vm, &inv.request.filter);
   ParsedCommandLine p;
   p.invocation = std::move(inv);
   return p;
 }
 
-ParsedCommandLine Parse(int argc, const char* const argv[]) {
+// Errors in a command's options point at that command's help.
+ParsedCommandLine ParseCommand(const CommandSpec& spec, const Strings& args, Invocation inv) {
+  std::string help = std::string("mailtap ") + spec.name + " --help";
+  try {
+    return ParseCommandOptions(spec, args, std::move(inv));
+  } catch (const UsageError& e) {
+    throw UsageError(e.what(), help);
+  } catch (const po::error& e) {
+    throw UsageError(e.what(), help);
+  }
+}
+
+po::options_description GlobalOptions() {
   po::options_description global("Options");
-  global.add_options()(
-      "socket", po::value<std::string>(),
-      "the agent's query socket (default: $MAILTAP_SOCKET, else /run/mailtap/mailtap.sock)")(
-      "help,h", "show this help")("version", "show the version");
+  global.add_options()("socket", po::value<std::string>()->value_name("PATH"),
+                       "the agent's query socket, as given to mailtapd --socket (default: "
+                       "$MAILTAP_SOCKET, else /run/mailtap/mailtap.sock)")(
+      "help,h", "print this help and exit")("version", "print the version and exit");
+  return global;
+}
+
+// An option before the command: a mistyped global option, or a command's option too early.
+[[noreturn]] void RejectOptionBeforeCommand(const po::options_description& global,
+                                            const std::string& token) {
+  std::string name = token.substr(0, token.find('='));
+  Strings users;
+  for (const auto& c : kCommands) {
+    bool is_long = name.starts_with("--");
+    if (CommandOptions(c).find_nothrow(is_long ? name.substr(2) : name, false) != nullptr) {
+      users.push_back(c.name);
+    }
+  }
+  if (!users.empty()) {
+    throw UsageError("'" + name + "' is an option of " + JoinList(users) +
+                     ": put it after the command (mailtap " + users.front() + " " + name + " ...)");
+  }
+  auto nearest = Nearest(name, LongOptions(global));
+  throw UsageError("unknown option '" + name + "'" +
+                   (nearest ? " (did you mean " + *nearest + "?)" : "") +
+                   "; options before the command: --socket PATH, --help, --version");
+}
+
+ParsedCommandLine Parse(int argc, const char* const argv[]) {
+  po::options_description global = GlobalOptions();
   // Only the global options are known here; every other token (the command, its options and
   // their values) is left in order for the command's parser. The command is the first of them.
   // (Naming the command slot as a hidden option would let a command option of the same name,
@@ -237,15 +402,23 @@ ParsedCommandLine Parse(int argc, const char* const argv[]) {
   if (rest.empty() || rest.front().starts_with('-')) {
     if (vm.count("help")) return Exit(0, help.str());
     if (rest.empty()) return Exit(2, "mailtap: no command given\n\n" + help.str());
-    throw UsageError("'" + rest.front() + "' comes before the command; command options follow it");
+    RejectOptionBeforeCommand(global, rest.front());
   }
   std::string command = rest.front();
   rest.erase(rest.begin());
   if (vm.count("help")) rest.push_back("--help");
   Invocation inv;
   const char* env = std::getenv("MAILTAP_SOCKET");
-  inv.socket_path = vm.count("socket") ? vm["socket"].as<std::string>()
-                                       : (env != nullptr && *env != '\0' ? env : kDefaultSocket);
+  if (vm.count("socket")) {
+    inv.socket_path = vm["socket"].as<std::string>();
+    inv.socket_origin = SocketOrigin::kOption;
+  } else if (env != nullptr && *env != '\0') {
+    inv.socket_path = env;
+    inv.socket_origin = SocketOrigin::kEnvironment;
+  } else {
+    inv.socket_path = kDefaultSocket;
+    inv.socket_origin = SocketOrigin::kDefault;
+  }
   return ParseCommand(FindCommand(command), rest, std::move(inv));
 }
 
@@ -255,7 +428,7 @@ ParsedCommandLine ParseCommandLine(int argc, const char* const argv[]) {
   try {
     return Parse(argc, argv);
   } catch (const UsageError& e) {
-    return Exit(2, std::string("mailtap: ") + e.what() + "\nTry 'mailtap --help'.\n");
+    return Exit(2, std::string("mailtap: ") + e.what() + "\nTry '" + e.help_command + "'.\n");
   } catch (const po::error& e) {
     return Exit(2, std::string("mailtap: ") + e.what() + "\nTry 'mailtap --help'.\n");
   }

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/connection.h"
 #include "cli/render.h"
 #include "query/protocol.h"
 
@@ -15,6 +16,7 @@ inline constexpr size_t kDefaultLast = 20;
 
 struct Invocation {
   std::string socket_path;  // --socket, else $MAILTAP_SOCKET, else kDefaultSocket
+  SocketOrigin socket_origin = SocketOrigin::kDefault;
   QueryRequest request;
   OutputFormat format = OutputFormat::kJson;
   ItemKind kind = ItemKind::kEvent;

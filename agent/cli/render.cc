@@ -1,11 +1,15 @@
 #include "cli/render.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
+
+#include "cli/table.h"
 
 namespace mailtap::cli {
 namespace {
@@ -120,30 +124,115 @@ std::string Join(const Json& j, const char* key) {
   std::string out;
   for (const auto& v : *it)
     out += (out.empty() ? "" : ",") + Printable(v.is_string() ? v.get<std::string>() : v.dump());
-  return out;
+  return out.empty() ? "-" : out;
 }
 
+// Envelope addresses carry smtp.log's names (mailfrom, rcptto): in smtp.log `from` and `to` are
+// the message's header fields, which are different things (a forged From: is the classic case).
 std::string RecordDetail(const Json& j) {
-  std::string out =
-      "from=" + (j.contains("mailfrom") ? Str(j, "mailfrom") : "-") + " to=" + Join(j, "rcptto");
+  std::string out = "mailfrom=" + (j.contains("mailfrom") ? Str(j, "mailfrom") : "-") +
+                    " rcptto=" + Join(j, "rcptto");
   if (j.contains("subject")) out += " subject=\"" + Str(j, "subject") + "\"";
   if (j.contains("last_reply")) out += " reply=\"" + Str(j, "last_reply") + "\"";
   if (j.contains("tls") && j["tls"] == true) out += " tls";
   return out;
 }
 
-std::string ConnectionDetail(const Json& j) {
-  return "age=" + Str(j, "age_seconds") + "s tcp=" + Str(j, "tcp_state") +
-         " smtp=" + (Str(j, "smtp_state").empty() ? "-" : Str(j, "smtp_state")) +
-         " bytes=" + Str(j, "orig_bytes") + "/" + Str(j, "resp_bytes") +
-         " gap=" + Str(j, "gap_bytes");
+double Number(const Json& j, const char* key, double otherwise) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : otherwise;
+}
+
+// "1234", "12.3k", "4.5M": byte counts for people (exact below 10000).
+std::string FormatBytes(double bytes) {
+  static const char* kUnits[] = {"", "k", "M", "G", "T"};
+  size_t unit = 0;
+  while (bytes >= 10000 && unit + 1 < std::size(kUnits)) {
+    bytes /= 1000;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f%s" : "%.1f%s", bytes, kUnits[unit]);
+  return buf;
+}
+
+// Packet time "now" for connection ages: the agent's own when it sends one (`now`), else the
+// newest packet of any listed connection. Never the client's clock: a replay's packets are
+// years old, and live the newest packet is at most a moment behind.
+double PacketNow(const std::vector<Json>& connections) {
+  double now = 0;
+  for (const auto& j : connections) {
+    now = std::max(now, Number(j, "now", Number(j, "last_seen", Number(j, "start", 0))));
+  }
+  return now;
+}
+
+struct ConnectionView {
+  std::string uid, client, server, age, idle, tcp, smtp, bytes, gap;
+};
+
+ConnectionView ViewOf(const Json& j, double now) {
+  ConnectionView v;
+  v.uid = Str(j, "uid");
+  v.client = Endpoint(j, "id.orig_h", "id.orig_p");
+  v.server = Endpoint(j, "id.resp_h", "id.resp_p");
+  double start = Number(j, "start", now);
+  v.age = FormatAge(now - start);
+  v.idle = FormatAge(now - Number(j, "last_seen", start));
+  v.tcp = Str(j, "tcp_state").empty() ? "-" : Str(j, "tcp_state");
+  v.smtp = Str(j, "smtp_state").empty() ? "-" : Str(j, "smtp_state");
+  v.bytes = FormatBytes(Number(j, "orig_bytes", 0)) + "/" + FormatBytes(Number(j, "resp_bytes", 0));
+  double gap = Number(j, "gap_bytes", 0);
+  v.gap = gap > 0 ? FormatBytes(gap) : "-";
+  return v;
+}
+
+std::string CompactConnection(const ConnectionView& v, bool with_idle) {
+  return v.uid + ": " + v.client + " -> " + v.server + " age=" + v.age +
+         (with_idle ? " idle=" + v.idle : "") + " tcp=" + v.tcp + " smtp=" + v.smtp +
+         " bytes=" + v.bytes + " gap=" + v.gap;
 }
 
 std::string Paint(Color color, const char* code, const std::string& text) {
   return color == Color::kOn ? code + text + kReset : text;
 }
 
+// Time of day for table rows (the date is in compact and json output).
+std::string TableTime(const std::string& iso) {
+  size_t t = iso.find('T');
+  if (t == std::string::npos || iso.size() < t + 13) return iso;
+  return iso.substr(t + 1, 12);
+}
+
+std::string HostOnly(const Json& j, const char* host) {
+  std::string h = Str(j, host);
+  return h.empty() ? "-" : h;
+}
+
+// The last column takes what the others leave of the width (at least its title).
+size_t Rest(size_t width, std::initializer_list<size_t> fixed, size_t minimum) {
+  size_t used = 0;
+  for (size_t w : fixed) used += w + 2;
+  return used + minimum <= width ? width - used : minimum;
+}
+
 }  // namespace
+
+std::string FormatAge(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
+  auto s = static_cast<long long>(seconds);
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+  }
+  return buf;
+}
 
 bool ParseOutputFormat(const std::string& text, OutputFormat* out) {
   if (text == "json") {
@@ -164,22 +253,13 @@ Color ColorFor(std::FILE* out) {
   return ::isatty(::fileno(out)) ? Color::kOn : Color::kOff;
 }
 
-void Renderer::PrintHeader() {
-  header_done_ = true;
-  switch (kind_) {
-    case ItemKind::kEvent:
-      std::fprintf(out_, "%-27s  %-22s  %-23s  %-23s  %-16s  %s\n", "TIME", "UID", "SOURCE",
-                   "DESTINATION", "EVENT", "DETAIL");
-      break;
-    case ItemKind::kRecord:
-      std::fprintf(out_, "%-27s  %-22s  %-23s  %-23s  %s\n", "TIME", "UID", "CLIENT", "SERVER",
-                   "TRANSACTION");
-      break;
-    case ItemKind::kConnection:
-      std::fprintf(out_, "%-27s  %-22s  %-23s  %-23s  %s\n", "START", "UID", "CLIENT", "SERVER",
-                   "STATE");
-      break;
+size_t TableWidthFor(std::FILE* out) {
+  winsize ws{};
+  if (::isatty(::fileno(out)) && ::ioctl(::fileno(out), TIOCGWINSZ, &ws) == 0 &&
+      ws.ws_col > kTableWidth) {
+    return ws.ws_col;
   }
+  return kTableWidth;
 }
 
 void Renderer::Print(const std::string& line) {
@@ -192,40 +272,119 @@ void Renderer::Print(const std::string& line) {
     std::fprintf(out_, "%s\n", Printable(line).c_str());
     return;
   }
-  bool table = format_ == OutputFormat::kTable;
-  if (table && !header_done_) PrintHeader();
-  std::string time = FormatTime(j, kind_ == ItemKind::kConnection ? "start" : "ts");
-  std::string uid = Str(j, "uid");
-  if (kind_ == ItemKind::kEvent) {
-    auto [from, to] = Endpoints(j);
-    std::string event = Str(j, "event");
-    std::string detail = EventDetail(j, event);
-    // Bytes read from the TLS library, not the wire (docs/interface.md, "Inside TLS").
-    const auto tls = j.find("inside_tls");
-    if (tls != j.end() && tls->is_boolean() && tls->get<bool>()) detail = "[tls] " + detail;
-    std::string painted = Paint(color_, EventColor(j, event), event);
-    if (table) {
-      // Pad before painting so that escape codes do not disturb the column widths.
-      std::string padded = event.size() < 16 ? event + std::string(16 - event.size(), ' ') : event;
-      std::fprintf(out_, "%-27s  %-22s  %-23s  %-23s  %s  %s\n", time.c_str(), uid.c_str(),
-                   from.c_str(), to.c_str(), Paint(color_, EventColor(j, event), padded).c_str(),
-                   detail.c_str());
-    } else {
-      std::fprintf(out_, "%s %s: %s -> %s %s %s\n", time.c_str(), uid.c_str(), from.c_str(),
-                   to.c_str(), painted.c_str(), detail.c_str());
-    }
+  switch (kind_) {
+    case ItemKind::kEvent:
+      return PrintEvent(line);
+    case ItemKind::kRecord:
+      return PrintRecord(line);
+    case ItemKind::kConnection:
+      held_.push_back(line);
+      return;
+  }
+}
+
+void Renderer::Finish() {
+  if (kind_ == ItemKind::kConnection && format_ != OutputFormat::kJson) PrintConnections();
+  held_.clear();
+}
+
+void Renderer::PrintEvent(const std::string& line) {
+  Json j = Json::parse(line);
+  std::string time = FormatTime(j, "ts");
+  auto [from, to] = Endpoints(j);
+  std::string event = Str(j, "event");
+  std::string detail = EventDetail(j, event);
+  // Bytes read from the TLS library, not the wire (docs/interface.md, "Inside TLS").
+  const auto tls = j.find("inside_tls");
+  if (tls != j.end() && tls->is_boolean() && tls->get<bool>()) detail = "[tls] " + detail;
+  const char* color = EventColor(j, event);
+  if (format_ == OutputFormat::kCompact) {
+    std::fprintf(out_, "%s %s: %s -> %s %s %s\n", time.c_str(), Str(j, "uid").c_str(), from.c_str(),
+                 to.c_str(), Paint(color_, color, event).c_str(), detail.c_str());
     return;
   }
-  std::string orig = Endpoint(j, "id.orig_h", "id.orig_p");
-  std::string resp = Endpoint(j, "id.resp_h", "id.resp_p");
-  std::string detail = kind_ == ItemKind::kRecord ? RecordDetail(j) : ConnectionDetail(j);
-  if (table) {
-    std::fprintf(out_, "%-27s  %-22s  %-23s  %-23s  %s\n", time.c_str(), uid.c_str(), orig.c_str(),
-                 resp.c_str(), detail.c_str());
-  } else {
-    std::fprintf(out_, "%s %s: %s -> %s %s\n", time.c_str(), uid.c_str(), orig.c_str(),
-                 resp.c_str(), detail.c_str());
+  // One endpoint: the sender of this event (the client for requests, the server for replies);
+  // the connection's uid ties it to the other (`mailtap connections`, compact output).
+  constexpr size_t kTime = 12, kUid = 18, kSource = 21, kEvent = 17;
+  size_t detail_width = Rest(width_, {kTime, kUid, kSource, kEvent}, 6);
+  if (!header_done_) {
+    header_done_ = true;
+    std::fprintf(out_, "%s\n",
+                 FormatHeader({{"TIME", kTime},
+                               {"UID", kUid},
+                               {"SOURCE", kSource},
+                               {"EVENT", kEvent},
+                               {"DETAIL", detail_width}})
+                     .c_str());
   }
+  // Padded before painting, so that escape codes do not count as columns.
+  std::string row = Pad(TableTime(time), kTime) + "  " + Pad(Str(j, "uid"), kUid) + "  " +
+                    Pad(from, kSource) + "  " + Paint(color_, color, Pad(event, kEvent)) + "  " +
+                    Elide(detail, detail_width);
+  row.erase(row.find_last_not_of(' ') + 1);
+  std::fprintf(out_, "%s\n", row.c_str());
+}
+
+void Renderer::PrintRecord(const std::string& line) {
+  Json j = Json::parse(line);
+  std::string time = FormatTime(j, "ts");
+  if (format_ == OutputFormat::kCompact) {
+    std::fprintf(out_, "%s %s: %s -> %s %s\n", time.c_str(), Str(j, "uid").c_str(),
+                 Endpoint(j, "id.orig_h", "id.orig_p").c_str(),
+                 Endpoint(j, "id.resp_h", "id.resp_p").c_str(), RecordDetail(j).c_str());
+    return;
+  }
+  constexpr size_t kTime = 12, kUid = 18, kClient = 15, kAddress = 20;
+  std::vector<Column> columns = {
+      {"TIME", kTime},      {"UID", kUid},
+      {"CLIENT", kClient},  {"MAILFROM", kAddress},
+      {"RCPTTO", kAddress}, {"REPLY", Rest(width_, {kTime, kUid, kClient, kAddress, kAddress}, 5)}};
+  if (!header_done_) {
+    header_done_ = true;
+    std::fprintf(out_, "%s\n", FormatHeader(columns).c_str());
+  }
+  std::string reply = j.contains("last_reply") ? Str(j, "last_reply") : "-";
+  std::fprintf(out_, "%s\n",
+               FormatRow(columns, {TableTime(time), Str(j, "uid"), HostOnly(j, "id.orig_h"),
+                                   j.contains("mailfrom") ? Str(j, "mailfrom") : "-",
+                                   Join(j, "rcptto"), reply})
+                   .c_str());
+}
+
+void Renderer::PrintConnections() {
+  std::vector<Json> items;
+  for (const auto& line : held_) items.push_back(Json::parse(line));
+  double now = PacketNow(items);
+  // Idle times need the agent's packet time: measured against the newest listed packet, the
+  // most recently active connection would always look idle for 0s.
+  bool with_idle =
+      std::any_of(items.begin(), items.end(), [](auto& j) { return j.contains("now"); });
+  bool with_gap = false;
+  std::vector<ConnectionView> views;
+  for (const auto& j : items) {
+    views.push_back(ViewOf(j, now));
+    with_gap |= views.back().gap != "-";
+  }
+  if (format_ == OutputFormat::kCompact) {
+    for (const auto& v : views) std::fprintf(out_, "%s\n", CompactConnection(v, with_idle).c_str());
+    return;
+  }
+  std::vector<Column> columns = {{"UID", 18}, {"CLIENT", 47}, {"SERVER", 47}, {"AGE", 7}};
+  if (with_idle) columns.push_back({"IDLE", 7});
+  for (Column c : {Column{"TCP", 11}, Column{"SMTP", 13}, Column{"BYTES C/S", 15}}) {
+    columns.push_back(c);
+  }
+  if (with_gap) columns.push_back({"GAP", 7});
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& v : views) {
+    rows.push_back({v.uid, v.client, v.server, v.age});
+    if (with_idle) rows.back().push_back(v.idle);
+    rows.back().insert(rows.back().end(), {v.tcp, v.smtp, v.bytes});
+    if (with_gap) rows.back().push_back(v.gap);
+  }
+  columns = FitColumns(std::move(columns), rows, width_);
+  std::fprintf(out_, "%s\n", FormatHeader(columns).c_str());
+  for (const auto& row : rows) std::fprintf(out_, "%s\n", FormatRow(columns, row).c_str());
 }
 
 }  // namespace mailtap::cli

@@ -133,8 +133,8 @@ class Mailtapd:
                            f"{timeout} s: " + self.stderr_text())
 
     def query(self, verb, check=True):
-        """`mailtap --socket S VERB` as parsed JSON (status), or None when it fails."""
-        r = subprocess.run([self.mailtap, "--socket", self.socket, verb],
+        """`mailtap --socket S VERB -o json` as parsed JSON (status), or None when it fails."""
+        r = subprocess.run([self.mailtap, "--socket", self.socket, verb, "-o", "json"],
                            capture_output=True, timeout=30)
         if r.returncode != 0:
             if check:

@@ -3,11 +3,16 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pty.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "query/event_format.h"
@@ -133,14 +138,76 @@ class CliTest : public ::testing::Test {
   std::unique_ptr<QueryServer> server_;
 };
 
-TEST_F(CliTest, StatusPrintsOneJsonObject) {
+TEST_F(CliTest, StatusPrintsOneJsonObjectWithDashOJsonAndWhenNotATerminal) {
   StartWithEvents(0);
-  ClientProcess p({"--socket", socket(), "status"});
+  for (auto args : {std::vector<std::string>{"--socket", socket(), "status", "-o", "json"},
+                    std::vector<std::string>{"--socket", socket(), "status"}}) {
+    ClientProcess p(args);
+    ASSERT_EQ(p.Wait(), 0) << p.err();
+    auto j = nlohmann::json::parse(p.out(), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << p.out();
+    EXPECT_EQ(j["version"], "9.9.9");
+    EXPECT_TRUE(j["loss"].contains("slow_subscriber"));
+  }
+}
+
+TEST_F(CliTest, StatusTextIsAShortSummary) {
+  StartWithEvents(3);
+  ClientProcess p({"--socket", socket(), "status", "-o", "text"});
   ASSERT_EQ(p.Wait(), 0) << p.err();
-  auto j = nlohmann::json::parse(p.out(), nullptr, false);
-  ASSERT_TRUE(j.is_object()) << p.out();
-  EXPECT_EQ(j["version"], "9.9.9");
-  EXPECT_TRUE(j["loss"].contains("slow_subscriber"));
+  EXPECT_EQ(p.out().rfind("agent        mailtapd 9.9.9, up ", 0), 0u) << p.out();
+  EXPECT_NE(p.out().find("\ncapture      test producer"), std::string::npos) << p.out();
+  EXPECT_NE(p.out().find("\nlosses       none\n"), std::string::npos) << p.out();
+  EXPECT_LE(std::count(p.out().begin(), p.out().end(), '\n'), 25) << p.out();
+}
+
+// Runs the client with a pseudo-terminal as stdout and stderr, as a person would; returns its
+// exit status and what it wrote (the terminal's \r\n turned back into \n).
+std::pair<int, std::string> RunOnATerminal(std::vector<std::string> args) {
+  int master = -1, terminal = -1;
+  winsize size{};
+  size.ws_col = 100;
+  size.ws_row = 40;
+  if (::openpty(&master, &terminal, nullptr, nullptr, &size) != 0) return {-1, "openpty failed"};
+  args.insert(args.begin(), MAILTAP_CLI_PATH);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char no_env[] = "TERM=dumb";
+  char* envp[] = {no_env, nullptr};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    ::dup2(terminal, 1);
+    ::dup2(terminal, 2);
+    ::close(master);
+    ::execve(MAILTAP_CLI_PATH, argv.data(), envp);
+    ::_exit(98);
+  }
+  ::close(terminal);
+  std::string out;
+  pollfd p{master, POLLIN, 0};
+  char buf[4096];
+  ssize_t n;
+  while (::poll(&p, 1, testing::kGuardMillis) > 0 && (n = ::read(master, buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(master);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  std::erase(out, '\r');
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST_F(CliTest, StatusOnATerminalIsTheSummaryForPeople) {
+  StartWithEvents(0);
+  auto [status, out] = RunOnATerminal({"--socket", socket(), "status"});
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_EQ(out.rfind("agent        mailtapd 9.9.9", 0), 0u) << out;
+  EXPECT_EQ(out.find('{'), std::string::npos) << out;
+  auto [json_status, json] = RunOnATerminal({"--socket", socket(), "status", "-o", "json"});
+  ASSERT_EQ(json_status, 0) << json;
+  EXPECT_TRUE(nlohmann::json::parse(json, nullptr, false).is_object()) << json;
 }
 
 TEST_F(CliTest, ObserveJsonLinesAreIdenticalToTheEventsOutput) {
@@ -212,10 +279,28 @@ TEST_F(CliTest, FollowPrintsNewEventsUntilTheAgentStops) {
   EXPECT_NE(p.err().find("shutting down"), std::string::npos) << p.err();
 }
 
-TEST_F(CliTest, AgentNotRunningExitsOneAndSaysSo) {
+TEST_F(CliTest, AgentNotRunningExitsOneSayingWhereItLookedAndHowToPointElsewhere) {
   ClientProcess p({"--socket", socket(), "status"});
   EXPECT_EQ(p.Wait(), 1);
   EXPECT_NE(p.err().find("agent not running"), std::string::npos) << p.err();
+  EXPECT_NE(p.err().find("no socket at " + socket() + " (given with --socket)"), std::string::npos)
+      << p.err();
+  EXPECT_NE(p.err().find("MAILTAP_SOCKET"), std::string::npos) << p.err();
+  ClientProcess q({"status"}, {"MAILTAP_SOCKET=" + socket()});
+  EXPECT_EQ(q.Wait(), 1);
+  EXPECT_NE(q.err().find("(from $MAILTAP_SOCKET)"), std::string::npos) << q.err();
+}
+
+TEST_F(CliTest, APathThatIsNotASocketExitsOneSayingSo) {
+  ClientProcess p({"--socket", "/etc/passwd", "status"});
+  EXPECT_EQ(p.Wait(), 1);
+  EXPECT_NE(p.err().find("/etc/passwd (given with --socket) is a regular file, not a socket"),
+            std::string::npos)
+      << p.err();
+  EXPECT_EQ(p.err().find("leftover"), std::string::npos) << p.err();
+  ClientProcess q({"--socket", dir_.path(), "status"});
+  EXPECT_EQ(q.Wait(), 1);
+  EXPECT_NE(q.err().find("is a directory, not a socket"), std::string::npos) << q.err();
 }
 
 TEST_F(CliTest, SocketComesFromTheEnvironment) {
@@ -257,6 +342,100 @@ TEST_F(CliTest, SocketTheUserMayNotOpenExitsOneSayingPermissionDenied) {
   ClientProcess p({"--socket", socket(), "status"}, {}, OtherUser{65534, 65534}, client.path());
   EXPECT_EQ(p.Wait(), 1) << p.err();
   EXPECT_NE(p.err().find("permission denied"), std::string::npos) << p.err();
+}
+
+// Runs the client with `args` and checks that it is a usage error (exit 2) whose message holds
+// every one of `wanted`.
+void ExpectUsageError(std::vector<std::string> args, std::vector<std::string> wanted) {
+  ClientProcess p(args);
+  EXPECT_EQ(p.Wait(), 2) << p.err();
+  EXPECT_EQ(p.out(), "");
+  for (const auto& w : wanted)
+    EXPECT_NE(p.err().find(w), std::string::npos) << w << " in " << p.err();
+}
+
+TEST_F(CliTest, AnUnknownOptionSaysSoAndSuggestsTheNearest) {
+  ExpectUsageError({"--sockt", "/x", "status"},
+                   {"unknown option '--sockt'", "did you mean --socket?"});
+  ExpectUsageError({"observe", "--lst", "5"}, {"unknown option '--lst'", "did you mean --last?"});
+  ExpectUsageError({"--last", "5", "observe"},
+                   {"'--last' is an option of observe, transactions", "after the command"});
+}
+
+TEST_F(CliTest, AnUnknownCommandSuggestsTheNearestAndListsThem) {
+  ExpectUsageError({"stauts"}, {"unknown command 'stauts'", "did you mean status?",
+                                "status, observe, transactions, connections, metrics"});
+  ExpectUsageError({"frobnicate"}, {"unknown command 'frobnicate'", "status, observe"});
+}
+
+TEST_F(CliTest, StrayWordsAreUsageErrorsThatNameTheOptionTheyFit) {
+  ExpectUsageError({"observe", "smtp_request"},
+                   {"unexpected argument 'smtp_request'", "did you mean --event smtp_request?"});
+  ExpectUsageError({"connections", "10.0.0.1"}, {"did you mean --address 10.0.0.1?"});
+  ExpectUsageError({"transactions", "50"}, {"did you mean --last 50?"});
+  ExpectUsageError({"status", "now"}, {"unexpected argument 'now'", "mailtap status --help"});
+}
+
+TEST_F(CliTest, OutOfRangeNumbersAreUsageErrors) {
+  ExpectUsageError({"observe", "--last", "99999999999999999999999"}, {"--last", "out of range"});
+  ExpectUsageError({"observe", "--last", "-5"}, {"--last", "'-5'"});
+  ExpectUsageError({"observe", "--port", "70000"}, {"--port", "1-65535"});
+  ExpectUsageError({"observe", "--since", "1e300"}, {"--since", "out of range"});
+  ExpectUsageError({"observe", "--since", "100000d"}, {"--since", "before 1970"});
+  ExpectUsageError({"observe", "--since", "20", "--until", "10"}, {"--until is not after --since"});
+}
+
+TEST_F(CliTest, AnUnknownEventNameListsTheEvents) {
+  // The events of docs/interface.md ("Events").
+  ExpectUsageError({"observe", "--event", "smtp_requst"},
+                   {"unknown event 'smtp_requst'", "did you mean smtp_request?", "smtp_request",
+                    "smtp_reply", "smtp_data", "smtp_starttls", "smtp_unexpected", "weird",
+                    "mime_one_header", "mime_begin_entity", "mime_end_entity"});
+  ExpectUsageError({"observe", "--event", "smtp_reply,bogus"}, {"unknown event 'bogus'"});
+  ExpectUsageError({"observe", "--direction", "in"}, {"--direction", "orig", "resp"});
+}
+
+// "  --socket PATH  text" -> {"--socket", "PATH"} for every option line of a Boost help text.
+std::map<std::string, std::string> ValueNames(const std::string& help) {
+  std::map<std::string, std::string> names;
+  std::istringstream in(help);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    static const std::regex kOption(R"(^  (?:-\w \[ )?(--[a-z-]+)(?: \])?(?: (\S+))?)");
+    if (std::regex_search(line, m, kOption)) names[m[1]] = m[2];
+  }
+  return names;
+}
+
+std::string HelpOf(const std::string& program, std::vector<std::string> args) {
+  std::string command = program;
+  for (const auto& a : args) command += " " + a;
+  std::string out;
+  std::FILE* f = ::popen((command + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while (f != nullptr && (n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  if (f != nullptr) ::pclose(f);
+  return out;
+}
+
+TEST_F(CliTest, HelpUsesTheAgentsValueNames) {
+  auto agent = ValueNames(HelpOf(MAILTAPD_PATH, {"--help"}));
+  ASSERT_EQ(agent["--socket"], "PATH");
+  ASSERT_EQ(agent["--history"], "N");
+  ASSERT_EQ(agent["--ports"], "LIST");
+  std::map<std::string, std::string> client = ValueNames(HelpOf(MAILTAP_CLI_PATH, {"--help"}));
+  for (const char* command : {"status", "observe", "transactions", "connections", "metrics"}) {
+    client.merge(ValueNames(HelpOf(MAILTAP_CLI_PATH, {command, "--help"})));
+  }
+  EXPECT_EQ(client["--socket"], "PATH");
+  EXPECT_EQ(client["--last"], "N");
+  for (const char* list : {"--uid", "--address", "--port", "--event", "--command"}) {
+    EXPECT_EQ(client[list], "LIST") << list;
+  }
+  // Boost's placeholder "arg" says nothing; mailtapd never shows it.
+  for (const auto& [option, value] : client) EXPECT_NE(value, "arg") << option;
+  for (const auto& [option, value] : agent) EXPECT_NE(value, "arg") << option;
 }
 
 TEST_F(CliTest, BadUsageExitsTwoNamingTheOption) {

@@ -167,7 +167,7 @@ class GroupAccess(AccessFixture):
         self.open_up_socket()
         out = self.as_nobody("status", gid=OTHER_GID)
         self.assertRefusedByAgent(out, NOBODY)
-        out = self.as_nobody("status", gid=OTHER_GID, groups=[OTHER_GID, NOGROUP])
+        out = self.as_nobody("status", "-o", "json", gid=OTHER_GID, groups=[OTHER_GID, NOGROUP])
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout)["capture_state"], "finished")
 

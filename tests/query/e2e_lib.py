@@ -160,7 +160,7 @@ class Agent:
         _running_agents.append(self)
 
     def status(self):
-        out = mailtap(self.socket, "status", timeout=20)
+        out = mailtap(self.socket, "status", "-o", "json", timeout=20)
         if out.returncode != 0:
             return None
         return json.loads(out.stdout)

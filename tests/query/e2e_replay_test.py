@@ -83,8 +83,15 @@ class ZeekTraceOverTheSocket(ReplayFixture):
         self.assertTrue(self.assertFilterSelectsLikeReference(
             Ref(event=["smtp_request", "smtp_reply", "mime_end_entity"])))
 
-    def test_unknown_event_name_selects_nothing(self):
-        self.assertEqual(self.assertFilterSelectsLikeReference(Ref(event=["no_such_event"])), [])
+    def test_unknown_event_name_is_a_usage_error_listing_the_events(self):
+        # A misspelt name would select nothing and look like a quiet mail server.
+        out = mailtap(self.agent.socket, "observe", "-o", "json", "--event", "smtp_requst")
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertEqual(out.stdout, "")
+        self.assertIn("unknown event 'smtp_requst' (did you mean smtp_request?)", out.stderr)
+        for name in ("smtp_request", "smtp_reply", "smtp_data", "smtp_starttls",
+                     "smtp_unexpected", "weird", "mime_one_header"):
+            self.assertIn(name, out.stderr)
 
     def test_uid_filter_selects_one_connection(self):
         uids = sorted({json.loads(l)["uid"] for l in self.events if '"uid"' in l})
