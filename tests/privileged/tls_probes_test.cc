@@ -1,0 +1,246 @@
+// The TLS probes against the running kernel and the real Postfix of scripts/postfix-fixture.sh:
+// the plaintext smtpd reads and writes through OpenSSL must be exactly what a TLS client on the
+// other end sent and received, tied to the right connection and process. Needs root; skips
+// loudly otherwise, and fails instead of skipping under CI=true.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "capture/ringbuf_source.h"
+#include "live_fixture.h"
+#include "tls_client.h"
+
+namespace mailtap {
+namespace {
+
+using live_test::Collector;
+using live_test::Stats;
+using live_test::TlsSmtpClient;
+
+struct RecordedPlaintext {
+  TlsPlaintext meta;  // data and process.comm cleared: copied below
+  std::string data;
+  std::string comm;
+};
+struct RecordedOwner {
+  SocketOwner meta;
+  std::string comm;
+};
+
+// Called on the collector's thread, read by the test after Quiesce().
+class RecordingSink : public TlsPlaintextSink {
+ public:
+  void OnTlsPlaintext(const TlsPlaintext& p) override {
+    std::lock_guard lock(mu_);
+    RecordedPlaintext r{p, std::string(p.data.begin(), p.data.end()), std::string(p.process.comm)};
+    r.meta.data = {};
+    r.meta.process.comm = {};
+    plaintexts_.push_back(std::move(r));
+  }
+  void OnSocketOwner(const SocketOwner& o) override {
+    std::lock_guard lock(mu_);
+    RecordedOwner r{o, std::string(o.process.comm)};
+    r.meta.process.comm = {};
+    owners_.push_back(std::move(r));
+  }
+  std::vector<RecordedPlaintext> plaintexts() {
+    std::lock_guard lock(mu_);
+    return plaintexts_;
+  }
+  std::vector<RecordedOwner> owners() {
+    std::lock_guard lock(mu_);
+    return owners_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<RecordedPlaintext> plaintexts_;
+  std::vector<RecordedOwner> owners_;
+};
+
+std::unique_ptr<RingbufSource> OpenWithTls(bool tls = true) {
+  LiveCaptureConfig config;
+  config.interfaces = {"lo"};
+  config.ports = PortSet{25, 465, 587};
+  config.tls.enabled = tls;
+  return RingbufSource::Open(config);
+}
+
+IpAddress Loopback() {
+  IpAddress a;
+  IpAddress::Parse("127.0.0.1", &a);
+  return a;
+}
+
+// One STARTTLS (or implicit TLS) transaction with DATA; false when Postfix refused something.
+bool SendMailInsideTls(TlsSmtpClient& c, const std::string& body) {
+  if (!c.StartTls()) return false;
+  if (c.Command("EHLO inside.example").rfind("250", 0) != 0) return false;
+  if (c.Command("MAIL FROM:<tls-sender@example.org>").rfind("250", 0) != 0) return false;
+  if (c.Command("RCPT TO:<test@localhost>").rfind("250", 0) != 0) return false;
+  if (c.Command("DATA").rfind("354", 0) != 0) return false;
+  c.Send("Subject: inside TLS\r\n\r\n" + body);
+  if (c.Command(".").rfind("250", 0) != 0) return false;
+  const bool quit = c.Command("QUIT").rfind("221", 0) == 0;
+  c.Finish();
+  return quit;
+}
+
+// smtpd's plaintext of the client's connection, both directions concatenated in order, and
+// every record checked for connection, process and completeness.
+void ExpectServerPlaintextEqualsClient(const std::vector<RecordedPlaintext>& all,
+                                       const TlsSmtpClient& c, uint16_t server_port) {
+  std::string reads, writes;
+  int records = 0;
+  uint32_t pid = 0;
+  for (const RecordedPlaintext& r : all) {
+    if (r.meta.local_p != server_port || r.meta.remote_p != c.local_port()) continue;
+    ++records;
+    EXPECT_EQ(r.comm, "smtpd");
+    EXPECT_TRUE(r.meta.local_h == Loopback());
+    EXPECT_TRUE(r.meta.remote_h == Loopback());
+    EXPECT_EQ(r.meta.library, TlsLibrary::kOpenSsl);
+    EXPECT_EQ(r.data.size(), r.meta.len);
+    EXPECT_NE(r.meta.process.pid, 0u);
+    EXPECT_NE(r.meta.process.cgroup_id, 0u);
+    if (pid == 0) pid = r.meta.process.pid;
+    EXPECT_EQ(r.meta.process.pid, pid) << "one smtpd serves the whole connection";
+    (r.meta.op == TlsOp::kRead ? reads : writes) += r.data;
+  }
+  EXPECT_GT(records, 0) << "no plaintext record for client port " << c.local_port();
+  EXPECT_EQ(reads.size(), c.tls_sent().size());
+  EXPECT_TRUE(reads == c.tls_sent()) << "smtpd read:\n"
+                                     << reads << "\nclient sent:\n"
+                                     << c.tls_sent();
+  EXPECT_EQ(writes.size(), c.tls_received().size());
+  EXPECT_TRUE(writes == c.tls_received()) << "smtpd wrote:\n"
+                                          << writes << "\nclient received:\n"
+                                          << c.tls_received();
+}
+
+void ExpectServerOwnerNamed(const std::vector<RecordedOwner>& owners, const TlsSmtpClient& c,
+                            uint16_t server_port) {
+  int found = 0;
+  for (const RecordedOwner& o : owners) {
+    if (o.meta.local_p != server_port || o.meta.remote_p != c.local_port()) continue;
+    ++found;
+    EXPECT_EQ(o.comm, "smtpd");
+    EXPECT_NE(o.meta.process.pid, 0u);
+    EXPECT_TRUE(o.meta.local_h == Loopback());
+  }
+  EXPECT_EQ(found, 1) << "exactly one accept() of the client's connection";
+}
+
+void ExpectNoTlsLoss(const RingbufSource& source) {
+  auto stats = Stats(source);
+  for (const char* name :
+       {"kernel_tls_unmatched", "kernel_tls_ringbuf_full", "kernel_tls_truncated",
+        "kernel_tls_read_failed", "kernel_tls_inflight_full", "kernel_tls_socket_owners_lost",
+        "ring_bad_records", "ring_orphan_chunks", "plaintexts_incomplete"}) {
+    EXPECT_EQ(stats[name], 0u) << name;
+  }
+}
+
+class TlsProbesTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    MAILTAP_SKIP_OR_FAIL(live_test::LiveCaptureUnavailableReason());
+    MAILTAP_SKIP_OR_FAIL(live_test::PostfixUnavailableReason());
+  }
+};
+
+TEST_F(TlsProbesTest, LoadsAndProbesTheSystemOpenSsl) {
+  auto source = OpenWithTls();
+  auto stats = Stats(*source);
+  ASSERT_EQ(stats["enabled"], 1u) << source->Describe();
+  EXPECT_GE(stats["libraries_probed"], 1u);
+  EXPECT_GE(stats["uprobes"], 8u) << "entry and return on SSL_read/_write and their _ex forms";
+  EXPECT_EQ(stats["socket_probes"], 2u) << "one send and one receive hook";
+  EXPECT_NE(source->Describe().find("libssl.so.3 (OpenSSL 3, inode "), std::string::npos)
+      << source->Describe();
+}
+
+TEST_F(TlsProbesTest, OffLoadsNothingAndSaysSo) {
+  auto source = OpenWithTls(false);
+  EXPECT_EQ(Stats(*source)["enabled"], 0u);
+  EXPECT_NE(source->Describe().find("TLS plaintext off (--tls-plaintext off)"), std::string::npos)
+      << source->Describe();
+}
+
+TEST_F(TlsProbesTest, StartTlsOnPort25PlaintextEqualsWhatTheClientSentAndReceived) {
+  auto source = OpenWithTls();
+  RecordingSink sink;
+  source->SetTlsPlaintextSink(&sink);
+  Collector collector(source.get());
+  TlsSmtpClient client(25, TlsSmtpClient::Mode::kStartTls);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(SendMailInsideTls(client, "hello from inside TLS\r\n"));
+  collector.Quiesce();
+  ExpectServerPlaintextEqualsClient(sink.plaintexts(), client, 25);
+  ExpectServerOwnerNamed(sink.owners(), client, 25);
+  ExpectNoTlsLoss(*source);
+}
+
+// Postfix reads and writes through a 4 KiB stream buffer: a 300 KB message is hundreds of
+// SSL_read calls, each of which must arrive complete and in order.
+TEST_F(TlsProbesTest, LargeMessageOnPort587ArrivesCompleteAndInOrder) {
+  auto source = OpenWithTls();
+  RecordingSink sink;
+  source->SetTlsPlaintextSink(&sink);
+  Collector collector(source.get());
+  std::string body;
+  for (int i = 0; body.size() < 300000; ++i) {
+    body += "line " + std::to_string(i) + " abcdefghijklmnopqrstuvwxyz0123456789\r\n";
+  }
+  TlsSmtpClient client(587, TlsSmtpClient::Mode::kStartTls);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(SendMailInsideTls(client, body));
+  collector.Quiesce();
+  ExpectServerPlaintextEqualsClient(sink.plaintexts(), client, 587);
+  ExpectServerOwnerNamed(sink.owners(), client, 587);
+  ExpectNoTlsLoss(*source);
+}
+
+std::string RunCommand(const std::string& cmd) {
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
+  pclose(pipe);
+  return out;
+}
+
+// After the source is gone no program of ours is loaded and no uprobe or kprobe remains.
+TEST_F(TlsProbesTest, NothingStaysAttachedAfterTheSourceIsDestroyed) {
+  {
+    auto source = OpenWithTls();
+    ASSERT_EQ(Stats(*source)["enabled"], 1u);
+    EXPECT_NE(RunCommand("bpftool prog show 2>&1").find("name tls__ssl_read"), std::string::npos)
+        << "bpftool cannot see the loaded programs: this test would prove nothing";
+    EXPECT_NE(RunCommand("bpftool perf list 2>&1").find("libssl.so.3"), std::string::npos);
+    EXPECT_NE(RunCommand("bpftool link show 2>&1").find("sock_send_length"), std::string::npos);
+  }
+  // The kernel frees detached programs after an RCU grace period: give it a few seconds.
+  std::string progs;
+  for (int i = 0; i < 50; ++i) {
+    progs = RunCommand("bpftool prog show 2>&1");
+    if (progs.find("name tls__") == std::string::npos) break;
+    usleep(100 * 1000);
+  }
+  EXPECT_EQ(progs.find("name tls__"), std::string::npos) << progs;
+  const std::string perf = RunCommand("bpftool perf list 2>&1");
+  EXPECT_EQ(perf.find("libssl"), std::string::npos) << perf;
+  const std::string links = RunCommand("bpftool link show 2>&1");
+  EXPECT_EQ(links.find("sock_send_length"), std::string::npos) << links;
+  EXPECT_EQ(links.find("sock_recv_length"), std::string::npos) << links;
+  EXPECT_EQ(links.find("tcp_sendmsg"), std::string::npos) << links;
+}
+
+}  // namespace
+}  // namespace mailtap
