@@ -77,7 +77,9 @@ bool TlsSmtpClient::StartTls() {
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);  // the fixture's self-signed certificate
   ssl_ = SSL_new(ctx_);
   if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_) != 1) return false;
-  return SSL_connect(ssl_) == 1;
+  if (SSL_connect(ssl_) != 1) return false;
+  // Implicit TLS (RFC 8314): the greeting is the first thing inside TLS.
+  return mode_ == Mode::kStartTls || ReadReply().rfind("220", 0) == 0;
 }
 
 void TlsSmtpClient::Send(std::string_view bytes) {

@@ -23,7 +23,8 @@ class TlsSmtpClient {
   bool ok() const { return fd_ >= 0; }
   uint16_t local_port() const { return local_port_; }
 
-  // kStartTls: greeting, EHLO, STARTTLS, handshake. kImplicitTls: handshake. False on failure.
+  // kStartTls: greeting, EHLO, STARTTLS, handshake. kImplicitTls: handshake, greeting (recorded
+  // as received inside TLS). False on failure.
   bool StartTls();
   // Inside TLS: sends `line` + CRLF and returns the complete reply ("" on error).
   std::string Command(std::string_view line);

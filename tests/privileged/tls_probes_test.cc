@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,81 @@ IpAddress Loopback() {
   return a;
 }
 
+std::string RunCommand(const std::string& cmd, int* status = nullptr) {
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
+  const int rc = pclose(pipe);
+  if (status != nullptr) *status = rc;
+  return out;
+}
+
+// What a client process sent and received inside TLS, and its local port.
+struct PeerTranscript {
+  uint16_t local_port = 0;
+  std::string sent;
+  std::string received;
+};
+
+std::string Unhex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  return out;
+}
+
+// tls_raw_client.py: Python's ssl module, its own record of the plaintext.
+PeerTranscript RunPythonClient(const std::string& args) {
+  int status = -1;
+  const std::string out = RunCommand(
+      "python3 " MAILTAP_SOURCE_DIR "/tests/privileged/tls_raw_client.py " + args, &status);
+  EXPECT_EQ(status, 0) << out;
+  PeerTranscript t;
+  size_t at = 0;
+  while (at < out.size()) {
+    const size_t eol = std::min(out.find('\n', at), out.size());
+    const std::string line = out.substr(at, eol - at);
+    at = eol + 1;
+    if (line.rfind("local_port ", 0) == 0)
+      t.local_port = static_cast<uint16_t>(std::stoi(line.substr(11)));
+    if (line.rfind("sent ", 0) == 0) t.sent = Unhex(line.substr(5));
+    if (line.rfind("received ", 0) == 0) t.received = Unhex(line.substr(9));
+  }
+  return t;
+}
+
+// swaks prints every line inside TLS as " ~> LINE" (sent) or "<~  LINE" (received), without
+// the CRLF (message lines keep their CR); the transcript is those lines with CRLF put back.
+PeerTranscript RunSwaks(const std::string& args) {
+  int status = -1;
+  const std::string out = RunCommand("swaks --server 127.0.0.1 " + args + " 2>&1", &status);
+  EXPECT_EQ(status, 0) << out;
+  PeerTranscript t;
+  size_t at = 0;
+  while (at < out.size()) {
+    const size_t eol = std::min(out.find('\n', at), out.size());
+    const std::string line = out.substr(at, eol - at);
+    at = eol + 1;
+    const char* eol_bytes = !line.empty() && line.back() == '\r' ? "\n" : "\r\n";
+    if (line.rfind(" ~> ", 0) == 0) t.sent += line.substr(4) + eol_bytes;
+    if (line.rfind("<~  ", 0) == 0) t.received += line.substr(4) + eol_bytes;
+  }
+  return t;
+}
+
+// The one client connection to `server_port` during the test: swaks does not print its port.
+uint16_t OnlyClientPort(const std::vector<RecordedPlaintext>& all, uint16_t server_port) {
+  std::set<uint16_t> ports;
+  for (const RecordedPlaintext& r : all) {
+    if (r.meta.local_p == server_port) ports.insert(r.meta.remote_p);
+  }
+  EXPECT_EQ(ports.size(), 1u);
+  return ports.empty() ? 0 : *ports.begin();
+}
+
 // One STARTTLS (or implicit TLS) transaction with DATA; false when Postfix refused something.
 bool SendMailInsideTls(TlsSmtpClient& c, const std::string& body) {
   if (!c.StartTls()) return false;
@@ -93,13 +170,13 @@ bool SendMailInsideTls(TlsSmtpClient& c, const std::string& body) {
 
 // smtpd's plaintext of the client's connection, both directions concatenated in order, and
 // every record checked for connection, process and completeness.
-void ExpectServerPlaintextEqualsClient(const std::vector<RecordedPlaintext>& all,
-                                       const TlsSmtpClient& c, uint16_t server_port) {
+void ExpectServerPlaintextEquals(const std::vector<RecordedPlaintext>& all, const PeerTranscript& c,
+                                 uint16_t server_port) {
   std::string reads, writes;
   int records = 0;
   uint32_t pid = 0;
   for (const RecordedPlaintext& r : all) {
-    if (r.meta.local_p != server_port || r.meta.remote_p != c.local_port()) continue;
+    if (r.meta.local_p != server_port || r.meta.remote_p != c.local_port) continue;
     ++records;
     EXPECT_EQ(r.comm, "smtpd");
     EXPECT_TRUE(r.meta.local_h == Loopback());
@@ -112,28 +189,31 @@ void ExpectServerPlaintextEqualsClient(const std::vector<RecordedPlaintext>& all
     EXPECT_EQ(r.meta.process.pid, pid) << "one smtpd serves the whole connection";
     (r.meta.op == TlsOp::kRead ? reads : writes) += r.data;
   }
-  EXPECT_GT(records, 0) << "no plaintext record for client port " << c.local_port();
-  EXPECT_EQ(reads.size(), c.tls_sent().size());
-  EXPECT_TRUE(reads == c.tls_sent()) << "smtpd read:\n"
-                                     << reads << "\nclient sent:\n"
-                                     << c.tls_sent();
-  EXPECT_EQ(writes.size(), c.tls_received().size());
-  EXPECT_TRUE(writes == c.tls_received()) << "smtpd wrote:\n"
-                                          << writes << "\nclient received:\n"
-                                          << c.tls_received();
+  EXPECT_GT(records, 0) << "no plaintext record for client port " << c.local_port;
+  EXPECT_EQ(reads.size(), c.sent.size());
+  EXPECT_TRUE(reads == c.sent) << "smtpd read:\n" << reads << "\nclient sent:\n" << c.sent;
+  EXPECT_EQ(writes.size(), c.received.size());
+  EXPECT_TRUE(writes == c.received) << "smtpd wrote:\n"
+                                    << writes << "\nclient received:\n"
+                                    << c.received;
 }
 
-void ExpectServerOwnerNamed(const std::vector<RecordedOwner>& owners, const TlsSmtpClient& c,
+void ExpectServerPlaintextEqualsClient(const std::vector<RecordedPlaintext>& all,
+                                       const TlsSmtpClient& c, uint16_t server_port) {
+  ExpectServerPlaintextEquals(all, {c.local_port(), c.tls_sent(), c.tls_received()}, server_port);
+}
+
+void ExpectServerOwnerNamed(const std::vector<RecordedOwner>& owners, uint16_t client_port,
                             uint16_t server_port) {
   int found = 0;
   for (const RecordedOwner& o : owners) {
-    if (o.meta.local_p != server_port || o.meta.remote_p != c.local_port()) continue;
+    if (o.meta.local_p != server_port || o.meta.remote_p != client_port) continue;
     ++found;
     EXPECT_EQ(o.comm, "smtpd");
     EXPECT_NE(o.meta.process.pid, 0u);
     EXPECT_TRUE(o.meta.local_h == Loopback());
   }
-  EXPECT_EQ(found, 1) << "exactly one accept() of the client's connection";
+  EXPECT_EQ(found, 1) << "exactly one owner record for smtpd's end of the connection";
 }
 
 void ExpectNoTlsLoss(const RingbufSource& source) {
@@ -182,7 +262,7 @@ TEST_F(TlsProbesTest, StartTlsOnPort25PlaintextEqualsWhatTheClientSentAndReceive
   ASSERT_TRUE(SendMailInsideTls(client, "hello from inside TLS\r\n"));
   collector.Quiesce();
   ExpectServerPlaintextEqualsClient(sink.plaintexts(), client, 25);
-  ExpectServerOwnerNamed(sink.owners(), client, 25);
+  ExpectServerOwnerNamed(sink.owners(), client.local_port(), 25);
   ExpectNoTlsLoss(*source);
 }
 
@@ -202,18 +282,62 @@ TEST_F(TlsProbesTest, LargeMessageOnPort587ArrivesCompleteAndInOrder) {
   ASSERT_TRUE(SendMailInsideTls(client, body));
   collector.Quiesce();
   ExpectServerPlaintextEqualsClient(sink.plaintexts(), client, 587);
-  ExpectServerOwnerNamed(sink.owners(), client, 587);
+  ExpectServerOwnerNamed(sink.owners(), client.local_port(), 587);
   ExpectNoTlsLoss(*source);
 }
 
-std::string RunCommand(const std::string& cmd) {
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
-  pclose(pipe);
-  return out;
+class TlsPeersTest : public TlsProbesTest {
+ protected:
+  void SetUp() override {
+    TlsProbesTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    source_ = OpenWithTls();
+    source_->SetTlsPlaintextSink(&sink_);
+    collector_ = std::make_unique<Collector>(source_.get());
+  }
+  // Everything the server read and wrote inside TLS equals the client's transcript.
+  void Check(const PeerTranscript& t, uint16_t server_port) {
+    collector_->Quiesce();
+    const auto all = sink_.plaintexts();
+    const uint16_t port = t.local_port != 0 ? t.local_port : OnlyClientPort(all, server_port);
+    ExpectServerPlaintextEquals(all, {port, t.sent, t.received}, server_port);
+    ExpectServerOwnerNamed(sink_.owners(), port, server_port);
+    ExpectNoTlsLoss(*source_);
+  }
+  std::unique_ptr<RingbufSource> source_;
+  RecordingSink sink_;
+  std::unique_ptr<Collector> collector_;
+};
+
+TEST_F(TlsPeersTest, PythonImplicitTlsOnPort465WithAuthPlain) {
+  const PeerTranscript t = RunPythonClient("465 implicit --auth mailtap-test mailtap-secret");
+  ASSERT_NE(t.local_port, 0);
+  EXPECT_EQ(t.received.rfind("220 ", 0), 0u) << "the greeting is inside TLS on 465";
+  EXPECT_NE(t.received.find("235 2.7.0 Authentication successful"), std::string::npos);
+  Check(t, 465);
+}
+
+TEST_F(TlsPeersTest, PythonBdatAfterStartTlsOnPort25) {
+  const PeerTranscript t = RunPythonClient("25 starttls --bdat");
+  ASSERT_NE(t.local_port, 0);
+  EXPECT_NE(t.sent.find("BDAT "), std::string::npos);
+  Check(t, 25);
+}
+
+TEST_F(TlsPeersTest, SwaksStartTlsOnPort25) {
+  const PeerTranscript t = RunSwaks(
+      "--port 25 --tls --from a@example.org --to test@localhost --body 'hello from swaks'");
+  EXPECT_NE(t.sent.find("MAIL FROM:<a@example.org>\r\n"), std::string::npos) << t.sent;
+  Check(t, 25);
+}
+
+TEST_F(TlsPeersTest, SwaksStartTlsWithAuthLoginAndPipeliningOnPort587) {
+  const PeerTranscript t = RunSwaks(
+      "--port 587 --tls --auth LOGIN --auth-user mailtap-test --auth-password mailtap-secret "
+      "--pipeline --from a@example.org --to test@localhost --body 'hello from swaks'");
+  EXPECT_NE(t.received.find("235 2.7.0 Authentication successful"), std::string::npos)
+      << t.received;
+  Check(t, 587);
 }
 
 // After the source is gone no program of ours is loaded and no uprobe or kprobe remains.
