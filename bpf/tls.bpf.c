@@ -87,16 +87,23 @@ static __always_inline int tuple__from_sock(struct sock *sk, struct tls_tuple *t
 
 /* ---- entry probes: remember the call per thread ---- */
 
+/* Whether the current task's name is one of --tls-processes. */
+static __always_inline int comm__watched(void)
+{
+	struct mailtap_tls_comm comm = {};
+
+	bpf_get_current_comm(comm.name, sizeof(comm.name));
+	return bpf_map_lookup_elem(&tls_comms, &comm) != 0;
+}
+
 static __always_inline int call__enter(void *session, void *buf, void *count_ptr, __u8 op,
 				       __u8 library, __u8 ret_kind)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 id = bpf_get_current_pid_tgid();
-	struct mailtap_tls_comm comm = {};
 	struct tls_call c = {};
 
-	bpf_get_current_comm(comm.name, sizeof(comm.name));
-	if (!bpf_map_lookup_elem(&tls_comms, &comm)) {
+	if (!comm__watched()) {
 		ctr__add(cpu, MAILTAP_TLS_CTR_OTHER_PROCESS, 1);
 		return 0;
 	}
@@ -401,7 +408,9 @@ int BPF_KRETPROBE(tls__ret, long rc)
 
 	inflight = bpf_map_lookup_elem(&tls_inflight, &id);
 	if (!inflight) {
-		ctr__add(cpu, MAILTAP_TLS_CTR_NO_ENTRY, 1);
+		/* Mostly the returns of processes not watched (their entries were never made). */
+		if (comm__watched())
+			ctr__add(cpu, MAILTAP_TLS_CTR_NO_ENTRY, 1);
 		return 0;
 	}
 	c = *inflight;

@@ -68,7 +68,7 @@ class RecordingSink : public TlsPlaintextSink {
 std::unique_ptr<RingbufSource> OpenWithTls(bool tls = true) {
   LiveCaptureConfig config;
   config.interfaces = {"lo"};
-  config.ports = PortSet{25, 465, 587};
+  config.ports = PortSet{25, 465, 587, 2525};
   config.tls.enabled = tls;
   return RingbufSource::Open(config);
 }
@@ -170,23 +170,29 @@ bool SendMailInsideTls(TlsSmtpClient& c, const std::string& body) {
 
 // smtpd's plaintext of the client's connection, both directions concatenated in order, and
 // every record checked for connection, process and completeness.
+// The server process: Postfix's smtpd over OpenSSL unless said otherwise.
+struct Server {
+  std::string comm = "smtpd";
+  TlsLibrary library = TlsLibrary::kOpenSsl;
+};
+
 void ExpectServerPlaintextEquals(const std::vector<RecordedPlaintext>& all, const PeerTranscript& c,
-                                 uint16_t server_port) {
+                                 uint16_t server_port, const Server& server = {}) {
   std::string reads, writes;
   int records = 0;
   uint32_t pid = 0;
   for (const RecordedPlaintext& r : all) {
     if (r.meta.local_p != server_port || r.meta.remote_p != c.local_port) continue;
     ++records;
-    EXPECT_EQ(r.comm, "smtpd");
+    EXPECT_EQ(r.comm, server.comm);
     EXPECT_TRUE(r.meta.local_h == Loopback());
     EXPECT_TRUE(r.meta.remote_h == Loopback());
-    EXPECT_EQ(r.meta.library, TlsLibrary::kOpenSsl);
+    EXPECT_EQ(r.meta.library, server.library);
     EXPECT_EQ(r.data.size(), r.meta.len);
     EXPECT_NE(r.meta.process.pid, 0u);
     EXPECT_NE(r.meta.process.cgroup_id, 0u);
     if (pid == 0) pid = r.meta.process.pid;
-    EXPECT_EQ(r.meta.process.pid, pid) << "one smtpd serves the whole connection";
+    EXPECT_EQ(r.meta.process.pid, pid) << "one process serves the whole connection";
     (r.meta.op == TlsOp::kRead ? reads : writes) += r.data;
   }
   EXPECT_GT(records, 0) << "no plaintext record for client port " << c.local_port;
@@ -204,12 +210,12 @@ void ExpectServerPlaintextEqualsClient(const std::vector<RecordedPlaintext>& all
 }
 
 void ExpectServerOwnerNamed(const std::vector<RecordedOwner>& owners, uint16_t client_port,
-                            uint16_t server_port) {
+                            uint16_t server_port, const Server& server = {}) {
   int found = 0;
   for (const RecordedOwner& o : owners) {
     if (o.meta.local_p != server_port || o.meta.remote_p != client_port) continue;
     ++found;
-    EXPECT_EQ(o.comm, "smtpd");
+    EXPECT_EQ(o.comm, server.comm);
     EXPECT_NE(o.meta.process.pid, 0u);
     EXPECT_TRUE(o.meta.local_h == Loopback());
   }
@@ -296,12 +302,12 @@ class TlsPeersTest : public TlsProbesTest {
     collector_ = std::make_unique<Collector>(source_.get());
   }
   // Everything the server read and wrote inside TLS equals the client's transcript.
-  void Check(const PeerTranscript& t, uint16_t server_port) {
+  void Check(const PeerTranscript& t, uint16_t server_port, const Server& server = {}) {
     collector_->Quiesce();
     const auto all = sink_.plaintexts();
     const uint16_t port = t.local_port != 0 ? t.local_port : OnlyClientPort(all, server_port);
-    ExpectServerPlaintextEquals(all, {port, t.sent, t.received}, server_port);
-    ExpectServerOwnerNamed(sink_.owners(), port, server_port);
+    ExpectServerPlaintextEquals(all, {port, t.sent, t.received}, server_port, server);
+    ExpectServerOwnerNamed(sink_.owners(), port, server_port, server);
     ExpectNoTlsLoss(*source_);
   }
   std::unique_ptr<RingbufSource> source_;
@@ -338,6 +344,26 @@ TEST_F(TlsPeersTest, SwaksStartTlsWithAuthLoginAndPipeliningOnPort587) {
   EXPECT_NE(t.received.find("235 2.7.0 Authentication successful"), std::string::npos)
       << t.received;
   Check(t, 587);
+}
+
+// Exim over GnuTLS (scripts/exim-fixture.sh, unpacked from the Debian packages, port 2525).
+class EximTest : public TlsPeersTest {
+ protected:
+  void SetUp() override {
+    MAILTAP_SKIP_OR_FAIL(live_test::LiveCaptureUnavailableReason());
+    int status = -1;
+    const std::string out =
+        RunCommand(MAILTAP_SOURCE_DIR "/scripts/exim-fixture.sh start 2>&1", &status);
+    MAILTAP_SKIP_OR_FAIL(status == 0 ? "" : "exim fixture: " + out);
+    TlsPeersTest::SetUp();
+  }
+  void TearDown() override { RunCommand(MAILTAP_SOURCE_DIR "/scripts/exim-fixture.sh stop 2>&1"); }
+};
+
+TEST_F(EximTest, PythonStartTlsWithGnuTlsOnPort2525) {
+  const PeerTranscript t = RunPythonClient("2525 starttls");
+  ASSERT_NE(t.local_port, 0);
+  Check(t, 2525, Server{"exim4", TlsLibrary::kGnuTls});
 }
 
 // After the source is gone no program of ours is loaded and no uprobe or kprobe remains.
