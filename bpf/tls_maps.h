@@ -80,7 +80,7 @@ struct {
  * touching the socket, so the connection seen by an earlier call of the same session is kept. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, struct tls_session_key);
 	__type(value, struct tls_tuple);
 } tls_sessions SEC(".maps");
@@ -97,7 +97,7 @@ struct tls_owner_key {
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, struct tls_owner_key);
 	__type(value, __u8);
 } tls_owners_seen SEC(".maps");

@@ -346,6 +346,20 @@ TEST_F(TlsPeersTest, SwaksStartTlsWithAuthLoginAndPipeliningOnPort587) {
   Check(t, 587);
 }
 
+// Uprobes belong to the library file: a Postfix restarted after the probes were attached (every
+// smtpd a new process) is covered without the agent doing anything.
+TEST_F(TlsPeersTest, MailServerRestartedAfterTheProbesIsCovered) {
+  const std::string fixture = MAILTAP_SOURCE_DIR "/scripts/postfix-fixture.sh";
+  int status = -1;
+  RunCommand(fixture + " stop 2>&1", &status);
+  ASSERT_EQ(status, 0);
+  const std::string out = RunCommand(fixture + " start 2>&1", &status);
+  ASSERT_EQ(status, 0) << out;
+  const PeerTranscript t = RunPythonClient("25 starttls");
+  ASSERT_NE(t.local_port, 0);
+  Check(t, 25);
+}
+
 // Exim over GnuTLS (scripts/exim-fixture.sh, unpacked from the Debian packages, port 2525).
 class EximTest : public TlsPeersTest {
  protected:
