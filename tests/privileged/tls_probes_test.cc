@@ -170,10 +170,11 @@ bool SendMailInsideTls(TlsSmtpClient& c, const std::string& body) {
 
 // smtpd's plaintext of the client's connection, both directions concatenated in order, and
 // every record checked for connection, process and completeness.
-// The server process: Postfix's smtpd over OpenSSL unless said otherwise.
+// The server process: Postfix's smtpd over OpenSSL on 127.0.0.1 unless said otherwise.
 struct Server {
   std::string comm = "smtpd";
   TlsLibrary library = TlsLibrary::kOpenSsl;
+  IpAddress address = Loopback();
 };
 
 void ExpectServerPlaintextEquals(const std::vector<RecordedPlaintext>& all, const PeerTranscript& c,
@@ -185,8 +186,8 @@ void ExpectServerPlaintextEquals(const std::vector<RecordedPlaintext>& all, cons
     if (r.meta.local_p != server_port || r.meta.remote_p != c.local_port) continue;
     ++records;
     EXPECT_EQ(r.comm, server.comm);
-    EXPECT_TRUE(r.meta.local_h == Loopback());
-    EXPECT_TRUE(r.meta.remote_h == Loopback());
+    EXPECT_TRUE(r.meta.local_h == server.address) << r.meta.local_h.ToString();
+    EXPECT_TRUE(r.meta.remote_h == server.address) << r.meta.remote_h.ToString();
     EXPECT_EQ(r.meta.library, server.library);
     EXPECT_EQ(r.data.size(), r.meta.len);
     EXPECT_NE(r.meta.process.pid, 0u);
@@ -217,7 +218,7 @@ void ExpectServerOwnerNamed(const std::vector<RecordedOwner>& owners, uint16_t c
     ++found;
     EXPECT_EQ(o.comm, server.comm);
     EXPECT_NE(o.meta.process.pid, 0u);
-    EXPECT_TRUE(o.meta.local_h == Loopback());
+    EXPECT_TRUE(o.meta.local_h == server.address) << o.meta.local_h.ToString();
   }
   EXPECT_EQ(found, 1) << "exactly one owner record for smtpd's end of the connection";
 }
@@ -344,6 +345,17 @@ TEST_F(TlsPeersTest, SwaksStartTlsWithAuthLoginAndPipeliningOnPort587) {
   EXPECT_NE(t.received.find("235 2.7.0 Authentication successful"), std::string::npos)
       << t.received;
   Check(t, 587);
+}
+
+TEST_F(TlsPeersTest, PythonStartTlsOverIpv6OnPort587) {
+  if (RunCommand("ss -ltn").find("[::1]:587 ") == std::string::npos) {
+    GTEST_SKIP() << "Postfix does not listen on [::1]:587 (no IPv6 loopback)";
+  }
+  const PeerTranscript t = RunPythonClient("587 starttls --host ::1");
+  ASSERT_NE(t.local_port, 0);
+  IpAddress v6;
+  ASSERT_TRUE(IpAddress::Parse("::1", &v6));
+  Check(t, 587, Server{"smtpd", TlsLibrary::kOpenSsl, v6});
 }
 
 // Uprobes belong to the library file: a Postfix restarted after the probes were attached (every

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A raw SMTP-over-TLS client for the privileged TLS tests (tls_probes_test.cc).
 
-Usage: tls_raw_client.py PORT starttls|implicit [--auth USER PASSWORD] [--bdat]
+Usage: tls_raw_client.py PORT starttls|implicit [--auth USER PASSWORD] [--bdat] [--host ADDR]
 
 Sends one message inside TLS (after STARTTLS, or from the first byte for implicit TLS), with
 AUTH PLAIN if asked and the body by BDAT instead of DATA if asked, and prints what it sent and
@@ -18,8 +18,8 @@ import sys
 
 
 class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=20)
         self.local_port = self.sock.getsockname()[1]
         self.tls = None
         self.sent = b""
@@ -71,7 +71,8 @@ def main():
     port, mode = int(sys.argv[1]), sys.argv[2]
     auth = sys.argv[sys.argv.index("--auth") + 1:][:2] if "--auth" in sys.argv else None
     bdat = "--bdat" in sys.argv
-    c = Client(port)
+    host = sys.argv[sys.argv.index("--host") + 1] if "--host" in sys.argv else "127.0.0.1"
+    c = Client(host, port)
     print(f"local_port {c.local_port}", flush=True)
     try:
         if mode == "starttls":
