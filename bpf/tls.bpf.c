@@ -396,14 +396,36 @@ static __always_inline int call__tuple(struct tls_call *c, __u32 tgid, __u32 cpu
 	return 0;
 }
 
+/* Copies the n bytes of a call tied to its connection into the ring, at most tls_max_copy. */
+static __always_inline void call__emit(const struct tls_call *c, __u32 n, __u32 call_id, __u64 id,
+				       __u32 cpu)
+{
+	struct tls_emit e = {};
+	__u32 copy_len = n;
+
+	emit__header(&e.hdr, &c->tuple, id, cpu);
+	e.hdr.call_id = call_id;
+	e.hdr.kind = MAILTAP_TLS_KIND_PLAINTEXT;
+	e.hdr.op = c->op;
+	e.hdr.library = c->library;
+	e.hdr.len = n;
+	e.buf = c->buf;
+	if (copy_len > tls_max_copy) {
+		copy_len = tls_max_copy;
+		e.hdr.rec_flags = MAILTAP_TLS_REC_TRUNCATED;
+		ctr__add(cpu, MAILTAP_TLS_CTR_TRUNCATED, 1);
+		ctr__add(cpu, MAILTAP_TLS_CTR_TRUNCATED_BYTES, n - copy_len);
+	}
+	emit__call(&e, copy_len);
+}
+
 SEC("uretprobe")
 int BPF_KRETPROBE(tls__ret, long rc)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_emit e = {};
 	struct tls_call c, *inflight;
-	__u32 copy_len;
+	__u32 call_id;
 	__s64 n;
 
 	inflight = bpf_map_lookup_elem(&tls_inflight, &id);
@@ -429,25 +451,11 @@ int BPF_KRETPROBE(tls__ret, long rc)
 		ctr__add(cpu, MAILTAP_TLS_CTR_UNMATCHED_BYTES, n);
 		return 0;
 	}
-	e.hdr.call_id = ctr__next(cpu, MAILTAP_TLS_CTR_CALLS_WITH_DATA);
+	call_id = ctr__next(cpu, MAILTAP_TLS_CTR_CALLS_WITH_DATA);
 	if (!ports__match(c.tuple.lport, c.tuple.rport)) {
 		ctr__add(cpu, MAILTAP_TLS_CTR_NOT_SMTP, 1);
 		return 0;
 	}
-	emit__header(&e.hdr, &c.tuple, id, cpu);
-	e.hdr.kind = MAILTAP_TLS_KIND_PLAINTEXT;
-	e.hdr.op = c.op;
-	e.hdr.library = c.library;
-	e.hdr.len = (__u32)n;
-	e.buf = c.buf;
-	copy_len = (__u32)n;
-	if (copy_len > tls_max_copy) {
-		copy_len = tls_max_copy;
-		e.hdr.rec_flags = MAILTAP_TLS_REC_TRUNCATED;
-		ctr__add(cpu, MAILTAP_TLS_CTR_TRUNCATED, 1);
-		ctr__add(cpu, MAILTAP_TLS_CTR_TRUNCATED_BYTES, (__u32)n - copy_len);
-	}
-	emit__call(&e, copy_len);
+	call__emit(&c, (__u32)n, call_id, id, cpu);
 	return 0;
 }
-
