@@ -65,11 +65,12 @@ class RecordingSink : public TlsPlaintextSink {
   std::vector<RecordedOwner> owners_;
 };
 
-std::unique_ptr<RingbufSource> OpenWithTls(bool tls = true) {
+std::unique_ptr<RingbufSource> OpenWithTls(bool tls = true, uint32_t max_copy = 256 * 1024) {
   LiveCaptureConfig config;
   config.interfaces = {"lo"};
   config.ports = PortSet{25, 465, 587, 2525};
   config.tls.enabled = tls;
+  config.tls.max_copy = max_copy;
   return RingbufSource::Open(config);
 }
 
@@ -291,6 +292,41 @@ TEST_F(TlsProbesTest, LargeMessageOnPort587ArrivesCompleteAndInOrder) {
   ExpectServerPlaintextEqualsClient(sink.plaintexts(), client, 587);
   ExpectServerOwnerNamed(sink.owners(), client.local_port(), 587);
   ExpectNoTlsLoss(*source);
+}
+
+// A copy limit of 100 bytes: every longer call is delivered cut, with its real length, and
+// counted; the bytes that were copied are still the call's first bytes.
+TEST_F(TlsProbesTest, CallsLongerThanTheCopyLimitKeepTheirLengthAndAreCounted) {
+  auto source = OpenWithTls(true, 100);
+  RecordingSink sink;
+  source->SetTlsPlaintextSink(&sink);
+  Collector collector(source.get());
+  TlsSmtpClient client(587, TlsSmtpClient::Mode::kStartTls);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(SendMailInsideTls(client, std::string(20000, 'x') + "\r\n"));
+  collector.Quiesce();
+  // Each call's record is the first min(len, 100) bytes of the next `len` bytes of its
+  // direction of the client's transcript.
+  uint64_t cut = 0, cut_bytes = 0;
+  size_t at[2] = {0, 0};
+  const std::string* stream[2] = {&client.tls_sent(), &client.tls_received()};
+  for (const RecordedPlaintext& r : sink.plaintexts()) {
+    if (r.meta.local_p != 587 || r.meta.remote_p != client.local_port()) continue;
+    const int dir = r.meta.op == TlsOp::kRead ? 0 : 1;
+    EXPECT_EQ(r.data, stream[dir]->substr(at[dir], std::min<size_t>(r.meta.len, 100)));
+    at[dir] += r.meta.len;
+    if (r.meta.len > 100) {
+      ++cut;
+      cut_bytes += r.meta.len - 100;
+    }
+  }
+  EXPECT_EQ(at[0], client.tls_sent().size());
+  EXPECT_EQ(at[1], client.tls_received().size());
+  EXPECT_GT(cut, 0u) << "smtpd reads the 20 KB line in calls of more than 100 bytes";
+  auto stats = Stats(*source);
+  EXPECT_EQ(stats["kernel_tls_truncated"], cut);
+  EXPECT_EQ(stats["kernel_tls_truncated_bytes"], cut_bytes);
+  EXPECT_EQ(stats["plaintexts_incomplete"], cut);
 }
 
 class TlsPeersTest : public TlsProbesTest {
