@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <sstream>
@@ -57,6 +58,12 @@ po::options_description Options() {
      "live capture: switch to USER after attaching (default: mailtap if it exists, else nobody)")
     ("ring-size", po::value<uint64_t>()->value_name("BYTES")->default_value(16ull << 20),
      "live capture: eBPF ring buffer size (power of two, at least one page)")
+    ("tls-plaintext", po::value<std::string>()->value_name("on|off")->default_value("on"),
+     "live capture: read the plaintext of TLS sessions (STARTTLS, port 465) from the mail "
+     "server's TLS library with eBPF uprobes")
+    ("tls-processes", po::value<std::string>()->value_name("LIST"),
+     "live capture: comma-separated task names (as in /proc/PID/comm) whose TLS plaintext is "
+     "read; default smtpd,smtp,tlsproxy,exim,exim4,sendmail")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
      "stderr log level: error, warn, info or debug")
     ("set", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
@@ -99,6 +106,35 @@ bool ReadConfigFile(const std::string& path, const po::options_description& opts
   return true;
 }
 
+// "smtpd,exim4" -> names; each must fit a kernel task name (15 bytes).
+bool ParseProcessNames(const std::string& text, std::vector<std::string>* out, std::string* error) {
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string name = text.substr(start, comma - start);
+    if (name.empty() || name.size() > 15) {
+      *error = fmt::format(
+          "--tls-processes: '{}' is not a task name (1 to 15 bytes, comma-separated)", name);
+      return false;
+    }
+    names.push_back(std::move(name));
+    start = comma + 1;
+  }
+  *out = std::move(names);
+  return true;
+}
+
+bool FillTlsOptions(const po::variables_map& vm, Config* cfg, std::string* error) {
+  if (vm.count("tls-processes")) {
+    std::vector<std::string> names;
+    if (!ParseProcessNames(vm["tls-processes"].as<std::string>(), &names, error)) return false;
+    cfg->tls_processes = std::move(names);
+  }
+  return ParseChoice(vm, "tls-plaintext", {{"on", true}, {"off", false}}, &cfg->tls_plaintext,
+                     error);
+}
+
 bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("read")) cfg->read_file = vm["read"].as<std::string>();
   if (vm.count("interface")) cfg->interfaces = vm["interface"].as<std::vector<std::string>>();
@@ -125,6 +161,7 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   cfg->history = vm["history"].as<size_t>();
   cfg->observe_data = vm["observe-data"].as<bool>();
   cfg->ring_size = vm["ring-size"].as<uint64_t>();
+  if (!FillTlsOptions(vm, cfg, error)) return false;
   if (vm.count("set")) {
     for (const std::string& assignment : vm["set"].as<std::vector<std::string>>()) {
       if (!ApplyTunable(assignment, &cfg->tunables, error)) return false;

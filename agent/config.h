@@ -33,6 +33,9 @@ struct Config {
   RedactMode redact = RedactMode::kCredentials;
   std::optional<std::string> user;   // drop privileges to this user (live capture)
   uint64_t ring_size = 16ull << 20;  // eBPF ring buffer bytes
+  bool tls_plaintext = true;         // --tls-plaintext on|off (live capture)
+  // --tls-processes: task names whose TLS plaintext is captured; unset = the usual MTA programs.
+  std::optional<std::vector<std::string>> tls_processes;
   LogLevel log_level = LogLevel::kInfo;
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };

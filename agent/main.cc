@@ -82,6 +82,8 @@ std::unique_ptr<CaptureSource> OpenSource(const Config& config) {
   live.interfaces = config.interfaces;
   live.ports = config.ports;
   live.ring_size = config.ring_size;
+  live.tls.enabled = config.tls_plaintext;
+  if (config.tls_processes) live.tls.process_names = *config.tls_processes;
   return RingbufSource::Open(live);
 #else
   throw std::runtime_error(

@@ -284,6 +284,9 @@ struct RingbufSource::Impl {
   bool handed_out = false;        // the last segment points into the ring
   bool draining = false;
   std::atomic<bool> stop_requested{false};
+  std::unique_ptr<TlsProbes> tls;  // null when --tls-plaintext off or the probes failed
+  std::string tls_unavailable;     // why tls is null
+  TlsPlaintextSink* tls_sink = nullptr;
 
   Counter records, bytes, segments, truncated_segments, orphan_chunks, bad_records;
   Counter interface_rebinds;
@@ -302,6 +305,7 @@ struct RingbufSource::Impl {
   void EmitPartial(Partial& p, TcpSegment* seg);
   void Wait();
   void Detach();
+  void OpenTls();
 };
 
 namespace {
@@ -421,6 +425,9 @@ Fd OpenPacketSocket(int prog_fd, unsigned ifindex, const std::string& name, bool
 
 }  // namespace
 
+// The TLS probes are an addition: without them the segments are analysed as before (up to
+// STARTTLS), so a kernel that cannot run them costs a warning, not the agent.
+
 std::unique_ptr<RingbufSource> RingbufSource::Open(const LiveCaptureConfig& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
@@ -454,7 +461,23 @@ std::unique_ptr<RingbufSource> RingbufSource::Open(const LiveCaptureConfig& conf
     impl->sockets.push_back(OpenPacketSocket(prog_fd, impl->ifindexes[i], config.interfaces[i],
                                              impl->ifindexes[i] == loopback));
   }
+  impl->OpenTls();
   return std::unique_ptr<RingbufSource>(new RingbufSource(std::move(impl)));
+}
+
+// The TLS probes are an addition: without them the segments are analysed as before (up to
+// STARTTLS), so a kernel that cannot run them costs a warning, not the agent.
+void RingbufSource::Impl::OpenTls() {
+  if (!config.tls.enabled) {
+    tls_unavailable = "off (--tls-plaintext off)";
+    return;
+  }
+  try {
+    tls = TlsProbes::Open(config.tls, config.ports);
+  } catch (const std::exception& e) {
+    tls_unavailable = std::string("unavailable: ") + e.what();
+    Log(Severity::kWarn, "TLS plaintext {}", tls_unavailable);
+  }
 }
 
 RingbufSource::RingbufSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -605,8 +628,10 @@ void RingbufSource::Impl::CheckInterface(size_t i) {
 }
 
 void RingbufSource::Impl::Wait() {
-  pollfd fds[2] = {{bpf_map__fd(skel->maps.events), POLLIN, 0}, {wake.get(), POLLIN, 0}};
-  if (poll(fds, 2, kPollIntervalMs) < 0 && errno != EINTR) {
+  pollfd fds[3] = {{bpf_map__fd(skel->maps.events), POLLIN, 0},
+                   {wake.get(), POLLIN, 0},
+                   {tls ? tls->ring_fd() : -1, POLLIN, 0}};
+  if (poll(fds, 3, kPollIntervalMs) < 0 && errno != EINTR) {
     // Cannot happen with valid fds; sleeping the interval keeps the caller from spinning.
     timespec ts{0, kPollIntervalMs * 1000000L};
     nanosleep(&ts, nullptr);
@@ -616,6 +641,7 @@ void RingbufSource::Impl::Wait() {
 // Closes the packet sockets: the filter runs no more, so the ring only drains from here on.
 void RingbufSource::Impl::Detach() {
   sockets.clear();
+  if (tls) tls->Detach();
   draining = true;
 }
 
@@ -627,6 +653,7 @@ CaptureStatus RingbufSource::Next(TcpSegment* segment) {
   }
   if (s.stop_requested.load(std::memory_order_relaxed) && !s.draining) s.Detach();
   for (bool waited = false;; waited = true) {
+    if (s.tls) s.tls->Drain(s.tls_sink);
     if (s.Produce(segment)) {
       s.MaybeCheckInterfaces(/*ring_empty=*/false);
       return CaptureStatus::kSegment;
@@ -650,13 +677,21 @@ void RingbufSource::Stop() {
   [[maybe_unused]] ssize_t n = write(impl_->wake.get(), &one, sizeof one);
 }
 
+void RingbufSource::SetTlsPlaintextSink(TlsPlaintextSink* sink) { impl_->tls_sink = sink; }
+
+bool RingbufSource::CapturesTlsPlaintext() const {
+  return impl_->tls && !impl_->tls->attached().empty();
+}
+
 std::string RingbufSource::Describe() const {
-  if (impl_->config.interfaces.empty()) return "live: eBPF ring buffer on all interfaces";
   std::string out = "live: eBPF ring buffer on ";
+  if (impl_->config.interfaces.empty()) out += "all interfaces";
   for (size_t i = 0; i < impl_->config.interfaces.size(); ++i) {
     if (i > 0) out += ", ";
     out += impl_->config.interfaces[i];
   }
+  out += "; ";
+  out += impl_->tls ? impl_->tls->Describe() : "TLS plaintext " + impl_->tls_unavailable;
   return out;
 }
 
@@ -686,6 +721,10 @@ void RingbufSource::VisitStats(StatsVisitor& visitor) const {
   visitor.Visit("capture", "interface_rebinds", s.interface_rebinds.Get(),
                 "Times an interface named with -i came back (re-created, e.g. a container's veth) "
                 "and the capture was bound to it again.");
+  visitor.Visit("tls", "enabled", s.tls ? 1 : 0,
+                "1 when the TLS probes are loaded (--tls-plaintext on and the kernel allows it).",
+                StatKind::kGauge);
+  if (s.tls) s.tls->VisitStats(visitor);
 }
 
 }  // namespace mailtap

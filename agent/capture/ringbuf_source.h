@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/tls_probes.h"
 #include "mailtap/capture_source.h"
 #include "mailtap/port_set.h"
 
@@ -21,6 +22,9 @@ struct LiveCaptureConfig {
   // Ring buffer size in bytes (--ring-size): a power of two, a multiple of the page size, at
   // most 1 GiB. Records up to 64 KiB + 88 bytes must fit for full-size segments.
   size_t ring_size = size_t{16} << 20;
+  // TLS plaintext and socket owners (--tls-plaintext, --tls-processes): the uprobes of
+  // tls_probes.h, read by the same Next(). A failure to load them is logged, not fatal.
+  TlsCaptureConfig tls;
 };
 
 // Reads segments from the kernel through the ring buffer.
@@ -56,7 +60,13 @@ class RingbufSource : public CaptureSource {
 
   void Stop() override;
 
-  // "live: eBPF ring buffer on all interfaces" or "... on lo, eth0".
+  // Plaintext and socket owners are handed to `sink` from inside Next().
+  void SetTlsPlaintextSink(TlsPlaintextSink* sink) override;
+  // True while the TLS probes are attached to at least one library.
+  bool CapturesTlsPlaintext() const override;
+
+  // "live: eBPF ring buffer on all interfaces" or "... on lo, eth0", then "; " and what the
+  // TLS probes attached (TlsProbes::Describe) or why there are none.
   std::string Describe() const override;
 
   // Group "capture": the kernel's counters summed over CPUs ("kernel_*", loss causes

@@ -26,8 +26,8 @@ TEST(ParseCommandLine, DefaultsMatchTheInterface) {
 }
 
 TEST(ParseCommandLine, ReadsPinnedShortAndLongOptions) {
-  ParseOutcome out = Parse({"-r", "x.pcap", "-p", "25,2525", "--events", "-", "--log-dir", "d",
-                            "--log-format", "zeek"});
+  ParseOutcome out = Parse(
+      {"-r", "x.pcap", "-p", "25,2525", "--events", "-", "--log-dir", "d", "--log-format", "zeek"});
   ASSERT_TRUE(out.config) << out.message;
   EXPECT_EQ(*out.config->read_file, "x.pcap");
   EXPECT_EQ(out.config->ports.ToString(), "25,2525");
@@ -71,6 +71,30 @@ TEST(ParseCommandLine, TlsPortsListOrNone) {
   EXPECT_EQ(out.config->tls_ports.ToString(), "");
 }
 
+TEST(ParseCommandLine, TlsPlaintextIsOnByDefaultAndCanBeTurnedOff) {
+  ParseOutcome out = Parse({});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_TRUE(out.config->tls_plaintext);
+  EXPECT_FALSE(out.config->tls_processes);
+  out = Parse({"--tls-plaintext", "off", "--tls-processes", "smtpd,exim4"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_FALSE(out.config->tls_plaintext);
+  EXPECT_EQ(*out.config->tls_processes, (std::vector<std::string>{"smtpd", "exim4"}));
+}
+
+TEST(ParseCommandLine, BadTlsOptionsExitTwoNamingTheOption) {
+  for (std::vector<const char*> args :
+       {std::vector<const char*>{"--tls-plaintext", "yes"},
+        std::vector<const char*>{"--tls-processes", ""},
+        std::vector<const char*>{"--tls-processes", "smtpd,,exim"},
+        std::vector<const char*>{"--tls-processes", "a-name-longer-than-15"}}) {
+    ParseOutcome out = Parse(args);
+    EXPECT_FALSE(out.config);
+    EXPECT_EQ(out.exit_status, 2);
+    EXPECT_NE(out.message.find(args[0]), std::string::npos) << out.message;
+  }
+}
+
 TEST(ParseCommandLine, HelpAndVersionExitZero) {
   ParseOutcome help = Parse({"--help"});
   EXPECT_EQ(help.exit_status, 0);
@@ -101,9 +125,9 @@ TEST(ParseCommandLine, UnreadableConfigFileIsAUsageErrorNamingIt) {
 }
 
 TEST(ParseCommandLine, SetChangesZeeksConstantsByTheirZeekNames) {
-  ParseOutcome out = Parse({"--set", "SMTP::max_invalid_mail_transactions=2", "--set",
-                            "SMTP::mail_transaction_validation=F", "--set",
-                            "MIME::max_header_bytes=100"});
+  ParseOutcome out =
+      Parse({"--set", "SMTP::max_invalid_mail_transactions=2", "--set",
+             "SMTP::mail_transaction_validation=F", "--set", "MIME::max_header_bytes=100"});
   ASSERT_TRUE(out.config) << out.message;
   EXPECT_EQ(out.config->tunables.smtp_log.max_invalid_mail_transactions, 2u);
   EXPECT_FALSE(out.config->tunables.smtp_log.mail_transaction_validation);

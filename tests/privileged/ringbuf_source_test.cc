@@ -138,7 +138,8 @@ TEST(LiveCaptureOpenTest, RingSizeThatIsNotAPowerOfTwoIsRejected) {
 TEST(LiveCaptureOpenTest, ProgramLoadsAttachesAndDescribesItsInterfaces) {
   MAILTAP_SKIP_OR_FAIL(live_test::LiveCaptureUnavailableReason());
   auto source = OpenOnLoopback();
-  EXPECT_EQ(source->Describe(), "live: eBPF ring buffer on lo");
+  EXPECT_EQ(source->Describe().rfind("live: eBPF ring buffer on lo; TLS plaintext ", 0), 0u)
+      << source->Describe();
   auto stats = Stats(*source);
   EXPECT_EQ(stats.count("kernel_packets_seen"), 1u);
   EXPECT_EQ(stats["ring_size"], size_t{16} << 20);

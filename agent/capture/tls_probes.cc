@@ -1,0 +1,361 @@
+#include "capture/tls_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "capture/tls_record_assembler.h"
+#include "common/log.h"
+#include "mailtap/bpf_tls_abi.h"
+#include "tls.skel.h"
+
+namespace mailtap {
+namespace {
+
+struct CounterInfo {
+  const char* name;
+  const char* help;
+  const char* loss_cause;
+};
+// Indexed by enum mailtap_tls_counter.
+constexpr CounterInfo kTlsCounterInfo[MAILTAP_TLS_CTR__COUNT] = {
+    {"kernel_tls_calls", "TLS library calls entered by a watched process.", ""},
+    {"kernel_tls_other_process_calls", "TLS library calls of processes not watched (ignored).", ""},
+    {"kernel_tls_failed_calls", "TLS calls that moved no data (would block, error, close).", ""},
+    {"kernel_tls_calls_with_data", "TLS calls that returned or wrote plaintext.", ""},
+    {"kernel_tls_data_bytes", "Plaintext bytes those calls moved.", ""},
+    {"kernel_tls_socket_seen", "TLS calls tied to their connection by their own TCP operation.",
+     ""},
+    {"kernel_tls_session_cache_hits",
+     "TLS calls tied to their connection by an earlier call of the same session.", ""},
+    {"kernel_tls_not_smtp", "TLS calls with data on a connection on no SMTP port (ignored).", ""},
+    {"kernel_tls_unmatched", "TLS calls with data that could not be tied to a connection.",
+     "tls_unmatched"},
+    {"kernel_tls_unmatched_bytes", "Plaintext bytes lost that way.", ""},
+    {"kernel_tls_records", "TLS ring records submitted.", ""},
+    {"kernel_tls_record_bytes", "Plaintext bytes copied into the TLS ring.", ""},
+    {"kernel_tls_ringbuf_full", "TLS calls not copied in full because the TLS ring was full.",
+     "tls_ringbuf_full"},
+    {"kernel_tls_ringbuf_full_bytes", "Plaintext bytes lost because the TLS ring was full.", ""},
+    {"kernel_tls_ringbuf_lost_calls", "TLS calls lost to a full ring without even a loss marker.",
+     ""},
+    {"kernel_tls_truncated", "TLS calls longer than the per-call copy limit.", "tls_truncated"},
+    {"kernel_tls_truncated_bytes", "Plaintext bytes past the copy limit (not copied).", ""},
+    {"kernel_tls_read_failed", "TLS calls whose buffer could not be read from the process.",
+     "tls_read_failed"},
+    {"kernel_tls_read_failed_bytes", "Plaintext bytes lost that way.", ""},
+    {"kernel_tls_no_entry", "TLS call returns without a recorded entry (attached mid-call).",
+     "tls_no_entry"},
+    {"kernel_tls_inflight_full", "TLS calls not followed because the in-flight map was full.",
+     "tls_inflight_full"},
+    {"kernel_tls_socket_owners", "Socket-owner records submitted (accept/connect on SMTP ports).",
+     ""},
+    {"kernel_tls_socket_owners_lost", "Socket-owner records the TLS ring had no room for.",
+     "tls_socket_owner_lost"},
+};
+
+[[noreturn]] void Fail(const std::string& message) { throw std::runtime_error(message); }
+
+struct SkelDeleter {
+  void operator()(tls_bpf* skel) const { tls_bpf__destroy(skel); }
+};
+using SkelPtr = std::unique_ptr<tls_bpf, SkelDeleter>;
+
+struct LinkDeleter {
+  void operator()(bpf_link* link) const { bpf_link__destroy(link); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct RingDeleter {
+  void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
+};
+
+// The functions probed per library kind and their entry programs (tls__ret is every return).
+std::vector<std::pair<const char*, bpf_program*>> EntryPrograms(tls_bpf& skel,
+                                                                TlsLibraryKind kind) {
+  if (kind == TlsLibraryKind::kGnuTls30) {
+    return {{"gnutls_record_recv", skel.progs.tls__gnutls_recv},
+            {"gnutls_record_send", skel.progs.tls__gnutls_send}};
+  }
+  return {{"SSL_read", skel.progs.tls__ssl_read},
+          {"SSL_write", skel.progs.tls__ssl_write},
+          {"SSL_read_ex", skel.progs.tls__ssl_read_ex},
+          {"SSL_write_ex", skel.progs.tls__ssl_write_ex}};
+}
+
+int64_t Nanos(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// CLOCK_BOOTTIME -> epoch, the same conversion as the socket filter's records, re-measured once
+// a second of record time so that clock steps are followed.
+class BootClock {
+ public:
+  Timestamp ToEpoch(uint64_t boot_ns) {
+    const int64_t ns = static_cast<int64_t>(boot_ns);
+    if (ns - calibrated_at_ > 1000000000 || ns < calibrated_at_) {
+      const int64_t before = Nanos(CLOCK_BOOTTIME);
+      const int64_t real = Nanos(CLOCK_REALTIME);
+      const int64_t after = Nanos(CLOCK_BOOTTIME);
+      calibrated_at_ = before + (after - before) / 2;
+      offset_ = real - calibrated_at_;
+    }
+    return Timestamp{(ns + offset_) / 1000};
+  }
+
+ private:
+  int64_t calibrated_at_ = INT64_MIN / 2;
+  int64_t offset_ = 0;
+};
+
+}  // namespace
+
+struct TlsProbes::Impl {
+  TlsCaptureConfig config;
+  SkelPtr skel;
+  std::vector<LinkPtr> kernel_links;
+  const char* socket_hooks = "";
+  std::vector<LinkPtr> library_links;
+  std::vector<AttachedTlsLibrary> attached;
+  std::vector<SkippedTlsLibrary> skipped;
+  std::unique_ptr<ring_buffer, RingDeleter> ring;
+  const uint8_t* counters = nullptr;
+  size_t counters_len = 0;
+  size_t ncpus = 0;
+  BootClock clock;
+  std::unique_ptr<TlsRecordAssembler> assembler;
+  TlsPlaintextSink* draining_to = nullptr;  // the sink of the Drain() in progress
+
+  ~Impl() {
+    library_links.clear();
+    kernel_links.clear();
+    if (counters != nullptr) munmap(const_cast<uint8_t*>(counters), counters_len);
+  }
+  void Load(const PortSet& ports);
+  void ChooseSocketHooks();
+  void AttachKernel();
+  void AttachLibrary(const TlsLibraryFile& file);
+  void MapCounters();
+  uint64_t KernelCounter(size_t index) const;
+  static int OnRecord(void* ctx, void* data, size_t size);
+};
+
+void TlsProbes::Impl::Load(const PortSet& ports) {
+  skel.reset(tls_bpf__open());
+  if (!skel) Fail(std::string("cannot open the TLS probes' eBPF object: ") + strerror(errno));
+  int err =
+      bpf_map__set_max_entries(skel->maps.tls_events, static_cast<uint32_t>(config.ring_size));
+  if (err == 0) {
+    err = bpf_map__set_max_entries(skel->maps.tls_counters,
+                                   static_cast<uint32_t>(ncpus * MAILTAP_TLS_CTR_SLOTS));
+  }
+  if (err != 0) Fail(std::string("cannot size the TLS probes' maps: ") + strerror(-err));
+  ChooseSocketHooks();
+  skel->rodata->tls_max_copy = config.max_copy;
+  skel->rodata->tls_wakeup_bytes = config.ring_size / 4;
+  err = tls_bpf__load(skel.get());
+  if (err != 0) {
+    Fail(std::string("cannot load the TLS probes into the kernel: ") + strerror(-err) +
+         " (needs BTF, /sys/kernel/btf/vmlinux, and CAP_BPF with CAP_PERFMON)");
+  }
+  uint8_t bitmap[65536 / 8] = {};  // struct tls_port_bitmap of tls_maps.h
+  for (uint16_t p : ports.List()) bitmap[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
+  uint32_t zero = 0;
+  err = bpf_map__update_elem(skel->maps.tls_ports, &zero, sizeof zero, &bitmap, sizeof bitmap, 0);
+  for (const std::string& name : config.process_names) {
+    if (err != 0) break;
+    mailtap_tls_comm key{};
+    std::strncpy(key.name, name.c_str(), sizeof key.name - 1);
+    uint8_t one = 1;
+    err = bpf_map__update_elem(skel->maps.tls_comms, &key, sizeof key, &one, sizeof one, 0);
+  }
+  if (err != 0) Fail(std::string("cannot fill the TLS probes' maps: ") + strerror(-err));
+}
+
+// The socket tracepoints sock_send_length/sock_recv_length (Linux 6.3) where the kernel has
+// them, else kprobes on tcp_sendmsg/tcp_recvmsg: only one pair is loaded.
+void TlsProbes::Impl::ChooseSocketHooks() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  const bool have_tracepoints =
+      vmlinux != nullptr &&
+      btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0 &&
+      btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
+  btf__free(vmlinux);
+  socket_hooks = have_tracepoints ? "tracepoints sock_send_length/sock_recv_length"
+                                  : "kprobes tcp_sendmsg/tcp_recvmsg";
+  bpf_program__set_autoload(skel->progs.tls__sock_send, have_tracepoints);
+  bpf_program__set_autoload(skel->progs.tls__sock_recv, have_tracepoints);
+  bpf_program__set_autoload(skel->progs.tls__tcp_sendmsg, !have_tracepoints);
+  bpf_program__set_autoload(skel->progs.tls__tcp_recvmsg, !have_tracepoints);
+}
+
+// The socket hooks: tie calls to connections, report socket owners.
+void TlsProbes::Impl::AttachKernel() {
+  for (bpf_program* prog : {skel->progs.tls__sock_send, skel->progs.tls__sock_recv,
+                            skel->progs.tls__tcp_sendmsg, skel->progs.tls__tcp_recvmsg}) {
+    if (!bpf_program__autoload(prog)) continue;
+    LinkPtr link(bpf_program__attach(prog));
+    if (!link) {
+      Fail(std::string("cannot attach ") + bpf_program__name(prog) + ": " + strerror(errno) +
+           " (needs CAP_BPF and CAP_PERFMON; before Linux 6.3 also kprobes, CONFIG_KPROBES)");
+    }
+    kernel_links.push_back(std::move(link));
+  }
+}
+
+// Entry and return probe on every function of the library that it exports; a library where
+// none attaches is skipped with the first error.
+void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
+  AttachedTlsLibrary lib{file, 0};
+  std::string first_error;
+  for (const auto& [function, entry] : EntryPrograms(*skel, file.kind)) {
+    for (bool retprobe : {false, true}) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = function);
+      bpf_program* prog = retprobe ? skel->progs.tls__ret : entry;
+      LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, file.open_path.c_str(), 0, &opts));
+      if (!link) {
+        if (first_error.empty()) first_error = std::string(function) + ": " + strerror(errno);
+        continue;
+      }
+      library_links.push_back(std::move(link));
+      ++lib.probes;
+    }
+  }
+  if (lib.probes == 0) {
+    skipped.push_back({file.path, file.found_by, "cannot attach uprobes (" + first_error + ")"});
+    Log(Severity::kWarn, "TLS plaintext: {} ({}) not probed: {}", file.path, file.found_by,
+        skipped.back().reason);
+    return;
+  }
+  Log(Severity::kInfo, "TLS plaintext: probing {} ({}, inode {}, {} probes, found by {})",
+      file.path, TlsLibraryKindName(file.kind), file.ino, lib.probes, file.found_by);
+  attached.push_back(std::move(lib));
+}
+
+void TlsProbes::Impl::MapCounters() {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  counters_len = (ncpus * MAILTAP_TLS_CTR_SLOTS * sizeof(uint64_t) + page - 1) / page * page;
+  void* addr =
+      mmap(nullptr, counters_len, PROT_READ, MAP_SHARED, bpf_map__fd(skel->maps.tls_counters), 0);
+  if (addr == MAP_FAILED) Fail(std::string("mmap of the TLS counters: ") + strerror(errno));
+  counters = static_cast<const uint8_t*>(addr);
+}
+
+uint64_t TlsProbes::Impl::KernelCounter(size_t index) const {
+  uint64_t sum = 0;
+  const auto* v = reinterpret_cast<const uint64_t*>(counters);
+  for (size_t cpu = 0; cpu < ncpus; ++cpu) {
+    sum += __atomic_load_n(&v[cpu * MAILTAP_TLS_CTR_SLOTS + index], __ATOMIC_RELAXED);
+  }
+  return sum;
+}
+
+int TlsProbes::Impl::OnRecord(void* ctx, void* data, size_t size) {
+  Impl& s = *static_cast<Impl*>(ctx);
+  s.assembler->Accept(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size),
+                      s.draining_to);
+  return 0;
+}
+
+std::unique_ptr<TlsProbes> TlsProbes::Open(const TlsCaptureConfig& config, const PortSet& ports) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  if (config.max_copy == 0 || config.max_copy > MAILTAP_TLS_MAX_COPY) {
+    Fail("the TLS copy limit must be between 1 and " + std::to_string(MAILTAP_TLS_MAX_COPY));
+  }
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) Fail("cannot count the possible CPUs");
+  impl->ncpus = static_cast<size_t>(ncpus);
+  impl->Load(ports);
+  impl->MapCounters();
+  Impl* raw = impl.get();
+  impl->assembler = std::make_unique<TlsRecordAssembler>(
+      impl->ncpus, [raw](uint64_t ns) { return raw->clock.ToEpoch(ns); });
+  impl->ring.reset(ring_buffer__new(bpf_map__fd(impl->skel->maps.tls_events), &Impl::OnRecord,
+                                    impl.get(), nullptr));
+  if (!impl->ring) Fail(std::string("cannot map the TLS ring: ") + strerror(errno));
+  impl->AttachKernel();
+  TlsLibraryScanConfig scan_config;
+  scan_config.proc_root = config.proc_root;
+  scan_config.process_names = config.process_names;
+  scan_config.standard_dirs = config.library_dirs;
+  TlsLibraryScan scan = ScanTlsLibraries(scan_config);
+  for (SkippedTlsLibrary& s : scan.skipped) {
+    Log(Severity::kWarn, "TLS plaintext: {} ({}) not probed: {}", s.path, s.found_by, s.reason);
+    impl->skipped.push_back(std::move(s));
+  }
+  for (const TlsLibraryFile& file : scan.files) impl->AttachLibrary(file);
+  if (impl->attached.empty()) {
+    Log(Severity::kWarn,
+        "TLS plaintext: no TLS library found to probe; STARTTLS sessions are analysed up to "
+        "STARTTLS only");
+  }
+  return std::unique_ptr<TlsProbes>(new TlsProbes(std::move(impl)));
+}
+
+TlsProbes::TlsProbes(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TlsProbes::~TlsProbes() = default;
+
+int TlsProbes::ring_fd() const { return bpf_map__fd(impl_->skel->maps.tls_events); }
+
+size_t TlsProbes::Drain(TlsPlaintextSink* sink) {
+  impl_->draining_to = sink;
+  const int n = ring_buffer__consume(impl_->ring.get());
+  impl_->draining_to = nullptr;
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+void TlsProbes::Detach() {
+  impl_->library_links.clear();
+  impl_->kernel_links.clear();
+}
+
+const std::vector<AttachedTlsLibrary>& TlsProbes::attached() const { return impl_->attached; }
+const std::vector<SkippedTlsLibrary>& TlsProbes::skipped() const { return impl_->skipped; }
+
+std::string TlsProbes::Describe() const {
+  std::string out = std::string("TLS plaintext (socket ") + impl_->socket_hooks + "): ";
+  if (impl_->attached.empty()) out += "no library probed";
+  for (size_t i = 0; i < impl_->attached.size(); ++i) {
+    const AttachedTlsLibrary& a = impl_->attached[i];
+    if (i > 0) out += ", ";
+    out += a.file.path + " (" + std::string(TlsLibraryKindName(a.file.kind)) + ", inode " +
+           std::to_string(a.file.ino) + ", " + std::to_string(a.probes) + " probes)";
+  }
+  for (const SkippedTlsLibrary& s : impl_->skipped) {
+    out += "; not probed: " + s.path + " (" + s.reason + ")";
+  }
+  return out;
+}
+
+void TlsProbes::VisitStats(StatsVisitor& visitor) const {
+  const Impl& s = *impl_;
+  for (size_t i = 0; i < MAILTAP_TLS_CTR__COUNT; ++i) {
+    const CounterInfo& c = kTlsCounterInfo[i];
+    visitor.Visit("tls", c.name, s.KernelCounter(i), c.help, StatKind::kCounter, c.loss_cause);
+  }
+  int probes = 0;
+  for (const AttachedTlsLibrary& a : s.attached) probes += a.probes;
+  visitor.Visit("tls", "libraries_probed", s.attached.size(), "TLS library files with uprobes.",
+                StatKind::kGauge);
+  visitor.Visit("tls", "libraries_not_probed", s.skipped.size(),
+                "TLS library files found but not probed (see the start-up log).", StatKind::kGauge);
+  visitor.Visit("tls", "uprobes", static_cast<uint64_t>(probes),
+                "Uprobes and uretprobes attached to TLS libraries.", StatKind::kGauge);
+  visitor.Visit("tls", "socket_probes", s.kernel_links.size(),
+                "Socket-layer probes attached (socket tracepoints or tcp_sendmsg/tcp_recvmsg).",
+                StatKind::kGauge);
+  s.assembler->VisitStats(visitor);
+}
+
+}  // namespace mailtap
