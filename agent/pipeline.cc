@@ -138,7 +138,7 @@ void Pipeline::ProcessSegment(const TcpSegment& segment) {
 }
 
 void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
-  if (source_idle || now.usec - last_expiry_.usec >= kExpiryInterval.usec) {
+  if (source_idle || HasElapsed(last_expiry_, now, kExpiryInterval)) {
     flows_->ExpireIdle(now);
     last_expiry_ = now;
   }

@@ -229,12 +229,10 @@ void FlowTable::Touch(Flow& flow, Timestamp ts) {
 }
 
 void FlowTable::ExpireIdle(Timestamp now) {
-  while (!closed_.empty() &&
-         now.usec - closed_.front()->closed_at.usec >= config_.close_delay.usec) {
+  while (!closed_.empty() && HasElapsed(closed_.front()->closed_at, now, config_.close_delay)) {
     Remove(closed_.front(), now, Removal::kClosed);
   }
-  while (!active_.empty() &&
-         now.usec - active_.front()->last_seen.usec >= config_.idle_timeout.usec) {
+  while (!active_.empty() && HasElapsed(active_.front()->last_seen, now, config_.idle_timeout)) {
     Remove(active_.front(), now, Removal::kIdle);
   }
 }
