@@ -66,6 +66,25 @@ class Replay(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr.decode())
         return [json.loads(l) for l in out.stdout.decode("utf-8").splitlines()]
 
+    def test_events_to_a_full_disk_exit_one_and_say_so_once(self):
+        # /dev/full: every write fails with ENOSPC (issue 17: the bytes were counted as written
+        # and the replay exited 0).
+        out = run("-r", self.trace, "--events", "/dev/full")
+        self.assertEqual(out.returncode, 1, out.stderr.decode())
+        err = out.stderr.decode()
+        self.assertEqual(err.count("cannot write to '/dev/full'"), 1, err)
+        self.assertIn("No space left on device", err)
+
+    def test_events_into_a_closed_pipe_exit_one_instead_of_dying_by_sigpipe(self):
+        reader, writer = os.pipe()
+        os.close(reader)
+        proc = subprocess.run([MAILTAPD, "-r", self.trace, "--events", "-"], stdout=writer,
+                              stderr=subprocess.PIPE, timeout=120)
+        os.close(writer)
+        self.assertEqual(proc.returncode, 1, proc.stderr.decode())
+        self.assertEqual(proc.stderr.decode().count("cannot write to '-'"), 1, proc.stderr)
+        self.assertIn("Broken pipe", proc.stderr.decode())
+
     def test_events_to_stdout_are_valid_json_lines_with_common_keys(self):
         events = self.events(run("-r", self.trace, "--events", "-"))
         self.assertGreater(len(events), 500)
