@@ -24,6 +24,7 @@ packages=(
   tshark tcpdump                                  # reference decoders for tests and benchmarks
   postfix swaks openssl iproute2                  # a real mail server and client for live tests
   $(sed 's/#.*//' scripts/deploy-deps.txt)                 # container image, manifests, unit tests
+  libclang-rt-14-dev                              # libFuzzer and sanitizer runtimes (ci-sanitizers.sh)
 )
 
 install_missing() {
@@ -55,6 +56,7 @@ build
 case "$action" in
   build) ;;
   run) exec "$build_dir/bin/mailtapd" --events - ;;
-  test) cd "$build_dir" && ctest --output-on-failure -j "$jobs" ;;
+  test) (cd "$build_dir" && ctest --output-on-failure -j "$jobs")
+        scripts/ci-sanitizers.sh ;;  # ASan+UBSan build and tests, each fuzz target briefly
   *) echo "usage: $0 run|test|build" >&2; exit 2 ;;
 esac

@@ -194,7 +194,7 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Connection& conn,
     if (cs.current->record.path) path = std::move(*cs.current->record.path);
     *cs.current = Transaction{};
   } else {
-    cs.current.emplace();
+    cs.current = Transaction{};
   }
   SmtpRecord& r = cs.current->record;
   r.ts = ts;
