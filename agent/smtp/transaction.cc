@@ -273,8 +273,12 @@ void SmtpTransactionLog::OnMailFrom(const Event& event, ConnState& cs, std::stri
   // does not count as a transferred message (so trans_depth is not incremented).
   FlushIfActive(*event.conn, event.ts, cs);
   Transaction& t = *cs.current;
-  std::vector<std::string> addrs = smtp_text::ExtractEmailAddrs(arg);
-  if (!addrs.empty() && !addrs.front().empty()) t.record.mailfrom = addrs.front();
+  std::string first;  // only the first address counts: the scan stops there
+  smtp_text::ForEachEmailAddr(arg, [&first](std::string&& a) {
+    first = std::move(a);
+    return false;
+  });
+  if (!first.empty()) t.record.mailfrom = std::move(first);
   t.has_client_activity = true;
   cs.session.trans_mail_from_seen = true;
   cs.session.trans_rcpt_to_seen = false;
