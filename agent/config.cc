@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +14,13 @@ namespace po = boost::program_options;
 
 namespace mailtap {
 namespace {
+
+// --history: the event ring is history × 512 bytes, so the bound keeps it under 512 MiB.
+constexpr uint64_t kMaxHistory = 1'000'000;
+// --ring-size: a page at least; at most what the agent's memory limit leaves room for (and
+// what the kernel maps as one ring).
+constexpr uint64_t kMinRingSize = 4096;
+constexpr uint64_t kMaxRingSize = uint64_t{1} << 30;
 
 constexpr char kUsage[] =
     "Usage: mailtapd [OPTIONS]\n"
@@ -46,7 +54,7 @@ po::options_description Options() {
     ("socket-group", po::value<std::string>()->value_name("GROUP"),
      "group allowed to query the agent (socket directory and file get this group)")
     ("keep-serving", po::bool_switch(), "with -r: keep serving queries after the replay ended")
-    ("history", po::value<size_t>()->value_name("N")->default_value(10000),
+    ("history", po::value<std::string>()->value_name("N")->default_value("10000"),
      "events kept in memory for `mailtap observe --last`")
     ("observe-data", po::bool_switch(),
      "also send message lines (smtp_data events) to `mailtap observe`; without it the socket "
@@ -56,7 +64,7 @@ po::options_description Options() {
      "what to hide in every output: AUTH credentials, also message data, or nothing")
     ("user", po::value<std::string>()->value_name("USER"),
      "live capture: switch to USER after attaching (default: mailtap if it exists, else nobody)")
-    ("ring-size", po::value<uint64_t>()->value_name("BYTES")->default_value(16ull << 20),
+    ("ring-size", po::value<std::string>()->value_name("BYTES")->default_value("16777216"),
      "live capture: eBPF ring buffer size (power of two, at least one page)")
     ("tls-plaintext", po::value<std::string>()->value_name("on|off")->default_value("on"),
      "live capture: read the plaintext of TLS sessions (STARTTLS, port 465) from the mail "
@@ -88,6 +96,36 @@ bool ParseChoice(const po::variables_map& vm, const char* option,
   }
   *error = fmt::format("--{}: '{}' is not one of {}", option, text, names);
   return false;
+}
+
+// A whole number option within [min, max], or sets *error naming the option and the range.
+// Parsed here rather than by Boost, which takes "-1" for the largest size_t.
+bool ParseCount(const po::variables_map& vm, const char* option, uint64_t min, uint64_t max,
+                uint64_t* out, std::string* error) {
+  const auto& text = vm[option].as<std::string>();
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min ||
+      value > max) {
+    *error = fmt::format("--{}: '{}' is not a whole number from {} to {}", option, text, min, max);
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+bool ParseSizes(const po::variables_map& vm, Config* cfg, std::string* error) {
+  uint64_t history = 0;
+  if (!ParseCount(vm, "history", 0, kMaxHistory, &history, error)) return false;
+  cfg->history = static_cast<size_t>(history);
+  if (!ParseCount(vm, "ring-size", kMinRingSize, kMaxRingSize, &cfg->ring_size, error)) {
+    return false;
+  }
+  if ((cfg->ring_size & (cfg->ring_size - 1)) != 0) {
+    *error = fmt::format("--ring-size: {} is not a power of two", cfg->ring_size);
+    return false;
+  }
+  return true;
 }
 
 bool ReadConfigFile(const std::string& path, const po::options_description& opts,
@@ -158,9 +196,8 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("socket-group")) cfg->socket_group = vm["socket-group"].as<std::string>();
   if (vm.count("user")) cfg->user = vm["user"].as<std::string>();
   cfg->keep_serving = vm["keep-serving"].as<bool>();
-  cfg->history = vm["history"].as<size_t>();
   cfg->observe_data = vm["observe-data"].as<bool>();
-  cfg->ring_size = vm["ring-size"].as<uint64_t>();
+  if (!ParseSizes(vm, cfg, error)) return false;
   if (!FillTlsOptions(vm, cfg, error)) return false;
   if (vm.count("set")) {
     for (const std::string& assignment : vm["set"].as<std::vector<std::string>>()) {

@@ -158,6 +158,9 @@ void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
 
 int Run(const Config& config) {
   SetLogThreshold(static_cast<Severity>(config.log_level));
+  // A reader that went away (`--events - | head`, a follower's socket) is a write error to
+  // report and count, not a silent death.
+  ::signal(SIGPIPE, SIG_IGN);
   SignalThread signals;
   std::unique_ptr<CaptureSource> source = OpenSource(config);
   Pipeline pipeline(config);
@@ -181,6 +184,10 @@ int Run(const Config& config) {
   }
   NotifyStopping();
   if (server) server->Stop();
+  if (pipeline.LostOutput()) {
+    Log(Severity::kError, "output was lost to write errors (see above); exiting with status 1");
+    return 1;
+  }
   return 0;
 }
 

@@ -63,6 +63,12 @@ class Pipeline::Outputs {
     if (smtp_log_) smtp_log_->output().HandTo(uid, gid);
     if (weird_log_) weird_log_->output().HandTo(uid, gid);
   }
+  // Whether any output dropped bytes on a failed write (each said so on stderr when it began).
+  bool LostOutput() {
+    const auto lost = [](const FileOutput& out) { return out.bytes_dropped() > 0; };
+    return (events_ && lost(events_->output())) || (smtp_log_ && lost(smtp_log_->output())) ||
+           (weird_log_ && lost(weird_log_->output()));
+  }
   JsonlEventWriter* events() { return events_.get(); }
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
   WeirdLogWriter* weird_log() { return weird_log_.get(); }
@@ -147,7 +153,7 @@ void Pipeline::ProcessSegment(const TcpSegment& segment) {
 }
 
 void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
-  if (source_idle || now.usec - last_expiry_.usec >= kExpiryInterval.usec) {
+  if (source_idle || HasElapsed(last_expiry_, now, kExpiryInterval)) {
     flows_->ExpireIdle(now);
     last_expiry_ = now;
   }
@@ -167,6 +173,8 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
 }
 
 void Pipeline::HandOutputsTo(uid_t uid, gid_t gid) { outputs_->HandTo(uid, gid); }
+
+bool Pipeline::LostOutput() const { return outputs_->LostOutput(); }
 
 void Pipeline::ReopenOutputs() {
   Log(Severity::kInfo, "SIGHUP: reopening output files");

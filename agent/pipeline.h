@@ -64,6 +64,9 @@ class Pipeline {
   void RequestReopen() { reopen_requested_.store(true); }
   // Gives the output files to the user the agent is about to become (before Run()).
   void HandOutputsTo(uid_t uid, gid_t gid);
+  // Whether a file output (--events, the logs) dropped records on a failed write. After Run():
+  // everything but a zeek log's closing line has been written by then.
+  bool LostOutput() const;
 
   // For readers on other threads: statistics refreshed a few times per second while running,
   // connections when a reader asks (within one poll interval of the live source).

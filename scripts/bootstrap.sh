@@ -72,5 +72,7 @@ case "$action" in
     build
     cd "$build_dir"
     ctest --output-on-failure -j "$jobs"
+    cd - >/dev/null
+    scripts/ci-sanitizers.sh  # ASan+UBSan build and tests, each fuzz target briefly
     ;;
 esac

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -64,9 +65,17 @@ bool IsStream(FILE* file) {
   return fstat(fileno(file), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
 }
 
+// A pcapng file can say anything in 64 bits (timestamps, if_tsoffset): beyond what microseconds
+// since the epoch hold, the time saturates rather than wrapping (which would be undefined).
 Timestamp ToTimestamp(const timeval& tv) {
-  return Timestamp{static_cast<int64_t>(tv.tv_sec) * 1000000 +
-                   static_cast<int64_t>(tv.tv_usec) / kSubsecondsPerUsec};
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  int64_t usec = 0;
+  if (__builtin_mul_overflow(static_cast<int64_t>(tv.tv_sec), int64_t{1000000}, &usec) ||
+      __builtin_add_overflow(usec, static_cast<int64_t>(tv.tv_usec) / kSubsecondsPerUsec, &usec)) {
+    return Timestamp{tv.tv_sec < 0 ? kMin : kMax};
+  }
+  return Timestamp{usec};
 }
 
 }  // namespace

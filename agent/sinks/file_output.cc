@@ -37,8 +37,14 @@ void FileOutput::CloseFd() {
   fd_ = -1;
 }
 
-void FileOutput::Append(std::string_view bytes) {
-  buffer_.append(bytes);
+void FileOutput::Append(std::string_view records) {
+  buffer_.append(records);
+  if (buffer_.size() >= buffer_bytes_) Flush();
+}
+
+void FileOutput::AppendLine(std::string_view line) {
+  buffer_.append(line);
+  buffer_.push_back('\n');
   if (buffer_.size() >= buffer_bytes_) Flush();
 }
 
@@ -50,19 +56,58 @@ void FileOutput::Flush() {
     return;
   }
   size_t done = 0;
+  int error = 0;
   while (done < buffer_.size()) {
-    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      // Disk full, pipe closed, ...: the data path never throws, so count and drop.
-      write_errors_.Add();
-      bytes_dropped_.Add(buffer_.size() - done);
+      error = n < 0 ? errno : EIO;
       break;
     }
     done += static_cast<size_t>(n);
-    bytes_written_.Add(static_cast<uint64_t>(n));
+  }
+  if (error == 0) {
+    bytes_written_.Add(done);
+    if (failing_) ReportRecovery();
+  } else {
+    // Disk full, pipe closed, ...: the data path never throws, so count and drop, and keep what
+    // the file holds made of whole records.
+    const size_t kept = TakeBackPartialRecord(done);
+    bytes_written_.Add(kept);
+    bytes_dropped_.Add(buffer_.size() - kept);
+    write_errors_.Add();
+    if (!failing_) ReportFailure(error);
   }
   buffer_.clear();
+  if (line_left_open_) buffer_.push_back('\n');  // ends the fragment before the next record
+  line_left_open_ = false;
+}
+
+// The buffer holds whole records (lines); a write that stopped inside one left its start in the
+// file, where the next write would splice onto it. A regular file is cut back to the last whole
+// record; where that is impossible (a pipe), the next write starts with a newline instead.
+size_t FileOutput::TakeBackPartialRecord(size_t written) {
+  const size_t last_newline = std::string_view(buffer_).substr(0, written).rfind('\n');
+  const size_t whole = last_newline == std::string_view::npos ? 0 : last_newline + 1;
+  if (whole == written) return written;
+  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+  const off_t partial = static_cast<off_t>(written - whole);
+  if (end < partial || ::ftruncate(fd_, end - partial) != 0) line_left_open_ = true;
+  return whole;
+}
+
+void FileOutput::ReportFailure(int error) {
+  failing_ = true;
+  Log(Severity::kError,
+      "cannot write to '{}': {}; its records are dropped (counted in `mailtap status`) until "
+      "writing works again",
+      path_, std::strerror(error));
+}
+
+void FileOutput::ReportRecovery() {
+  failing_ = false;
+  Log(Severity::kWarn, "writing to '{}' works again; {} bytes were dropped so far", path_,
+      bytes_dropped_.Get());
 }
 
 // Opens the new file before closing the old one: when the path cannot be opened (logrotate

@@ -26,9 +26,14 @@ class FileOutput {
   FileOutput(const FileOutput&) = delete;
   FileOutput& operator=(const FileOutput&) = delete;
 
-  // Buffers `bytes`. Never throws; write errors are counted and the unwritten bytes dropped.
-  void Append(std::string_view bytes);
-  // Writes everything buffered.
+  // Buffers `records`: whole lines, each ending with '\n'. Never throws; write errors are counted
+  // and the unwritten bytes dropped.
+  void Append(std::string_view records);
+  // Buffers `line` and its newline, as one record.
+  void AppendLine(std::string_view line);
+  // Writes everything buffered. On a failed write (disk full, I/O error, closed pipe) the file
+  // is left holding whole records only (cut back to the last one complete), the rest is counted
+  // as dropped, and the error is logged once until a later write succeeds again.
   void Flush();
   // Flushes, closes and opens the path again (after logrotate moved the file). Standard output
   // is left alone. Returns false if the path cannot be opened: counted and logged, and output
@@ -54,11 +59,18 @@ class FileOutput {
  private:
   int OpenPath() const;  // returns the fd or -1 (errno set)
   void CloseFd();
+  // After a write of `written` buffered bytes failed: how many of them stay in the file as
+  // whole records (a partial one is cut off again where possible).
+  size_t TakeBackPartialRecord(size_t written);
+  void ReportFailure(int error);
+  void ReportRecovery();
 
   std::string path_;
   size_t buffer_bytes_;
   int fd_ = -1;
   std::string buffer_;
+  bool failing_ = false;         // the last write failed (logged once until one succeeds)
+  bool line_left_open_ = false;  // a partial record could not be cut off the output
   Counter bytes_written_;
   Counter write_errors_;
   Counter bytes_dropped_;

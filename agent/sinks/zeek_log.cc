@@ -270,8 +270,7 @@ void LogFile::WriteFooter() {
 }
 
 void LogFile::WriteLine(std::string_view line) {
-  out_.Append(line);
-  out_.Append("\n");
+  out_.AppendLine(line);
 }
 
 bool LogFile::Reopen() {

@@ -11,6 +11,18 @@ constexpr uint8_t kCr = '\r';
 constexpr uint8_t kLf = '\n';
 }  // namespace
 
+size_t LineMemoryBudget::AvailableFor(size_t held) const {
+  const size_t room = limit_ - used_;
+  const size_t long_room = long_limit_ > used_long_ ? long_limit_ - used_long_ : 0;
+  const size_t short_room = held < kShortLine ? kShortLine - held : 0;
+  return std::min(room, short_room + long_room);
+}
+
+void LineMemoryBudget::Resize(size_t before, size_t after) {
+  used_ = used_ - before + after;
+  used_long_ = used_long_ - LongPart(before) + LongPart(after);
+}
+
 LineSplitter::LineSplitter(LineSplitterListener& listener, size_t max_line_length,
                            LineMemoryBudget* budget)
     : listener_(listener),
@@ -30,16 +42,18 @@ void LineSplitter::Restart() {
 size_t LineSplitter::CurrentCap() const {
   if (budget_ == nullptr) return max_line_length_;
   // At least 2 so that a starved splitter still makes progress (one byte per line).
-  return std::clamp<size_t>(buf_.size() + budget_->Available(), 2, max_line_length_);
+  return std::clamp<size_t>(buf_.size() + budget_->AvailableFor(buf_.size()), 2,
+                            max_line_length_);
 }
 
 void LineSplitter::Append(const uint8_t* bytes, size_t n) {
+  const size_t before = buf_.size();
   buf_.append(reinterpret_cast<const char*>(bytes), n);
-  if (budget_ != nullptr) budget_->Take(n);
+  if (budget_ != nullptr) budget_->Resize(before, buf_.size());
 }
 
 void LineSplitter::ClearBuffer() {
-  if (budget_ != nullptr) budget_->Give(buf_.size());
+  if (budget_ != nullptr) budget_->Resize(buf_.size(), 0);
   buf_.clear();
   if (buf_.capacity() > kKeepCapacity) std::string().swap(buf_);
 }
@@ -144,7 +158,7 @@ void LineSplitter::EmitTruncatedLine(uint8_t current, size_t cap) {
   listener_.OnAnomaly(cap < max_line_length_ ? SplitterAnomaly::kLineCutByMemoryBudget
                                              : SplitterAnomaly::kLineTooLong);
   // Zeek 9.0 loses the byte in the last slot too (spec 3.6).
-  if (budget_ != nullptr) budget_->Give(buf_.size() - (cap - 1));
+  if (budget_ != nullptr) budget_->Resize(buf_.size(), cap - 1);
   buf_.resize(cap - 1);
   EmitLine(current);
 }

@@ -23,19 +23,29 @@ enum class SplitterAnomaly : uint8_t {
 };
 
 // The bytes all splitters may hold in partial lines together. Zeek caps each line at 16 MiB; with
-// thousands of connections that alone bounds nothing, so mailtap also caps the sum. Not
-// thread-safe (the pipeline thread owns every splitter).
+// thousands of connections that alone bounds nothing, so mailtap also caps the sum. Fair: the
+// part of any line beyond kShortLine bytes may only use 7/8 of the budget, so that a few
+// connections parking huge unterminated lines cannot starve everyone else's ordinary lines (an
+// SMTP command or reply line is at most 512 bytes, a header line 998). Not thread-safe (the
+// pipeline thread owns every splitter).
 class LineMemoryBudget {
  public:
-  explicit LineMemoryBudget(size_t limit) : limit_(limit) {}
-  size_t Available() const { return limit_ - used_; }
+  static constexpr size_t kShortLine = 4096;
+
+  explicit LineMemoryBudget(size_t limit) : limit_(limit), long_limit_(limit - limit / 8) {}
+  // How many more bytes a splitter that holds `held` bytes may take.
+  size_t AvailableFor(size_t held) const;
   size_t used() const { return used_; }
-  void Take(size_t n) { used_ += n; }
-  void Give(size_t n) { used_ -= n; }
+  // A splitter's partial line went from `before` to `after` bytes.
+  void Resize(size_t before, size_t after);
 
  private:
+  static size_t LongPart(size_t n) { return n > kShortLine ? n - kShortLine : 0; }
+
   size_t limit_;
+  size_t long_limit_;  // for the bytes of lines beyond kShortLine
   size_t used_ = 0;
+  size_t used_long_ = 0;
 };
 
 // Receives the splitter's output. Called synchronously from Feed()/Flush().

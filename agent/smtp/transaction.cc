@@ -6,6 +6,8 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <functional>
+#include <unordered_set>
 #include <utility>
 
 namespace mailtap {
@@ -54,20 +56,19 @@ bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-bool Contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
-// gsub(addr, /ORCPT=rfc822;?/, "")
-std::string RemoveOrcptPrefix(std::string addr) {
+// gsub(addr, /ORCPT=rfc822;?/, ""): one left-to-right pass, as Zeek's gsub makes (the text
+// left after a removal is not searched again).
+std::string RemoveOrcptPrefix(std::string_view addr) {
   static constexpr std::string_view kPrefix = "ORCPT=rfc822";
-  size_t pos;
-  while ((pos = addr.find(kPrefix)) != std::string::npos) {
-    size_t len = kPrefix.size();
-    if (pos + len < addr.size() && addr[pos + len] == ';') ++len;
-    addr.erase(pos, len);
+  std::string out;
+  size_t pos = 0;
+  for (size_t hit; (hit = addr.find(kPrefix, pos)) != std::string_view::npos;) {
+    out.append(addr.substr(pos, hit - pos));
+    pos = hit + kPrefix.size();
+    if (pos < addr.size() && addr[pos] == ';') ++pos;
   }
-  return addr;
+  out.append(addr.substr(pos));
+  return out;
 }
 
 }  // namespace
@@ -88,6 +89,15 @@ uint64_t NextLogId() {
 }
 
 }  // namespace
+
+void StringListIndex::AddIfMissing(std::vector<std::string>& list, std::string s) {
+  const size_t hash = std::hash<std::string_view>{}(s);
+  const auto [it, fresh] = first_with_hash_.try_emplace(hash, list.size());
+  if (!fresh && (list[it->second] == s || std::find(list.begin(), list.end(), s) != list.end())) {
+    return;  // the full search only runs for two different strings with one hash
+  }
+  list.push_back(std::move(s));
+}
 
 SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
                                        AnalyzerControl* control)
@@ -182,7 +192,7 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) con
     if (cs.current->record.path) path = std::move(*cs.current->record.path);
     *cs.current = Transaction{};
   } else {
-    cs.current.emplace();
+    cs.current = Transaction{};
   }
   SmtpRecord& r = cs.current->record;
   r.ts = ts;
@@ -241,22 +251,22 @@ void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
 
 void SmtpTransactionLog::OnRcptTo(const Event& event, ConnState& cs, std::string_view arg) {
   Transaction& t = *cs.current;
-  std::vector<std::string> found;
-  for (std::string& a : smtp_text::ExtractEmailAddrs(arg)) {
-    if (!Contains(found, a)) found.push_back(std::move(a));
-  }
   if (!t.record.rcptto) t.record.rcptto.emplace();
-  for (const std::string& a : found) {
+  // main.zeek first makes a set of the command's addresses, then adds them one by one; the same
+  // done in one pass, which stops at the cap instead of collecting a whole line's addresses.
+  std::unordered_set<std::string> seen;
+  smtp_text::ForEachEmailAddr(arg, [&](std::string&& a) {
+    if (!seen.insert(a).second) return true;
     // The cap is checked before every add, even of an address already in the set.
     if (config_.max_rcptto_addresses > 0 &&
         t.record.rcptto->size() >= config_.max_rcptto_addresses) {
       addresses_capped_.Add();
       RaiseWeird(event, "smtp_too_many_rcptto_addresses", "", "");
-      break;
+      return false;
     }
-    std::string cleaned = RemoveOrcptPrefix(a);
-    if (!Contains(*t.record.rcptto, cleaned)) t.record.rcptto->push_back(std::move(cleaned));
-  }
+    t.rcptto_index.AddIfMissing(*t.record.rcptto, RemoveOrcptPrefix(a));
+    return true;
+  });
   t.has_client_activity = true;
   cs.session.trans_rcpt_to_seen = true;
   if (config_.mail_transaction_validation && !cs.session.trans_mail_from_seen) {
@@ -269,8 +279,12 @@ void SmtpTransactionLog::OnMailFrom(const Event& event, ConnState& cs, std::stri
   // does not count as a transferred message (so trans_depth is not incremented).
   FlushIfActive(event, cs);
   Transaction& t = *cs.current;
-  std::vector<std::string> addrs = smtp_text::ExtractEmailAddrs(arg);
-  if (!addrs.empty() && !addrs.front().empty()) t.record.mailfrom = addrs.front();
+  std::string first;  // only the first address counts: the scan stops there
+  smtp_text::ForEachEmailAddr(arg, [&first](std::string&& a) {
+    first = std::move(a);
+    return false;
+  });
+  if (!first.empty()) t.record.mailfrom = std::move(first);
   t.has_client_activity = true;
   cs.session.trans_mail_from_seen = true;
   cs.session.trans_rcpt_to_seen = false;
@@ -336,10 +350,10 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   } else if (name == "DATE") {
     r.date.emplace(value);
   } else if (name == "TO") {
-    AddAddresses(event, smtp_text::SplitMimeEmailAddresses(value), &r.to, config_.max_to_addresses,
+    AddAddresses(event, value, &r.to, t.to_index, config_.max_to_addresses,
                  "smtp_too_many_to_addresses");
   } else if (name == "CC") {
-    AddAddresses(event, smtp_text::SplitMimeEmailAddresses(value), &r.cc, config_.max_cc_addresses,
+    AddAddresses(event, value, &r.cc, t.cc_index, config_.max_cc_addresses,
                  "smtp_too_many_cc_addresses");
   } else if (name == "X-ORIGINATING-IP") {
     std::vector<std::string> ips =
@@ -367,19 +381,24 @@ void SmtpTransactionLog::OnReceivedPath(const Event& event, Transaction& t,
   path.push_back(*ip);
 }
 
-void SmtpTransactionLog::AddAddresses(const Event& event, std::vector<std::string> found,
-                                      std::optional<std::vector<std::string>>* set, size_t limit,
+void SmtpTransactionLog::AddAddresses(const Event& event, std::string_view header_value,
+                                      std::optional<std::vector<std::string>>* set,
+                                      StringListIndex& index, size_t limit,
                                       std::string_view weird_name) {
   // A To/Cc header creates its set even when nothing is extracted: the log then says (empty).
   if (!*set) set->emplace();
-  for (std::string& a : found) {
+  // split_mime_email_addresses() then one add per address, in one pass that stops at the cap.
+  std::unordered_set<std::string_view> seen;  // views into header_value
+  smtp_text::ForEachMimeEmailAddress(header_value, [&](std::string_view a) {
+    if (!seen.insert(a).second) return true;
     if (limit > 0 && (*set)->size() >= limit) {
       addresses_capped_.Add();
       RaiseWeird(event, weird_name, "", "");
-      break;
+      return false;
     }
-    if (!Contains(**set, a)) (*set)->push_back(std::move(a));
-  }
+    index.AddIfMissing(**set, std::string(a));
+    return true;
+  });
 }
 
 void SmtpTransactionLog::MailTransactionInvalid(const Event& event, ConnState& cs,
@@ -431,44 +450,101 @@ bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-// Length of the longest match of
-//   (^|[<,:[:blank:]])[^<,:[:blank:]@]+"@"[^>,;[:blank:]]+([>,;[:blank:]]|$)
-// at s[t], 0 if none. `^` matches at every attempt (Zeek feeds BOL at the start of each prefix
-// match), so the leading delimiter is optional; the rest is deterministic.
-size_t EmailMatchAt(std::string_view s, size_t t) {
-  const auto is_lead = [](char c) { return c == '<' || c == ',' || c == ':' || IsBlank(c); };
-  const auto is_tail_end = [](char c) { return c == '>' || c == ',' || c == ';' || IsBlank(c); };
-  size_t i = t;
-  if (is_lead(s[i])) ++i;
-  const size_t local_start = i;
-  while (i < s.size() && !is_lead(s[i]) && s[i] != '@') ++i;
-  if (i == local_start || i >= s.size() || s[i] != '@') return 0;
-  const size_t domain_start = ++i;
-  while (i < s.size() && !is_tail_end(s[i])) ++i;
-  if (i == domain_start) return 0;
-  if (i < s.size()) ++i;  // the terminating delimiter is part of the match
-  return i - t;
-}
-
-// Length of the longest match of (\"[^"]*\")?[^,]+@[^,]+ at s[t], 0 if none.
-size_t MimeAddressMatchAt(std::string_view s, size_t t) {
-  // [^,]+@[^,]+ starting at i: up to the next comma, needing an '@' with text on both sides.
-  const auto plain = [&](size_t i) -> size_t {
-    size_t end = s.find(',', i);
-    if (end == std::string_view::npos) end = s.size();
-    if (end - i < 3) return 0;
-    size_t at = s.substr(i + 1, end - i - 2).find('@');
-    return at == std::string_view::npos ? 0 : end;
-  };
-  size_t best = plain(t);
-  if (s[t] == '"') {
-    size_t close = s.find('"', t + 1);
-    if (close != std::string_view::npos && close + 1 < s.size()) {
-      best = std::max(best, plain(close + 1));
+// s.find(c, i), remembered: the answer found from one start serves every later start up to it,
+// so a run without `c` is walked once however many starts fall inside it. Fastest for rising i.
+class NextOf {
+ public:
+  NextOf(std::string_view s, char c) : s_(s), c_(c) {}
+  // The first position >= i holding c, s.size() if none.
+  size_t From(size_t i) {
+    if (i < from_ || i > at_) {
+      from_ = i;
+      at_ = std::min(s_.find(c_, i), s_.size());
     }
+    return at_;
   }
-  return best == 0 ? 0 : best - t;
-}
+
+ private:
+  std::string_view s_;
+  char c_;
+  size_t from_ = 1, at_ = 0;  // From(i) == at_ for every i in [from_, at_]; empty at first
+};
+
+// Zeek's find_all(s, email regex) as a left-to-right scan. The end of the local part found from
+// one start serves every later start inside it, so an '@'-less run is walked once, not once per
+// start (issue 17: MAIL FROM:<aaa...> without '@' took 25 s at 256 KiB).
+class EmailMatcher {
+ public:
+  explicit EmailMatcher(std::string_view s) : s_(s) {}
+
+  // Length of the longest match of
+  //   (^|[<,:[:blank:]])[^<,:[:blank:]@]+"@"[^>,;[:blank:]]+([>,;[:blank:]]|$)
+  // at s[t], 0 if none. `^` matches at every attempt (Zeek feeds BOL at the start of each prefix
+  // match), so the leading delimiter is optional; the rest is deterministic. A match is consumed
+  // by the caller, so the domain part is walked once too.
+  size_t MatchAt(size_t t) {
+    size_t i = t;
+    if (IsLead(s_[i])) ++i;
+    const size_t local_start = i;
+    i = LocalEnd(i);
+    if (i == local_start || i >= s_.size() || s_[i] != '@') return 0;
+    const size_t domain_start = ++i;
+    while (i < s_.size() && !IsTailEnd(s_[i])) ++i;
+    if (i == domain_start) return 0;
+    if (i < s_.size()) ++i;  // the terminating delimiter is part of the match
+    return i - t;
+  }
+
+ private:
+  static bool IsLead(char c) { return c == '<' || c == ',' || c == ':' || IsBlank(c); }
+  static bool IsTailEnd(char c) { return c == '>' || c == ',' || c == ';' || IsBlank(c); }
+
+  // The first position >= i that ends a local part: a lead delimiter, '@' or the end.
+  size_t LocalEnd(size_t i) {
+    if (i < from_ || i > end_) {
+      from_ = i;
+      end_ = i;
+      while (end_ < s_.size() && !IsLead(s_[end_]) && s_[end_] != '@') ++end_;
+    }
+    return end_;
+  }
+
+  std::string_view s_;
+  size_t from_ = 1, end_ = 0;  // LocalEnd(i) == end_ for every i in [from_, end_]
+};
+
+// Zeek's find_all(s, /(\"[^"]*\")?[^,]+@[^,]+/) as a left-to-right scan, linear in s: each
+// search (next comma, next '@') is remembered for the later starts it also answers.
+class MimeAddressMatcher {
+ public:
+  explicit MimeAddressMatcher(std::string_view s)
+      : s_(s), comma_(s, ','), at_(s, '@'), quoted_comma_(s, ','), quoted_at_(s, '@') {}
+
+  // Length of the longest match at s[t], 0 if none.
+  size_t MatchAt(size_t t) {
+    size_t best = Plain(t, comma_, at_);
+    if (s_[t] == '"') {
+      const size_t close = s_.find('"', t + 1);
+      if (close != std::string_view::npos && close + 1 < s_.size()) {
+        best = std::max(best, Plain(close + 1, quoted_comma_, quoted_at_));
+      }
+    }
+    return best == 0 ? 0 : best - t;
+  }
+
+ private:
+  // End of the match of [^,]+@[^,]+ at i (up to the next comma, with an '@' that has text on
+  // both sides), 0 if none.
+  static size_t Plain(size_t i, NextOf& comma, NextOf& at) {
+    const size_t end = comma.From(i);
+    if (end - i < 3) return 0;
+    return at.From(i + 1) <= end - 2 ? end : 0;
+  }
+
+  std::string_view s_;
+  NextOf comma_, at_;                // for the starts t, which rise
+  NextOf quoted_comma_, quoted_at_;  // for the starts after a quoted part, which rise too
+};
 
 std::string_view Strip(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
@@ -504,67 +580,65 @@ size_t LongestIpv4At(std::string_view s, size_t i, int octet = 0) {
 
 bool FullIpv4(std::string_view s) { return !s.empty() && LongestIpv4At(s, 0) == s.size(); }
 
-// Number of 1-4 digit hex groups separated by single colons making up all of `s` (0 groups for
-// an empty `s`), or -1.
-int HexGroups(std::string_view s) {
-  if (s.empty()) return 0;
-  int groups = 0;
-  size_t run = 0;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == ':') {
-      if (run == 0 || run > 4) return -1;
-      ++groups;
-      run = 0;
-    } else if (IsHex(s[i])) {
-      ++run;
-    } else {
-      return -1;
+constexpr size_t kMaxIpv6Text = 45;  // six groups, six colons and a dotted quad
+
+// Longest e - t such that s[t, e) matches all of Zeek's ipv6_addr_regex, with e <= limit; 0 if
+// none. The forms: 8 groups; 6 groups, ':' and an IPv4; A::B with |A| + |B| <= 7 groups; A::B
+// directly followed by an IPv4 (no ':' between B's last digit and it) with |A| + |B| <= 5. One
+// walk over the groups tries every end at once: trying each end in turn cost about 5 s per MiB
+// of hex digits and colons (issue 17).
+size_t LongestIpv6At(std::string_view s, size_t t, size_t limit) {
+  const std::string_view window = s.substr(0, limit);
+  size_t best = 0;
+  const auto accept = [&](size_t end) { best = std::max(best, end - t); };
+  const auto accept_ipv4_at = [&](size_t q) {
+    if (q < limit && IsDigit(s[q])) {
+      if (const size_t n = LongestIpv4At(window, q)) accept(q + n);
+    }
+  };
+  int before = -1;    // groups before "::", once seen
+  size_t groups = 0;  // groups ended by ':' since the start, or since "::"
+  size_t run = 0;     // hex digits of the current group
+  size_t i = t;
+  if (s[i] == ':') {
+    if (i + 1 >= limit || s[i + 1] != ':') return 0;
+    before = 0;
+    i += 2;
+    accept(i);
+    accept_ipv4_at(i);
+  }
+  for (; i < limit; ++i) {
+    if (IsHex(s[i])) {
+      if (++run > 4) break;
+      const size_t total = groups + 1 + static_cast<size_t>(std::max(before, 0));
+      if (before < 0 && total == 8) accept(i + 1);
+      if (before >= 0 && total <= 7) accept(i + 1);
+      if (before >= 0 && total <= 5) accept_ipv4_at(i + 1);
+      continue;
+    }
+    if (s[i] != ':' || run == 0) break;
+    ++groups;
+    run = 0;
+    if (i + 1 < limit && s[i + 1] == ':') {
+      if (before >= 0) break;  // a second "::"
+      before = static_cast<int>(groups);
+      groups = 0;
+      ++i;
+      if (before <= 7) accept(i + 1);
+      if (before <= 5) accept_ipv4_at(i + 1);
+    } else if (before < 0 && groups == 6) {
+      accept_ipv4_at(i + 1);
     }
   }
-  return groups;
+  return best;
 }
-
-// Whether all of `s` matches Zeek's ipv6_addr_regex: 8 groups; 6 groups + ':' + IPv4;
-// A::B with |A| + |B| <= 7 groups; or A::B directly followed by an IPv4 with |A| + |B| <= 5.
-bool FullIpv6(std::string_view s) {
-  if (HexGroups(s) == 8) return true;
-  size_t colons = 0, last_colon = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == ':') ++colons, last_colon = i;
-  }
-  if (colons == 6 && HexGroups(s.substr(0, last_colon)) == 6 && FullIpv4(s.substr(last_colon + 1)))
-    return true;
-  const size_t dc = s.find("::");
-  if (dc == std::string_view::npos) return false;
-  const int a = HexGroups(s.substr(0, dc));
-  if (a < 0) return false;
-  const std::string_view rest = s.substr(dc + 2);
-  const int b = HexGroups(rest);
-  if (b >= 0 && a + b <= 7) return true;
-  // The embedded-IPv4 forms have no separator between the last group and the IPv4 part.
-  for (size_t j = 0; j < rest.size(); ++j) {
-    if (!IsDigit(rest[j]) || !FullIpv4(rest.substr(j))) continue;
-    const int bj = HexGroups(rest.substr(0, j));
-    if (bj >= 0 && (j == 0 || rest[j - 1] != ':') && a + bj <= 5) return true;
-  }
-  return false;
-}
-
-constexpr size_t kMaxIpv6Text = 45;  // six groups, six colons and a dotted quad
 
 // Longest match of Zeek's ip_addr_regex at s[t], 0 if none.
 size_t LongestIpAt(std::string_view s, size_t t) {
   if (!IsHex(s[t]) && s[t] != ':') return 0;
-  size_t best = LongestIpv4At(s, t);
-  size_t run_end = t;
-  while (run_end < s.size() && run_end - t < kMaxIpv6Text &&
-         (IsHex(s[run_end]) || s[run_end] == ':' || s[run_end] == '.')) {
-    ++run_end;
-  }
-  for (size_t e = run_end; e > t + best; --e) {
-    if (FullIpv6(s.substr(t, e - t))) return e - t;
-  }
-  return best;
+  // The walk stops at the first byte no IPv6 address holds; only the length is capped here.
+  const size_t limit = std::min(s.size(), t + kMaxIpv6Text);
+  return std::max(LongestIpv4At(s, t), LongestIpv6At(s, t, limit));
 }
 
 // split_string_all(s, ip_addr_regex): non-match, match, non-match, ..., non-match.
@@ -598,10 +672,10 @@ bool Wrapped(std::string_view before, std::string_view after) {
 
 }  // namespace
 
-std::vector<std::string> ExtractEmailAddrs(std::string_view text) {
-  std::vector<std::string> out;
+void ForEachEmailAddr(std::string_view text, const std::function<bool(std::string&&)>& visit) {
+  EmailMatcher matcher(text);
   for (size_t t = 0; t < text.size();) {
-    size_t n = EmailMatchAt(text, t);
+    size_t n = matcher.MatchAt(t);
     if (n == 0) {
       ++t;
       continue;
@@ -610,24 +684,41 @@ std::vector<std::string> ExtractEmailAddrs(std::string_view text) {
     for (char c : text.substr(t, n)) {
       if (c != '<' && c != '>' && c != ',' && c != ':' && c != ';' && !IsBlank(c)) addr += c;
     }
-    out.push_back(std::move(addr));
+    if (!visit(std::move(addr))) return;
     t += n;
   }
+}
+
+std::vector<std::string> ExtractEmailAddrs(std::string_view text) {
+  std::vector<std::string> out;
+  ForEachEmailAddr(text, [&](std::string&& a) {
+    out.push_back(std::move(a));
+    return true;
+  });
   return out;
 }
 
-std::vector<std::string> SplitMimeEmailAddresses(std::string_view text) {
-  std::vector<std::string> out;
+void ForEachMimeEmailAddress(std::string_view text,
+                             const std::function<bool(std::string_view)>& visit) {
+  MimeAddressMatcher matcher(text);
   for (size_t t = 0; t < text.size();) {
-    size_t n = MimeAddressMatchAt(text, t);
+    size_t n = matcher.MatchAt(t);
     if (n == 0) {
       ++t;
       continue;
     }
-    std::string part(Strip(text.substr(t, n)));
-    if (!Contains(out, part)) out.push_back(std::move(part));
+    if (!visit(Strip(text.substr(t, n)))) return;
     t += n;
   }
+}
+
+std::vector<std::string> SplitMimeEmailAddresses(std::string_view text) {
+  std::vector<std::string> out;
+  std::unordered_set<std::string_view> seen;  // views into `text`
+  ForEachMimeEmailAddress(text, [&](std::string_view part) {
+    if (seen.insert(part).second) out.emplace_back(part);
+    return true;
+  });
   return out;
 }
 

@@ -4,9 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/intrusive_list.h"
@@ -28,6 +30,17 @@ struct SmtpLogConfig {
   // Bound of the per-connection table (not a Zeek option). Connections beyond it get no smtp.log
   // records; they are counted as lost (cause "smtp_log_table_full").
   size_t max_connections = 1 << 20;
+};
+
+// Which strings a list already holds, by hash, so that adding to a list of n strings costs the
+// length of the new string, not n times it. Only for a list that grows by AddIfMissing alone.
+class StringListIndex {
+ public:
+  // Appends `s` to `list` unless `list` holds it already.
+  void AddIfMissing(std::vector<std::string>& list, std::string s);
+
+ private:
+  std::unordered_map<size_t, size_t> first_with_hash_;  // hash -> index of its first string
 };
 
 // Consumes smtp_request, smtp_reply, smtp_starttls, mime_begin_entity and mime_one_header events
@@ -84,6 +97,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
     bool has_client_activity = false;
     bool process_smtp_headers = true;
     uint64_t entity_count = 0;
+    StringListIndex rcptto_index, to_index, cc_index;  // of record.rcptto, .to and .cc
   };
   struct ConnState {
     Session session;
@@ -112,9 +126,9 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   void OnReply(const Event& event, ConnState& cs);
   void OnHeader(const Event& event, ConnState& cs);
   void OnReceivedPath(const Event& event, Transaction& t, std::string_view value);
-  void AddAddresses(const Event& event, std::vector<std::string> found,
-                    std::optional<std::vector<std::string>>* set, size_t limit,
-                    std::string_view weird_name);
+  void AddAddresses(const Event& event, std::string_view header_value,
+                    std::optional<std::vector<std::string>>* set, StringListIndex& index,
+                    size_t limit, std::string_view weird_name);
   void MailTransactionInvalid(const Event& event, ConnState& cs, std::string_view addl);
   void RaiseWeird(const Event& cause, std::string_view name, std::string addl,
                   std::string_view source);
@@ -143,11 +157,18 @@ namespace smtp_text {
 // extract_email_addrs_vec(): every address-looking token, in order (duplicates kept), with
 // `<>,:;` and blanks removed. "FROM: <a@b>" -> {"a@b"}.
 std::vector<std::string> ExtractEmailAddrs(std::string_view text);
+// The same addresses handed to `visit` one by one, until it returns false (so that a caller with
+// a cap stops scanning, and keeps no list of everything a line holds).
+void ForEachEmailAddr(std::string_view text, const std::function<bool(std::string&&)>& visit);
 
 // split_mime_email_addresses(): every maximal comma-free part containing an `@` (a leading
 // double-quoted display name may contain commas), whitespace-stripped, display names kept.
 // Duplicates removed, first-seen order.
 std::vector<std::string> SplitMimeEmailAddresses(std::string_view text);
+// The same parts, duplicates included, handed to `visit` one by one until it returns false.
+// Views into `text`.
+void ForEachMimeEmailAddress(std::string_view text,
+                             const std::function<bool(std::string_view)>& visit);
 
 enum class IpWrapping { kAny, kRequireWrapped };
 // extract_ip_addresses(): IPv4/IPv6 literals found by Zeek's ip_addr_regex (longest match,

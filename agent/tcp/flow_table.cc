@@ -77,8 +77,11 @@ struct FlowTable::Flow {
   Timestamp last_seen;
   Timestamp closed_at;
   bool in_closed_list = false;
+  // Payload seen from both sides: a session, not a scan or a SYN flood (conntrack's "assured").
+  bool established = false;
+  uint8_t sides_with_payload = 0;  // bit 0: originator, bit 1: responder
   bool rexmit_weird_raised = false;
-  Flow* prev = nullptr;  // links in active_ or closed_
+  Flow* prev = nullptr;  // links in unestablished_, active_ or closed_
   Flow* next = nullptr;
 };
 
@@ -119,8 +122,9 @@ void FlowTable::Process(const TcpSegment& segment) {
   }
   Touch(*flow, segment.ts);
   HandleSegment(*flow, segment);
+  NoteEstablished(*flow, segment);
   if (flow->Closed() && !flow->in_closed_list) {
-    active_.Remove(flow);
+    ListOf(*flow).Remove(flow);
     closed_.PushBack(flow);
     flow->in_closed_list = true;
     flow->closed_at = segment.ts;
@@ -170,7 +174,7 @@ FlowTable::Flow* FlowTable::Create(const TcpSegment& segment, const FlowKey& key
   // The SYN-ACK acknowledges the originator's ISN + 1.
   if (segment.Has(kTcpSyn) && segment.Has(kTcpAck)) flow->orig.Init(segment.ack - 1);
   flows_.Insert(flow);
-  active_.PushBack(flow);
+  unestablished_.PushBack(flow);
   flow->last_seen = segment.ts;
   flows_created_.Add();
   if (partial) partial_connections_.Add();
@@ -178,13 +182,37 @@ FlowTable::Flow* FlowTable::Create(const TcpSegment& segment, const FlowKey& key
   return flow;
 }
 
+// Like conntrack's early drop: a connection that is already over goes first (no loss, not
+// counted), then the least recently active one that never carried payload both ways (a flood of
+// SYNs or scans cannot push out a mail session), and only then an established session, which is
+// a loss: counted, and reported on the connection with a weird.
 void FlowTable::EvictOne(Timestamp now) {
-  // A connection that is already over goes first; that is no loss, so it is not counted.
   if (!closed_.empty()) {
     Remove(closed_.front(), now, Removal::kClosed);
+  } else if (!unestablished_.empty()) {
+    Remove(unestablished_.front(), now, Removal::kEvicted);
   } else if (!active_.empty()) {
-    Remove(active_.front(), now, Removal::kEvicted);
+    Flow* victim = active_.front();
+    established_evicted_.Add();
+    if (weird_sink_ != nullptr) {
+      weird_sink_->OnEvent(MakeWeird(now, &victim->conn, "flow_table_full_eviction", "", "TCP"));
+    }
+    Remove(victim, now, Removal::kEvicted);
   }
+}
+
+IntrusiveList<FlowTable::Flow>& FlowTable::ListOf(const Flow& flow) {
+  if (flow.in_closed_list) return closed_;
+  return flow.established ? active_ : unestablished_;
+}
+
+void FlowTable::NoteEstablished(Flow& flow, const TcpSegment& segment) {
+  if (flow.established || WireLength(segment) == 0) return;
+  flow.sides_with_payload |= static_cast<uint8_t>(flow.SideOf(segment) == Side::kOriginator ? 1 : 2);
+  if (flow.sides_with_payload != 3 || flow.in_closed_list) return;
+  unestablished_.Remove(&flow);
+  flow.established = true;
+  active_.PushBack(&flow);
 }
 
 void FlowTable::HandleSegment(Flow& flow, const TcpSegment& segment) {
@@ -225,22 +253,23 @@ void FlowTable::InitDirection(Flow& flow, Side side, const TcpSegment& segment) 
 
 void FlowTable::Touch(Flow& flow, Timestamp ts) {
   flow.last_seen = std::max(flow.last_seen, ts);
-  if (!flow.in_closed_list) active_.MoveToBack(&flow);
+  if (!flow.in_closed_list) ListOf(flow).MoveToBack(&flow);
 }
 
 void FlowTable::ExpireIdle(Timestamp now) {
-  while (!closed_.empty() &&
-         now.usec - closed_.front()->closed_at.usec >= config_.close_delay.usec) {
+  while (!closed_.empty() && HasElapsed(closed_.front()->closed_at, now, config_.close_delay)) {
     Remove(closed_.front(), now, Removal::kClosed);
   }
-  while (!active_.empty() &&
-         now.usec - active_.front()->last_seen.usec >= config_.idle_timeout.usec) {
-    Remove(active_.front(), now, Removal::kIdle);
+  for (IntrusiveList<Flow>* list : {&unestablished_, &active_}) {
+    while (!list->empty() && HasElapsed(list->front()->last_seen, now, config_.idle_timeout)) {
+      Remove(list->front(), now, Removal::kIdle);
+    }
   }
 }
 
 void FlowTable::FinishAll(Timestamp now) {
   while (!closed_.empty()) Remove(closed_.front(), now, Removal::kEndOfInput);
+  while (!unestablished_.empty()) Remove(unestablished_.front(), now, Removal::kEndOfInput);
   while (!active_.empty()) Remove(active_.front(), now, Removal::kEndOfInput);
 }
 
@@ -250,7 +279,7 @@ void FlowTable::Remove(Flow* flow, Timestamp now, Removal why) {
   flow->orig.Close(now, StreamEnd::kRemoval);
   flow->resp.Close(now, StreamEnd::kRemoval);
   if (flow->consumer) flow->consumer->Finish(now);
-  (flow->in_closed_list ? closed_ : active_).Remove(flow);
+  ListOf(*flow).Remove(flow);
   flows_.Erase(flow);
   delete flow;  // destroys the consumer, then the connection
   UpdateActiveGauge();
@@ -274,7 +303,7 @@ FlowTable::Found FlowTable::Find(const IpAddress& a, uint16_t a_port, const IpAd
 std::vector<ConnectionSummary> FlowTable::Summaries() const {
   std::vector<ConnectionSummary> out;
   out.reserve(flows_.size());
-  for (const auto* list : {&active_, &closed_}) {
+  for (const auto* list : {&unestablished_, &active_, &closed_}) {
     list->ForEach([&out](const Flow* flow) {
       ConnectionSummary& s = out.emplace_back();
       s.uid = flow->conn.uid;
@@ -301,6 +330,9 @@ void FlowTable::VisitStats(StatsVisitor& v) const {
           "TCP connections tracked now", StatKind::kGauge);
   v.Visit(kGroup, "flows_evicted", flows_evicted_.Get(),
           "open connections finished early because the flow table was full");
+  v.Visit(kGroup, "established_flows_evicted", established_evicted_.Get(),
+          "of these, sessions with payload both ways (weird flow_table_full_eviction)",
+          StatKind::kCounter, "flow_table_full");
   v.Visit(kGroup, "flows_expired_idle", flows_expired_idle_.Get(),
           "connections finished after the inactivity timeout");
   v.Visit(kGroup, "segments", segments_.Get(), "TCP segments processed");

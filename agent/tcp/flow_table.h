@@ -27,7 +27,7 @@ struct FlowTableConfig {
   PortSet service_ports = PortSet::Default();
   Timestamp idle_timeout{300'000'000};  // Zeek's tcp_inactivity_timeout, in packet time
   Timestamp close_delay{5'000'000};     // closed connections wait this long for late retransmits
-  size_t max_flows = 100'000;           // beyond: the least recently active is evicted (counted)
+  size_t max_flows = 100'000;  // beyond: evicted (counted), sessions with payload both ways last
   size_t max_buffered_bytes_per_direction = 4 << 20;  // out-of-order data held per direction
   size_t max_buffered_bytes_total = 512 << 20;
   // Delivered but unacknowledged bytes kept only to detect inconsistent retransmissions (a flow
@@ -108,6 +108,10 @@ class FlowTable : public StatsSource {
 
   Flow* Create(const TcpSegment& segment, const FlowKey& key);
   void EvictOne(Timestamp now);
+  // The list the flow is on (unestablished_, active_ or closed_).
+  IntrusiveList<Flow>& ListOf(const Flow& flow);
+  // Moves the flow to active_ once both sides have sent payload.
+  void NoteEstablished(Flow& flow, const TcpSegment& segment);
   bool StartsNewConnection(const Flow& flow, const TcpSegment& segment) const;
   void HandleSegment(Flow& flow, const TcpSegment& segment);
   void InitDirection(Flow& flow, Side side, const TcpSegment& segment);
@@ -127,12 +131,14 @@ class FlowTable : public StatsSource {
 
   // Owns the flows it indexes (freed in Remove and the destructor).
   PointerIndex<Flow, FlowKey, FlowKeyHash> flows_;
-  IntrusiveList<Flow> active_;  // open connections, least recently active first
+  IntrusiveList<Flow> unestablished_;  // open, no payload both ways yet; least recent first
+  IntrusiveList<Flow> active_;         // open sessions (payload both ways), least recent first
   IntrusiveList<Flow> closed_;  // both streams ended, earliest closed first
 
   Counter flows_created_;
   std::atomic<uint64_t> flows_active_{0};
   Counter flows_evicted_;
+  Counter established_evicted_;
   Counter flows_expired_idle_;
   Counter segments_;
   Counter payload_bytes_;

@@ -19,6 +19,14 @@ struct Timestamp {
   auto operator<=>(const Timestamp&) const = default;
 };
 
+// Whether `span` has passed from `since` to `now`. Capture times are whatever the input says, so
+// the difference is taken without overflow (a wrapped one would be undefined behaviour).
+inline bool HasElapsed(Timestamp since, Timestamp now, Timestamp span) {
+  int64_t elapsed = 0;
+  if (__builtin_sub_overflow(now.usec, since.usec, &elapsed)) return now.usec > since.usec;
+  return elapsed >= span.usec;
+}
+
 // "1254722767.529046": seconds since the epoch with exactly six decimals, as Zeek prints `ts`.
 std::string FormatTimestamp(Timestamp ts);
 void AppendTimestamp(Timestamp ts, std::string* out);  // the same, appended to *out

@@ -54,7 +54,14 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
                         Case{{"--no-such-option"}, "no-such-option"},
                         Case{{"-r"}, "read"},
                         Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
-                        Case{{"--keep-serving"}, "--keep-serving"}}) {
+                        Case{{"--keep-serving"}, "--keep-serving"},
+                        // Boost alone takes -1 for the largest size_t (issue 17).
+                        Case{{"--history", "-1"}, "--history: '-1' is not a whole number from 0"},
+                        Case{{"--history", "100000000"}, "from 0 to 1000000"},
+                        Case{{"--history", "1e3"}, "--history"},
+                        Case{{"--ring-size", "-4096"}, "--ring-size"},
+                        Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
+                        Case{{"--ring-size", "2147483648"}, "--ring-size"}}) {
     ParseOutcome out = Parse(c.args);
     EXPECT_FALSE(out.config);
     EXPECT_EQ(out.exit_status, 2);

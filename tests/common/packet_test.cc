@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <vector>
 
 namespace mailtap {
@@ -60,4 +61,22 @@ TEST(IpAddress, ComparesInByteOrder) {
   }
 }
 
+}  // namespace mailtap
+
+namespace mailtap {
+namespace {
+
+// Capture times are whatever a file says (issue 17: the subtraction overflowed, which is
+// undefined behaviour, for pcapng timestamps near the ends of the 64-bit range).
+TEST(HasElapsed, HoldsAcrossTheWholeRangeOfCaptureTimes) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(HasElapsed(Timestamp{kMin}, Timestamp{kMax}, Timestamp{5'000'000}));
+  EXPECT_FALSE(HasElapsed(Timestamp{kMax}, Timestamp{kMin}, Timestamp{5'000'000}));
+  EXPECT_TRUE(HasElapsed(Timestamp{kMax - 5}, Timestamp{kMax}, Timestamp{5}));
+  EXPECT_FALSE(HasElapsed(Timestamp{kMax - 4}, Timestamp{kMax}, Timestamp{5}));
+  EXPECT_FALSE(HasElapsed(Timestamp{100}, Timestamp{50}, Timestamp{0}));
+}
+
+}  // namespace
 }  // namespace mailtap

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,21 @@ TEST(LineSplitter, PartialLinesOfAllSplittersShareOneMemoryBudget) {
   EXPECT_EQ(budget.used(), 0u);
   Feed(b, "abcdefg\n");  // the budget is free again: no cut
   EXPECT_EQ(b_out.out.back(), "L:abcdefg");
+}
+
+// Issue 17: 18 connections parking unterminated lines that filled the budget made every other
+// session's lines one byte long (a new session's "220" became "2").
+TEST(LineSplitter, HugePartialLinesCannotStarveOtherSessionsOrdinaryLines) {
+  LineMemoryBudget budget(1'048'576);
+  Recorder attacker_out, victim_out;
+  LineSplitter a(attacker_out, 16 << 20, &budget), b(attacker_out, 16 << 20, &budget);
+  Feed(a, std::string(900'000, 'x'));  // parked: no end of line
+  Feed(b, std::string(148'000, 'y'));  // would leave 576 bytes for everyone else
+  EXPECT_EQ(attacker_out.out.front(), "W:budget");  // b was cut instead
+  LineSplitter victim(victim_out, 16 << 20, &budget);
+  Feed(victim, "220 mx.example.org ESMTP\r\n" + std::string(998, 'h') + "\r\n");
+  EXPECT_EQ(victim_out.out, (V{"L:220 mx.example.org ESMTP", "L:" + std::string(998, 'h')}));
+  EXPECT_LE(budget.used(), 1'048'576u);
 }
 
 TEST(LineSplitter, DestroyedSplitterReturnsItsBytesToTheBudget) {

@@ -25,6 +25,7 @@ constexpr uint8_t kFinAck = kTcpFin | kTcpAck;
 constexpr uint8_t kRstAck = kTcpRst | kTcpAck;
 
 constexpr int64_t kSecond = 1'000'000;
+constexpr int64_t kMillisecond = 1'000;
 
 IpAddress Ip(const std::string& text) {
   IpAddress out;
@@ -327,6 +328,40 @@ TEST_F(FlowTableTest, FullTableEvictsTheLeastRecentlyActiveConnection) {
   EXPECT_EQ(Stats()["flows_evicted"], 1u);
 }
 
+// Issue 17: 200,000 SYN-only flows evicted an idle but open mail session.
+TEST_F(FlowTableTest, FlowFloodEvictsFlowsWithoutPayloadBothWaysBeforeAnEstablishedSession) {
+  FlowTableConfig config;
+  config.max_flows = 3;
+  Reset(config);
+  Handshake();  // connection 0: a session, then quiet
+  Send(From::kServer, kPshAck, kS + 1, kC + 1, "220 hi\r\n");
+  Send(From::kClient, kPshAck, kC + 1, kS + 9, "EHLO x\r\n");
+  for (uint16_t port = 2000; port < 2050; ++port) {  // the flood: SYNs, newer than the session
+    client_port_ = port;
+    now_ += kMillisecond;
+    Send(From::kClient, kSyn, kC, 0);
+  }
+  EXPECT_EQ(LogOf(0), (Log{"Dr:220 hi\r\n", "Do:EHLO x\r\n"}));  // not finished
+  EXPECT_EQ(Stats()["flows_evicted"], 48u);
+  EXPECT_EQ(Stats()["established_flows_evicted"], 0u);
+  EXPECT_TRUE(weirds_.names.empty());
+}
+
+TEST_F(FlowTableTest, EstablishedSessionEvictedAnywayIsReportedAndCountedAsALoss) {
+  FlowTableConfig config;
+  config.max_flows = 1;
+  Reset(config);
+  Handshake();
+  Send(From::kServer, kPshAck, kS + 1, kC + 1, "220 hi\r\n");
+  Send(From::kClient, kPshAck, kC + 1, kS + 9, "EHLO x\r\n");
+  client_port_ = 1471;
+  now_ += kSecond;
+  Send(From::kClient, kSyn, kC, 0);
+  EXPECT_EQ(LogOf(0).back(), "~");  // finished
+  EXPECT_EQ(Stats()["established_flows_evicted"], 1u);
+  EXPECT_EQ(weirds_.names, (std::vector<std::string>{"flow_table_full_eviction/TCP/conn"}));
+}
+
 TEST_F(FlowTableTest, FullTableFinishesClosedConnectionsBeforeEvictingOpenOnes) {
   FlowTableConfig config;
   config.max_flows = 2;
@@ -499,7 +534,8 @@ TEST_F(FlowTableTest, StatisticsCarryKindsAndLossCauses) {
   EXPECT_EQ(reader.kinds["segments"], StatKind::kCounter);
   EXPECT_EQ(reader.causes["gap_bytes"], "reassembly_gap");
   EXPECT_EQ(reader.causes["reassembly_buffer_overflow_bytes"], "reassembly_buffer");
-  EXPECT_EQ(reader.causes.size(), 2u);
+  EXPECT_EQ(reader.causes["established_flows_evicted"], "flow_table_full");
+  EXPECT_EQ(reader.causes.size(), 3u);
 }
 
 // What live loopback capture looks like: thousands of short sessions reusing ports, data

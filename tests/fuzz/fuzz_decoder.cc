@@ -1,0 +1,27 @@
+// One captured frame of any bytes, for each link type the decoder supports (the first byte picks
+// it): the decoder must refuse or decode it without reading outside the frame, and a decoded
+// segment's payload must lie inside the frame.
+#include <cstdint>
+#include <cstdlib>
+#include <span>
+
+#include "capture/decoder.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace mailtap;
+  if (size < 1) return 0;
+  // DLT_NULL, DLT_EN10MB, DLT_RAW (two numbers), DLT_LOOP, DLT_LINUX_SLL, DLT_LINUX_SLL2, IPv4, IPv6.
+  static constexpr int kLinkTypes[] = {0, 1, 12, 14, 101, 108, 113, 276, 228, 229};
+  const int dlt = kLinkTypes[data[0] % std::size(kLinkTypes)];
+  const std::span<const uint8_t> frame(data + 1, size - 1);
+  TcpSegment segment;
+  if (DecodeFrame(dlt, frame, &segment) != DecodeResult::kTcpSegment) return 0;
+  const uint8_t* begin = frame.data();
+  const uint8_t* end = frame.data() + frame.size();
+  if (!segment.payload.empty() &&
+      (segment.payload.data() < begin || segment.payload.data() + segment.payload.size() > end)) {
+    std::abort();
+  }
+  if (segment.payload_wire_len < segment.payload.size()) std::abort();
+  return 0;
+}

@@ -1,0 +1,206 @@
+// Issue 17: every scanner on the SMTP data path runs in time linear in its input. Each test feeds
+// one attacker-shaped input of the line cap's size (16 MiB) and asserts, in CPU time, a bound
+// relative to a plain byte-by-byte pass over as many bytes. The bounds are generous (a loaded
+// machine, sanitizer builds); a quadratic scanner needs hours at this size, so it still fails.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/cpu_ratio.h"
+#include "smtp/line_splitter.h"
+#include "smtp/mime_headers.h"
+#include "smtp/transaction.h"
+
+namespace mailtap {
+namespace {
+
+using cpu_ratio::RunAgainstPlainPass;
+
+constexpr size_t kLineCap = 16 << 20;  // the line splitter's cap: the longest line a scanner sees
+constexpr double kMaxRatio = 250;  // measured 0.7-45x; quadratic code needs >10,000x here
+
+// `unit` repeated to kLineCap bytes, between `head` and `tail`.
+std::string Repeat(std::string_view head, std::string_view unit, std::string_view tail = "") {
+  std::string s(head);
+  s.reserve(kLineCap + unit.size() + tail.size());
+  while (s.size() < kLineCap) s.append(unit);
+  s.append(tail);
+  return s;
+}
+
+// Numbered addresses "a<n>@b.c" joined by `sep`, to kLineCap bytes.
+std::string ManyAddresses(std::string_view head, std::string_view sep) {
+  std::string s(head);
+  for (size_t n = 0; s.size() < kLineCap; ++n) {
+    s += "a" + std::to_string(n) + "@b.c";
+    s += sep;
+  }
+  return s;
+}
+
+void ExpectLinear(const std::string& input, const std::function<void(const std::string&)>& scan) {
+  const auto outcome = RunAgainstPlainPass(input.size(), kMaxRatio, [&] { scan(input); });
+  EXPECT_TRUE(outcome.finished) << outcome.Describe();
+  ::testing::Test::RecordProperty("cpu_ratio", std::to_string(outcome.ratio));
+  std::fprintf(stderr, "cpu ratio to a plain pass: %.1f\n", outcome.ratio);
+}
+
+class NullRecords : public RecordSink {
+ public:
+  void OnRecord(const SmtpRecord&) override {}
+};
+class NullEvents : public EventSink {
+ public:
+  void OnEvent(const Event&) override {}
+};
+
+// One RCPT TO: or one header through a whole smtp.log (deduplication and caps included).
+class LogDriver {
+ public:
+  LogDriver() : log_(SmtpLogConfig{}, weirds_, records_, nullptr) {
+    conn_.uid = "CScan";
+    Emit(event_names::kSmtpRequest, {{"command", std::string("MAIL")}, {"arg", std::string("FROM:<a@b.c>")}});
+  }
+  void Rcpt(std::string arg) {
+    Emit(event_names::kSmtpRequest, {{"command", std::string("RCPT")}, {"arg", std::move(arg)}});
+  }
+  void Header(std::string upper_name, std::string value) {
+    Emit(event_names::kMimeOneHeader, {{"h.name", std::move(upper_name)}, {"h.value", value}});
+  }
+
+ private:
+  void Emit(std::string_view name, std::vector<EventArg> args) {
+    log_.OnEvent(Event{Timestamp{1}, name, &conn_, std::move(args)});
+  }
+  NullEvents weirds_;
+  NullRecords records_;
+  SmtpTransactionLog log_;
+  Connection conn_;
+};
+
+TEST(ScannerTime, MailFromWithoutAtIsLinear) {
+  ExpectLinear(Repeat("FROM:<", "a"), [](const std::string& s) {
+    EXPECT_TRUE(smtp_text::ExtractEmailAddrs(s).empty());
+  });
+}
+
+TEST(ScannerTime, LocalPartEndingInAnEmptyDomainIsLinear) {
+  ExpectLinear(Repeat("FROM:<", "a", "@,"), [](const std::string& s) {
+    EXPECT_TRUE(smtp_text::ExtractEmailAddrs(s).empty());
+  });
+}
+
+TEST(ScannerTime, RcptWithManyDistinctAddressesIsLinear) {
+  ExpectLinear(ManyAddresses("TO:", " "), [](const std::string& s) { LogDriver().Rcpt(s); });
+}
+
+TEST(ScannerTime, RcptWithOneAddressRepeatedIsLinear) {
+  ExpectLinear(Repeat("TO:", "<a@b.c> "), [](const std::string& s) { LogDriver().Rcpt(s); });
+}
+
+TEST(ScannerTime, RcptWithRepeatedOrcptIsLinear) {
+  ExpectLinear(Repeat("TO:<", "ORCPT=rfc822;", "a@b.c>"),
+               [](const std::string& s) { LogDriver().Rcpt(s); });
+}
+
+TEST(ScannerTime, ToHeaderWithoutCommasIsLinear) {
+  ExpectLinear(Repeat("", "a"), [](const std::string& s) {
+    EXPECT_TRUE(smtp_text::SplitMimeEmailAddresses(s).empty());
+  });
+}
+
+TEST(ScannerTime, ToHeaderOfQuotedPartsIsLinear) {
+  ExpectLinear(Repeat("", "\"a\" b"), [](const std::string& s) {
+    EXPECT_TRUE(smtp_text::SplitMimeEmailAddresses(s).empty());
+  });
+}
+
+TEST(ScannerTime, ToHeaderWithManyAddressesIsLinear) {
+  ExpectLinear(ManyAddresses("", ","), [](const std::string& s) { LogDriver().Header("TO", s); });
+}
+
+TEST(ScannerTime, CcHeaderWithOneAddressRepeatedIsLinear) {
+  ExpectLinear(Repeat("", "a@b.c,"), [](const std::string& s) { LogDriver().Header("CC", s); });
+}
+
+TEST(ScannerTime, ReceivedOfHexDigitsIsLinear) {
+  ExpectLinear(Repeat("from x ([", "a"), [](const std::string& s) {
+    EXPECT_FALSE(smtp_text::FindAddressInSmtpHeader(s));
+  });
+}
+
+TEST(ScannerTime, ReceivedOfOverlongGroupsIsLinear) {
+  ExpectLinear(Repeat("from x ([", "11111:"), [](const std::string& s) {
+    EXPECT_FALSE(smtp_text::FindAddressInSmtpHeader(s));
+  });
+}
+
+TEST(ScannerTime, ReceivedOfSevenGroupRunsIsLinear) {
+  ExpectLinear(Repeat("from x ", "1111:1111:1111:1111:1111:1111:1111:x"),
+               [](const std::string& s) { LogDriver().Header("RECEIVED", s); });
+}
+
+TEST(ScannerTime, XOriginatingIpOfDottedDigitsIsLinear) {
+  ExpectLinear(Repeat("", "1.2.3."), [](const std::string& s) {
+    LogDriver().Header("X-ORIGINATING-IP", s);
+  });
+}
+
+TEST(ScannerTime, XOriginatingIpOfCompressedRunsIsLinear) {
+  ExpectLinear(Repeat("", "1::1::"), [](const std::string& s) {
+    LogDriver().Header("X-ORIGINATING-IP", s);
+  });
+}
+
+class NullLines : public smtp::LineSplitterListener {
+ public:
+  void OnLine(std::string_view line) override { total += line.size(); }
+  void OnPlain(std::span<const uint8_t>) override {}
+  void OnAnomaly(smtp::SplitterAnomaly) override {}
+  size_t total = 0;
+};
+
+TEST(ScannerTime, LineSplitterOnALineAtTheCapInSmallDeliveriesIsLinear) {
+  ExpectLinear(Repeat("", "a", "\r\n"), [](const std::string& s) {
+    NullLines lines;
+    smtp::LineSplitter splitter(lines, kLineCap + 1);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(s.data());
+    for (size_t i = 0; i < s.size(); i += 1460) {
+      splitter.Feed({bytes + i, std::min<size_t>(1460, s.size() - i)});
+    }
+    EXPECT_EQ(lines.total, kLineCap);
+  });
+}
+
+class NullHeaders : public smtp::HeaderListener {
+ public:
+  void OnHeader(std::string_view, std::string_view) override { ++headers; }
+  void OnHeaderTooLong(size_t) override {}
+  size_t headers = 0;
+};
+
+TEST(ScannerTime, HeaderNameAfterJunkIsLinear) {
+  ExpectLinear(Repeat("", ":(a)"), [](const std::string& s) {
+    NullHeaders headers;
+    smtp::TopLevelHeaders top(headers, 65536);
+    top.Line(s);
+    top.Finish();
+  });
+}
+
+TEST(ScannerTime, HeaderWithAnUnterminatedCommentIsLinear) {
+  ExpectLinear(Repeat("X-A: ", "(\\("), [](const std::string& s) {
+    NullHeaders headers;
+    smtp::TopLevelHeaders top(headers, 65536);
+    top.Line(s);
+    top.Finish();
+    EXPECT_EQ(headers.headers, 1u);
+  });
+}
+
+}  // namespace
+}  // namespace mailtap
