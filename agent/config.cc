@@ -233,13 +233,31 @@ ParseOutcome UsageError(const std::string& message) {
       fmt::format("mailtapd: {}\nTry 'mailtapd --help' for more information.\n", message)};
 }
 
+// mailtapd takes options only. A stray word must not be ignored: without -r, ignoring it would
+// start a live capture on every interface, which is not what someone who typed a file name meant.
+std::string StrayArgumentMessage(const std::string& word, bool has_read) {
+  if (has_read) {
+    return fmt::format(
+        "unexpected argument '{}': -r reads one capture; replay the files one at a time, or merge "
+        "them first (mergecap -w all.pcap a.pcap b.pcap)",
+        word);
+  }
+  return fmt::format("unexpected argument '{}': mailtapd takes options only (did you mean -r {}?)",
+                     word, word);
+}
+
 }  // namespace
+
 
 ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   const po::options_description opts = Options();
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+    const po::parsed_options parsed = po::command_line_parser(argc, argv).options(opts).run();
+    po::store(parsed, vm);
+    const std::vector<std::string> stray =
+        po::collect_unrecognized(parsed.options, po::include_positional);
+    if (!stray.empty()) return UsageError(StrayArgumentMessage(stray.front(), vm.count("read")));
   } catch (const po::error& e) {
     return UsageError(e.what());
   }

@@ -61,7 +61,10 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
                         Case{{"--history", "1e3"}, "--history"},
                         Case{{"--ring-size", "-4096"}, "--ring-size"},
                         Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
-                        Case{{"--ring-size", "2147483648"}, "--ring-size"}}) {
+                        Case{{"--ring-size", "2147483648"}, "--ring-size"},
+                        // A stray word used to start a live capture on every interface (issue 16).
+                        Case{{"extra-arg"}, "did you mean -r extra-arg?"},
+                        Case{{"-r", "a.pcap", "b.pcap"}, "unexpected argument 'b.pcap'"}}) {
     ParseOutcome out = Parse(c.args);
     EXPECT_FALSE(out.config);
     EXPECT_EQ(out.exit_status, 2);
