@@ -37,8 +37,7 @@ const LogSchema& SslLogSchema() {
        "curve", "server_name", "resumed", "last_alert", "next_protocol", "established",
        "ssl_history", "cert_chain_fps", "client_cert_chain_fps", "sni_matches_cert"},
       {"time", "string", "addr", "port", "addr", "port", "string", "string", "string", "string",
-       "bool", "string", "string", "bool", "string", "vector[string]", "vector[string]",
-       "bool"}};
+       "bool", "string", "string", "bool", "string", "vector[string]", "vector[string]", "bool"}};
   return schema;
 }
 

@@ -43,8 +43,8 @@ bool CertificateMatchesHost(std::span<const uint8_t> der, std::string_view host)
   X509Ptr cert = Parse(der);
   if (!cert || host.empty()) return false;
   // Zeek checks the common name even when there are DNS names.
-  return X509_check_host(cert.get(), host.data(), host.size(),
-                         X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT, nullptr) == 1;
+  return X509_check_host(cert.get(), host.data(), host.size(), X509_CHECK_FLAG_ALWAYS_CHECK_SUBJECT,
+                         nullptr) == 1;
 }
 
 }  // namespace mailtap::tls

@@ -44,27 +44,48 @@ constexpr std::array<uint8_t, 32> kHelloRetryRandom = {
 // the unassigned ones.
 char HistoryLetter(uint8_t type) {
   switch (type) {
-    case 0: return 'h';   // hello_request
-    case 1: return 'c';   // client_hello
-    case 2: return 's';   // server_hello
-    case 3: return 'v';   // hello_verify_request
-    case 4: return 't';   // new_session_ticket
-    case 5: return 'e';   // end_of_early_data
-    case 6: return 'j';   // hello_retry_request (TLS 1.3 drafts)
-    case 8: return 'o';   // encrypted_extensions
-    case 11: return 'x';  // certificate
-    case 12: return 'k';  // server_key_exchange
-    case 13: return 'r';  // certificate_request
-    case 14: return 'n';  // server_hello_done
-    case 15: return 'y';  // certificate_verify
-    case 16: return 'g';  // client_key_exchange
-    case 20: return 'f';  // finished
-    case 21: return 'w';  // certificate_url
-    case 22: return 'u';  // certificate_status
-    case 23: return 'a';  // supplemental_data
-    case 24: return 'p';  // key_update
-    case 254: return 'm';  // message_hash
-    default: return 'z';
+    case 0:
+      return 'h';  // hello_request
+    case 1:
+      return 'c';  // client_hello
+    case 2:
+      return 's';  // server_hello
+    case 3:
+      return 'v';  // hello_verify_request
+    case 4:
+      return 't';  // new_session_ticket
+    case 5:
+      return 'e';  // end_of_early_data
+    case 6:
+      return 'j';  // hello_retry_request (TLS 1.3 drafts)
+    case 8:
+      return 'o';  // encrypted_extensions
+    case 11:
+      return 'x';  // certificate
+    case 12:
+      return 'k';  // server_key_exchange
+    case 13:
+      return 'r';  // certificate_request
+    case 14:
+      return 'n';  // server_hello_done
+    case 15:
+      return 'y';  // certificate_verify
+    case 16:
+      return 'g';  // client_key_exchange
+    case 20:
+      return 'f';  // finished
+    case 21:
+      return 'w';  // certificate_url
+    case 22:
+      return 'u';  // certificate_status
+    case 23:
+      return 'a';  // supplemental_data
+    case 24:
+      return 'p';  // key_update
+    case 254:
+      return 'm';  // message_hash
+    default:
+      return 'z';
   }
 }
 
@@ -113,10 +134,10 @@ struct HandshakeParser::Direction {
   size_t header_len = 0;
   uint8_t content_type = 0;
   size_t body_remaining = 0;
-  bool skip_body = false;      // a ciphertext record: its bytes are not kept
-  std::vector<uint8_t> body;   // the plaintext record being collected (at most 64 KiB)
+  bool skip_body = false;          // a ciphertext record: its bytes are not kept
+  std::vector<uint8_t> body;       // the plaintext record being collected (at most 64 KiB)
   std::vector<uint8_t> handshake;  // handshake bytes not yet forming a whole message
-  size_t skip_message = 0;     // bytes left of a message too long to keep
+  size_t skip_message = 0;         // bytes left of a message too long to keep
 };
 
 HandshakeParser::HandshakeParser(HandshakeLimits limits, HandshakeListener& listener)
@@ -138,8 +159,7 @@ void HandshakeParser::Feed(Role role, Timestamp ts, std::span<const uint8_t> byt
 void HandshakeParser::Gap(Role /*role*/) { Stop(); }
 
 // Consumes bytes of the current record (its header, then its body); returns how many.
-size_t HandshakeParser::FeedRecordBytes(Direction& dir, Role role,
-                                        std::span<const uint8_t> bytes) {
+size_t HandshakeParser::FeedRecordBytes(Direction& dir, Role role, std::span<const uint8_t> bytes) {
   if (dir.header_len < kRecordHeader) {
     const size_t n = std::min(kRecordHeader - dir.header_len, bytes.size());
     std::copy_n(bytes.begin(), n, dir.header.begin() + static_cast<ptrdiff_t>(dir.header_len));
@@ -304,8 +324,8 @@ void HandshakeParser::Message(Role role, uint8_t type, std::span<const uint8_t> 
 // RFC 8446 4.1.2 (and RFC 5246 7.4.1.2: extensions optional).
 bool HandshakeParser::ClientHello(std::span<const uint8_t> body) {
   Reader r(body);
-  r.U16();         // legacy_version
-  r.Bytes(32);     // random
+  r.U16();      // legacy_version
+  r.Bytes(32);  // random
   auto session_id = r.Bytes(r.U8());
   r.Bytes(r.U16());  // cipher_suites
   r.Bytes(r.U8());   // compression_methods
@@ -320,9 +340,8 @@ bool HandshakeParser::ClientHello(std::span<const uint8_t> body) {
     }
     if (!r.ok() || !exts.ok()) return false;
   }
-  const bool all_zero =
-      session_id.size() == 32 && std::all_of(session_id.begin(), session_id.end(),
-                                             [](uint8_t b) { return b == 0; });
+  const bool all_zero = session_id.size() == 32 && std::all_of(session_id.begin(), session_id.end(),
+                                                               [](uint8_t b) { return b == 0; });
   if (!session_id.empty() && !all_zero) {
     client_session_id_.emplace(session_id.begin(), session_id.end());
     client_ticket_empty_session_seen_ = false;
@@ -376,8 +395,9 @@ bool HandshakeParser::ServerHello(std::span<const uint8_t> body, bool* retry_req
   *retry_request = std::equal(random.begin(), random.end(), kHelloRetryRandom.begin());
   // Session-id resumption exists up to TLS 1.2 (RFC 5246 7.4.1.3).
   const uint16_t v = *summary_.version;
-  if (client_session_id_ && std::equal(session_id.begin(), session_id.end(),
-                                       client_session_id_->begin(), client_session_id_->end()) &&
+  if (client_session_id_ &&
+      std::equal(session_id.begin(), session_id.end(), client_session_id_->begin(),
+                 client_session_id_->end()) &&
       (v >> 8) != 0x7F && v != 0x0304) {
     summary_.resumed = true;
   }
@@ -407,8 +427,8 @@ bool HandshakeParser::ServerExtension(uint16_t type, std::span<const uint8_t> da
 
 // RFC 5246 7.4.2; TLS 1.3 (RFC 8446 4.4.2) adds a request context and per-entry extensions.
 bool HandshakeParser::Certificate(Role role, std::span<const uint8_t> body) {
-  const bool tls13 = summary_.version && *summary_.version != 0x0002 &&
-                     IsTls13OrLater(*summary_.version);
+  const bool tls13 =
+      summary_.version && *summary_.version != 0x0002 && IsTls13OrLater(*summary_.version);
   Reader r(body);
   if (tls13) r.Bytes(r.U8());  // certificate_request_context
   Reader list(r.Bytes(r.U24()));

@@ -36,7 +36,7 @@ struct HandshakeSummary {
   std::optional<uint16_t> curve;
   std::optional<std::string> server_name;  // the first host name of the client's SNI
   bool resumed = false;
-  std::optional<uint8_t> last_alert;        // description of the last plaintext alert
+  std::optional<uint8_t> last_alert;         // description of the last plaintext alert
   std::optional<std::string> next_protocol;  // the server's ALPN choice
   bool established = false;
   std::string history;  // ssl_history: one letter per message, upper case from the client

@@ -33,10 +33,10 @@ SslRecord StartTlsRecord() {
   r.curve = "secp256r1";
   r.established = true;
   r.ssl_history = "CsxknGIti";
-  r.cert_chain_fps = std::vector<std::string>{
-      "4f0a1ac1c6e873c8805fe2fc56c7aac77025f1dcbbbf907e768f1ec88c3485db",
-      "a047a37fa2d2e118a4f5095fe074d6cfe0e352425a7632bf8659c03919a6c81d",
-      "3c35cc963eb004451323d3275d05b353235053490d9cd83729a2faf5e7ca1cc0"};
+  r.cert_chain_fps =
+      std::vector<std::string>{"4f0a1ac1c6e873c8805fe2fc56c7aac77025f1dcbbbf907e768f1ec88c3485db",
+                               "a047a37fa2d2e118a4f5095fe074d6cfe0e352425a7632bf8659c03919a6c81d",
+                               "3c35cc963eb004451323d3275d05b353235053490d9cd83729a2faf5e7ca1cc0"};
   r.client_cert_chain_fps = std::vector<std::string>{};
   return r;
 }
@@ -95,8 +95,7 @@ TEST(SslLogJson, HostileServerNameStaysValidJson) {
   for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
   r.server_name = all;
   EXPECT_TRUE(nlohmann::json::accept(FormatSslRecord(r, LogFormat::kJson)));
-  EXPECT_EQ(Split(FormatSslRecord(r, LogFormat::kZeek), '\t').size(),
-            SslLogSchema().fields.size());
+  EXPECT_EQ(Split(FormatSslRecord(r, LogFormat::kZeek), '\t').size(), SslLogSchema().fields.size());
 }
 
 TEST(SslLogWriter, WritesDirSslLogWithZeeksHeader) {

@@ -23,8 +23,7 @@ constexpr char kCertificateHex[] =
     "78616d706c652e6f7267300a06082a8648ce3d0403020348003045022100da297ee1c6c1f65e63de4d204725"
     "a53889b1065c3515956e5ccf17fe67e5ff6202207238ee085aa21667f105992ece4101ac26cbf2c60488284d"
     "0bc844ec9fb71fd8";
-constexpr char kFingerprint[] =
-    "e9dfd8918fc18a06950c928ffc43936065b278a5305d63f0d652c0d60f9eef57";
+constexpr char kFingerprint[] = "e9dfd8918fc18a06950c928ffc43936065b278a5305d63f0d652c0d60f9eef57";
 
 std::vector<uint8_t> FromHex(std::string_view hex) {
   std::vector<uint8_t> out;

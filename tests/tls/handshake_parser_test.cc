@@ -29,7 +29,9 @@ Bytes Record(uint8_t type, const Bytes& body, uint16_t version = 0x0303) {
   return Cat({U8(type), U16(version), U16(body.size()), body});
 }
 Bytes Message(uint8_t type, const Bytes& body) { return Cat({U8(type), U24(body.size()), body}); }
-Bytes Extension(uint16_t type, const Bytes& data) { return Cat({U16(type), U16(data.size()), data}); }
+Bytes Extension(uint16_t type, const Bytes& data) {
+  return Cat({U16(type), U16(data.size()), data});
+}
 Bytes Extensions(std::initializer_list<Bytes> exts) {
   Bytes all = Cat(exts);
   return Cat({U16(all.size()), all});
@@ -47,13 +49,13 @@ Bytes Alpn(std::initializer_list<std::string_view> protocols) {
 }
 
 Bytes ClientHello(const Bytes& session_id, const Bytes& extensions) {
-  return Message(1, Cat({U16(0x0303), Repeat(0x11, 32), U8(session_id.size()), session_id,
-                         U16(4), U16(0xC02F), U16(0x1301), U8(1), U8(0), extensions}));
+  return Message(1, Cat({U16(0x0303), Repeat(0x11, 32), U8(session_id.size()), session_id, U16(4),
+                         U16(0xC02F), U16(0x1301), U8(1), U8(0), extensions}));
 }
 Bytes ServerHello(uint16_t cipher, const Bytes& session_id, const Bytes& extensions,
                   const Bytes& random = Repeat(0x22, 32)) {
-  return Message(2, Cat({U16(0x0303), random, U8(session_id.size()), session_id, U16(cipher),
-                         U8(0), extensions}));
+  return Message(2, Cat({U16(0x0303), random, U8(session_id.size()), session_id, U16(cipher), U8(0),
+                         extensions}));
 }
 Bytes CertificateMsg(std::initializer_list<Bytes> certs) {
   Bytes list;
@@ -89,8 +91,8 @@ class HandshakeParserTest : public ::testing::Test {
 };
 
 TEST_F(HandshakeParserTest, ClientHelloGivesServerNameAndServerHelloTheSession) {
-  Client(Record(kHandshake, ClientHello({}, Extensions({Sni({"mail.example.org"}),
-                                                        Alpn({"smtp", "h2"})}))));
+  Client(Record(kHandshake,
+                ClientHello({}, Extensions({Sni({"mail.example.org"}), Alpn({"smtp", "h2"})}))));
   Server(Record(kHandshake, ServerHello(0xC02F, {}, Extensions({Alpn({"smtp"})}))));
   EXPECT_TRUE(summary().seen);
   EXPECT_EQ(summary().first_seen, Timestamp{1});
@@ -116,8 +118,7 @@ TEST_F(HandshakeParserTest, FullTls12HandshakeIsEstablishedAtTheServersFinished)
   Client(Record(kHandshake, ClientHello({}, Extensions({Extension(35, {})}))));
   Server(Record(kHandshake,
                 Cat({ServerHello(0xC02F, {}, {}), CertificateMsg({leaf, ca}),
-                     Message(12, Cat({U8(3), U16(23), U8(65), Repeat(4, 65)})),
-                     Message(14, {})})));
+                     Message(12, Cat({U8(3), U16(23), U8(65), Repeat(4, 65)})), Message(14, {})})));
   Client(Cat({Record(kHandshake, Message(16, Repeat(1, 66))), Record(kCcs, {1}),
               Record(kHandshake, Repeat(0x5A, 40))}));  // Finished, encrypted
   EXPECT_EQ(recorder_.established, 0);
@@ -139,15 +140,15 @@ TEST_F(HandshakeParserTest, Tls13TakesVersionAndCurveFromServerExtensions) {
   const Bytes versions = Cat({U8(4), U16(0x0304), U16(0x0303)});
   Client(Record(kHandshake, ClientHello(Repeat(9, 32), Extensions({Extension(43, versions)})),
                 0x0301));
-  Server(Cat({Record(kHandshake,
-                     ServerHello(0x1301, Repeat(9, 32),
-                                 Extensions({Extension(43, U16(0x0304)),
-                                             Extension(51, Cat({U16(29), U16(32),
-                                                                Repeat(3, 32)}))}))),
-              Record(kCcs, {1}), Record(kAppData, Repeat(0x77, 500))}));
+  Server(
+      Cat({Record(kHandshake,
+                  ServerHello(0x1301, Repeat(9, 32),
+                              Extensions({Extension(43, U16(0x0304)),
+                                          Extension(51, Cat({U16(29), U16(32), Repeat(3, 32)}))}))),
+           Record(kCcs, {1}), Record(kAppData, Repeat(0x77, 500))}));
   EXPECT_EQ(summary().version, 0x0304);
   EXPECT_EQ(summary().cipher, 0x1301);
-  EXPECT_EQ(summary().curve, 29);  // x25519
+  EXPECT_EQ(summary().curve, 29);   // x25519
   EXPECT_FALSE(summary().resumed);  // a TLS 1.3 session id is only for middleboxes
   EXPECT_FALSE(summary().established);
   // Without a ChangeCipherSpec from the client, its first application data switches it.
@@ -161,10 +162,10 @@ TEST_F(HandshakeParserTest, HelloRetryRequestIsLetterJ) {
                       0x02, 0x1E, 0x65, 0xB8, 0x91, 0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB,
                       0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C};
   Client(Record(kHandshake, ClientHello({}, {})));
-  Server(Record(kHandshake, ServerHello(0x1301, {},
-                                        Extensions({Extension(43, U16(0x0304)),
-                                                    Extension(51, U16(23))}),
-                                        hrr_random)));
+  Server(Record(
+      kHandshake,
+      ServerHello(0x1301, {}, Extensions({Extension(43, U16(0x0304)), Extension(51, U16(23))}),
+                  hrr_random)));
   EXPECT_EQ(summary().history, "Cj");
   EXPECT_EQ(summary().curve, 23);
 }
@@ -241,8 +242,8 @@ TEST(HandshakeParserLimitsTest, MessageLongerThanTheLimitIsSkippedWithAWeird) {
   const Bytes big = CertificateMsg({Repeat(0xCC, 5000)});
   for (size_t i = 0; i < big.size(); i += 1500) {
     const size_t n = std::min<size_t>(1500, big.size() - i);
-    parser.Feed(Role::kServer, Timestamp{1}, Record(kHandshake, Bytes(big.begin() + i,
-                                                                      big.begin() + i + n)));
+    parser.Feed(Role::kServer, Timestamp{1},
+                Record(kHandshake, Bytes(big.begin() + i, big.begin() + i + n)));
   }
   parser.Feed(Role::kServer, Timestamp{1}, Record(kHandshake, Message(14, {})));
   ASSERT_EQ(recorder.weirds.size(), 1u);
