@@ -198,6 +198,8 @@ class RetiredSession : public StreamConsumer {
 std::unique_ptr<StreamConsumer> SmtpSession::Retire() {
   // A TLS session stays: its plaintext may still arrive, after the FINs (another path).
   const bool tls_may_follow = !disabled_ && (tls_ || implicit_tls_);
+  // The TLS analyzer logs an unfinished handshake when the connection is removed.
+  if (tls_wire_) return nullptr;
   const bool finish_only_reports_removal =
       !tls_may_follow && (disabled_ || (orig_ended_ && resp_ended_ && !message_));
   if (!finish_only_reports_removal || call_depth_ > 0) return nullptr;

@@ -466,6 +466,15 @@ void HandshakeParser::AddHistory(Role role, char letter) {
   }
 }
 
+// Nothing more is parsed: the buffers go (a stopped parser lives as long as its connection).
+void HandshakeParser::Stop() {
+  stopped_ = true;
+  for (auto& dir : dirs_) {
+    std::vector<uint8_t>().swap(dir->body);
+    std::vector<uint8_t>().swap(dir->handshake);
+  }
+}
+
 void HandshakeParser::MarkSeen(Timestamp ts) {
   if (summary_.seen) return;
   summary_.seen = true;

@@ -108,7 +108,7 @@ class HandshakeParser {
   void ServerKeyExchange(std::span<const uint8_t> body);
   void AddHistory(Role role, char letter);
   void MarkSeen(Timestamp ts);
-  void Stop() { stopped_ = true; }
+  void Stop();
 
   HandshakeLimits limits_;
   HandshakeListener& listener_;

@@ -104,5 +104,20 @@ TEST(SmtpSessionTlsWire, PartialImplicitTlsConnectionIsNotHandedOver) {
   session.Finish(Timestamp{2});
 }
 
+// A disabled session would retire into a stand-in; with a TLS analyzer it stays, so that the
+// handshake is still logged when the connection is removed (Zeek's finalize_ssl).
+TEST(SmtpSessionTlsWire, SessionWithATlsAnalyzerIsNotRetired) {
+  SessionHarness h;
+  FakeTlsFactory tls;
+  h.shared().tls_wire = &tls;
+  h.Server("220 hi\r\n");
+  h.Client("STARTTLS\r\n");
+  h.Server("220 go ahead\r\n");
+  h.session().RequestDisable(DisableReason::kScript);
+  EXPECT_EQ(h.session().Retire(), nullptr);
+  h.Finish();
+  EXPECT_EQ(tls.log.finished, 1);
+}
+
 }  // namespace
 }  // namespace mailtap::testing
