@@ -277,5 +277,46 @@ TEST_F(HandshakeParserTest, ApplicationDataBeforeTls12IsEncryptedIsAWeird) {
   EXPECT_EQ(recorder_.weirds, std::vector<std::string>{"ssl_early_application_data"});
 }
 
+// The server's whole first flight, cut into two segments at every possible point.
+TEST(HandshakeParserSegmentsTest, EveryCutOfTheServerFlightGivesTheSameSummary) {
+  const Bytes flight = Cat(
+      {Record(kHandshake, Cat({ServerHello(0xC02F, {}, {}), CertificateMsg({Repeat(0xAA, 40)})})),
+       Record(kHandshake, Cat({Message(12, Cat({U8(3), U16(29), U8(0)})), Message(14, {})})),
+       Record(kAlert, {1, 0})});
+  for (size_t cut = 0; cut <= flight.size(); ++cut) {
+    Recorder recorder;
+    HandshakeParser parser(HandshakeLimits{}, recorder);
+    parser.Feed(Role::kClient, Timestamp{1}, Record(kHandshake, ClientHello({}, {})));
+    parser.Feed(Role::kServer, Timestamp{2}, Bytes(flight.begin(), flight.begin() + cut));
+    parser.Feed(Role::kServer, Timestamp{3}, Bytes(flight.begin() + cut, flight.end()));
+    EXPECT_EQ(parser.summary().history, "Csxknl") << "cut at " << cut;
+    EXPECT_EQ(parser.summary().curve, 29) << "cut at " << cut;
+    EXPECT_EQ(recorder.certificates.size(), 1u) << "cut at " << cut;
+    EXPECT_TRUE(recorder.weirds.empty()) << "cut at " << cut;
+  }
+}
+
+// Hostile input is normal: records of every type with arbitrary bodies never crash the parser
+// and never make it hold more than one record and one message per direction.
+TEST(HandshakeParserSegmentsTest, ArbitraryRecordBodiesAreSurvived) {
+  uint32_t state = 12345;
+  auto next = [&state] {
+    state = state * 1103515245u + 12345u;
+    return static_cast<uint8_t>(state >> 16);
+  };
+  for (int run = 0; run < 200; ++run) {
+    Recorder recorder;
+    HandshakeParser parser(HandshakeLimits{}, recorder);
+    for (int i = 0; i < 30 && !parser.stopped(); ++i) {
+      Bytes body(next() % 64);
+      for (uint8_t& b : body) b = next();
+      if (next() % 2 == 0 && body.size() >= 4) body[0] = next() % 3;  // hellos, often broken
+      const uint8_t type = static_cast<uint8_t>(20 + next() % 5);
+      parser.Feed(next() % 2 ? Role::kClient : Role::kServer, Timestamp{i}, Record(type, body));
+    }
+    EXPECT_LE(parser.summary().history.size(), 100u);
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::tls
