@@ -46,9 +46,10 @@ po::options_description Options() {
      "inside TLS is analysed there")
     ("events", po::value<std::string>()->value_name("PATH"),
      "write every event as JSON lines to PATH ('-' = stdout)")
-    ("log-dir", po::value<std::string>()->value_name("DIR"), "write smtp.log into DIR")
+    ("log-dir", po::value<std::string>()->value_name("DIR"),
+     "write smtp.log, ssl.log and weird.log into DIR")
     ("log-format", po::value<std::string>()->value_name("json|zeek")->default_value("json"),
-     "smtp.log as JSON lines or Zeek's tab-separated format")
+     "the logs as JSON lines or Zeek's tab-separated format")
     ("socket", po::value<std::string>()->value_name("PATH"),
      "query socket (default /run/mailtap/mailtap.sock when capturing live; none for -r)")
     ("socket-group", po::value<std::string>()->value_name("GROUP"),

@@ -7,11 +7,13 @@
 #include "query/redactor.h"
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/smtp_log_writer.h"
+#include "sinks/ssl_log_writer.h"
 #include "sinks/weird_log_writer.h"
 #include "smtp/analyzer.h"
 #include "smtp/transaction.h"
 #include "tcp/flow_table.h"
 #include "tls/plaintext_router.h"
+#include "tls/ssl_analyzer.h"
 
 namespace mailtap {
 namespace {
@@ -33,6 +35,12 @@ Timestamp WallClockNow() {
   return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(now).count()};
 }
 
+// Where ssl.log records go without --log-dir.
+class NoSslRecords : public SslRecordSink {
+ public:
+  void OnSslRecord(const SslRecord&) override {}
+};
+
 }  // namespace
 
 // The file outputs named on the command line.
@@ -50,6 +58,10 @@ class Pipeline::Outputs {
       WeirdLogWriterOptions weird_options;
       weird_options.format = config.log_format;
       weird_log_ = std::make_unique<WeirdLogWriter>(*config.log_dir, weird_options);
+      SslLogWriterOptions ssl_options;
+      ssl_options.format = config.log_format;
+      ssl_options.limits = config.tunables.log_limits;
+      ssl_log_ = std::make_unique<SslLogWriter>(*config.log_dir, ssl_options);
     }
   }
   // A failed reopen is counted and logged by the writer and retried at the next SIGHUP.
@@ -57,11 +69,13 @@ class Pipeline::Outputs {
     if (events_) events_->Reopen();
     if (smtp_log_) smtp_log_->Reopen();
     if (weird_log_) weird_log_->Reopen();
+    if (ssl_log_) ssl_log_->Reopen();
   }
   void HandTo(uid_t uid, gid_t gid) {
     if (events_) events_->output().HandTo(uid, gid);
     if (smtp_log_) smtp_log_->output().HandTo(uid, gid);
     if (weird_log_) weird_log_->output().HandTo(uid, gid);
+    if (ssl_log_) ssl_log_->output().HandTo(uid, gid);
   }
   // Whether any output dropped bytes on a failed write (each said so on stderr when it began).
   bool LostOutput() {
@@ -72,11 +86,18 @@ class Pipeline::Outputs {
   JsonlEventWriter* events() { return events_.get(); }
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
   WeirdLogWriter* weird_log() { return weird_log_.get(); }
+  SslLogWriter* ssl_log() { return ssl_log_.get(); }
+  SslRecordSink& ssl_records() {
+    if (ssl_log_) return *ssl_log_;
+    return no_ssl_records_;
+  }
 
  private:
   std::unique_ptr<JsonlEventWriter> events_;
   std::unique_ptr<SmtpLogWriter> smtp_log_;
   std::unique_ptr<WeirdLogWriter> weird_log_;
+  std::unique_ptr<SslLogWriter> ssl_log_;
+  NoSslRecords no_ssl_records_;
 };
 
 Pipeline::Pipeline(const Config& config)
@@ -91,6 +112,9 @@ Pipeline::Pipeline(const Config& config)
   smtp_config.ports = config.ports;
   smtp_config.tls_ports = config.tls_ports;
   analyzers_ = std::make_unique<SmtpAnalyzerFactory>(smtp_config, bus_);
+  ssl_analyzers_ =
+      std::make_unique<SslAnalyzerFactory>(tls::HandshakeLimits{}, bus_, outputs_->ssl_records());
+  analyzers_->SetTlsWireAnalyzers(ssl_analyzers_.get());
   transaction_log_ = std::make_unique<SmtpTransactionLog>(config.tunables.smtp_log, bus_,
                                                           *record_redactor_, analyzers_.get());
   // smtp.log is built from the unredacted events (it holds no credentials; with --redact data its
@@ -104,10 +128,12 @@ Pipeline::Pipeline(const Config& config)
   tls_router_ = std::make_unique<TlsPlaintextRouter>(TlsJoinConfig{}, *flows_, bus_);
   bus_.AddSink(tls_router_.get());
 
-  stats_sources_ = {flows_.get(), analyzers_.get(), tls_router_.get(), transaction_log_.get()};
+  stats_sources_ = {flows_.get(), analyzers_.get(), ssl_analyzers_.get(), tls_router_.get(),
+                    transaction_log_.get()};
   if (outputs_->events()) stats_sources_.push_back(outputs_->events());
   if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
+  if (outputs_->ssl_log()) stats_sources_.push_back(outputs_->ssl_log());
 }
 
 Pipeline::~Pipeline() = default;
@@ -136,8 +162,7 @@ void Pipeline::Run(CaptureSource& source) {
   }
   flows_->FinishAll(last_packet_time_);
   source.SetTlsPlaintextSink(nullptr);
-  bus_.Flush();
-  records_.Flush();
+  FlushRecords();
   stats_snapshot_.Publish(CollectStats(stats_sources_));
   connections_snapshot_.PublishFinal(flows_->Summaries());
 }
@@ -166,10 +191,15 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
   // costs the busy agent more than the freshness is worth.
   if (wall - last_publish_ >= kPublishInterval) {
     last_publish_ = wall;
-    bus_.Flush();
-    records_.Flush();
+    FlushRecords();
     stats_snapshot_.Publish(CollectStats(stats_sources_));
   }
+}
+
+void Pipeline::FlushRecords() {
+  bus_.Flush();
+  records_.Flush();
+  outputs_->ssl_records().Flush();
 }
 
 void Pipeline::HandOutputsTo(uid_t uid, gid_t gid) { outputs_->HandTo(uid, gid); }

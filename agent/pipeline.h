@@ -21,6 +21,7 @@ namespace mailtap {
 
 class FlowTable;
 class SmtpAnalyzerFactory;
+class SslAnalyzerFactory;
 class SmtpTransactionLog;
 class TlsPlaintextRouter;
 class Redactor;
@@ -77,6 +78,7 @@ class Pipeline {
   void ProcessSegment(const TcpSegment& segment);
   void Housekeeping(Timestamp now, bool source_idle);
   void ReopenOutputs();
+  void FlushRecords();
 
   Config config_;
   UidGenerator uids_;
@@ -87,6 +89,7 @@ class Pipeline {
   std::unique_ptr<RecordRedactor> record_redactor_;
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
+  std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;
   std::unique_ptr<TlsPlaintextRouter> tls_router_;
   class Outputs;

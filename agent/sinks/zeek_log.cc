@@ -183,6 +183,11 @@ void LogLineBuilder::Bool(std::string_view name, bool value) {
   }
 }
 
+void LogLineBuilder::Bool(std::string_view name, std::optional<bool> value) {
+  if (!value) return Unset();
+  Bool(name, *value);
+}
+
 void LogLineBuilder::Addr(std::string_view name, const std::optional<IpAddress>& value) {
   if (!value) return Unset();
   BeginField(name);

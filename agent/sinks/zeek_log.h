@@ -49,6 +49,7 @@ class LogLineBuilder {
   void Count(std::string_view name, uint64_t value);
   void Port(std::string_view name, uint16_t port);
   void Bool(std::string_view name, bool value);
+  void Bool(std::string_view name, std::optional<bool> value);  // nullopt: unset
   void Addr(std::string_view name, const std::optional<IpAddress>& value);
   void StringSet(std::string_view name, const std::optional<std::vector<std::string>>& values);
   void AddrVector(std::string_view name, const std::optional<std::vector<IpAddress>>& values);

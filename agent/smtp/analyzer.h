@@ -46,6 +46,11 @@ class SmtpAnalyzerFactory : public StreamConsumerFactory,
 
   void VisitStats(StatsVisitor& visitor) const override;
 
+  // Sessions hand their wire bytes to an analyzer from `tls_wire` once they are TLS (after the
+  // 220 reply to STARTTLS; from the start on an implicit-TLS port). May be null; must outlive
+  // the sessions.
+  void SetTlsWireAnalyzers(StreamConsumerFactory* tls_wire) { shared_->tls_wire = tls_wire; }
+
  private:
   SmtpConfig config_;
   SmtpLimits limits_;

@@ -47,6 +47,7 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
   // greeting is the first reply expected.
   first_cmd_ = Command::kConnEstablishment;
   RunMachine(Command::kConnEstablishment, 0);
+  if (implicit_tls_) AttachTlsWire();
 }
 
 SmtpSession::~SmtpSession() {
@@ -57,7 +58,9 @@ SmtpSession::~SmtpSession() {
 void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) {
   // On the wire, TLS is ciphertext: once the plaintext is analysed (or on an implicit-TLS port
   // from the start) the wire bytes only count for TCP.
-  if (disabled_ || data.empty() || plaintext_ || implicit_tls_) return;
+  if (disabled_ || data.empty()) return;
+  if (tls_wire_) tls_wire_->Deliver(side, ts, data);
+  if (plaintext_ || implicit_tls_) return;
   CallScope scope(*this, ts);
   bytes_seen_ += data.size();
   // Partial connections: the line splitters drop all payload (spec 2).
@@ -120,7 +123,9 @@ void SmtpSession::FeedSenderLines(smtp::LineSplitter& lines, std::span<const uin
 
 void SmtpSession::Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t len) {
   // A hole in the ciphertext is not one in the plaintext (which has its own, see ContentGap).
-  if (disabled_ || len == 0 || plaintext_ || implicit_tls_) return;
+  if (disabled_ || len == 0) return;
+  if (tls_wire_) tls_wire_->Undelivered(side, ts, seq, len);
+  if (plaintext_ || implicit_tls_) return;
   CallScope scope(*this, ts);
   ContentGap(side, seq, len);
 }
@@ -152,6 +157,7 @@ void SmtpSession::EndOfStream(Side side, Timestamp ts) {
 }
 
 void SmtpSession::Finish(Timestamp ts) {
+  if (tls_wire_) tls_wire_->Finish(ts);  // even when disabled: Zeek's finalize_ssl
   if (!disabled_) {
     CallScope scope(*this, ts);
     if (plaintext_) {
@@ -192,6 +198,8 @@ class RetiredSession : public StreamConsumer {
 std::unique_ptr<StreamConsumer> SmtpSession::Retire() {
   // A TLS session stays: its plaintext may still arrive, after the FINs (another path).
   const bool tls_may_follow = !disabled_ && (tls_ || implicit_tls_);
+  // The TLS analyzer logs an unfinished handshake when the connection is removed.
+  if (tls_wire_) return nullptr;
   const bool finish_only_reports_removal =
       !tls_may_follow && (disabled_ || (orig_ended_ && resp_ended_ && !message_));
   if (!finish_only_reports_removal || call_depth_ > 0) return nullptr;

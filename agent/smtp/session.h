@@ -132,6 +132,8 @@ struct SmtpShared {
   ReusableEvent reply_event;
   ReusableEvent data_event;
   ReusableEvent header_event;
+  // Analyses a connection's wire bytes once they are TLS (ssl.log); null = not analysed.
+  StreamConsumerFactory* tls_wire = nullptr;
 };
 
 // How a session's connection uses TLS.
@@ -215,6 +217,7 @@ class SmtpSession : public StreamConsumer,
   void FinishMessage();
   void StartTls();
   void EnterPlaintext();
+  void AttachTlsWire();
   void ContentGap(Side side, uint64_t seq, uint64_t len);
   void FeedLines(Side side, std::span<const uint8_t> data);
   void DoDisable(DisableReason reason);
@@ -261,6 +264,8 @@ class SmtpSession : public StreamConsumer,
   std::unique_ptr<smtp::BdatChunkSplitter> bdat_;   // open BDAT transfer
 
   bool tls_ = false;  // STARTTLS accepted: the splitters are gone
+  // Once the wire bytes are TLS, their analyzer (SmtpShared::tls_wire): the handshake, ssl.log.
+  std::unique_ptr<StreamConsumer> tls_wire_;
   const bool implicit_tls_;
   // Analysing the plaintext from inside TLS: the splitters take it, not the wire bytes.
   bool plaintext_ = false;

@@ -87,6 +87,7 @@ void SmtpSession::StartTls() {
   orig_lines_.Detach();
   resp_lines_.Detach();
   counters_.starttls.Add();
+  AttachTlsWire();
   Emit(event_names::kSmtpStartTls, {});
 }
 

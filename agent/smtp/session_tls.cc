@@ -29,4 +29,11 @@ void SmtpSession::EnterPlaintext() {
   pending_reply_.reset();
 }
 
+// From here on the wire bytes are TLS records: Zeek attaches its SSL analyzer below SMTP.
+void SmtpSession::AttachTlsWire() {
+  if (shared_->tls_wire != nullptr && !conn_.partial && !tls_wire_) {
+    tls_wire_ = shared_->tls_wire->Create(conn_);
+  }
+}
+
 }  // namespace mailtap

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Zeek parity: replays every trace of Zeek's SMTP corpus through mailtapd and compares the events
+"""Zeek parity: replays every trace of Zeek's SMTP corpus (and its STARTTLS trace's ssl.log) through mailtapd and compares the events
 and logs with Zeek's own baselines (expected outputs produced by Zeek, not by mailtap).
 
 Usage: zeek_parity.py MAILTAPD [CORPUS_DIR]
@@ -78,6 +78,9 @@ class Run:
         with open(self.events_path, encoding="utf-8") as f:
             self.events = [json.loads(line) for line in f if line.strip()]
         self.smtp_log = os.path.join(self.dir, "smtp.log")
+
+    def log(self, name):
+        return os.path.join(self.dir, name)
 
 
 def uid_mapper():
@@ -171,7 +174,7 @@ def baseline_request_lines(path, with_replies):
     return out
 
 
-# ---- smtp.log (Zeek TSV) field for field ----
+# ---- smtp.log, ssl.log (Zeek TSV) field for field ----
 
 SET_FIELDS = {"rcptto", "to", "cc"}
 IGNORED_FIELDS = {"ts", "uid", "fuids"}
@@ -200,12 +203,13 @@ def normalise_row(row):
     return out
 
 
-def compare_smtp_log(run, baseline_path):
+def compare_zeek_log(run, baseline_path, log_name):
     exp_header, exp_rows = parse_zeek_log(read_baseline(baseline_path))
-    if not os.path.exists(run.smtp_log):
+    path = run.log(log_name)
+    if not os.path.exists(path):
         got_header, got_rows = [], []
     else:
-        with open(run.smtp_log, encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
             got_header, got_rows = parse_zeek_log([l.rstrip("\n") for l in f])
     problems = []
     if got_header != exp_header:
@@ -299,6 +303,8 @@ def checks():
                         ("bdat-negative-chunk-size",
                          "smtp/smtp-bdat-cmd-negative-chunk-size.pcap")]:
         yield (f"smtp.log {test}", trace, "smtp.log", b + test + "/smtp.log", ())
+    # The TLS handshake on the wire after STARTTLS.
+    yield ("ssl.log starttls", "tls/smtp-starttls.pcap", "ssl.log", b + "starttls/ssl.log", ())
     disable = ("--set", "SMTP::max_invalid_mail_transactions=2")
     yield ("smtp.log mail-transactions-invalid-disable-analyzer",
            "smtp-mail-transactions-invalid.pcap", "smtp.log",
@@ -332,8 +338,8 @@ def run_check(kind, run, baseline):
     if kind in ("requests", "requests+replies"):
         replies = kind == "requests+replies"
         return diff_lines(baseline_request_lines(baseline, replies), our_request_lines(run, replies))
-    if kind == "smtp.log":
-        return compare_smtp_log(run, baseline)
+    if kind in ("smtp.log", "ssl.log"):
+        return compare_zeek_log(run, baseline, kind)
     if kind == "weirds":
         return diff_lines(baseline_weirds(baseline), our_weirds(run))
     raise ValueError(kind)

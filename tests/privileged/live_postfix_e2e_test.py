@@ -10,6 +10,7 @@ livelib.ZeekModel (Zeek's rules from spec/zeek-smtp-behaviour.md). Never from ma
 Usage: live_postfix_e2e_test.py [--mailtapd PATH] [--mailtap PATH] [--keep]
 Needs root; skips loudly otherwise (exit 77), and fails instead under CI=true.
 """
+import json
 import os
 import subprocess
 import sys
@@ -90,6 +91,11 @@ def run_sessions(workdir):
     big = big_body(os.path.join(workdir, "big-body.txt"), (1 << 20) + 200_000)
     run_swaks("big", swaks_session("big", body="@" + big))
     run_swaks("tls", swaks_session("tls", port=587, extra=["--tls"]))
+    # For ssl.log only (its certificate is visible on the wire in TLS 1.2, not in 1.3).
+    rc, _, text = livelib.swaks(swaks_session("tls12", port=587,
+                                              extra=["--tls", "--tls-protocol", "tlsv1_2"]))
+    if rc != 0:
+        raise RuntimeError(f"swaks session tls12 failed ({rc}):\n{text[-2000:]}")
 
     procs = {}
     for i in range(CONCURRENT):
@@ -148,6 +154,39 @@ def check_session_shapes(res, transcripts):
     res.check("bdat: two BDAT commands sent", sent("bdat").count(b"BDAT ") == 2)
 
 
+# The fixture's certificate (scripts/postfix-fixture.sh): the only one of Postfix's chain.
+FIXTURE_CERT = "/etc/postfix/mailtap-test/cert.pem"
+
+
+def openssl_fingerprint(pem_path):
+    """SHA-256 of the certificate as the openssl tool prints it, lower-case hex without colons."""
+    out = subprocess.run(["openssl", "x509", "-in", pem_path, "-noout", "-fingerprint",
+                          "-sha256"], capture_output=True, text=True, check=True).stdout
+    return out.strip().split("=", 1)[1].replace(":", "").lower()
+
+
+def check_ssl_log(res, workdir, by_uid):
+    """ssl.log from the wire: the TLS 1.3 and TLS 1.2 sessions, the latter with its certificate."""
+    path = os.path.join(workdir, "ssl.log")
+    records = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    for name, version in (("tls", "TLSv13"), ("tls12", "TLSv12")):
+        uid = livelib.uid_of_helo(by_uid, name + EHLO_SUFFIX)
+        recs = [r for r in records if r["uid"] == uid]
+        if not res.equal(f"{name}: one ssl.log record", len(recs), 1):
+            continue
+        rec = recs[0]
+        res.equal(f"{name}: ssl.log version", rec.get("version"), version)
+        res.equal(f"{name}: ssl.log established", rec.get("established"), True)
+        res.equal(f"{name}: ssl.log history starts with the hellos",
+                  rec.get("ssl_history", "")[:2], "Cs")
+        if version == "TLSv12":
+            res.equal(f"{name}: ssl.log cert_chain_fps is the fixture's certificate",
+                      rec.get("cert_chain_fps"), [openssl_fingerprint(FIXTURE_CERT)])
+
+
 def main():
     opts = livelib.parse_common_args(sys.argv[1:])
     livelib.require_root_and_tools(["swaks", "postfix", "openssl"])
@@ -175,6 +214,7 @@ def main():
         check_session_shapes(res, transcripts)
         for name, chunks in transcripts.items():
             check_session(res, name, chunks, by_uid, records_by_uid)
+        check_ssl_log(res, workdir, by_uid)
         gaps = [e for e in events if e["event"] == "smtp_unexpected" and e["msg"] == "content gap"]
         res.equal("no content gap event at all", len(gaps), 0)
     except Exception as e:  # a broken fixture or client: report it as a failure, not a traceback
