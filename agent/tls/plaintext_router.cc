@@ -319,9 +319,29 @@ void TlsPlaintextRouter::Expire(Timestamp now) {
     if (it == conns_.end() || !it->second.awaiting || it->second.deadline != wait.deadline) {
       continue;
     }
+    if (RearmWait(*wait.conn, it->second)) continue;
     it->second.awaiting = false;
     if (!it->second.got_plaintext) NoPlaintext(*wait.conn, it->second, now_, kReasonNoPlaintext);
   }
+}
+
+// The wait runs from the connection's latest segment, not from the 220 reply: a TLS handshake
+// that takes longer than the wait (a busy server: 300 handshakes at once took up to 7 s on the
+// test host) is still going on, and its first plaintext follows it. So only a connection quiet
+// (or gone) for the whole wait without plaintext gets the notice. Returns true when re-armed.
+bool TlsPlaintextRouter::RearmWait(const Connection& conn, ConnTls& st) {
+  const ConnId& id = conn.id;
+  FlowTable::Found found = flows_.Find(id.orig_h, id.orig_p, id.resp_h, id.resp_p);
+  if (found.conn != &conn) return false;
+  const Timestamp deadline{found.last_seen.usec + config_.plaintext_wait.usec};
+  if (deadline <= now_) return false;
+  st.deadline = deadline;
+  // Waits are kept in deadline order; a later one is inserted where it belongs.
+  const Wait wait{deadline, &conn};
+  auto pos = std::upper_bound(waits_.begin(), waits_.end(), wait,
+                              [](const Wait& a, const Wait& b) { return a.deadline < b.deadline; });
+  waits_.insert(pos, wait);
+  return true;
 }
 
 void TlsPlaintextRouter::AttachOwner(Connection& conn, const ProcessInfo& process) {

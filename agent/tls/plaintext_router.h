@@ -97,6 +97,7 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   void ReleaseHeld(const Connection* conn);
   void DropHeld(ConnTls& st);
   void NoPlaintext(const Connection& conn, ConnTls& st, Timestamp ts, std::string_view reason);
+  bool RearmWait(const Connection& conn, ConnTls& st);
   static void AttachOwner(Connection& conn, const ProcessInfo& process);
 
   TlsJoinConfig config_;
@@ -111,7 +112,7 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
     Timestamp deadline;
     const Connection* conn;
   };
-  std::deque<Wait> waits_;  // constant wait: deadlines in order
+  std::deque<Wait> waits_;  // deadlines in order
   size_t held_bytes_ = 0;
 
   std::deque<Pending> pending_;  // arrival order
