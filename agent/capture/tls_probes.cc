@@ -91,10 +91,10 @@ struct ProbedFunction {
 // The functions probed per library kind (tls__ret is the return of every data call).
 std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, TlsLibraryKind kind) {
   if (kind == TlsLibraryKind::kGnuTls30) {
-    return {{"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret},
-            {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret},
-            {"gnutls_record_uncork", skel.progs.tls__gnutls_uncork,
-             skel.progs.tls__gnutls_uncork_ret}};
+    return {
+        {"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret},
+        {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret},
+        {"gnutls_record_uncork", skel.progs.tls__gnutls_uncork, skel.progs.tls__gnutls_uncork_ret}};
   }
   return {{"SSL_read", skel.progs.tls__ssl_read, skel.progs.tls__ret},
           {"SSL_write", skel.progs.tls__ssl_write, skel.progs.tls__ret},
@@ -146,9 +146,9 @@ struct TlsProbes::Impl {
   BootClock clock;
   std::unique_ptr<TlsRecordAssembler> assembler;
   TlsPlaintextSink* draining_to = nullptr;  // the sink of the Drain() in progress
-  uint64_t drain_limit_ns = UINT64_MAX;      // the limit of the Drain() in progress
-  size_t drained = 0;                        // records handed over by the Drain() in progress
-  std::vector<uint8_t> set_aside;            // the first record past a Drain()'s limit
+  uint64_t drain_limit_ns = UINT64_MAX;     // the limit of the Drain() in progress
+  size_t drained = 0;                       // records handed over by the Drain() in progress
+  std::vector<uint8_t> set_aside;           // the first record past a Drain()'s limit
   bool has_set_aside = false;
   static constexpr int kStopDrain = -1;
 
