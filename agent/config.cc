@@ -202,7 +202,15 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   const po::options_description opts = Options();
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+    const po::parsed_options parsed = po::command_line_parser(argc, argv).options(opts).run();
+    // Without a positional description boost keeps a stray word instead of failing: mailtapd
+    // would start capturing as if it had not been typed (`mailtapd eth0` meant `-i eth0`).
+    const auto stray = po::collect_unrecognized(parsed.options, po::include_positional);
+    if (!stray.empty()) {
+      return UsageError(fmt::format("unexpected argument '{}': mailtapd takes options only",
+                                    stray.front()));
+    }
+    po::store(parsed, vm);
   } catch (const po::error& e) {
     return UsageError(e.what());
   }

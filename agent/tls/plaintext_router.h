@@ -23,6 +23,7 @@
 #include <deque>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "mailtap/events.h"
@@ -98,7 +99,8 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   void DropHeld(ConnTls& st);
   void NoPlaintext(const Connection& conn, ConnTls& st, Timestamp ts, std::string_view reason);
   bool RearmWait(const Connection& conn, ConnTls& st);
-  static void AttachOwner(Connection& conn, const ProcessInfo& process);
+  void AttachOwner(Connection& conn, const IpAddress& local_h, uint16_t local_p,
+                   const ProcessInfo& process);
 
   TlsJoinConfig config_;
   FlowTable& flows_;
@@ -107,6 +109,8 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   Timestamp now_{};
 
   std::unordered_map<const Connection*, ConnTls> conns_;
+  // Connections named by their client's process while both ends are local (AttachOwner).
+  std::unordered_set<const Connection*> named_by_client_;
   std::vector<const Connection*> ready_;  // switched to TLS during the current segment
   struct Wait {
     Timestamp deadline;

@@ -54,7 +54,8 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
                         Case{{"--no-such-option"}, "no-such-option"},
                         Case{{"-r"}, "read"},
                         Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
-                        Case{{"--keep-serving"}, "--keep-serving"}}) {
+                        Case{{"--keep-serving"}, "--keep-serving"},
+                        Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"}}) {
     ParseOutcome out = Parse(c.args);
     EXPECT_FALSE(out.config);
     EXPECT_EQ(out.exit_status, 2);
