@@ -236,12 +236,17 @@ ParseOutcome UsageError(const std::string& message) {
 
 // mailtapd takes options only. A stray word must not be ignored: without -r, ignoring it would
 // start a live capture on every interface, which is not what someone who typed a file name meant.
-std::string StrayArgumentMessage(const std::string& word, bool has_read) {
-  if (has_read) {
+std::string StrayArgumentMessage(const std::string& word, const po::variables_map& vm) {
+  if (vm.count("read")) {
     return fmt::format(
         "unexpected argument '{}': -r reads one capture; replay the files one at a time, or merge "
         "them first (mergecap -w all.pcap a.pcap b.pcap)",
         word);
+  }
+  if (vm.count("interface")) {
+    return fmt::format("unexpected argument '{}': mailtapd takes options only (another interface "
+                       "is another -i)",
+                       word);
   }
   return fmt::format("unexpected argument '{}': mailtapd takes options only (did you mean -r {}?)",
                      word, word);
@@ -258,7 +263,7 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
     po::store(parsed, vm);
     const std::vector<std::string> stray =
         po::collect_unrecognized(parsed.options, po::include_positional);
-    if (!stray.empty()) return UsageError(StrayArgumentMessage(stray.front(), vm.count("read")));
+    if (!stray.empty()) return UsageError(StrayArgumentMessage(stray.front(), vm));
   } catch (const po::error& e) {
     return UsageError(e.what());
   }

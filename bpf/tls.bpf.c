@@ -155,8 +155,40 @@ int BPF_KPROBE(tls__gnutls_recv, void *session, void *buf)
 SEC("uprobe")
 int BPF_KPROBE(tls__gnutls_send, void *session, void *buf)
 {
+	__u64 id = bpf_get_current_pid_tgid();
+
+	/* A send made by gnutls_record_uncork() resends bytes already reported (below). */
+	if (bpf_map_lookup_elem(&tls_uncorking, &id)) {
+		ctr__add(bpf_get_smp_processor_id(), MAILTAP_TLS_CTR_UNCORK_RESENDS, 1);
+		return 0;
+	}
 	return call__enter(session, buf, 0, MAILTAP_TLS_OP_WRITE, MAILTAP_TLS_LIB_GNUTLS,
 			   TLS_RET_SSIZE);
+}
+
+/* A corked GnuTLS session (gnutls_record_cork(); Exim corks its pipelined replies) buffers what
+ * gnutls_record_send() is given and returns its length: those bytes are reported then, in the
+ * order the server wrote them. gnutls_record_uncork() later sends the buffer by calling
+ * gnutls_record_send() itself, on the same thread: while a watched thread is inside uncork, its
+ * sends are not reported a second time. */
+SEC("uprobe")
+int BPF_KPROBE(tls__gnutls_uncork, void *session)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u8 one = 1;
+
+	if (comm__watched())
+		bpf_map_update_elem(&tls_uncorking, &id, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls__gnutls_uncork_ret, long rc)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&tls_uncorking, &id);
+	return 0;
 }
 
 /* ---- records ---- */
@@ -430,8 +462,9 @@ int BPF_KRETPROBE(tls__ret, long rc)
 
 	inflight = bpf_map_lookup_elem(&tls_inflight, &id);
 	if (!inflight) {
-		/* Mostly the returns of processes not watched (their entries were never made). */
-		if (comm__watched())
+		/* Mostly the returns of processes not watched (their entries were never made), and
+		 * of the resends inside gnutls_record_uncork (skipped on entry, counted there). */
+		if (comm__watched() && !bpf_map_lookup_elem(&tls_uncorking, &id))
 			ctr__add(cpu, MAILTAP_TLS_CTR_NO_ENTRY, 1);
 		return 0;
 	}

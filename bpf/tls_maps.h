@@ -76,6 +76,15 @@ struct {
 	__type(value, struct tls_call);
 } tls_inflight SEC(".maps");
 
+/* Threads inside gnutls_record_uncork() (tls.bpf.c): their sends are resends. LRU for the same
+ * reason as tls_inflight. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} tls_uncorking SEC(".maps");
+
 /* Session -> connection, per process: SSL_read can return plaintext it buffered earlier without
  * touching the socket, so the connection seen by an earlier call of the same session is kept. */
 struct {

@@ -10,7 +10,9 @@
 # (smtps: implicit TLS from the first byte, RFC 8314, AUTH offered). The SASL user is
 # mailtap-test@mailtap-test.localdomain with password mailtap-secret (Cyrus SASL, sasldb; needs
 # sasl2-bin). PIPELINING and CHUNKING (BDAT) are Postfix defaults and left on. Every accepted
-# mail is thrown away by the discard: transport. Needs root and the Debian postfix package
+# mail is thrown away by the discard: transport. Up to 400 smtpd processes at once (the TLS load
+# test holds 300 sessions open together); loopback is in mynetworks, which anvil's per-client
+# connection count and rate limits exempt by default. Needs root and the Debian postfix package
 # installed non-interactively ("No configuration" or "Local only"). Runs Postfix directly
 # (`postfix start`), never through systemd, and rewrites the main.cf settings and master.cf
 # services it names: use it on test machines only.
@@ -90,6 +92,7 @@ configure() {
     "default_transport = discard:mailtap-test" \
     "relay_transport = discard:mailtap-test" \
     "message_size_limit = 52428800" \
+    "default_process_limit = 400" \
     "smtpd_discard_ehlo_keywords =" \
     "smtpd_tls_cert_file = $CERT_DIR/cert.pem" \
     "smtpd_tls_key_file = $CERT_DIR/key.pem" \

@@ -282,6 +282,7 @@ struct RingbufSource::Impl {
   BootClock clock;
   std::vector<Partial> partials;  // indexed by CPU
   bool handed_out = false;        // the last segment points into the ring
+  uint64_t segment_ts_ns = 0;     // capture time (CLOCK_BOOTTIME) of the last segment filled
   bool draining = false;
   std::atomic<bool> stop_requested{false};
   std::unique_ptr<TlsProbes> tls;  // null when --tls-plaintext off or the probes failed
@@ -297,6 +298,9 @@ struct RingbufSource::Impl {
 
   uint64_t KernelCounter(size_t index) const;
   void MaybeCheckInterfaces(bool ring_empty);
+  void DrainTlsUpTo(uint64_t ts_ns) {
+    if (tls) tls->Drain(tls_sink, ts_ns);
+  }
   void CheckInterface(size_t i);
   void Consume();
   bool Produce(TcpSegment* seg);
@@ -503,6 +507,7 @@ void RingbufSource::Impl::Consume() {
 void RingbufSource::Impl::EmitPartial(Partial& p, TcpSegment* seg) {
   p.active = false;
   FillSegment(p.hdr, p.bytes, clock, seg);
+  segment_ts_ns = p.hdr.ts_ns;
   segments.Add();
   if (seg->payload.size() < seg->payload_wire_len) truncated_segments.Add();
 }
@@ -519,6 +524,7 @@ bool RingbufSource::Impl::Accept(const mailtap_rec_hdr& h, std::span<const uint8
     }
     if (h.rec_flags & MAILTAP_REC_LAST) {  // the common case: one record, no copy
       FillSegment(h, payload, clock, seg);
+      segment_ts_ns = h.ts_ns;
       bytes.Add(payload.size());
       segments.Add();
       if (payload.size() < h.wire_len) truncated_segments.Add();
@@ -653,13 +659,23 @@ CaptureStatus RingbufSource::Next(TcpSegment* segment) {
   }
   if (s.stop_requested.load(std::memory_order_relaxed) && !s.draining) s.Detach();
   for (bool waited = false;; waited = true) {
-    if (s.tls) s.tls->Drain(s.tls_sink);
+    // The two rings are merged in capture order (both stamp CLOCK_BOOTTIME): before a segment,
+    // only the plaintext captured before it; with the packet ring empty, all captured until now.
+    // Draining the whole TLS ring before every segment let the plaintext of a session run ahead
+    // of a packet backlog, past its STARTTLS reply, and overflow the router's hold buffer.
+    const uint64_t now_ns = static_cast<uint64_t>(Nanos(CLOCK_BOOTTIME));
     if (s.Produce(segment)) {
+      s.DrainTlsUpTo(s.segment_ts_ns);
       s.MaybeCheckInterfaces(/*ring_empty=*/false);
       return CaptureStatus::kSegment;
     }
+    s.DrainTlsUpTo(s.draining ? UINT64_MAX : now_ns);
     if (s.draining) {
-      return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kEndOfInput;
+      if (s.FlushPartial(segment)) {
+        s.DrainTlsUpTo(s.segment_ts_ns);
+        return CaptureStatus::kSegment;
+      }
+      return CaptureStatus::kEndOfInput;
     }
     if (waited) {
       return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kTimeout;

@@ -60,6 +60,9 @@ constexpr CounterInfo kTlsCounterInfo[MAILTAP_TLS_CTR__COUNT] = {
      ""},
     {"kernel_tls_socket_owners_lost", "Socket-owner records the TLS ring had no room for.",
      "tls_socket_owner_lost"},
+    {"kernel_tls_uncork_resends",
+     "GnuTLS sends made by gnutls_record_uncork: bytes reported when they were corked, not again.",
+     ""},
 };
 
 [[noreturn]] void Fail(const std::string& message) { throw std::runtime_error(message); }
@@ -78,17 +81,25 @@ struct RingDeleter {
   void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
 };
 
-// The functions probed per library kind and their entry programs (tls__ret is every return).
-std::vector<std::pair<const char*, bpf_program*>> EntryPrograms(tls_bpf& skel,
-                                                                TlsLibraryKind kind) {
+// A function probed and its entry and return programs.
+struct ProbedFunction {
+  const char* name;
+  bpf_program* entry;
+  bpf_program* exit;
+};
+
+// The functions probed per library kind (tls__ret is the return of every data call).
+std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, TlsLibraryKind kind) {
   if (kind == TlsLibraryKind::kGnuTls30) {
-    return {{"gnutls_record_recv", skel.progs.tls__gnutls_recv},
-            {"gnutls_record_send", skel.progs.tls__gnutls_send}};
+    return {
+        {"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret},
+        {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret},
+        {"gnutls_record_uncork", skel.progs.tls__gnutls_uncork, skel.progs.tls__gnutls_uncork_ret}};
   }
-  return {{"SSL_read", skel.progs.tls__ssl_read},
-          {"SSL_write", skel.progs.tls__ssl_write},
-          {"SSL_read_ex", skel.progs.tls__ssl_read_ex},
-          {"SSL_write_ex", skel.progs.tls__ssl_write_ex}};
+  return {{"SSL_read", skel.progs.tls__ssl_read, skel.progs.tls__ret},
+          {"SSL_write", skel.progs.tls__ssl_write, skel.progs.tls__ret},
+          {"SSL_read_ex", skel.progs.tls__ssl_read_ex, skel.progs.tls__ret},
+          {"SSL_write_ex", skel.progs.tls__ssl_write_ex, skel.progs.tls__ret}};
 }
 
 int64_t Nanos(clockid_t clock) {
@@ -135,6 +146,11 @@ struct TlsProbes::Impl {
   BootClock clock;
   std::unique_ptr<TlsRecordAssembler> assembler;
   TlsPlaintextSink* draining_to = nullptr;  // the sink of the Drain() in progress
+  uint64_t drain_limit_ns = UINT64_MAX;     // the limit of the Drain() in progress
+  size_t drained = 0;                       // records handed over by the Drain() in progress
+  std::vector<uint8_t> set_aside;           // the first record past a Drain()'s limit
+  bool has_set_aside = false;
+  static constexpr int kStopDrain = -1;
 
   ~Impl() {
     library_links.clear();
@@ -218,10 +234,10 @@ void TlsProbes::Impl::AttachKernel() {
 void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
   AttachedTlsLibrary lib{file, 0};
   std::string first_error;
-  for (const auto& [function, entry] : EntryPrograms(*skel, file.kind)) {
+  for (const auto& [function, entry, exit] : EntryPrograms(*skel, file.kind)) {
     for (bool retprobe : {false, true}) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = function);
-      bpf_program* prog = retprobe ? skel->progs.tls__ret : entry;
+      bpf_program* prog = retprobe ? exit : entry;
       LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, file.open_path.c_str(), 0, &opts));
       if (!link) {
         if (first_error.empty()) first_error = std::string(function) + ": " + strerror(errno);
@@ -260,10 +276,20 @@ uint64_t TlsProbes::Impl::KernelCounter(size_t index) const {
   return sum;
 }
 
+// A record captured after the drain's limit is copied aside and ends the drain (libbpf has
+// already consumed it when the callback runs, so it cannot be left in the ring).
 int TlsProbes::Impl::OnRecord(void* ctx, void* data, size_t size) {
   Impl& s = *static_cast<Impl*>(ctx);
-  s.assembler->Accept(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size),
-                      s.draining_to);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  uint64_t ts_ns = 0;
+  if (size >= sizeof ts_ns) std::memcpy(&ts_ns, bytes, sizeof ts_ns);  // mailtap_tls_rec.ts_ns
+  if (ts_ns > s.drain_limit_ns) {
+    s.set_aside.assign(bytes, bytes + size);
+    s.has_set_aside = true;
+    return kStopDrain;
+  }
+  s.assembler->Accept(std::span<const uint8_t>(bytes, size), s.draining_to);
+  ++s.drained;
   return 0;
 }
 
@@ -308,11 +334,22 @@ TlsProbes::~TlsProbes() = default;
 
 int TlsProbes::ring_fd() const { return bpf_map__fd(impl_->skel->maps.tls_events); }
 
-size_t TlsProbes::Drain(TlsPlaintextSink* sink) {
-  impl_->draining_to = sink;
-  const int n = ring_buffer__consume(impl_->ring.get());
-  impl_->draining_to = nullptr;
-  return n > 0 ? static_cast<size_t>(n) : 0;
+size_t TlsProbes::Drain(TlsPlaintextSink* sink, uint64_t up_to_ns) {
+  Impl& s = *impl_;
+  s.drained = 0;
+  if (s.has_set_aside) {
+    uint64_t ts_ns = 0;
+    if (s.set_aside.size() >= sizeof ts_ns) std::memcpy(&ts_ns, s.set_aside.data(), sizeof ts_ns);
+    if (ts_ns > up_to_ns) return 0;
+    s.has_set_aside = false;
+    s.assembler->Accept(s.set_aside, sink);
+    ++s.drained;
+  }
+  s.draining_to = sink;
+  s.drain_limit_ns = up_to_ns;
+  ring_buffer__consume(s.ring.get());  // < 0 (kStopDrain) when a record was set aside
+  s.draining_to = nullptr;
+  return s.drained;
 }
 
 void TlsProbes::Detach() {

@@ -54,9 +54,13 @@ class TlsProbes {
   // The ring's fd, readable (poll) when records wait and the kernel woke the reader.
   int ring_fd() const;
 
-  // Hands every record waiting in the ring to `sink` (nullptr: read and count only). Returns the
-  // number of records read. No system call: works after privileges are dropped.
-  size_t Drain(TlsPlaintextSink* sink);
+  // Hands the records waiting in the ring to `sink` (nullptr: read and count only), in ring
+  // order, up to the first one captured after `up_to_ns` (CLOCK_BOOTTIME, the socket filter's
+  // clock): that one is set aside (one record at most) and handed over first by the next Drain
+  // whose limit reaches it; the rest stay in the ring. So the caller can merge this ring with the
+  // packet ring in capture order. Returns the number of records handed over. No system call:
+  // works after privileges are dropped.
+  size_t Drain(TlsPlaintextSink* sink, uint64_t up_to_ns = UINT64_MAX);
 
   // Detaches every probe (nothing new is captured); the ring can still be drained.
   void Detach();

@@ -297,7 +297,7 @@ FlowTable::Found FlowTable::Find(const IpAddress& a, uint16_t a_port, const IpAd
   const FlowKey key = a_low ? FlowKey{a, b, a_port, b_port} : FlowKey{b, a, b_port, a_port};
   Flow* flow = flows_.Find(key);
   if (flow == nullptr) return {};
-  return {&flow->conn, flow->consumer.get()};
+  return {&flow->conn, flow->consumer.get(), flow->last_seen};
 }
 
 std::vector<ConnectionSummary> FlowTable::Summaries() const {

@@ -94,6 +94,7 @@ class FlowTable : public StatsSource {
   struct Found {
     Connection* conn = nullptr;
     StreamConsumer* consumer = nullptr;
+    Timestamp last_seen{};  // packet time of the connection's latest segment
   };
   Found Find(const IpAddress& a, uint16_t a_port, const IpAddress& b, uint16_t b_port);
 

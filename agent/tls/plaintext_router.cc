@@ -84,7 +84,7 @@ void TlsPlaintextRouter::OnSocketOwner(const SocketOwner& owner) {
   FlowTable::Found found =
       flows_.Find(owner.local_h, owner.local_p, owner.remote_h, owner.remote_p);
   if (found.conn != nullptr) {
-    AttachOwner(*found.conn, owner.process);
+    AttachOwner(*found.conn, owner.local_h, owner.local_p, owner.process);
     return;
   }
   Pending record;
@@ -111,7 +111,7 @@ void TlsPlaintextRouter::RoutePlaintext(const TlsPlaintext& p) {
     AddPending(std::move(record));
     return;
   }
-  AttachOwner(*found.conn, p.process);
+  AttachOwner(*found.conn, p.local_h, p.local_p, p.process);
   if (found.consumer == nullptr) {
     not_analysed_records_.Add();
     return;
@@ -243,6 +243,7 @@ void TlsPlaintextRouter::NoPlaintext(const Connection& conn, ConnTls& st, Timest
 }
 
 void TlsPlaintextRouter::OnConnectionRemoved(const Connection& conn, Timestamp ts) {
+  named_by_client_.erase(&conn);
   auto it = conns_.find(&conn);
   if (it == conns_.end()) return;
   ConnTls& st = it->second;
@@ -289,7 +290,9 @@ void TlsPlaintextRouter::RetryPending(const FlowKey& key) {
     if (record.owner) {
       FlowTable::Found found = flows_.Find(record.view.local_h, record.view.local_p,
                                            record.view.remote_h, record.view.remote_p);
-      if (found.conn != nullptr) AttachOwner(*found.conn, record.view.process);
+      if (found.conn != nullptr) {
+        AttachOwner(*found.conn, record.view.local_h, record.view.local_p, record.view.process);
+      }
     } else {
       RoutePlaintext(record.view);
     }
@@ -319,13 +322,41 @@ void TlsPlaintextRouter::Expire(Timestamp now) {
     if (it == conns_.end() || !it->second.awaiting || it->second.deadline != wait.deadline) {
       continue;
     }
+    if (RearmWait(*wait.conn, it->second)) continue;
     it->second.awaiting = false;
     if (!it->second.got_plaintext) NoPlaintext(*wait.conn, it->second, now_, kReasonNoPlaintext);
   }
 }
 
-void TlsPlaintextRouter::AttachOwner(Connection& conn, const ProcessInfo& process) {
-  if (conn.process || process.pid == 0) return;
+// The wait runs from the connection's latest segment, not from the 220 reply: a TLS handshake
+// that takes longer than the wait (a busy server: 300 handshakes at once took up to 7 s on the
+// test host) is still going on, and its first plaintext follows it. So only a connection quiet
+// (or gone) for the whole wait without plaintext gets the notice. Returns true when re-armed.
+bool TlsPlaintextRouter::RearmWait(const Connection& conn, ConnTls& st) {
+  const ConnId& id = conn.id;
+  FlowTable::Found found = flows_.Find(id.orig_h, id.orig_p, id.resp_h, id.resp_p);
+  if (found.conn != &conn) return false;
+  const Timestamp deadline{found.last_seen.usec + config_.plaintext_wait.usec};
+  if (deadline <= now_) return false;
+  st.deadline = deadline;
+  // Waits are kept in deadline order; a later one is inserted where it belongs.
+  const Wait wait{deadline, &conn};
+  auto pos = std::upper_bound(waits_.begin(), waits_.end(), wait,
+                              [](const Wait& a, const Wait& b) { return a.deadline < b.deadline; });
+  waits_.insert(pos, wait);
+  return true;
+}
+
+// When both ends are local (a client on the mail host itself, or one MTA relaying to another),
+// each end's process owns a socket of the connection and either may be reported first. The
+// server's (the responder's end) names the connection, whatever the order: it is the mail
+// server the connection is about, and the process whose TLS plaintext is analysed.
+void TlsPlaintextRouter::AttachOwner(Connection& conn, const IpAddress& local_h, uint16_t local_p,
+                                     const ProcessInfo& process) {
+  if (process.pid == 0) return;
+  const bool is_server = local_h == conn.id.resp_h && local_p == conn.id.resp_p;
+  if (conn.process && !(is_server && named_by_client_.erase(&conn) > 0)) return;
+  if (!is_server) named_by_client_.insert(&conn);
   conn.process = OwnerProcess{process.pid, std::string(process.comm), process.cgroup_id};
 }
 

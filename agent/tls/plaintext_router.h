@@ -23,6 +23,7 @@
 #include <deque>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "mailtap/events.h"
@@ -97,7 +98,9 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   void ReleaseHeld(const Connection* conn);
   void DropHeld(ConnTls& st);
   void NoPlaintext(const Connection& conn, ConnTls& st, Timestamp ts, std::string_view reason);
-  static void AttachOwner(Connection& conn, const ProcessInfo& process);
+  bool RearmWait(const Connection& conn, ConnTls& st);
+  void AttachOwner(Connection& conn, const IpAddress& local_h, uint16_t local_p,
+                   const ProcessInfo& process);
 
   TlsJoinConfig config_;
   FlowTable& flows_;
@@ -106,12 +109,14 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   Timestamp now_{};
 
   std::unordered_map<const Connection*, ConnTls> conns_;
+  // Connections named by their client's process while both ends are local (AttachOwner).
+  std::unordered_set<const Connection*> named_by_client_;
   std::vector<const Connection*> ready_;  // switched to TLS during the current segment
   struct Wait {
     Timestamp deadline;
     const Connection* conn;
   };
-  std::deque<Wait> waits_;  // constant wait: deadlines in order
+  std::deque<Wait> waits_;  // deadlines in order
   size_t held_bytes_ = 0;
 
   std::deque<Pending> pending_;  // arrival order

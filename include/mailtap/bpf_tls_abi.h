@@ -91,6 +91,7 @@ enum mailtap_tls_counter {
 	MAILTAP_TLS_CTR_INFLIGHT_FULL,     /* entries not recorded: the in-flight map was full (lost) */
 	MAILTAP_TLS_CTR_OWNERS,            /* socket-owner records submitted */
 	MAILTAP_TLS_CTR_OWNERS_LOST,       /* socket-owner records the ring had no room for */
+	MAILTAP_TLS_CTR_UNCORK_RESENDS,    /* gnutls_record_send calls made by uncork (not reported) */
 	MAILTAP_TLS_CTR__COUNT,
 };
 

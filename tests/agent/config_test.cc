@@ -64,6 +64,7 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
                         Case{{"--ring-size", "2147483648"}, "--ring-size"},
                         // A stray word used to start a live capture on every interface (issue 16).
                         Case{{"extra-arg"}, "did you mean -r extra-arg?"},
+                        Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"},
                         Case{{"-r", "a.pcap", "b.pcap"}, "unexpected argument 'b.pcap'"}}) {
     ParseOutcome out = Parse(c.args);
     EXPECT_FALSE(out.config);

@@ -381,6 +381,26 @@ TEST(PipelineTls, WithTlsCaptureButNoPlaintextTheConnectionSaysSo) {
   EXPECT_EQ(out.Stat("tls_plaintext", "starttls_no_plaintext"), 1u);
 }
 
+// A busy server (300 handshakes at once): the handshake's flights come seconds apart and its
+// first plaintext more than the 5 s wait after the 220 reply. The connection was not quiet for
+// the wait, so there is no notice: the plaintext was on its way, not unavailable.
+TEST(PipelineTls, AHandshakeSlowerThanTheWaitGetsNoNotice) {
+  FakeTlsSource source(/*captures_tls=*/true);
+  Conversation c("10.0.0.1", 40006, "10.0.0.2", 25);
+  CleartextPart(c, source);
+  source.Add(c.Server(1'005'000, kReadyReply));
+  Handshake(c, source, 3'000'000);
+  source.Add(c.Client(6'000'000, "\x14\x03\x03\x00\x01\x01"));  // the client's last flight
+  source.Add(c.ServerRead(6'500'000, kEhlo));
+  MailInsideTls(c, source, 6'501'000);
+
+  Outcome out = RunPipeline(source);
+  std::vector<std::string> expected = CleartextUpToStartTls();
+  expected.push_back("smtp_request [tls] is_orig=T command='EHLO' arg='client.example'");
+  EXPECT_THAT(out.events, ElementsAreArray(Concat(expected, MailEvents())));
+  EXPECT_EQ(out.Stat("tls_plaintext", "starttls_no_plaintext"), 0u);
+}
+
 TEST(PipelineTls, PlaintextOfAConnectionNeverSeenExpiresAsUnmatched) {
   FakeTlsSource source(/*captures_tls=*/true);
   Conversation lost("10.0.0.9", 40006, "10.0.0.2", 465);

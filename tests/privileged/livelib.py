@@ -259,6 +259,15 @@ def start_postfix():
         raise RuntimeError("postfix fixture failed: " + (r.stdout + r.stderr).decode(errors="replace"))
 
 
+def restart_postfix():
+    """Stops Postfix and starts it afresh. `start` on a running Postfix reloads it, and a reload
+    with hundreds of idle smtpd processes left by an earlier load run left new connections
+    unanswered for minutes (the old generation's processes still held the listening socket)."""
+    subprocess.run([os.path.join(SOURCE_DIR, "scripts/postfix-fixture.sh"), "stop"],
+                   capture_output=True, timeout=120)
+    start_postfix()
+
+
 class SmtpSink:
     """smtp-sink on 127.0.0.1:PORT (accepts everything, discards it, unless dump_dir is given)."""
 
@@ -788,3 +797,177 @@ def _wait_for_tcpdump(proc, timeout=10):
             buf += chunk
     if b"listening on" not in buf:
         raise RuntimeError("tcpdump did not start: " + buf.decode(errors="replace"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside TLS: transcripts that say which bytes travelled inside TLS, a client of our own, the
+# model carried on past STARTTLS (docs/interface.md "Inside TLS"), the secrets to look for
+# ---------------------------------------------------------------------------------------------
+
+def parse_swaks_raw_tls(text):
+    """swaks --show-raw-text output -> [(dir, bytes, inside_tls)]: its hex dumps of every read
+    and write, including the plaintext it wrote to and read from its TLS library after
+    "=== TLS started" (swaks dumps what it hands to Net::SSLeay, not the ciphertext)."""
+    chunks = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("=== TLS started"):
+            inside = True
+            continue
+        m = _HEX_LINE.match(line)
+        if not m:
+            continue
+        direction = "s" if m.group(1).startswith("<") else "c"
+        data = bytes(int(tok, 16) for tok in m.group(2)[:50].split())
+        if chunks and chunks[-1][0] == direction and chunks[-1][2] == inside:
+            chunks[-1] = (direction, chunks[-1][1] + data, inside)
+        else:
+            chunks.append((direction, data, inside))
+    return chunks
+
+
+def swaks_tls(args, timeout=120):
+    """Runs swaks with --show-raw-text; returns (exit status, [(dir, bytes, inside)], text)."""
+    r = subprocess.run([tool("swaks"), "--show-raw-text", *args], capture_output=True,
+                       timeout=timeout)
+    text = r.stdout.decode("latin-1") + r.stderr.decode("latin-1")
+    return r.returncode, parse_swaks_raw_tls(text), text
+
+
+class TlsRawClient(RawClient):
+    """RawClient that can switch to TLS (STARTTLS, or from the first byte for implicit TLS) and
+    records every byte it sent and received as (dir, bytes, inside_tls), the plaintext inside."""
+
+    def __init__(self, host, port, implicit=False, timeout=30):
+        super().__init__(host, port, timeout)
+        self.tls = None
+        if implicit:
+            self.start_tls()
+
+    _context = None
+
+    @classmethod
+    def context(cls):
+        """One context for all clients, without the system's CA store: the fixtures' certificates
+        are self-signed, and loading the store per client (ssl.create_default_context) cost ~30 ms
+        of CPU each, which starved 300 concurrent clients for seconds between STARTTLS and
+        their ClientHello."""
+        import ssl
+        if cls._context is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            cls._context = ctx
+        return cls._context
+
+    def start_tls(self):
+        self.tls = self.context().wrap_socket(self.sock)
+
+    def send(self, data):
+        (self.tls or self.sock).sendall(data)
+        self.chunks.append(("c", data, self.tls is not None))
+
+    def reply(self):
+        while True:
+            end = _reply_end(self.unread)
+            if end is not None:
+                reply, self.unread = self.unread[:end], self.unread[end:]
+                return reply.decode("latin-1")
+            data = (self.tls or self.sock).recv(65536)
+            if not data:
+                raise RuntimeError("server closed the connection")
+            self.chunks.append(("s", data, self.tls is not None))
+            self.unread += data
+
+    def close(self):
+        """After QUIT's reply: the server closes; nothing more is recorded."""
+        (self.tls or self.sock).close()
+
+
+IN_AUTH = 8
+TLS_REPLIES = {"AUTH": {235, 334}, "AUTH_ANSWER": {235, 334}}
+
+
+class TlsZeekModel(ZeekModel):
+    """ZeekModel carried on inside TLS, as docs/interface.md "Inside TLS" says: after the 220
+    reply to STARTTLS the session starts again (RFC 3207 4.2: state INITIATED, nothing
+    outstanding, no greeting) on the plaintext; on an implicit-TLS port it starts at the greeting.
+    Transactions begun inside TLS have tls true. Adds AUTH (spec 12), with the redaction of
+    --redact credentials applied to the expected events. `inside` says, per event, whether it
+    must carry inside_tls."""
+
+    def __init__(self, redact=True):
+        super().__init__()
+        self.inside = False
+        self.inside_flags = []
+        self.redact = redact
+
+    def feed(self, chunks):
+        for direction, data, inside in chunks:
+            if inside and not self.inside:
+                self._enter_tls()
+            self._feed(direction, data)
+        return self
+
+    def _enter_tls(self):
+        self.inside = True
+        self.buf = {"c": b"", "s": b""}
+        if self.state == IN_TLS:  # after STARTTLS
+            self.state = INITIATED
+            self.queue.clear()
+            self.pending_code = None
+        elif not self.record["client_activity"]:  # implicit TLS: the session's start
+            self.record["tls"] = True
+
+    def _client_line(self, line):
+        if self.state == IN_AUTH:
+            self.queue.append("AUTH_ANSWER")
+            self._emit("smtp_request", True, "**", "[REDACTED]" if self.redact and line else line)
+            return
+        super()._client_line(line)
+
+    def _cmd_AUTH(self, arg):
+        self._uc("AUTH", {READY})
+
+    def _reply_state(self, cmd, code):
+        if cmd in TLS_REPLIES:
+            if code not in TLS_REPLIES[cmd]:
+                raise ModelError(f"reply {code} to {cmd} is outside the model")
+            self.state = IN_AUTH if code == 334 else INITIATED
+            return
+        super()._reply_state(cmd, code)
+        if cmd == "STARTTLS" and code == 220:
+            self.state = IN_TLS  # spec 8; the plaintext that follows starts it again
+
+    def _emit(self, name, *args):
+        if (self.redact and name == "smtp_request" and args[1] == "AUTH"
+                and " " in args[2].strip(" ")):
+            args = (args[0], args[1], args[2].split(" ", 1)[0] + " [REDACTED]")
+        self.events.append((name, *args))
+        self.inside_flags.append(self.inside)
+
+    def _new_record(self):
+        super()._new_record()
+        self.record["tls"] = getattr(self, "inside", False)
+
+
+def event_tuple_tls(e):
+    """event_tuple plus whether the event says it came from inside TLS."""
+    return (*event_tuple(e), bool(e.get("inside_tls", False)))
+
+
+def secret_forms(user, password):
+    """The AUTH secret as it may travel: the password, its base64 (AUTH LOGIN), and the base64
+    of the AUTH PLAIN response with and without the realm."""
+    import base64
+    forms = {password, base64.b64encode(password.encode()).decode()}
+    for u in (user, user + "@mailtap-test.localdomain"):
+        forms.add(base64.b64encode(f"\0{u}\0{password}".encode()).decode())
+    return forms
+
+
+def bpf_attachments():
+    """(perf entries, links) as bpftool reports them, parsed from JSON."""
+    perf = subprocess.run([tool("bpftool"), "-j", "perf", "list"], capture_output=True)
+    link = subprocess.run([tool("bpftool"), "-j", "link", "list"], capture_output=True)
+    return (json.loads(perf.stdout or b"[]"), json.loads(link.stdout or b"[]"))

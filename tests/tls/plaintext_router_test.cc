@@ -160,6 +160,31 @@ TEST_F(RouterTest, SocketOwnerNamesAPlainConnectionToo) {
   EXPECT_EQ(StatsNow()["pending_records"], 0u);
 }
 
+// Both ends local (a client on the mail host itself): each end's process owns a socket of the
+// connection. The server's names it, whichever owner record comes first.
+TEST_F(RouterTest, WhenBothEndsAreLocalTheServerProcessNamesTheConnection) {
+  for (bool client_first : {true, false}) {
+    const uint16_t port = client_first ? 40010 : 40011;
+    Syn(port, 25, 1'000'000);
+    SocketOwner server;
+    server.ts = Timestamp{1'000'100};
+    server.local_h = Ip("10.0.0.2");
+    server.local_p = 25;
+    server.remote_h = Ip("10.0.0.1");
+    server.remote_p = port;
+    server.process = ProcessInfo{77, "smtpd", 9};
+    SocketOwner client = server;
+    std::swap(client.local_h, client.remote_h);
+    std::swap(client.local_p, client.remote_p);
+    client.process = ProcessInfo{88, "python3", 9};
+    router_.OnSocketOwner(client_first ? client : server);
+    router_.OnSocketOwner(client_first ? server : client);
+    const FlowTable::Found f = flows_.Find(Ip("10.0.0.1"), port, Ip("10.0.0.2"), 25);
+    ASSERT_TRUE(f.conn && f.conn->process);
+    EXPECT_EQ(f.conn->process->name, "smtpd") << "client first: " << client_first;
+  }
+}
+
 class SmallRouterTest : public RouterTest {
  protected:
   static TlsJoinConfig Small() {

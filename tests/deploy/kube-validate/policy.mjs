@@ -36,6 +36,13 @@ function hasComponent(variant, component) {
   return variant.split("+").includes(component);
 }
 
+// components/tls-plaintext: to find the mail server's TLS library the agent reads the
+// /proc/PID/maps and /proc/PID/root of the node's mail-server processes, which needs the host's
+// PID namespace and CAP_SYS_PTRACE (other users' processes). Only that component may add them.
+function seesInsideTls(variant) {
+  return hasComponent(variant, "tls-plaintext");
+}
+
 function checkSecurity(variant, sc) {
   const privileged = hasComponent(variant, "old-kernel");
   check(sc.privileged === privileged, `privileged must be ${privileged}`);
@@ -44,8 +51,9 @@ function checkSecurity(variant, sc) {
         `allowPrivilegeEscalation must be ${privileged}`);
   check(sc.readOnlyRootFilesystem === true, "readOnlyRootFilesystem must be true");
   check(sameSet(sc.capabilities?.drop, ["ALL"]), "capabilities.drop must be [ALL]");
-  check(sameSet(sc.capabilities?.add, kAddedCapabilities),
-        `capabilities.add must be exactly ${kAddedCapabilities.join(",")}`);
+  const added = seesInsideTls(variant) ? [...kAddedCapabilities, "SYS_PTRACE"] : kAddedCapabilities;
+  check(sameSet(sc.capabilities?.add, added),
+        `capabilities.add must be exactly ${added.join(",")}`);
 }
 
 // Any other container (e.g. the metrics sidecar) gets no capability and no privilege at all.
@@ -114,7 +122,13 @@ function checkDaemonSet(variant, ds, configMaps) {
   const pod = ds.spec.template.spec;
   check(pod.hostNetwork === true, "hostNetwork must be true");
   check(pod.dnsPolicy === "ClusterFirstWithHostNet", "dnsPolicy must be ClusterFirstWithHostNet");
-  check(!pod.hostPID && !pod.hostIPC, "hostPID/hostIPC must stay off");
+  if (seesInsideTls(variant)) {
+    check(pod.hostPID === true,
+          "hostPID must be true with components/tls-plaintext (mail-server processes' /proc)");
+  } else {
+    check(!pod.hostPID, "hostPID must stay off (only components/tls-plaintext sets it)");
+  }
+  check(!pod.hostIPC, "hostIPC must stay off");
   check(pod.automountServiceAccountToken === false, "no service account token");
   check(pod.nodeSelector?.["mailtap/mail-host"] === "true", "nodeSelector mailtap/mail-host");
   check((pod.tolerations ?? []).some((t) => t.key === "mailtap/mail-host"),
