@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "mailtap/version.h"
+#include "sinks/event_json.h"
 
 namespace po = boost::program_options;
 
@@ -24,6 +25,7 @@ po::options_description Options() {
   opts.add_options()
     ("help,h", "print this help and exit")
     ("version", "print the version and exit")
+    ("list-events", "print every event and its arguments as JSON and exit")
     ("config", po::value<std::string>()->value_name("FILE"),
      "read options from FILE (lines of long-option=value)")
     ("read,r", po::value<std::string>()->value_name("FILE"),
@@ -167,6 +169,7 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   if (vm.count("version")) {
     return ParseOutcome{std::nullopt, 0, fmt::format("mailtapd {}\n", kVersion)};
   }
+  if (vm.count("list-events")) return ParseOutcome{std::nullopt, 0, FormatEventSchemaJson()};
   std::string error;
   if (vm.count("config") && !ReadConfigFile(vm["config"].as<std::string>(), opts, &vm, &error)) {
     return UsageError(error);

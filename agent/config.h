@@ -39,7 +39,8 @@ struct Config {
 inline constexpr char kDefaultSocketPath[] = "/run/mailtap/mailtap.sock";
 
 // Outcome of parsing: either a Config to run with, or an exit status with text to print
-// (help/version on stdout with status 0; a usage error naming the option on stderr, status 2).
+// (help/version/list-events on stdout with status 0; a usage error naming the option on stderr,
+// status 2).
 struct ParseOutcome {
   std::optional<Config> config;
   int exit_status = 0;

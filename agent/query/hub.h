@@ -77,7 +77,7 @@ class Hub {
   // must be cheap and non-blocking.
   Hub(Limits limits, std::function<void()> wake);
 
-  // Publishing thread. `event`'s name and argument names must have static storage (events.h).
+  // Publishing thread.
   void PublishEvent(const Event& event);
   void PublishRecord(const SmtpRecord& record);
 

@@ -75,7 +75,7 @@ class QueryServer : public EventSink, public RecordSink {
 
   // Pipeline thread. Never block on clients.
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override;
+  bool Wants(EventId id) const override;
   void OnRecord(const SmtpRecord& record) override;
   void Flush() override {}
 

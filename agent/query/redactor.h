@@ -34,7 +34,7 @@ class Redactor : public EventSink {
   Redactor(RedactMode mode, EventSink& downstream) : mode_(mode), downstream_(downstream) {}
 
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override { return downstream_.Wants(event_name); }
+  bool Wants(EventId id) const override { return downstream_.Wants(id); }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void OnConnectionFinished(const Connection& conn) override {
     downstream_.OnConnectionFinished(conn);

@@ -201,21 +201,24 @@ class SmtpSession : public StreamConsumer,
   void FinishMessage();
   void StartTls();
   void DoDisable(DisableReason reason);
-  void OnChunkLine(std::string_view line, bool crlf) override;
+  void OnChunkLine(std::string_view line, smtp::ChunkLineEnd end) override;
   void OnChunkWeird(std::string_view name, std::string_view addl) override;
   void OnHeader(std::string_view original_name, std::string_view value) override;
   void OnHeaderTooLong(size_t total_bytes) override;
 
   // Events (session_events.cc).
-  void Emit(std::string_view name, std::vector<EventArg> args);
+  // Raises an event without arguments.
+  void Announce(EventId id);
   // Readies a leased reusable event (SmtpShared) for the current event.
-  Event& Reuse(ReusableEvent::Lease& lease, std::string_view name, size_t nargs);
+  Event& Reuse(ReusableEvent::Lease& lease, EventId id);
   void Request(std::string_view command, std::string_view arg);
   void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
   void Data(Side side, std::string_view data);
   void FeedSenderLines(smtp::LineSplitter& lines, std::span<const uint8_t> data);
   void Header(std::string_view original_name, std::string_view value);
-  void Unexpected(bool is_sender, std::string_view msg, std::string_view detail);
+  // Which role Zeek's per-call is_sender flag names; is_orig follows from the current roles.
+  enum class Role : uint8_t { kSender, kReceiver };
+  void Unexpected(Role role, std::string_view msg, std::string_view detail);
   void Weird(std::string_view name, std::string_view addl, std::string_view source);
 
   const Connection& conn_;

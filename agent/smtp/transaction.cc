@@ -11,30 +11,6 @@
 namespace mailtap {
 namespace {
 
-namespace ev = event_names;
-
-const std::string* StringArg(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  return v ? std::get_if<std::string>(v) : nullptr;
-}
-
-std::string_view StringArgOrEmpty(const Event& e, std::string_view name) {
-  const std::string* s = StringArg(e, name);
-  return s ? std::string_view(*s) : std::string_view();
-}
-
-int64_t IntArgOrZero(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  const int64_t* i = v ? std::get_if<int64_t>(v) : nullptr;
-  return i ? *i : 0;
-}
-
-bool BoolArgOrFalse(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  const bool* b = v ? std::get_if<bool>(v) : nullptr;
-  return b ? *b : false;
-}
-
 char AsciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
 // main.zeek's to_upper(command), for the commands the log follows: none is longer than 4 bytes,
@@ -103,9 +79,9 @@ SmtpTransactionLog::~SmtpTransactionLog() {
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
   // smtp_data may reach here anyway (another sink wants it): skip the lookup.
-  if (event.conn == nullptr || !Wants(event.name)) return;
-  const bool is_request = event.name == ev::kSmtpRequest;
-  const bool is_reply = event.name == ev::kSmtpReply;
+  if (event.conn == nullptr || !Wants(event.id)) return;
+  const bool is_request = event.id == EventId::kSmtpRequest;
+  const bool is_reply = event.id == EventId::kSmtpReply;
   // Only requests and replies create session state (Zeek's set_smtp_session); the other events
   // need an existing record (c?$smtp).
   ConnState* cs = Lookup(event, is_request || is_reply);
@@ -114,16 +90,16 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
     OnRequest(event, *cs);
   } else if (is_reply) {
     OnReply(event, *cs);
-  } else if (event.name == ev::kSmtpStartTls) {
+  } else if (event.id == EventId::kSmtpStartTls) {
     if (!cs->current) return;
     cs->current->record.tls = true;
     cs->current->has_client_activity = true;
-  } else if (event.name == ev::kMimeBeginEntity) {
+  } else if (event.id == EventId::kMimeBeginEntity) {
     // Only the first entity of a record feeds it: a second one (a second message in the same
     // record, or a child entity) stops header processing, as main.zeek's entity_count does.
     if (!cs->current) return;
     if (++cs->current->entity_count > 1) cs->current->process_smtp_headers = false;
-  } else if (event.name == ev::kMimeOneHeader) {
+  } else if (event.id == EventId::kMimeOneHeader) {
     OnHeader(event, *cs);
   }
 }
@@ -216,8 +192,8 @@ bool SmtpTransactionLog::FlushIfActive(const Connection& conn, Timestamp ts, Con
 void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
   char buf[4];
-  const std::string_view upper = UpperShortCommand(StringArgOrEmpty(event, "command"), buf);
-  const std::string_view arg = StringArgOrEmpty(event, "arg");
+  const std::string_view upper = UpperShortCommand(Get(event, ev::smtp_request::command), buf);
+  const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
     cs.session.helo = std::string(arg);
     t.record.helo = std::string(arg);
@@ -288,16 +264,17 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
   // "%d %s" of code and msg, built in the record's string (every reply lands here).
   char code[24];
-  const char* code_end = std::to_chars(code, code + sizeof code, IntArgOrZero(event, "code")).ptr;
+  const char* code_end =
+      std::to_chars(code, code + sizeof code, Get(event, ev::smtp_reply::code)).ptr;
   std::string& last_reply =
       t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
   last_reply.assign(code, static_cast<size_t>(code_end - code));
   last_reply += ' ';
-  last_reply += StringArgOrEmpty(event, "msg");
+  last_reply += Get(event, ev::smtp_reply::msg);
   // What main.zeek does at priority -5, i.e. after last_reply was updated. The "." test ignores
   // cont_resp, so every line of a multi-line reply to "." counts as a transferred message.
-  const std::string_view cmd = StringArgOrEmpty(event, "cmd");
-  const bool cont_resp = BoolArgOrFalse(event, "cont_resp");
+  const std::string_view cmd = Get(event, ev::smtp_reply::cmd);
+  const bool cont_resp = Get(event, ev::smtp_reply::cont_resp);
   if (cmd == "." || (!cont_resp && cmd == "BDAT" && cs.session.bdat_last_observed)) {
     ++cs.session.messages_transferred;
     cs.session.bdat_last_observed = false;
@@ -312,8 +289,8 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   if (!cs.current || !cs.current->process_smtp_headers) return;
   Transaction& t = *cs.current;
   SmtpRecord& r = t.record;
-  const std::string_view name = StringArgOrEmpty(event, "h.name");
-  const std::string_view value = StringArgOrEmpty(event, "h.value");
+  const std::string_view name = Get(event, ev::mime_one_header::h_name);
+  const std::string_view value = Get(event, ev::mime_one_header::h_value);
   if (name == "MESSAGE-ID") {
     r.msg_id.emplace(value);
   } else if (name == "RECEIVED") {

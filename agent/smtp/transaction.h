@@ -53,8 +53,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
 
   void OnEvent(const Event& event) override;
   // smtp_data, the most frequent event by far, and weirds feed no record.
-  bool Wants(std::string_view event_name) const override {
-    return event_name != event_names::kSmtpData && event_name != event_names::kWeird;
+  bool Wants(EventId id) const override {
+    return id != EventId::kSmtpData && id != EventId::kWeird;
   }
   // Writes the pending record (if it has client activity) and forgets the connection.
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;

@@ -22,15 +22,14 @@ class RecordCapture : public RecordSink {
 
 Event Req(std::string command, std::string arg) {
   Event e = testing::Request(0);
-  e.args = {{"is_orig", true}, {"command", std::move(command)}, {"arg", std::move(arg)}};
+  Set(e, ev::smtp_request::command, std::move(command));
+  Set(e, ev::smtp_request::arg, std::move(arg));
   return e;
 }
 
-Event WithArg(std::string_view name, std::string_view arg_name, std::string value) {
-  Event e = testing::Request(0);
-  e.name = name;
-  e.args = {{"is_orig", true}, {arg_name, std::move(value)}};
-  return e;
+Event DataLine(std::string line) {
+  const Event request = testing::Request(0);
+  return ev::smtp_data::Make(request.ts, request.conn, {.is_orig = true, .data = std::move(line)});
 }
 
 std::string Through(RedactMode mode, const Event& e) {
@@ -57,10 +56,10 @@ TEST(RedactorTest, AuthInitialResponseAfterATabIsRedacted) {
 }
 
 Event Unknown(std::string word, int conn = 0) {
-  Event e = testing::Request(0, conn);
-  e.name = event_names::kSmtpUnexpected;
-  e.args = {{"is_orig", true}, {"msg", "unknown command"}, {"detail", std::move(word)}};
-  return e;
+  const Event request = testing::Request(0, conn);
+  return ev::smtp_unexpected::Make(
+      request.ts, request.conn,
+      {.is_orig = true, .msg = "unknown command", .detail = std::move(word)});
 }
 
 Event OnConn(Event e, int conn) {
@@ -105,25 +104,25 @@ TEST(RedactorTest, AuthWithoutInitialResponseIsUnchanged) {
 TEST(RedactorTest, OtherCommandsAndDataPassInCredentialsMode) {
   EXPECT_EQ(Through(RedactMode::kCredentials, Req("MAIL", "FROM:<a@b>")),
             FormatEventJson(Req("MAIL", "FROM:<a@b>")));
-  Event data = WithArg(event_names::kSmtpData, "data", "Subject: secret");
+  Event data = DataLine("Subject: secret");
   EXPECT_EQ(Through(RedactMode::kCredentials, data), FormatEventJson(data));
 }
 
 TEST(RedactorTest, DataModeAlsoRedactsMessageLinesAndHeaderValues) {
-  EXPECT_EQ(Through(RedactMode::kData, WithArg(event_names::kSmtpData, "data", "hello")),
-            FormatEventJson(WithArg(event_names::kSmtpData, "data", "[REDACTED]")));
-  Event header = testing::Request(0);
-  header.name = event_names::kMimeOneHeader;
-  header.args = {{"h.original_name", "Subject"}, {"h.name", "SUBJECT"}, {"h.value", "secret"}};
+  EXPECT_EQ(Through(RedactMode::kData, DataLine("hello")), FormatEventJson(DataLine("[REDACTED]")));
+  const Event request = testing::Request(0);
+  Event header = ev::mime_one_header::Make(
+      request.ts, request.conn,
+      {.h_original_name = "Subject", .h_name = "SUBJECT", .h_value = "secret"});
   Event expected = header;
-  expected.args[2].value = std::string("[REDACTED]");
+  Set(expected, ev::mime_one_header::h_value, "[REDACTED]");
   EXPECT_EQ(Through(RedactMode::kData, header), FormatEventJson(expected));
   EXPECT_EQ(Through(RedactMode::kData, Req("**", "x")), FormatEventJson(Req("**", "[REDACTED]")));
 }
 
 TEST(RedactorTest, NoneLeavesEveryEventUntouched) {
-  for (const Event& e : {Req("**", "cHVuamFiQDEyMw=="), Req("AUTH", "PLAIN AHVzZXIAcGFzcw=="),
-                         WithArg(event_names::kSmtpData, "data", "hello")}) {
+  for (const Event& e :
+       {Req("**", "cHVuamFiQDEyMw=="), Req("AUTH", "PLAIN AHVzZXIAcGFzcw=="), DataLine("hello")}) {
     EXPECT_EQ(Through(RedactMode::kNone, e), FormatEventJson(e));
   }
 }

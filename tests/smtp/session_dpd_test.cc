@@ -87,7 +87,7 @@ TEST(SmtpSessionDpd, ScriptDisableTakesEffectAfterTheCurrentDelivery) {
   deliver(Side::kOriginator, "EHLO x\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\n");
   deliver(Side::kResponder, "250 a\r\n250 b\r\n250 c\r\n");
   sink.on_event = [&](const Event& e) {
-    if (e.name == "smtp_data") factory.DisableAnalyzer(conn);
+    if (e.id == EventId::kSmtpData) factory.DisableAnalyzer(conn);
   };
   deliver(Side::kOriginator, "DATA\r\nA: 1\r\nB: 2\r\n");
   deliver(Side::kOriginator, "more\r\n.\r\n");
