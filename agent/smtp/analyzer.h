@@ -1,5 +1,5 @@
 // The SMTP analyzer factory: attaches an SmtpSession to every connection whose responder port is
-// an SMTP port, lets the smtp.log logic disable sessions, and reports the "smtp" statistics.
+// an SMTP port and reports the "smtp" statistics.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +10,6 @@
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
 #include "mailtap/stream_consumer.h"
-#include "smtp/analyzer_control.h"
 #include "smtp/session.h"
 
 namespace mailtap {
@@ -28,9 +27,7 @@ struct SmtpConfig {
 };
 
 // Not thread-safe except VisitStats, which may run on another thread.
-class SmtpAnalyzerFactory : public StreamConsumerFactory,
-                            public AnalyzerControl,
-                            public StatsSource {
+class SmtpAnalyzerFactory : public StreamConsumerFactory, public StatsSource {
  public:
   // `sink` receives every event of every session and must outlive them.
   SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink);
@@ -38,9 +35,6 @@ class SmtpAnalyzerFactory : public StreamConsumerFactory,
 
   // A session when conn.id.resp_p is an SMTP port, else nullptr.
   std::unique_ptr<StreamConsumer> Create(const Connection& conn) override;
-
-  // Disables the session of `conn` (dpd-style, counted as "script"); a no-op without one.
-  void DisableAnalyzer(const Connection& conn) override;
 
   void VisitStats(StatsVisitor& visitor) const override;
 

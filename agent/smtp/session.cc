@@ -39,7 +39,6 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
       resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget),
       raise_data_(sink.Wants(EventId::kSmtpData)) {
-  conn_.smtp_analyzer = this;
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
   // Zeek runs the machine once with the greeting pseudo-command: CONNECTED -> INITIATED, and the
@@ -48,10 +47,7 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
   RunMachine(Command::kConnEstablishment, 0);
 }
 
-SmtpSession::~SmtpSession() {
-  if (conn_.smtp_analyzer == this) conn_.smtp_analyzer = nullptr;
-  counters_.sessions_active.fetch_sub(1, std::memory_order_relaxed);
-}
+SmtpSession::~SmtpSession() { counters_.sessions_active.fetch_sub(1, std::memory_order_relaxed); }
 
 void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) {
   if (disabled_ || data.empty()) return;

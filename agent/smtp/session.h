@@ -139,7 +139,8 @@ class SmtpSession : public StreamConsumer,
                     private smtp::BdatChunkListener,
                     private smtp::HeaderListener {
  public:
-  // `conn` and `sink` must outlive the session. Registers itself as conn.smtp_analyzer.
+  // `conn` and `sink` must outlive the session. Acts on conn.analyzer_requests after each event
+  // it raises.
   SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
               std::shared_ptr<SmtpShared> shared);
   ~SmtpSession() override;
@@ -156,8 +157,9 @@ class SmtpSession : public StreamConsumer,
   std::unique_ptr<StreamConsumer> Retire() override;
 
   // Zeek's disable_analyzer: an open message is closed, then no more events. When called while
-  // the session is processing input (e.g. from an event handler), it takes effect once the
-  // current Deliver/Undelivered/... call returns, so the rest of that input is still analysed.
+  // the session is processing input (e.g. asked by an event handler through
+  // Connection::analyzer_requests), it takes effect once the current Deliver/Undelivered/... call
+  // returns, so the rest of that input is still analysed.
   void RequestDisable(DisableReason reason);
   bool disabled() const { return disabled_; }
   smtp::State state() const { return state_; }
@@ -207,6 +209,8 @@ class SmtpSession : public StreamConsumer,
   void OnHeaderTooLong(size_t total_bytes) override;
 
   // Events (session_events.cc).
+  // Hands `event` to the sink, then acts on what the sinks asked (Connection::analyzer_requests).
+  void Dispatch(const Event& event);
   // Raises an event without arguments.
   void Announce(EventId id);
   // Readies a leased reusable event (SmtpShared) for the current event.

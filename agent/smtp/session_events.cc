@@ -3,6 +3,16 @@
 
 namespace mailtap {
 
+// The sinks may ask, through the connection, for the analyzer to stop (the smtp.log logic does,
+// as Zeek's scripts call disable_analyzer): that takes effect once the current input is done.
+void SmtpSession::Dispatch(const Event& event) {
+  sink_.OnEvent(event);
+  if (conn_.analyzer_requests.disable) {
+    conn_.analyzer_requests.disable = false;
+    RequestDisable(DisableReason::kScript);
+  }
+}
+
 Event& SmtpSession::Reuse(ReusableEvent::Lease& lease, EventId id) {
   Event& event = lease.event();
   Reset(event, id, ts_, &conn_);
@@ -18,7 +28,7 @@ void SmtpSession::Request(std::string_view command, std::string_view arg) {
   Set(e, request::is_orig, orig_is_sender_);
   Set(e, request::command, command);
   Set(e, request::arg, arg);
-  sink_.OnEvent(e);
+  Dispatch(e);
 }
 
 void SmtpSession::Reply(Side side, int code, std::string_view cmd, std::string_view msg,
@@ -32,7 +42,7 @@ void SmtpSession::Reply(Side side, int code, std::string_view cmd, std::string_v
   Set(e, reply::cmd, cmd);
   Set(e, reply::msg, msg);
   Set(e, reply::cont_resp, cont);
-  sink_.OnEvent(e);
+  Dispatch(e);
 }
 
 void SmtpSession::Data(Side side, std::string_view data) {
@@ -42,7 +52,7 @@ void SmtpSession::Data(Side side, std::string_view data) {
   Event& e = Reuse(lease, ev::smtp_data::kId);
   Set(e, ev::smtp_data::is_orig, IsOrig(side));
   Set(e, ev::smtp_data::data, data);
-  sink_.OnEvent(e);
+  Dispatch(e);
 }
 
 // mime_one_header: real mail carries dozens of headers, so it is built in place too.
@@ -54,7 +64,7 @@ void SmtpSession::Header(std::string_view original_name, std::string_view value)
   Set(e, header::h_name, original_name);
   smtp::UpperAsciiInPlace(&GetMutable(e, header::h_name));
   Set(e, header::h_value, value);
-  sink_.OnEvent(e);
+  Dispatch(e);
 }
 
 // Zeek passes the sender role per call; is_orig maps it through the current roles (spec 4).
@@ -62,15 +72,15 @@ void SmtpSession::Unexpected(Role role, std::string_view msg, std::string_view d
   counters_.unexpected.Add();
   const bool is_sender = role == Role::kSender;
   const bool is_orig = orig_is_sender_ ? is_sender : !is_sender;
-  sink_.OnEvent(ev::smtp_unexpected::Make(
+  Dispatch(ev::smtp_unexpected::Make(
       ts_, &conn_, {.is_orig = is_orig, .msg = std::string(msg), .detail = std::string(detail)}));
 }
 
-void SmtpSession::Announce(EventId id) { sink_.OnEvent(Event{ts_, id, &conn_, {}}); }
+void SmtpSession::Announce(EventId id) { Dispatch(Event{ts_, id, &conn_, {}}); }
 
 void SmtpSession::Weird(std::string_view name, std::string_view addl, std::string_view source) {
   counters_.weirds.Add();
-  sink_.OnEvent(MakeWeird(ts_, &conn_, name, std::string(addl), source));
+  Dispatch(MakeWeird(ts_, &conn_, name, std::string(addl), source));
 }
 
 }  // namespace mailtap

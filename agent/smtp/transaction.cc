@@ -48,16 +48,15 @@ std::string RemoveOrcptPrefix(std::string addr) {
 
 }  // namespace
 
-// What Connection::smtp_log points to: one connection's state, on its log's list.
-struct SmtpLogState {
+// What a connection holds in its StateSlot::kSmtpLog.
+struct SmtpLogState : ConnectionState {
+  uint64_t owner = 0;  // the id of the log that created it
   SmtpTransactionLog::ConnState state;
-  SmtpLogState* prev = nullptr;
-  SmtpLogState* next = nullptr;
 };
 
 namespace {
 
-// Never 0 (a Connection's "no owner"), never reused by a later log at the same address.
+// Never reused by a later log at the same address.
 uint64_t NextLogId() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -65,17 +64,8 @@ uint64_t NextLogId() {
 
 }  // namespace
 
-SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
-                                       AnalyzerControl* control)
-    : config_(config), weirds_(weirds), records_(records), control_(control), id_(NextLogId()) {}
-
-SmtpTransactionLog::~SmtpTransactionLog() {
-  while (!states_.empty()) {
-    SmtpLogState* s = states_.front();
-    states_.Remove(s);
-    delete s;
-  }
-}
+SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records)
+    : config_(config), weirds_(weirds), records_(records), id_(NextLogId()) {}
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
   // smtp_data may reach here anyway (another sink wants it): skip the lookup.
@@ -123,13 +113,12 @@ void SmtpTransactionLog::OnConnectionFinished(const Connection& conn) {
 }
 
 SmtpTransactionLog::ConnState* SmtpTransactionLog::StateOf(const Connection& conn) const {
-  return conn.smtp_log != nullptr && conn.smtp_log_owner == id_ ? &conn.smtp_log->state : nullptr;
+  auto* s = static_cast<SmtpLogState*>(conn.Slot(StateSlot::kSmtpLog).get());
+  return s != nullptr && s->owner == id_ ? &s->state : nullptr;
 }
 
 void SmtpTransactionLog::Forget(const Connection& conn) {
-  SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
-  states_.Remove(s);
-  delete s;
+  conn.Slot(StateSlot::kSmtpLog).reset();
   --tracked_;
 }
 
@@ -141,12 +130,13 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bo
     table_full_.Add();
     return nullptr;
   }
-  auto* s = new SmtpLogState;
-  states_.PushBack(s);
+  // Replaces whatever an earlier log left in the slot.
+  auto s = std::make_unique<SmtpLogState>();
+  s->owner = id_;
+  ConnState* cs = &s->state;
+  conn.Slot(StateSlot::kSmtpLog) = std::move(s);
   ++tracked_;
-  conn.smtp_log = s;
-  conn.smtp_log_owner = id_;
-  return &s->state;
+  return cs;
 }
 
 // Zeek's fresh record (new_smtp_log). A finished transaction is reset in place: the strings and
@@ -368,7 +358,7 @@ void SmtpTransactionLog::MailTransactionInvalid(const Event& event, ConnState& c
   // Zeek forgets the analyzer id once disabled, so the weird is raised only once.
   s.analyzer_attached = false;
   analyzers_disabled_.Add();
-  if (control_ != nullptr) control_->DisableAnalyzer(*event.conn);
+  event.conn->analyzer_requests.disable = true;
 }
 
 void SmtpTransactionLog::RaiseWeird(const Event& cause, std::string_view name, std::string addl,

@@ -30,12 +30,6 @@ class EventCollector : public EventSink {
   std::vector<Event> events;
 };
 
-class FakeControl : public AnalyzerControl {
- public:
-  void DisableAnalyzer(const Connection& conn) override { disabled.push_back(&conn); }
-  std::vector<const Connection*> disabled;
-};
-
 IpAddress Ip(const std::string& text) {
   IpAddress a;
   EXPECT_TRUE(IpAddress::Parse(text, &a)) << text;
@@ -96,7 +90,7 @@ class Session {
 class TransactionTest : public ::testing::Test {
  protected:
   SmtpTransactionLog& Log(SmtpLogConfig config = {}) {
-    log_ = std::make_unique<SmtpTransactionLog>(config, weirds_, records_, &control_);
+    log_ = std::make_unique<SmtpTransactionLog>(config, weirds_, records_);
     return *log_;
   }
   std::vector<std::string> WeirdNames() const {
@@ -108,7 +102,6 @@ class TransactionTest : public ::testing::Test {
 
   EventCollector weirds_;
   RecordCollector records_;
-  FakeControl control_;
   std::unique_ptr<SmtpTransactionLog> log_;
 };
 
@@ -121,7 +114,7 @@ TEST_F(TransactionTest, StateLeftOnAConnectionByAnEarlierLogIsNotUsedByTheNext) 
   s.Req("MAIL", "FROM: <a@example.com>");
   EXPECT_EQ(first.TrackedConnections(), 1u);
 
-  SmtpTransactionLog second(SmtpLogConfig{}, weirds_, records_, &control_);
+  SmtpTransactionLog second(SmtpLogConfig{}, weirds_, records_);
   log_.reset();  // the first log goes without a removal notice for the connection
   second.OnEvent(ev::smtp_request::Make(
       s.Now(), &s.conn(), {.is_orig = true, .command = "RCPT", .arg = "TO: <b@example.com>"}));
@@ -369,7 +362,7 @@ TEST_F(TransactionTest, InvalidTransactionsRaiseWeirdWithZeeksAddl) {
   }
   EXPECT_THAT(addl, ElementsAre("rcpt to missing mail from", "data missing rcpt to",
                                 "data missing rcpt to"));
-  EXPECT_THAT(control_.disabled, IsEmpty());
+  EXPECT_FALSE(s.conn().analyzer_requests.disable);
 }
 
 // scripts.base.protocols.smtp.mail-transactions-invalid-disable-analyzer.
@@ -384,8 +377,7 @@ TEST_F(TransactionTest, TooManyInvalidTransactionsDisableTheAnalyzerOnce) {
                   "smtp_mail_transaction_invalid", "smtp_excessive_invalid_mail_transactions"));
   EXPECT_EQ(Get(weirds_.events[3], ev::weird::addl), "3 > 2");
   EXPECT_EQ(Get(weirds_.events[3], ev::weird::source), "SMTP");
-  ASSERT_EQ(control_.disabled.size(), 1u);
-  EXPECT_EQ(control_.disabled[0], &s.conn());
+  EXPECT_TRUE(s.conn().analyzer_requests.disable);  // the analyzer is asked to stop
   // The pending third record is still written when the connection goes away.
   ASSERT_EQ(records().size(), 3u);
   EXPECT_EQ(records()[2].trans_depth, 2u);
