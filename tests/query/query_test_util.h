@@ -18,7 +18,7 @@
 
 #include "mailtap/events.h"
 #include "mailtap/flow.h"
-#include "query/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace mailtap::testing {
 
