@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/enum_names.h"
 #include "mailtap/version.h"
 #include "sinks/event_json.h"
 
@@ -44,7 +45,7 @@ po::options_description Options() {
     ("socket-group", po::value<std::string>()->value_name("GROUP"),
      "group allowed to query the agent (socket directory and file get this group)")
     ("keep-serving", po::bool_switch(), "with -r: keep serving queries after the replay ended")
-    ("history", po::value<size_t>()->value_name("N")->default_value(10000),
+    ("history", po::value<size_t>()->value_name("N")->default_value(Config{}.history),
      "events kept in memory for `mailtap observe --last`")
     ("observe-data", po::bool_switch(),
      "also send message lines (smtp_data events) to `mailtap observe`; without it the socket "
@@ -54,7 +55,7 @@ po::options_description Options() {
      "what to hide in every output: AUTH credentials, also message data, or nothing")
     ("user", po::value<std::string>()->value_name("USER"),
      "live capture: switch to USER after attaching (default: mailtap if it exists, else nobody)")
-    ("ring-size", po::value<uint64_t>()->value_name("BYTES")->default_value(16ull << 20),
+    ("ring-size", po::value<uint64_t>()->value_name("BYTES")->default_value(Config{}.ring_size),
      "live capture: eBPF ring buffer size (power of two, at least one page)")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
      "stderr log level: error, warn, info or debug")
@@ -65,20 +66,16 @@ po::options_description Options() {
 }
 
 // Maps a choice option's text to its enum, or sets *error naming the option and the choices.
+// --OPTION's value, one of the names in `table`.
 template <typename E>
-bool ParseChoice(const po::variables_map& vm, const char* option,
-                 std::initializer_list<std::pair<const char*, E>> choices, E* out,
+bool ParseChoice(const po::variables_map& vm, const char* option, EnumNameTable<E> table, E* out,
                  std::string* error) {
   const auto& text = vm[option].as<std::string>();
-  std::string names;
-  for (const auto& [name, value] : choices) {
-    if (text == name) {
-      *out = value;
-      return true;
-    }
-    names += names.empty() ? name : fmt::format(", {}", name);
+  if (std::optional<E> value = EnumFromName(table, text)) {
+    *out = *value;
+    return true;
   }
-  *error = fmt::format("--{}: '{}' is not one of {}", option, text, names);
+  *error = fmt::format("--{}: '{}' is not one of {}", option, text, EnumNameList(table));
   return false;
 }
 
@@ -129,19 +126,9 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     *error = "--keep-serving only applies with --read";
     return false;
   }
-  return ParseChoice(vm, "log-format", {{"json", LogFormat::kJson}, {"zeek", LogFormat::kZeek}},
-                     &cfg->log_format, error) &&
-         ParseChoice(vm, "redact",
-                     {{"credentials", RedactMode::kCredentials},
-                      {"data", RedactMode::kData},
-                      {"none", RedactMode::kNone}},
-                     &cfg->redact, error) &&
-         ParseChoice(vm, "log-level",
-                     {{"error", LogLevel::kError},
-                      {"warn", LogLevel::kWarn},
-                      {"info", LogLevel::kInfo},
-                      {"debug", LogLevel::kDebug}},
-                     &cfg->log_level, error);
+  return ParseChoice<LogFormat>(vm, "log-format", kLogFormatNames, &cfg->log_format, error) &&
+         ParseChoice<RedactMode>(vm, "redact", kRedactModeNames, &cfg->redact, error) &&
+         ParseChoice<Severity>(vm, "log-level", kSeverityNames, &cfg->log_level, error);
 }
 
 ParseOutcome UsageError(const std::string& message) {

@@ -6,14 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "capture/ringbuf_source.h"  // kDefaultRingSize
+#include "common/log.h"              // Severity
 #include "mailtap/port_set.h"
+#include "query/hub.h"       // kDefaultEventHistory
+#include "sinks/redactor.h"  // RedactMode
 #include "sinks/zeek_log.h"  // LogFormat
 #include "tunables.h"
 
 namespace mailtap {
-
-enum class RedactMode { kCredentials, kData, kNone };
-enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 
 struct Config {
   std::optional<std::string> read_file;    // -r: replay this capture ("-" = stdin)
@@ -26,13 +27,13 @@ struct Config {
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.
   std::optional<std::string> socket_path;
   std::optional<std::string> socket_group;
-  bool keep_serving = false;  // after -r finished, keep answering queries
-  size_t history = 10000;     // events kept for `mailtap observe --last`
-  bool observe_data = false;  // smtp_data events reach `mailtap observe` too
+  bool keep_serving = false;              // after -r finished, keep answering queries
+  size_t history = kDefaultEventHistory;  // events kept for `mailtap observe --last`
+  bool observe_data = false;              // smtp_data events reach `mailtap observe` too
   RedactMode redact = RedactMode::kCredentials;
-  std::optional<std::string> user;   // drop privileges to this user (live capture)
-  uint64_t ring_size = 16ull << 20;  // eBPF ring buffer bytes
-  LogLevel log_level = LogLevel::kInfo;
+  std::optional<std::string> user;        // drop privileges to this user (live capture)
+  uint64_t ring_size = kDefaultRingSize;  // eBPF ring buffer bytes
+  Severity log_level = Severity::kInfo;
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };
 

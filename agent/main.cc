@@ -20,7 +20,7 @@
 #include "mailtap/version.h"
 #include "pipeline.h"
 #include "query/query_server.h"
-#include "query/redactor.h"
+#include "sinks/redactor.h"
 #ifdef MAILTAP_HAVE_LIVE
 #include "capture/privileges.h"
 #include "capture/ringbuf_source.h"
@@ -118,7 +118,7 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   info.version = kVersion;
   info.capture_source = source.Describe();
   if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
-  info.redact = std::string(RedactModeName(config.redact));
+  info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));
   info.started = std::chrono::system_clock::now();
   auto server = QueryServer::Open(server_config, info, pipeline.stats(), pipeline.connections());
   pipeline.AddEventSink(server.get());
@@ -153,7 +153,7 @@ void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
 #endif
 
 int Run(const Config& config) {
-  SetLogThreshold(static_cast<Severity>(config.log_level));
+  SetLogThreshold(config.log_level);
   SignalThread signals;
   std::unique_ptr<CaptureSource> source = OpenSource(config);
   Pipeline pipeline(config);

@@ -4,8 +4,8 @@
 #include <ctime>
 
 #include "common/log.h"
-#include "query/redactor.h"
 #include "sinks/jsonl_event_writer.h"
+#include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
 #include "sinks/weird_log_writer.h"
 #include "smtp/analyzer.h"

@@ -12,6 +12,8 @@
 
 namespace mailtap {
 
+inline constexpr size_t kDefaultRingSize = size_t{16} << 20;  // --ring-size
+
 struct LiveCaptureConfig {
   // Interfaces to capture on (-i, repeatable). Empty = every interface of the network namespace,
   // including interfaces created after start-up.
@@ -20,7 +22,7 @@ struct LiveCaptureConfig {
   PortSet ports = PortSet::Default();
   // Ring buffer size in bytes (--ring-size): a power of two, a multiple of the page size, at
   // most 1 GiB. Records up to 64 KiB + 88 bytes must fit for full-size segments.
-  size_t ring_size = size_t{16} << 20;
+  size_t ring_size = kDefaultRingSize;
 };
 
 // Reads segments from the kernel through the ring buffer.

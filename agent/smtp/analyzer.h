@@ -14,14 +14,14 @@
 
 namespace mailtap {
 
-// Defaults are Zeek's (spec section 20).
+// Defaults are Zeek's (spec section 20), declared once in SmtpLimits (session.h).
 struct SmtpConfig {
-  PortSet ports = PortSet::Default();          // SMTP::ports
-  size_t max_line_length = 16'777'116;         // ContentLine cap (Zeek 9.0)
-  size_t bdat_max_line_length = 4096;          // SMTP::bdat_max_line_length
-  size_t max_header_bytes = 65536;             // MIME::max_header_bytes
-  size_t max_pending_commands = 1000;          // outstanding-command queue cap
-  size_t dpd_ignore_violations_after = 10240;  // DPD::ignore_violations_after
+  PortSet ports = PortSet::Default();  // SMTP::ports
+  size_t max_line_length = SmtpLimits{}.max_line_length;
+  size_t bdat_max_line_length = SmtpLimits{}.bdat_max_line_length;
+  size_t max_header_bytes = SmtpLimits{}.max_header_bytes;
+  size_t max_pending_commands = SmtpLimits{}.max_pending_commands;
+  uint64_t dpd_ignore_violations_after = SmtpLimits{}.dpd_ignore_violations_after;
   // Not Zeek's: partial lines of all sessions together (see LineMemoryBudget).
   size_t max_total_line_bytes = 256 << 20;
 };

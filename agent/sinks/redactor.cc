@@ -1,4 +1,4 @@
-#include "query/redactor.h"
+#include "sinks/redactor.h"
 
 #include <string>
 #include <utility>
@@ -60,31 +60,6 @@ void RedactField(std::optional<std::vector<std::string>>* field) {
 }
 
 }  // namespace
-
-bool ParseRedactMode(std::string_view text, RedactMode* mode) {
-  if (text == "credentials") {
-    *mode = RedactMode::kCredentials;
-  } else if (text == "data") {
-    *mode = RedactMode::kData;
-  } else if (text == "none") {
-    *mode = RedactMode::kNone;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-std::string_view RedactModeName(RedactMode mode) {
-  switch (mode) {
-    case RedactMode::kCredentials:
-      return "credentials";
-    case RedactMode::kData:
-      return "data";
-    case RedactMode::kNone:
-      return "none";
-  }
-  return "credentials";
-}
 
 // A client that sends its SASL responses before the server's 334 (pipelined) or after a refusal
 // has them parsed as commands: "unknown command" with the whole response as the detail.

@@ -1,11 +1,36 @@
-#include "query/redactor.h"
+#include "sinks/redactor.h"
 
 #include <gtest/gtest.h>
 
-#include "query/event_format.h"
-#include "query_test_util.h"
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "sinks/event_json.h"
 
 namespace mailtap {
+namespace testing {
+
+// Connection `n` (created on first use, kept for the whole test program).
+const Connection& TestConnection(int n) {
+  static std::deque<Connection> conns;
+  while (static_cast<int>(conns.size()) <= n) {
+    Connection c;
+    c.uid = "CTest" + std::to_string(conns.size());
+    c.id.orig_p = static_cast<uint16_t>(40000 + conns.size());
+    c.id.resp_p = 25;
+    conns.push_back(c);
+  }
+  return conns[static_cast<size_t>(n)];
+}
+
+Event Request(int seq, int conn = 0) {
+  return ev::smtp_request::Make(Timestamp{1700000000000000 + int64_t{seq} * 1000},
+                                &TestConnection(conn), {.is_orig = true, .command = "NOOP"});
+}
+
+}  // namespace testing
+
 namespace {
 
 class Capture : public EventSink {
@@ -128,12 +153,11 @@ TEST(RedactorTest, NoneLeavesEveryEventUntouched) {
 }
 
 TEST(RedactorTest, ParsesTheModeNames) {
-  RedactMode mode = RedactMode::kNone;
-  EXPECT_TRUE(ParseRedactMode("data", &mode));
-  EXPECT_EQ(mode, RedactMode::kData);
-  EXPECT_TRUE(ParseRedactMode("credentials", &mode));
-  EXPECT_EQ(RedactModeName(mode), "credentials");
-  EXPECT_FALSE(ParseRedactMode("all", &mode));
+  EXPECT_EQ(EnumFromName<RedactMode>(kRedactModeNames, "data"), RedactMode::kData);
+  EXPECT_EQ(EnumFromName<RedactMode>(kRedactModeNames, "none"), RedactMode::kNone);
+  EXPECT_EQ(EnumName<RedactMode>(kRedactModeNames, RedactMode::kCredentials), "credentials");
+  EXPECT_EQ(EnumFromName<RedactMode>(kRedactModeNames, "all"), std::nullopt);
+  EXPECT_EQ(EnumNameList<RedactMode>(kRedactModeNames), "credentials, data, none");
 }
 
 TEST(RecordRedactorTest, DataModeRedactsHeaderFieldsOnly) {
