@@ -13,30 +13,6 @@
 namespace mailtap {
 namespace {
 
-namespace ev = event_names;
-
-const std::string* StringArg(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  return v ? std::get_if<std::string>(v) : nullptr;
-}
-
-std::string_view StringArgOrEmpty(const Event& e, std::string_view name) {
-  const std::string* s = StringArg(e, name);
-  return s ? std::string_view(*s) : std::string_view();
-}
-
-int64_t IntArgOrZero(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  const int64_t* i = v ? std::get_if<int64_t>(v) : nullptr;
-  return i ? *i : 0;
-}
-
-bool BoolArgOrFalse(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  const bool* b = v ? std::get_if<bool>(v) : nullptr;
-  return b ? *b : false;
-}
-
 char AsciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
 // main.zeek's to_upper(command), for the commands the log follows: none is longer than 4 bytes,
@@ -73,16 +49,15 @@ std::string RemoveOrcptPrefix(std::string_view addr) {
 
 }  // namespace
 
-// What Connection::smtp_log points to: one connection's state, on its log's list.
-struct SmtpLogState {
+// What a connection holds in its StateSlot::kSmtpLog.
+struct SmtpLogState : ConnectionState {
+  uint64_t owner = 0;  // the id of the log that created it
   SmtpTransactionLog::ConnState state;
-  SmtpLogState* prev = nullptr;
-  SmtpLogState* next = nullptr;
 };
 
 namespace {
 
-// Never 0 (a Connection's "no owner"), never reused by a later log at the same address.
+// Never reused by a later log at the same address.
 uint64_t NextLogId() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -99,23 +74,14 @@ void StringListIndex::AddIfMissing(std::vector<std::string>& list, std::string s
   list.push_back(std::move(s));
 }
 
-SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
-                                       AnalyzerControl* control)
-    : config_(config), weirds_(weirds), records_(records), control_(control), id_(NextLogId()) {}
-
-SmtpTransactionLog::~SmtpTransactionLog() {
-  while (!states_.empty()) {
-    SmtpLogState* s = states_.front();
-    states_.Remove(s);
-    delete s;
-  }
-}
+SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records)
+    : config_(config), weirds_(weirds), records_(records), id_(NextLogId()) {}
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
   // smtp_data may reach here anyway (another sink wants it): skip the lookup.
-  if (event.conn == nullptr || !Wants(event.name)) return;
-  const bool is_request = event.name == ev::kSmtpRequest;
-  const bool is_reply = event.name == ev::kSmtpReply;
+  if (event.conn == nullptr || !Wants(event.id)) return;
+  const bool is_request = event.id == EventId::kSmtpRequest;
+  const bool is_reply = event.id == EventId::kSmtpReply;
   // Only requests and replies create session state (Zeek's set_smtp_session); the other events
   // need an existing record (c?$smtp).
   ConnState* cs = Lookup(event, is_request || is_reply);
@@ -124,16 +90,16 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
     OnRequest(event, *cs);
   } else if (is_reply) {
     OnReply(event, *cs);
-  } else if (event.name == ev::kSmtpStartTls) {
+  } else if (event.id == EventId::kSmtpStartTls) {
     if (!cs->current) return;
     cs->current->record.tls = true;
     cs->current->has_client_activity = true;
-  } else if (event.name == ev::kMimeBeginEntity) {
+  } else if (event.id == EventId::kMimeBeginEntity) {
     // Only the first entity of a record feeds it: a second one (a second message in the same
     // record, or a child entity) stops header processing, as main.zeek's entity_count does.
     if (!cs->current) return;
     if (++cs->current->entity_count > 1) cs->current->process_smtp_headers = false;
-  } else if (event.name == ev::kMimeOneHeader) {
+  } else if (event.id == EventId::kMimeOneHeader) {
     OnHeader(event, *cs);
   }
 }
@@ -154,13 +120,12 @@ void SmtpTransactionLog::OnConnectionFinished(const Connection& conn) {
 }
 
 SmtpTransactionLog::ConnState* SmtpTransactionLog::StateOf(const Connection& conn) const {
-  return conn.smtp_log != nullptr && conn.smtp_log_owner == id_ ? &conn.smtp_log->state : nullptr;
+  auto* s = static_cast<SmtpLogState*>(conn.Slot(StateSlot::kSmtpLog).get());
+  return s != nullptr && s->owner == id_ ? &s->state : nullptr;
 }
 
 void SmtpTransactionLog::Forget(const Connection& conn) {
-  SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
-  states_.Remove(s);
-  delete s;
+  conn.Slot(StateSlot::kSmtpLog).reset();
   --tracked_;
 }
 
@@ -172,12 +137,13 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bo
     table_full_.Add();
     return nullptr;
   }
-  auto* s = new SmtpLogState;
-  states_.PushBack(s);
+  // Replaces whatever an earlier log left in the slot.
+  auto s = std::make_unique<SmtpLogState>();
+  s->owner = id_;
+  ConnState* cs = &s->state;
+  conn.Slot(StateSlot::kSmtpLog) = std::move(s);
   ++tracked_;
-  conn.smtp_log = s;
-  conn.smtp_log_owner = id_;
-  return &s->state;
+  return cs;
 }
 
 // Zeek's fresh record (new_smtp_log). A finished transaction is reset in place: the strings and
@@ -232,8 +198,8 @@ void SmtpTransactionLog::Write(const Connection& conn, SmtpRecord& record) {
 void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
   char buf[4];
-  const std::string_view upper = UpperShortCommand(StringArgOrEmpty(event, "command"), buf);
-  const std::string_view arg = StringArgOrEmpty(event, "arg");
+  const std::string_view upper = UpperShortCommand(Get(event, ev::smtp_request::command), buf);
+  const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
     cs.session.helo = std::string(arg);
     t.record.helo = std::string(arg);
@@ -308,16 +274,17 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
   // "%d %s" of code and msg, built in the record's string (every reply lands here).
   char code[24];
-  const char* code_end = std::to_chars(code, code + sizeof code, IntArgOrZero(event, "code")).ptr;
+  const char* code_end =
+      std::to_chars(code, code + sizeof code, Get(event, ev::smtp_reply::code)).ptr;
   std::string& last_reply =
       t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
   last_reply.assign(code, static_cast<size_t>(code_end - code));
   last_reply += ' ';
-  last_reply += StringArgOrEmpty(event, "msg");
+  last_reply += Get(event, ev::smtp_reply::msg);
   // What main.zeek does at priority -5, i.e. after last_reply was updated. The "." test ignores
   // cont_resp, so every line of a multi-line reply to "." counts as a transferred message.
-  const std::string_view cmd = StringArgOrEmpty(event, "cmd");
-  const bool cont_resp = BoolArgOrFalse(event, "cont_resp");
+  const std::string_view cmd = Get(event, ev::smtp_reply::cmd);
+  const bool cont_resp = Get(event, ev::smtp_reply::cont_resp);
   if (cmd == "." || (!cont_resp && cmd == "BDAT" && cs.session.bdat_last_observed)) {
     ++cs.session.messages_transferred;
     cs.session.bdat_last_observed = false;
@@ -330,8 +297,8 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   if (!cs.current || !cs.current->process_smtp_headers) return;
   Transaction& t = *cs.current;
   SmtpRecord& r = t.record;
-  const std::string_view name = StringArgOrEmpty(event, "h.name");
-  const std::string_view value = StringArgOrEmpty(event, "h.value");
+  const std::string_view name = Get(event, ev::mime_one_header::h_name);
+  const std::string_view value = Get(event, ev::mime_one_header::h_value);
   if (name == "MESSAGE-ID") {
     r.msg_id.emplace(value);
   } else if (name == "RECEIVED") {
@@ -414,7 +381,7 @@ void SmtpTransactionLog::MailTransactionInvalid(const Event& event, ConnState& c
   // Zeek forgets the analyzer id once disabled, so the weird is raised only once.
   s.analyzer_attached = false;
   analyzers_disabled_.Add();
-  if (control_ != nullptr) control_->DisableAnalyzer(*event.conn);
+  event.conn->analyzer_requests.disable = true;
 }
 
 void SmtpTransactionLog::RaiseWeird(const Event& cause, std::string_view name, std::string addl,

@@ -11,11 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/intrusive_list.h"
 #include "mailtap/events.h"
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
-#include "smtp/analyzer_control.h"
 
 namespace mailtap {
 
@@ -50,24 +48,25 @@ class StringListIndex {
 //    at the next `MAIL FROM:` and when the connection is removed -- each time only if it saw
 //    client activity (MAIL FROM:, RCPT TO: or STARTTLS);
 //  * weirds (smtp_mail_transaction_invalid, smtp_excessive_invalid_mail_transactions,
-//    smtp_too_many_{rcptto,to,cc}_addresses, smtp_max_path_length_exceeded) are published to
-//    `weirds`. smtp_mail_transaction_invalid is raised for every invalid transaction; Zeek's
-//    weird.log shows it once per connection (that de-duplication belongs to the weird.log writer).
+//    smtp_too_many_{rcptto,to,cc}_addresses, smtp_max_path_length_exceeded) go to `weirds`, a
+//    sink downstream of this log (never the bus that feeds it). smtp_mail_transaction_invalid is
+//    raised for every invalid transaction; Zeek's weird.log shows it once per connection (that
+//    de-duplication belongs to the weird.log writer);
+//  * smtp_excessive_invalid_mail_transactions also asks the connection's analyzer to stop
+//    (Connection::analyzer_requests, Zeek's disable_analyzer): the one path back upstream.
+// Its per-connection state lives in the connection's StateSlot::kSmtpLog.
 // Not thread-safe: the pipeline thread only.
 class SmtpTransactionLog : public EventSink, public StatsSource {
  public:
-  // `weirds` and `records` must outlive this object; `control` may be null (then the analyzer is
-  // never disabled, but the weird is still raised once).
-  SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
-                     AnalyzerControl* control);
-  ~SmtpTransactionLog() override;
+  // `weirds` and `records` must outlive this object.
+  SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records);
   SmtpTransactionLog(const SmtpTransactionLog&) = delete;
   SmtpTransactionLog& operator=(const SmtpTransactionLog&) = delete;
 
   void OnEvent(const Event& event) override;
   // smtp_data, the most frequent event by far, and weirds feed no record.
-  bool Wants(std::string_view event_name) const override {
-    return event_name != event_names::kSmtpData && event_name != event_names::kWeird;
+  bool Wants(EventId id) const override {
+    return id != EventId::kSmtpData && id != EventId::kWeird;
   }
   // Writes the pending record (if it has client activity) and forgets the connection.
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
@@ -136,11 +135,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   SmtpLogConfig config_;
   EventSink& weirds_;
   RecordSink& records_;
-  AnalyzerControl* control_;
-  const uint64_t id_;  // what Connection::smtp_log_owner holds for states of this log
-  // Every connection's state is on this list too, so that the log frees all it created, even
-  // for connections destroyed without a removal notice.
-  IntrusiveList<SmtpLogState> states_;
+  const uint64_t id_;  // marks the states this log created (SmtpLogState::owner)
   size_t tracked_ = 0;
 
   Counter records_written_;
