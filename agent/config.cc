@@ -8,7 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/enum_names.h"
 #include "mailtap/version.h"
+#include "sinks/event_json.h"
 
 namespace po = boost::program_options;
 
@@ -22,6 +24,9 @@ constexpr uint64_t kMaxHistory = 1'000'000;
 constexpr uint64_t kMinRingSize = 4096;
 constexpr uint64_t kMaxRingSize = uint64_t{1} << 30;
 
+// --tls-plaintext's values.
+constexpr std::pair<std::string_view, bool> kOnOffNames[] = {{"on", true}, {"off", false}};
+
 constexpr char kUsage[] =
     "Usage: mailtapd [OPTIONS]\n"
     "Watches SMTP sessions (live via eBPF, or from a capture file with -r) and reports them as\n"
@@ -33,6 +38,7 @@ po::options_description Options() {
   opts.add_options()
     ("help,h", "print this help and exit")
     ("version", "print the version and exit")
+    ("list-events", "print every event and its arguments as JSON and exit")
     ("config", po::value<std::string>()->value_name("FILE"),
      "read options from FILE (lines of long-option=value)")
     ("read,r", po::value<std::string>()->value_name("FILE"),
@@ -55,7 +61,8 @@ po::options_description Options() {
     ("socket-group", po::value<std::string>()->value_name("GROUP"),
      "group allowed to query the agent (socket directory and file get this group)")
     ("keep-serving", po::bool_switch(), "with -r: keep serving queries after the replay ended")
-    ("history", po::value<std::string>()->value_name("N")->default_value("10000"),
+    ("history", po::value<std::string>()->value_name("N")->default_value(
+                    std::to_string(Config{}.history)),
      "events kept in memory for `mailtap observe --last`")
     ("observe-data", po::bool_switch(),
      "also send message lines (smtp_data events) to `mailtap observe`; without it the socket "
@@ -65,7 +72,8 @@ po::options_description Options() {
      "what to hide in every output: AUTH credentials, also message data, or nothing")
     ("user", po::value<std::string>()->value_name("USER"),
      "live capture: switch to USER after attaching (default: mailtap if it exists, else nobody)")
-    ("ring-size", po::value<std::string>()->value_name("BYTES")->default_value("16777216"),
+    ("ring-size", po::value<std::string>()->value_name("BYTES")->default_value(
+                      std::to_string(Config{}.ring_size)),
      "live capture: eBPF ring buffer size (power of two, at least one page)")
     ("tls-plaintext", po::value<std::string>()->value_name("on|off")->default_value("on"),
      "live capture: read the plaintext of TLS sessions (STARTTLS, port 465) from the mail "
@@ -81,21 +89,16 @@ po::options_description Options() {
   return opts;
 }
 
-// Maps a choice option's text to its enum, or sets *error naming the option and the choices.
+// --OPTION's value, one of the names in `table`, or sets *error naming the option and the choices.
 template <typename E>
-bool ParseChoice(const po::variables_map& vm, const char* option,
-                 std::initializer_list<std::pair<const char*, E>> choices, E* out,
+bool ParseChoice(const po::variables_map& vm, const char* option, EnumNameTable<E> table, E* out,
                  std::string* error) {
   const auto& text = vm[option].as<std::string>();
-  std::string names;
-  for (const auto& [name, value] : choices) {
-    if (text == name) {
-      *out = value;
-      return true;
-    }
-    names += names.empty() ? name : fmt::format(", {}", name);
+  if (std::optional<E> value = EnumFromName(table, text)) {
+    *out = *value;
+    return true;
   }
-  *error = fmt::format("--{}: '{}' is not one of {}", option, text, names);
+  *error = fmt::format("--{}: '{}' is not one of {}", option, text, EnumNameList(table));
   return false;
 }
 
@@ -170,8 +173,7 @@ bool FillTlsOptions(const po::variables_map& vm, Config* cfg, std::string* error
     if (!ParseProcessNames(vm["tls-processes"].as<std::string>(), &names, error)) return false;
     cfg->tls_processes = std::move(names);
   }
-  return ParseChoice(vm, "tls-plaintext", {{"on", true}, {"off", false}}, &cfg->tls_plaintext,
-                     error);
+  return ParseChoice<bool>(vm, "tls-plaintext", kOnOffNames, &cfg->tls_plaintext, error);
 }
 
 bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
@@ -213,19 +215,9 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     *error = "--keep-serving only applies with --read";
     return false;
   }
-  return ParseChoice(vm, "log-format", {{"json", LogFormat::kJson}, {"zeek", LogFormat::kZeek}},
-                     &cfg->log_format, error) &&
-         ParseChoice(vm, "redact",
-                     {{"credentials", RedactMode::kCredentials},
-                      {"data", RedactMode::kData},
-                      {"none", RedactMode::kNone}},
-                     &cfg->redact, error) &&
-         ParseChoice(vm, "log-level",
-                     {{"error", LogLevel::kError},
-                      {"warn", LogLevel::kWarn},
-                      {"info", LogLevel::kInfo},
-                      {"debug", LogLevel::kDebug}},
-                     &cfg->log_level, error);
+  return ParseChoice<LogFormat>(vm, "log-format", kLogFormatNames, &cfg->log_format, error) &&
+         ParseChoice<RedactMode>(vm, "redact", kRedactModeNames, &cfg->redact, error) &&
+         ParseChoice<Severity>(vm, "log-level", kSeverityNames, &cfg->log_level, error);
 }
 
 ParseOutcome UsageError(const std::string& message) {
@@ -276,6 +268,7 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   if (vm.count("version")) {
     return ParseOutcome{std::nullopt, 0, fmt::format("mailtapd {}\n", kVersion)};
   }
+  if (vm.count("list-events")) return ParseOutcome{std::nullopt, 0, FormatEventSchemaJson()};
   std::string error;
   if (vm.count("config") && !ReadConfigFile(vm["config"].as<std::string>(), opts, &vm, &error)) {
     return UsageError(error);

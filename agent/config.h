@@ -6,14 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "capture/ringbuf_source.h"  // kDefaultRingSize
+#include "common/log.h"              // Severity
 #include "mailtap/port_set.h"
+#include "query/hub.h"       // kDefaultEventHistory
+#include "sinks/redactor.h"  // RedactMode
 #include "sinks/zeek_log.h"  // LogFormat
 #include "tunables.h"
 
 namespace mailtap {
-
-enum class RedactMode { kCredentials, kData, kNone };
-enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 
 struct Config {
   std::optional<std::string> read_file;       // -r: replay this capture ("-" = stdin)
@@ -27,23 +28,24 @@ struct Config {
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.
   std::optional<std::string> socket_path;
   std::optional<std::string> socket_group;
-  bool keep_serving = false;  // after -r finished, keep answering queries
-  size_t history = 10000;     // events kept for `mailtap observe --last`
-  bool observe_data = false;  // smtp_data events reach `mailtap observe` too
+  bool keep_serving = false;              // after -r finished, keep answering queries
+  size_t history = kDefaultEventHistory;  // events kept for `mailtap observe --last`
+  bool observe_data = false;              // smtp_data events reach `mailtap observe` too
   RedactMode redact = RedactMode::kCredentials;
-  std::optional<std::string> user;   // drop privileges to this user (live capture)
-  uint64_t ring_size = 16ull << 20;  // eBPF ring buffer bytes
-  bool tls_plaintext = true;         // --tls-plaintext on|off (live capture)
+  std::optional<std::string> user;        // drop privileges to this user (live capture)
+  uint64_t ring_size = kDefaultRingSize;  // eBPF ring buffer bytes
+  bool tls_plaintext = true;              // --tls-plaintext on|off (live capture)
   // --tls-processes: task names whose TLS plaintext is captured; unset = the usual MTA programs.
   std::optional<std::vector<std::string>> tls_processes;
-  LogLevel log_level = LogLevel::kInfo;
+  Severity log_level = Severity::kInfo;
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };
 
 inline constexpr char kDefaultSocketPath[] = "/run/mailtap/mailtap.sock";
 
 // Outcome of parsing: either a Config to run with, or an exit status with text to print
-// (help/version on stdout with status 0; a usage error naming the option on stderr, status 2).
+// (help/version/list-events on stdout with status 0; a usage error naming the option on stderr,
+// status 2).
 struct ParseOutcome {
   std::optional<Config> config;
   int exit_status = 0;

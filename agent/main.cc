@@ -21,7 +21,7 @@
 #include "mailtap/version.h"
 #include "pipeline.h"
 #include "query/query_server.h"
-#include "query/redactor.h"
+#include "sinks/redactor.h"
 #ifdef MAILTAP_HAVE_LIVE
 #include "capture/privileges.h"
 #include "capture/ringbuf_source.h"
@@ -122,7 +122,7 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   info.version = kVersion;
   info.capture_source = source.Describe();
   if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
-  info.redact = std::string(RedactModeName(config.redact));
+  info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));
   info.started = std::chrono::system_clock::now();
   auto server = QueryServer::Open(server_config, info, pipeline.stats(), pipeline.connections());
   pipeline.AddEventSink(server.get());
@@ -157,7 +157,7 @@ void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
 #endif
 
 int Run(const Config& config) {
-  SetLogThreshold(static_cast<Severity>(config.log_level));
+  SetLogThreshold(config.log_level);
   // A reader that went away (`--events - | head`, a follower's socket) is a write error to
   // report and count, not a silent death.
   ::signal(SIGPIPE, SIG_IGN);

@@ -4,8 +4,8 @@
 #include <ctime>
 
 #include "common/log.h"
-#include "query/redactor.h"
 #include "sinks/jsonl_event_writer.h"
+#include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
 #include "sinks/ssl_log_writer.h"
 #include "sinks/weird_log_writer.h"
@@ -100,9 +100,15 @@ class Pipeline::Outputs {
   NoSslRecords no_ssl_records_;
 };
 
-Pipeline::Pipeline(const Config& config)
-    : config_(config), uids_(UidSeed(config)), outputs_(std::make_unique<Outputs>(config, &bus_)) {
+// The stages, in the order events flow (README, "How it works"): the analyzer publishes into the
+// bus; the bus hands each event to the redactor (then every event output) and then to the
+// smtp.log logic. What the smtp.log logic and the smtp.log writer raise (weirds) goes on to the
+// redactor directly, after the event that caused it: nothing flows back into the bus. The one
+// path upstream is the smtp.log logic asking a connection's analyzer to stop
+// (Connection::analyzer_requests), which the analyzer reads after each event it raised.
+Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config)) {
   redactor_ = std::make_unique<Redactor>(config.redact, outputs_fanout_);
+  outputs_ = std::make_unique<Outputs>(config, redactor_.get());
   record_redactor_ = std::make_unique<RecordRedactor>(config.redact, records_);
   if (outputs_->events()) outputs_fanout_.Add(outputs_->events());
   if (outputs_->weird_log()) outputs_fanout_.Add(outputs_->weird_log());
@@ -115,12 +121,13 @@ Pipeline::Pipeline(const Config& config)
   ssl_analyzers_ =
       std::make_unique<SslAnalyzerFactory>(tls::HandshakeLimits{}, bus_, outputs_->ssl_records());
   analyzers_->SetTlsWireAnalyzers(ssl_analyzers_.get());
-  transaction_log_ = std::make_unique<SmtpTransactionLog>(config.tunables.smtp_log, bus_,
-                                                          *record_redactor_, analyzers_.get());
+  transaction_log_ =
+      std::make_unique<SmtpTransactionLog>(config.tunables.smtp_log, *redactor_, *record_redactor_);
   // smtp.log is built from the unredacted events (it holds no credentials; with --redact data its
-  // records are redacted on the way out); every event output sees redacted events.
-  bus_.AddSink(transaction_log_.get());
+  // records are redacted on the way out); every event output sees redacted events. The redactor
+  // comes first so that an event reaches the outputs before the weirds it causes.
   bus_.AddSink(redactor_.get());
+  bus_.AddSink(transaction_log_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;

@@ -82,7 +82,7 @@ class Pipeline {
 
   Config config_;
   UidGenerator uids_;
-  EventBus bus_;                // analyzer and smtp.log logic publish here
+  EventBus bus_;                // the analyzer and the flow table publish here
   EventFanout outputs_fanout_;  // redacted events for the outputs (which publish none: no queue)
   RecordFanout records_;
   std::unique_ptr<Redactor> redactor_;

@@ -22,14 +22,16 @@
 #include <utility>
 
 #include "capture/privileges.h"
+#include "capture/record_assembler.h"
+#include "capture/ring_reader.h"
+#include "capture/ringbuf_loader.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "mailtap.skel.h"
 #include "mailtap/bpf_abi.h"
 
 namespace mailtap {
 namespace {
-
-constexpr size_t kMaxRingSize = size_t{1} << 30;
 
 // Names and help of the kernel counters, indexed by enum mailtap_counter.
 struct CounterInfo {
@@ -64,31 +66,8 @@ constexpr CounterInfo kCounterInfo[MAILTAP_CTR__COUNT] = {
      "kernel_load_failed"},
 };
 
-[[noreturn]] void Fail(const std::string& message) { throw std::runtime_error(message); }
-
-std::string ErrnoText(int err) { return std::strerror(err); }
-
-// Owns a file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.Release()) {}
-  Fd& operator=(Fd&& other) noexcept {
-    Reset(other.Release());
-    return *this;
-  }
-  ~Fd() { Reset(-1); }
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-  void Reset(int fd) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
+using ringbuf_loader::ErrnoText;
+using ringbuf_loader::Fail;
 
 // Owns an mmap'ed region.
 class Mapping {
@@ -113,102 +92,6 @@ class Mapping {
  private:
   void* addr_ = nullptr;
   size_t len_ = 0;
-};
-
-struct SkelDeleter {
-  void operator()(mailtap_bpf* skel) const { mailtap_bpf__destroy(skel); }
-};
-using SkelPtr = std::unique_ptr<mailtap_bpf, SkelDeleter>;
-
-// Collects libbpf's messages while Open() runs, so that a failed load reports the verifier's
-// log in the exception instead of on stderr. Start-up only, single-threaded.
-class LibbpfLog {
- public:
-  LibbpfLog() : previous_(libbpf_set_print(&LibbpfLog::Print)) { Text().clear(); }
-  ~LibbpfLog() { libbpf_set_print(previous_); }
-  // The last `max` characters: the verifier states the reason at the end.
-  static std::string Tail(size_t max = 3000) {
-    const std::string& t = Text();
-    return t.size() > max ? "..." + t.substr(t.size() - max) : t;
-  }
-
- private:
-  static std::string& Text() {
-    static std::string text;
-    return text;
-  }
-  static int Print(libbpf_print_level level, const char* format, va_list args) {
-    if (level == LIBBPF_DEBUG) return 0;
-    va_list copy;
-    va_copy(copy, args);
-    int n = std::vsnprintf(nullptr, 0, format, copy);
-    va_end(copy);
-    if (n <= 0) return n;
-    // The verifier log arrives as one message of up to megabytes; its reason is at the end.
-    std::string text(static_cast<size_t>(n) + 1, '\0');
-    std::vsnprintf(text.data(), text.size(), format, args);
-    text.pop_back();
-    std::string& all = Text();
-    all += text;
-    if (all.size() > (size_t{1} << 16)) all.erase(0, all.size() - (size_t{1} << 15));
-    return n;
-  }
-  libbpf_print_fn_t previous_;
-};
-
-// Reads records from a BPF ring buffer through its shared mapping (the protocol of
-// kernel/bpf/ringbuf.c: an 8-byte header per record, busy/discard bits, both positions as
-// free-running counters, data pages mapped twice so a record never wraps). Unlike libbpf's
-// ring_buffer__consume, a record stays in the ring until Consume(): segments are handed out
-// without copying.
-class RingReader {
- public:
-  void Map(int map_fd, size_t ring_size) {
-    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    consumer_.Map(map_fd, page, PROT_READ | PROT_WRITE, 0, "ring buffer consumer page");
-    producer_.Map(map_fd, page + 2 * ring_size, PROT_READ, static_cast<off_t>(page),
-                  "ring buffer data");
-    data_ = producer_.data() + page;
-    mask_ = ring_size - 1;
-    pos_ = Load(consumer_.data());
-  }
-
-  // The oldest committed record not yet consumed; false when there is none (or the oldest is
-  // still being written).
-  bool Peek(std::span<const uint8_t>* record) {
-    const uint64_t produced = Load(producer_.data());
-    while (pos_ < produced) {
-      const uint8_t* at = data_ + (pos_ & mask_);
-      const uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(at), __ATOMIC_ACQUIRE);
-      if (len & BPF_RINGBUF_BUSY_BIT) return false;
-      const uint32_t data_len = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-      current_ = (uint64_t{data_len} + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
-      if ((len & BPF_RINGBUF_DISCARD_BIT) == 0) {
-        *record = std::span<const uint8_t>(at + BPF_RINGBUF_HDR_SZ, data_len);
-        return true;
-      }
-      Consume();
-    }
-    return false;
-  }
-
-  // Gives the record returned by the last Peek() back to the kernel.
-  void Consume() {
-    pos_ += current_;
-    current_ = 0;
-    __atomic_store_n(reinterpret_cast<uint64_t*>(consumer_.data()), pos_, __ATOMIC_RELEASE);
-  }
-
- private:
-  static uint64_t Load(const uint8_t* page) {
-    return __atomic_load_n(reinterpret_cast<const uint64_t*>(page), __ATOMIC_ACQUIRE);
-  }
-  Mapping consumer_;
-  Mapping producer_;
-  const uint8_t* data_ = nullptr;
-  uint64_t mask_ = 0;
-  uint64_t pos_ = 0;
-  uint64_t current_ = 0;
 };
 
 int64_t Nanos(clockid_t clock) {
@@ -239,57 +122,30 @@ class BootClock {
   int64_t offset_ = 0;
 };
 
-// A packet whose payload arrives in several chunk records, one per CPU at a time.
-struct Partial {
-  bool active = false;
-  mailtap_rec_hdr hdr{};
-  std::vector<uint8_t> bytes;  // at most MAILTAP_MAX_COPY
-};
-
-void FillSegment(const mailtap_rec_hdr& h, std::span<const uint8_t> payload, BootClock& clock,
-                 TcpSegment* seg) {
-  seg->ts = clock.ToEpoch(h.ts_ns);
-  if (h.ip_version == 4) {
-    seg->src = IpAddress::FromV4(std::span<const uint8_t, 4>(h.saddr, 4));
-    seg->dst = IpAddress::FromV4(std::span<const uint8_t, 4>(h.daddr, 4));
-  } else {
-    seg->src = IpAddress::FromV6(std::span<const uint8_t, 16>(h.saddr, 16));
-    seg->dst = IpAddress::FromV6(std::span<const uint8_t, 16>(h.daddr, 16));
-  }
-  seg->src_port = h.sport;
-  seg->dst_port = h.dport;
-  seg->seq = h.seq;
-  seg->ack = h.ack;
-  seg->flags = h.tcp_flags;
-  seg->window = h.window;
-  seg->ifindex = h.ifindex;
-  seg->payload = payload;
-  seg->payload_wire_len = h.wire_len;
-}
-
 }  // namespace
 
 struct RingbufSource::Impl {
   LiveCaptureConfig config;
   std::vector<unsigned> ifindexes;
-  SkelPtr skel;
-  std::vector<Fd> sockets;
-  Fd wake;  // eventfd: Stop() makes a sleeping Next() return
+  ringbuf_loader::SkelPtr skel;
+  std::vector<UniqueFd> sockets;
+  UniqueFd wake;  // eventfd: Stop() makes a sleeping Next() return
   Mapping counters;
   size_t ncpus = 0;
   size_t counter_stride = 0;
+  Mapping ring_consumer_page;
+  Mapping ring_data;  // the producer page, then the data mapped twice
   RingReader ring;
   BootClock clock;
-  std::vector<Partial> partials;  // indexed by CPU
-  bool handed_out = false;        // the last segment points into the ring
-  uint64_t segment_ts_ns = 0;     // capture time (CLOCK_BOOTTIME) of the last segment filled
+  std::unique_ptr<RecordAssembler> assembler;
+  bool handed_out = false;  // the last segment points into the ring
   bool draining = false;
   std::atomic<bool> stop_requested{false};
   std::unique_ptr<TlsProbes> tls;  // null when --tls-plaintext off or the probes failed
   std::string tls_unavailable;     // why tls is null
   TlsPlaintextSink* tls_sink = nullptr;
 
-  Counter records, bytes, segments, truncated_segments, orphan_chunks, bad_records;
+  Counter records;
   Counter interface_rebinds;
   std::atomic<uint64_t> interfaces_missing{0};  // read by VisitStats on other threads
   std::vector<bool> rebind_failed;              // per -i interface: warned already
@@ -302,168 +158,47 @@ struct RingbufSource::Impl {
     if (tls) tls->Drain(tls_sink, ts_ns);
   }
   void CheckInterface(size_t i);
+  void MapRing(int map_fd, size_t ring_size);
   void Consume();
   bool Produce(TcpSegment* seg);
-  bool Accept(const mailtap_rec_hdr& h, std::span<const uint8_t> payload, TcpSegment* seg);
-  bool FlushPartial(TcpSegment* seg);
-  void EmitPartial(Partial& p, TcpSegment* seg);
   void Wait();
   void Detach();
   void OpenTls();
 };
 
-namespace {
-
-void ValidateRingSize(size_t size) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  if (size < page || size > kMaxRingSize || (size & (size - 1)) != 0) {
-    Fail("--ring-size " + std::to_string(size) + " is invalid: it must be a power of two between " +
-         std::to_string(page) + " (the page size) and " + std::to_string(kMaxRingSize));
-  }
-}
-
-std::vector<unsigned> ResolveInterfaces(const std::vector<std::string>& names) {
-  std::vector<unsigned> out;
-  for (const std::string& name : names) {
-    unsigned index = if_nametoindex(name.c_str());
-    if (index == 0) Fail("unknown interface '" + name + "' (see `ip link`)");
-    out.push_back(index);
-  }
-  return out;
-}
-
-std::string KernelRelease() {
-  utsname u{};
-  uname(&u);
-  return u.release;
-}
-
-void CheckPrivilegesAndKernel() {
-  std::string missing = MissingCaptureCapabilities();
-  if (!missing.empty()) Fail(missing);
-  int ok = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr);
-  if (ok == 0) {
-    Fail("this kernel (" + KernelRelease() +
-         ") has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8 or later); live capture "
-         "cannot run here, use -r to replay pcap files");
-  }
-  if (ok < 0) {
-    Fail("cannot probe the kernel's BPF support: " + ErrnoText(-ok) +
-         (ok == -EPERM ? " (needs CAP_BPF, or CAP_SYS_ADMIN before Linux 5.8)" : ""));
-  }
-}
-
-SkelPtr LoadProgram(size_t ring_size, size_t ncpus) {
-  LibbpfLog log;
-  SkelPtr skel(mailtap_bpf__open());
-  if (!skel) Fail("cannot open the eBPF object: " + ErrnoText(errno) + "\n" + LibbpfLog::Tail());
-  int err = bpf_map__set_max_entries(skel->maps.events, static_cast<uint32_t>(ring_size));
-  if (err == 0) {
-    err = bpf_map__set_max_entries(skel->maps.counters,
-                                   static_cast<uint32_t>(ncpus * MAILTAP_CTR_SLOTS));
-  }
-  if (err != 0) Fail("cannot size the eBPF maps: " + ErrnoText(-err));
-  skel->rodata->wakeup_bytes = ring_size / 4;
-  unsigned lo = if_nametoindex("lo");
-  skel->rodata->loopback_ifindex = lo != 0 ? lo : 1;
-  err = mailtap_bpf__load(skel.get());
-  if (err != 0) {
-    const int e = -err;
-    Fail("cannot load the eBPF program into kernel " + KernelRelease() + ": " + ErrnoText(e) +
-         (e == EPERM || e == EACCES
-              ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN before Linux 5.8)"
-              : "") +
-         "\n" + LibbpfLog::Tail());
-  }
-  return skel;
-}
-
-void FillPorts(const mailtap_bpf& skel, const PortSet& ports) {
-  mailtap_port_bitmap bitmap{};
-  for (uint16_t p : ports.List()) bitmap.bits[p >> 3] |= static_cast<uint8_t>(1u << (p & 7));
-  uint32_t zero = 0;
-  int err = bpf_map__update_elem(skel.maps.ports, &zero, sizeof zero, &bitmap, sizeof bitmap, 0);
-  if (err != 0) Fail("cannot fill the port map: " + ErrnoText(-err));
-}
-
-// Every protocol on `ifindex` (0 = every interface). False with errno set on failure.
-bool BindToInterface(int fd, unsigned ifindex) {
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = htons(ETH_P_ALL);
-  addr.sll_ifindex = static_cast<int>(ifindex);
-  return bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
-
-// Opens a packet socket that sees nothing until bound (protocol 0), attaches the filter, then
-// binds it to ETH_P_ALL: no packet is ever queued unfiltered. ifindex 0 = every interface,
-// present and future.
-//
-// On loopback every packet is transmitted and then received: a socket bound to it skips the
-// transmit copy in the kernel (PACKET_IGNORE_OUTGOING, Linux 4.20), which spares the skb clone
-// and the filter run the eBPF program would otherwise spend on discarding it. (A socket on
-// every interface cannot: it needs the other interfaces' transmitted packets, so there the
-// program discards loopback's copy itself.)
-Fd OpenPacketSocket(int prog_fd, unsigned ifindex, const std::string& name, bool loopback) {
-  Fd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) {
-    const int e = errno;
-    Fail("cannot open an AF_PACKET socket: " + ErrnoText(e) +
-         (e == EPERM ? " (needs CAP_NET_RAW)" : ""));
-  }
-  if (setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof prog_fd) != 0) {
-    Fail("cannot attach the eBPF filter (SO_ATTACH_BPF): " + ErrnoText(errno));
-  }
-  const int one = 1;
-  if (loopback && setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
-    // Older kernels: the eBPF program discards the transmit copy instead, at a small cost.
-    Log(Severity::kInfo,
-        "PACKET_IGNORE_OUTGOING unavailable on {} ({}): loopback's transmit copies are filtered",
-        name, ErrnoText(errno));
-  }
-  if (!BindToInterface(fd.get(), ifindex)) {
-    Fail("cannot bind the packet socket to " + name + ": " + ErrnoText(errno));
-  }
-  return fd;
-}
-
-}  // namespace
-
-// The TLS probes are an addition: without them the segments are analysed as before (up to
-// STARTTLS), so a kernel that cannot run them costs a warning, not the agent.
-
 std::unique_ptr<RingbufSource> RingbufSource::Open(const LiveCaptureConfig& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
-  ValidateRingSize(config.ring_size);
+  ringbuf_loader::ValidateRingSize(config.ring_size);
   if (config.ports.List().empty()) Fail("the SMTP port set is empty");
-  impl->ifindexes = ResolveInterfaces(config.interfaces);
+  impl->ifindexes = ringbuf_loader::ResolveInterfaces(config.interfaces);
   impl->rebind_failed.assign(impl->ifindexes.size(), false);
-  CheckPrivilegesAndKernel();
+  ringbuf_loader::CheckPrivilegesAndKernel();
   const int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) Fail("cannot count the possible CPUs: " + ErrnoText(-ncpus));
   impl->ncpus = static_cast<size_t>(ncpus);
-  impl->partials.resize(impl->ncpus);
-  impl->skel = LoadProgram(config.ring_size, impl->ncpus);
-  FillPorts(*impl->skel, config.ports);
+  impl->assembler = std::make_unique<RecordAssembler>(
+      impl->ncpus, [clock = &impl->clock](uint64_t boot_ns) { return clock->ToEpoch(boot_ns); });
+  impl->skel = ringbuf_loader::LoadProgram(config.ring_size, impl->ncpus);
+  ringbuf_loader::FillPorts(*impl->skel, config.ports);
 
   impl->counter_stride = sizeof(mailtap_counters);
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t counters_len = (impl->counter_stride * impl->ncpus + page - 1) / page * page;
   impl->counters.Map(bpf_map__fd(impl->skel->maps.counters), counters_len, PROT_READ, 0,
                      "counter map");
-  impl->ring.Map(bpf_map__fd(impl->skel->maps.events), config.ring_size);
-  impl->wake = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  impl->MapRing(bpf_map__fd(impl->skel->maps.events), config.ring_size);
+  impl->wake = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (impl->wake.get() < 0) Fail("eventfd: " + ErrnoText(errno));
 
   const int prog_fd = bpf_program__fd(impl->skel->progs.mailtap__filter);
   if (impl->ifindexes.empty()) {
-    impl->sockets.push_back(OpenPacketSocket(prog_fd, 0, "all interfaces", false));
+    impl->sockets.push_back(ringbuf_loader::OpenPacketSocket(prog_fd, 0, "all interfaces", false));
   }
   const unsigned loopback = if_nametoindex("lo");
   for (size_t i = 0; i < impl->ifindexes.size(); ++i) {
-    impl->sockets.push_back(OpenPacketSocket(prog_fd, impl->ifindexes[i], config.interfaces[i],
-                                             impl->ifindexes[i] == loopback));
+    impl->sockets.push_back(ringbuf_loader::OpenPacketSocket(
+        prog_fd, impl->ifindexes[i], config.interfaces[i], impl->ifindexes[i] == loopback));
   }
   impl->OpenTls();
   return std::unique_ptr<RingbufSource>(new RingbufSource(std::move(impl)));
@@ -497,89 +232,38 @@ uint64_t RingbufSource::Impl::KernelCounter(size_t index) const {
   return sum;
 }
 
+// The kernel's ring layout (kernel/bpf/ringbuf.c): the consumer page, then the producer page
+// followed by the data pages mapped twice, so that a record never wraps.
+void RingbufSource::Impl::MapRing(int map_fd, size_t ring_size) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  ring_consumer_page.Map(map_fd, page, PROT_READ | PROT_WRITE, 0, "ring buffer consumer page");
+  ring_data.Map(map_fd, page + 2 * ring_size, PROT_READ, static_cast<off_t>(page),
+                "ring buffer data");
+  ring = RingReader(RingView{reinterpret_cast<uint64_t*>(ring_consumer_page.data()),
+                             reinterpret_cast<const uint64_t*>(ring_data.data()),
+                             ring_data.data() + page, ring_size});
+}
+
 void RingbufSource::Impl::Consume() {
   ring.Consume();
   records.Add();
 }
 
-// The partial packet of a CPU whose remaining chunks will not come: handed out as a segment
-// with payload_wire_len > payload.size(), so the reassembler reports the gap.
-void RingbufSource::Impl::EmitPartial(Partial& p, TcpSegment* seg) {
-  p.active = false;
-  FillSegment(p.hdr, p.bytes, clock, seg);
-  segment_ts_ns = p.hdr.ts_ns;
-  segments.Add();
-  if (seg->payload.size() < seg->payload_wire_len) truncated_segments.Add();
-}
-
-// Chunk protocol (bpf_abi.h): FIRST starts a packet, LAST ends it; chunks of one packet come
-// from one CPU, in order, with the same pkt_id. Returns true when *seg was filled.
-bool RingbufSource::Impl::Accept(const mailtap_rec_hdr& h, std::span<const uint8_t> payload,
-                                 TcpSegment* seg) {
-  Partial& p = partials[h.cpu];
-  if (h.rec_flags & MAILTAP_REC_FIRST) {
-    if (p.active) {  // its LAST never came: hand it out first, this record stays in the ring
-      EmitPartial(p, seg);
-      return true;
-    }
-    if (h.rec_flags & MAILTAP_REC_LAST) {  // the common case: one record, no copy
-      FillSegment(h, payload, clock, seg);
-      segment_ts_ns = h.ts_ns;
-      bytes.Add(payload.size());
-      segments.Add();
-      if (payload.size() < h.wire_len) truncated_segments.Add();
-      handed_out = true;
-      return true;
-    }
-    p.active = true;
-    p.hdr = h;
-    p.bytes.assign(payload.begin(), payload.end());
-    bytes.Add(payload.size());
-    Consume();
-    return false;
-  }
-  if (!p.active || p.hdr.pkt_id != h.pkt_id || h.offset != p.bytes.size() ||
-      p.bytes.size() + payload.size() > MAILTAP_MAX_COPY) {
-    orphan_chunks.Add();
-    Consume();
-    return false;
-  }
-  p.bytes.insert(p.bytes.end(), payload.begin(), payload.end());
-  bytes.Add(payload.size());
-  p.hdr.rec_flags |= h.rec_flags;
-  Consume();
-  if ((h.rec_flags & MAILTAP_REC_LAST) == 0) return false;
-  EmitPartial(p, seg);
-  return true;
-}
-
 bool RingbufSource::Impl::Produce(TcpSegment* seg) {
   std::span<const uint8_t> record;
   while (ring.Peek(&record)) {
-    mailtap_rec_hdr h;
-    if (record.size() < sizeof h) {
-      bad_records.Add();
-      Consume();
-      continue;
-    }
-    std::memcpy(&h, record.data(), sizeof h);
-    if (h.chunk_len > record.size() - sizeof h || h.cpu >= ncpus ||
-        (h.ip_version != 4 && h.ip_version != 6)) {
-      bad_records.Add();
-      Consume();
-      continue;
-    }
-    if (Accept(h, record.subspan(sizeof h, h.chunk_len), seg)) return true;
-  }
-  return false;
-}
-
-// Called only when the ring is empty: a partial packet's missing chunks are not coming.
-bool RingbufSource::Impl::FlushPartial(TcpSegment* seg) {
-  for (Partial& p : partials) {
-    if (p.active) {
-      EmitPartial(p, seg);
-      return true;
+    switch (assembler->Offer(record, seg)) {
+      case RecordAssembler::Outcome::kConsumed:
+        Consume();
+        break;
+      case RecordAssembler::Outcome::kSegmentConsumed:
+        Consume();
+        return true;
+      case RecordAssembler::Outcome::kSegmentInRecord:
+        handed_out = true;  // consumed at the next Next()
+        return true;
+      case RecordAssembler::Outcome::kSegmentRecordKept:
+        return true;
     }
   }
   return false;
@@ -618,7 +302,7 @@ void RingbufSource::Impl::CheckInterface(size_t i) {
     ifindexes[i] = 0;
     return;
   }
-  if (!BindToInterface(sockets[i].get(), index)) {
+  if (!ringbuf_loader::BindToInterface(sockets[i].get(), index)) {
     if (!rebind_failed[i]) {
       Log(Severity::kWarn, "interface {} is back (index {}) but cannot be captured again: {}", name,
           index, ErrnoText(errno));
@@ -665,20 +349,20 @@ CaptureStatus RingbufSource::Next(TcpSegment* segment) {
     // of a packet backlog, past its STARTTLS reply, and overflow the router's hold buffer.
     const uint64_t now_ns = static_cast<uint64_t>(Nanos(CLOCK_BOOTTIME));
     if (s.Produce(segment)) {
-      s.DrainTlsUpTo(s.segment_ts_ns);
+      s.DrainTlsUpTo(s.assembler->last_segment_boot_ns());
       s.MaybeCheckInterfaces(/*ring_empty=*/false);
       return CaptureStatus::kSegment;
     }
     s.DrainTlsUpTo(s.draining ? UINT64_MAX : now_ns);
     if (s.draining) {
-      if (s.FlushPartial(segment)) {
-        s.DrainTlsUpTo(s.segment_ts_ns);
+      if (s.assembler->FlushPartial(segment)) {
+        s.DrainTlsUpTo(s.assembler->last_segment_boot_ns());
         return CaptureStatus::kSegment;
       }
       return CaptureStatus::kEndOfInput;
     }
     if (waited) {
-      return s.FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kTimeout;
+      return s.assembler->FlushPartial(segment) ? CaptureStatus::kSegment : CaptureStatus::kTimeout;
     }
     s.MaybeCheckInterfaces(/*ring_empty=*/true);
     s.Wait();
@@ -718,14 +402,15 @@ void RingbufSource::VisitStats(StatsVisitor& visitor) const {
     visitor.Visit("capture", c.name, s.KernelCounter(i), c.help, StatKind::kCounter, c.loss_cause);
   }
   visitor.Visit("capture", "records", s.records.Get(), "Ring buffer records read.");
-  visitor.Visit("capture", "bytes", s.bytes.Get(), "Payload bytes read from the ring buffer.");
-  visitor.Visit("capture", "segments", s.segments.Get(), "TCP segments handed to the pipeline.");
-  visitor.Visit("capture", "segments_truncated", s.truncated_segments.Get(),
+  const RecordAssembler& a = *s.assembler;
+  visitor.Visit("capture", "bytes", a.bytes().Get(), "Payload bytes read from the ring buffer.");
+  visitor.Visit("capture", "segments", a.segments().Get(), "TCP segments handed to the pipeline.");
+  visitor.Visit("capture", "segments_truncated", a.truncated_segments().Get(),
                 "Segments handed out with less payload than on the wire.");
-  visitor.Visit("capture", "ringbuf_orphan_chunks", s.orphan_chunks.Get(),
+  visitor.Visit("capture", "ringbuf_orphan_chunks", a.orphan_chunks().Get(),
                 "Chunk records whose packet's first chunk was lost.", StatKind::kCounter,
                 "ringbuf_orphan_chunk");
-  visitor.Visit("capture", "ringbuf_bad_records", s.bad_records.Get(),
+  visitor.Visit("capture", "ringbuf_bad_records", a.bad_records().Get(),
                 "Malformed ring buffer records (a kernel/userspace mismatch).", StatKind::kCounter,
                 "ringbuf_bad_record");
   visitor.Visit("capture", "ring_size", s.config.ring_size, "Ring buffer size in bytes.",

@@ -13,6 +13,8 @@
 
 namespace mailtap {
 
+inline constexpr size_t kDefaultRingSize = size_t{16} << 20;  // --ring-size
+
 struct LiveCaptureConfig {
   // Interfaces to capture on (-i, repeatable). Empty = every interface of the network namespace,
   // including interfaces created after start-up.
@@ -21,7 +23,7 @@ struct LiveCaptureConfig {
   PortSet ports = PortSet::Default();
   // Ring buffer size in bytes (--ring-size): a power of two, a multiple of the page size, at
   // most 1 GiB. Records up to 64 KiB + 88 bytes must fit for full-size segments.
-  size_t ring_size = size_t{16} << 20;
+  size_t ring_size = kDefaultRingSize;
   // TLS plaintext and socket owners (--tls-plaintext, --tls-processes): the uprobes of
   // tls_probes.h, read by the same Next(). A failure to load them is logged, not fatal.
   TlsCaptureConfig tls;

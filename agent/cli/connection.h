@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "query/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace mailtap::cli {
 

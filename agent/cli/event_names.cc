@@ -7,14 +7,12 @@
 namespace mailtap::cli {
 
 std::span<const std::string> KnownEventNames() {
-  // The one list of event names is include/mailtap/events.h; this copies it once.
-  namespace n = event_names;
-  static const std::vector<std::string> kNames = {
-      std::string(n::kSmtpRequest),    std::string(n::kSmtpReply),
-      std::string(n::kSmtpData),       std::string(n::kSmtpStartTls),
-      std::string(n::kSmtpUnexpected), std::string(n::kWeird),
-      std::string(n::kMimeOneHeader),  std::string(n::kMimeBeginEntity),
-      std::string(n::kMimeEndEntity)};
+  // The one list of events is include/mailtap/event_list.h; this copies their names once.
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names;
+    for (const EventSchema& schema : kEventSchemas) names.emplace_back(schema.name);
+    return names;
+  }();
   return kNames;
 }
 

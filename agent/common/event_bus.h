@@ -18,7 +18,7 @@ class EventBus : public EventSink {
   void AddSink(EventSink* sink) { sinks_.Add(sink); }
 
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override { return sinks_.Wants(event_name); }
+  bool Wants(EventId id) const override { return sinks_.Wants(id); }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void OnConnectionFinished(const Connection& conn) override;
   void Flush() override { sinks_.Flush(); }

@@ -18,9 +18,9 @@ class EventFanout final : public EventSink {
   void OnEvent(const Event& event) override {
     for (EventSink* sink : sinks_) sink->OnEvent(event);
   }
-  bool Wants(std::string_view event_name) const override {
+  bool Wants(EventId id) const override {
     return std::any_of(sinks_.begin(), sinks_.end(),
-                       [event_name](const EventSink* s) { return s->Wants(event_name); });
+                       [id](const EventSink* s) { return s->Wants(id); });
   }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override {
     for (EventSink* sink : sinks_) sink->OnConnectionRemoved(conn, ts);

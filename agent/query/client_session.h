@@ -12,7 +12,7 @@
 
 #include "query/hub.h"
 #include "query/protocol.h"
-#include "query/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace mailtap {
 

@@ -1,6 +1,7 @@
 #include "query/filter.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <string_view>
 #include <variant>
@@ -34,9 +35,17 @@ void AddTexts(std::vector<std::string>* texts, const std::optional<std::vector<s
   if (v) texts->insert(texts->end(), v->begin(), v->end());
 }
 
-const std::string* StringArg(const Event& event, std::string_view name) {
-  const EventValue* v = event.Find(name);
-  return v ? std::get_if<std::string>(v) : nullptr;
+// Per event, where its is_orig is (the filter's direction applies to every event that has one).
+constexpr std::array<int, kEventCount> kIsOrigPosition = ArgPositions("is_orig", ArgType::kBool);
+static_assert(kIsOrigPosition[static_cast<size_t>(EventId::kSmtpRequest)] ==
+              ev::smtp_request::Index::is_orig);
+
+// "text match on command/arg": smtp_request's command; smtp_reply's cmd labels the command it
+// answers, so `command` filters select requests and their replies alike.
+const std::string* CommandOf(const Event& event) {
+  if (event.id == EventId::kSmtpRequest) return &Get(event, ev::smtp_request::command);
+  if (event.id == EventId::kSmtpReply) return &Get(event, ev::smtp_reply::cmd);
+  return nullptr;
 }
 
 bool MatchesEndpoints(const Filter& f, const FilterKeys& k) {
@@ -71,7 +80,7 @@ FilterKeys KeysFromEvent(const Event& event) {
 }
 
 void FillKeysFromEvent(const Event& event, FilterKeys* k) {
-  k->event.assign(event.name);
+  k->event.assign(event.name());
   k->ts = event.ts;
   k->has_conn = event.conn != nullptr;
   k->uid.clear();
@@ -81,13 +90,10 @@ void FillKeysFromEvent(const Event& event, FilterKeys* k) {
     k->id = event.conn->id;
   }
   k->is_orig.reset();
-  if (const EventValue* v = event.Find("is_orig")) {
-    if (const bool* b = std::get_if<bool>(v)) k->is_orig = *b;
+  if (const int at = kIsOrigPosition[static_cast<size_t>(event.id)]; at >= 0) {
+    k->is_orig = *std::get_if<bool>(&event.args[static_cast<size_t>(at)]);
   }
-  // "text match on command/arg": smtp_request's command and arg; smtp_reply's cmd labels the
-  // command it answers, so `command` filters select requests and their replies alike.
-  const std::string* command = StringArg(event, "command");
-  if (command == nullptr) command = StringArg(event, "cmd");
+  const std::string* command = CommandOf(event);
   k->command.clear();
   if (command != nullptr) k->command.assign(*command);
   size_t texts = 0;
@@ -99,9 +105,9 @@ void FillKeysFromEvent(const Event& event, FilterKeys* k) {
     }
     ++texts;
   };
-  if (event.name == event_names::kSmtpRequest) {
-    if (command != nullptr) add_text(*command);
-    if (const std::string* arg = StringArg(event, "arg")) add_text(*arg);
+  if (event.id == EventId::kSmtpRequest) {
+    add_text(*command);
+    add_text(Get(event, ev::smtp_request::arg));
   }
   k->texts.resize(texts);
 }

@@ -12,14 +12,12 @@
 namespace mailtap {
 namespace {
 
-// Entries are written and read by this process only: native byte order, and names of static
-// storage (event and argument names, events.h) kept as pointer and length.
+// Entries are written and read by this process only: native byte order; an event's arguments
+// are stored in the order and types its declaration gives (mailtap/event_list.h).
 enum class Kind : uint8_t { kEvent = 0, kRecord = 1 };
-enum class ValueType : uint8_t { kBool = 0, kInt = 1, kString = 2 };
 
 static_assert(std::is_trivially_copyable_v<ConnId> && std::is_trivially_copyable_v<Timestamp>);
 
-constexpr size_t kStaticNameSize = sizeof(const char*) + sizeof(size_t);
 constexpr size_t BytesSize(std::string_view s) { return sizeof(uint32_t) + s.size(); }
 
 class EntryWriter {
@@ -34,10 +32,6 @@ class EntryWriter {
     Put(static_cast<uint32_t>(s.size()));
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
-  }
-  void PutStaticName(std::string_view s) {
-    Put(s.data());
-    Put(s.size());
   }
 
  private:
@@ -60,22 +54,18 @@ class EntryReader {
     p_ += size;
     return s;
   }
-  std::string_view GetStaticName() {
-    const auto* data = Get<const char*>();
-    return {data, Get<size_t>()};
-  }
 
  private:
   const uint8_t* p_;
 };
 
 size_t ValueSize(const EventValue& value) {
-  if (const auto* s = std::get_if<std::string>(&value)) return 1 + BytesSize(*s);
-  return 1 + (std::holds_alternative<bool>(value) ? 1 : sizeof(int64_t));
+  if (const auto* s = std::get_if<std::string>(&value)) return BytesSize(*s);
+  return std::holds_alternative<bool>(value) ? 1 : sizeof(int64_t);
 }
 
-// Event: kind, flags, ts, name, [uid, id, [pid, process name, cgroup id]], nargs,
-// nargs x (name, type, value).
+// Event: kind, flags, ts, id, [uid, conn id, [pid, process name, cgroup id]], the argument
+// values (their number, order and types come from the event's schema).
 enum EventFlags : uint8_t { kHasConn = 1, kInsideTls = 2, kHasProcess = 4 };
 
 uint8_t FlagsOf(const Event& e) {
@@ -90,10 +80,10 @@ size_t ProcessSize(const OwnerProcess& p) {
 }
 
 size_t EventEntrySize(const Event& e) {
-  size_t n = 2 + sizeof(Timestamp) + kStaticNameSize + sizeof(uint32_t);
+  size_t n = 2 + sizeof(Timestamp) + sizeof(EventId);
   if (e.conn != nullptr) n += BytesSize(e.conn->uid) + sizeof(ConnId);
   if (e.conn != nullptr && e.conn->process) n += ProcessSize(*e.conn->process);
-  for (const EventArg& arg : e.args) n += kStaticNameSize + ValueSize(arg.value);
+  for (const EventValue& value : e.args) n += ValueSize(value);
   return n;
 }
 
@@ -102,7 +92,7 @@ void WriteEventEntry(const Event& e, uint8_t* p) {
   w.Put(Kind::kEvent);
   w.Put(FlagsOf(e));
   w.Put(e.ts);
-  w.PutStaticName(e.name);
+  w.Put(e.id);
   if (e.conn != nullptr) {
     w.PutBytes(e.conn->uid);
     w.Put(e.conn->id);
@@ -112,18 +102,31 @@ void WriteEventEntry(const Event& e, uint8_t* p) {
       w.Put(process->cgroup_id);
     }
   }
-  w.Put(static_cast<uint32_t>(e.args.size()));
-  for (const EventArg& arg : e.args) {
-    w.PutStaticName(arg.name);
-    if (const auto* b = std::get_if<bool>(&arg.value)) {
-      w.Put(ValueType::kBool);
+  for (const EventValue& value : e.args) {
+    if (const auto* b = std::get_if<bool>(&value)) {
       w.Put(static_cast<uint8_t>(*b));
-    } else if (const auto* i = std::get_if<int64_t>(&arg.value)) {
-      w.Put(ValueType::kInt);
+    } else if (const auto* i = std::get_if<int64_t>(&value)) {
       w.Put(*i);
     } else {
-      w.Put(ValueType::kString);
-      w.PutBytes(std::get<std::string>(arg.value));
+      w.PutBytes(*std::get_if<std::string>(&value));
+    }
+  }
+}
+
+void ReadEventArgs(EntryReader& in, Event& event) {
+  const EventSchema& schema = SchemaOf(event.id);
+  event.args.resize(schema.args.size());
+  for (size_t i = 0; i < schema.args.size(); ++i) {
+    switch (schema.args[i].type) {
+      case ArgType::kBool:
+        event.args[i] = in.Get<uint8_t>() != 0;
+        break;
+      case ArgType::kCount:
+        event.args[i] = in.Get<int64_t>();
+        break;
+      case ArgType::kString:
+        event.args[i] = std::string(in.GetBytes());
+        break;
     }
   }
 }
@@ -237,9 +240,9 @@ const std::string& Item::Json() const {
 Hub::Hub(Limits limits, std::function<void()> wake)
     : limits_(limits),
       wake_(std::move(wake)),
-      rings_{EntryRing(std::max(limits.event_history, limits.queue_capacity), limits.event_bytes),
-             EntryRing(std::max(limits.record_history, limits.queue_capacity),
-                       limits.record_bytes)},
+      rings_{
+          EntryRing(std::max(limits.event_history, limits.queue_capacity), limits.event_bytes),
+          EntryRing(std::max(limits.record_history, limits.queue_capacity), limits.record_bytes)},
       cache_{std::vector<CacheSlot>(kCacheSlots), std::vector<CacheSlot>(kCacheSlots)} {}
 
 void Hub::PublishEvent(const Event& event) {
@@ -317,7 +320,7 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
     const uint8_t flags = in.Get<uint8_t>();
     item->event_.inside_tls = (flags & kInsideTls) != 0;
     item->event_.ts = in.Get<Timestamp>();
-    item->event_.name = in.GetStaticName();
+    item->event_.id = in.Get<EventId>();
     if ((flags & kHasConn) != 0) {
       item->conn_.uid = in.GetBytes();
       item->conn_.id = in.Get<ConnId>();
@@ -329,15 +332,7 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
       }
       item->event_.conn = &item->conn_;
     }
-    item->event_.args.resize(in.Get<uint32_t>());
-    for (EventArg& arg : item->event_.args) {
-      arg.name = in.GetStaticName();
-      switch (in.Get<ValueType>()) {
-        case ValueType::kBool: arg.value = in.Get<uint8_t>() != 0; break;
-        case ValueType::kInt: arg.value = in.Get<int64_t>(); break;
-        case ValueType::kString: arg.value = std::string(in.GetBytes()); break;
-      }
-    }
+    ReadEventArgs(in, item->event_);
     FillKeysFromEvent(item->event_, &item->keys_);
   } else {
     RecordFields(item->record_.emplace(), FieldReader{in});

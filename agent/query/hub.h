@@ -64,20 +64,23 @@ class Subscription {
 // beyond a short mutex hold and never waits for a reader: a follower that falls more than
 // `queue_capacity` entries behind loses the oldest (counted as cause "slow_subscriber", before
 // its filter is applied: the entries it lost are not decoded).
+// Events `observe --last` can return unless --history says otherwise.
+inline constexpr size_t kDefaultEventHistory = 10000;
+
 class Hub {
  public:
   struct Limits {
-    size_t event_history = 10000;   // events `observe --last` can return
-    size_t record_history = 1000;   // records `transactions --last` can return
-    size_t queue_capacity = 10000;  // entries a follower may fall behind
-    size_t event_bytes = 8 << 20;   // ring sizes: what bounds memory whatever the entries hold
+    size_t event_history = kDefaultEventHistory;  // events `observe --last` can return
+    size_t record_history = 1000;                 // records `transactions --last` can return
+    size_t queue_capacity = 10000;                // entries a follower may fall behind
+    size_t event_bytes = 8 << 20;  // ring sizes: what bounds memory whatever the entries hold
     size_t record_bytes = 2 << 20;
   };
   // `wake` is called (from Publish, without the lock) when followers may have new items; it
   // must be cheap and non-blocking.
   Hub(Limits limits, std::function<void()> wake);
 
-  // Publishing thread. `event`'s name and argument names must have static storage (events.h).
+  // Publishing thread.
   void PublishEvent(const Event& event);
   void PublishRecord(const SmtpRecord& record);
 

@@ -457,11 +457,11 @@ void QueryServer::Stop() { impl_->Stop(); }
 // At the event rate: the event's fields are copied into the history ring (no allocation, no
 // formatting); a client's read decodes and formats them.
 void QueryServer::OnEvent(const Event& event) {
-  if (Wants(event.name)) impl_->hub().PublishEvent(event);
+  if (Wants(event.id)) impl_->hub().PublishEvent(event);
 }
 
-bool QueryServer::Wants(std::string_view event_name) const {
-  return event_name != event_names::kSmtpData || impl_->observe_data();
+bool QueryServer::Wants(EventId id) const {
+  return id != EventId::kSmtpData || impl_->observe_data();
 }
 
 void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }

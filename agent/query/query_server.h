@@ -21,6 +21,7 @@
 #include "mailtap/connections.h"
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
+#include "query/hub.h"
 #include "query/status.h"
 
 namespace mailtap {
@@ -32,7 +33,7 @@ struct QueryServerConfig {
   // default: uids {0, the agent's euid}; gids {the socket group, if any}.
   std::optional<std::vector<uid_t>> allowed_uids;
   std::optional<std::vector<gid_t>> allowed_gids;
-  size_t history_size = 10000;  // events kept for observe --last
+  size_t history_size = kDefaultEventHistory;  // events kept for observe --last
   // Whether smtp_data events (message lines) reach `observe`, --last and --follow alike
   // (--observe-data). Off, the history keeps the protocol: one message of 64 KiB is ~900 lines.
   bool observe_data = false;
@@ -75,7 +76,7 @@ class QueryServer : public EventSink, public RecordSink {
 
   // Pipeline thread. Never block on clients.
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override;
+  bool Wants(EventId id) const override;
   void OnRecord(const SmtpRecord& record) override;
   void Flush() override {}
 

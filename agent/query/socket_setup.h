@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "query/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace mailtap {
 

@@ -100,17 +100,45 @@ void AppendEventJson(const Event& event, std::string* out) {
   out->append("{\"ts\":");
   out->append(TimestampText(event.ts));
   AppendKey("event", out);
-  AppendQuoted(event.name, out);
+  const EventSchema& schema = SchemaOf(event.id);
+  AppendQuoted(schema.name, out);
   if (event.conn != nullptr) {
     out->append(ConnectionKeys(*event.conn));
     if (event.conn->process) AppendProcess(*event.conn->process, out);
   }
   if (event.inside_tls) out->append(",\"inside_tls\":true");
-  for (const EventArg& arg : event.args) {
-    AppendKey(arg.name, out);
-    AppendValue(arg.value, out);
+  // The keys and their order come from the event's declaration (mailtap/event_list.h).
+  for (size_t i = 0; i < schema.args.size(); ++i) {
+    AppendKey(schema.args[i].key, out);
+    AppendValue(event.args[i], out);
   }
   out->push_back('}');
+}
+
+std::string FormatEventSchemaJson() {
+  std::string out = "[";
+  for (const EventSchema& event : kEventSchemas) {
+    if (out.size() > 1) out += ",";
+    out += "\n{\"event\":";
+    AppendQuoted(event.name, &out);
+    AppendKey("doc", &out);
+    AppendQuoted(event.doc, &out);
+    AppendKey("args", &out);
+    out += "[";
+    for (const ArgSchema& arg : event.args) {
+      if (out.back() != '[') out += ",";
+      out += "{\"name\":";
+      AppendQuoted(arg.key, &out);
+      AppendKey("type", &out);
+      AppendQuoted(ArgTypeName(arg.type), &out);
+      AppendKey("doc", &out);
+      AppendQuoted(arg.doc, &out);
+      out += "}";
+    }
+    out += "]}";
+  }
+  out += "\n]\n";
+  return out;
 }
 
 std::string FormatEventJson(const Event& event) {

@@ -18,11 +18,9 @@ bool IsPerConnectionWeird(std::string_view name) {
          name == "smtp_excessive_invalid_mail_transactions";
 }
 
-std::optional<std::string> NonEmptyStringArg(const Event& e, std::string_view arg) {
-  const EventValue* v = e.Find(arg);
-  const std::string* s = v ? std::get_if<std::string>(v) : nullptr;
-  if (s == nullptr || s->empty()) return std::nullopt;
-  return *s;
+std::optional<std::string> NonEmpty(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
 }
 
 }  // namespace
@@ -42,8 +40,8 @@ WeirdLogWriter::WeirdLogWriter(const std::string& dir, WeirdLogWriterOptions opt
 }
 
 void WeirdLogWriter::OnEvent(const Event& event) {
-  if (event.name != event_names::kWeird) return;
-  std::optional<std::string> name = NonEmptyStringArg(event, "name");
+  if (event.id != EventId::kWeird) return;
+  std::optional<std::string> name = NonEmpty(Get(event, ev::weird::name));
   if (!name) return;
   if (!ShouldLog(event, *name)) {
     suppressed_.Add();
@@ -92,10 +90,10 @@ void WeirdLogWriter::Write(const Event& event, const std::string& name) {
     b.String("id.resp_p", std::nullopt);
   }
   b.String("name", name);
-  b.String("addl", NonEmptyStringArg(event, "addl"));
+  b.String("addl", NonEmpty(Get(event, ev::weird::addl)));
   b.Bool("notice", false);
   b.String("peer", std::string("zeek"));
-  b.String("source", NonEmptyStringArg(event, "source"));
+  b.String("source", NonEmpty(Get(event, ev::weird::source)));
   file_.WriteLine(b.Finish());
   logged_.Add();
 }

@@ -34,9 +34,7 @@ class WeirdLogWriter : public EventSink, public StatsSource {
   WeirdLogWriter(const std::string& dir, WeirdLogWriterOptions options = {});
 
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override {
-    return event_name == event_names::kWeird;
-  }
+  bool Wants(EventId id) const override { return id == EventId::kWeird; }
   void Flush() override { file_.Flush(); }
   bool Reopen() { return file_.Reopen(); }
   FileOutput& output() { return file_.output(); }

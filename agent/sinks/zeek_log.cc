@@ -5,6 +5,7 @@
 #include <chrono>
 #include <utility>
 
+#include "common/enum_names.h"
 #include "common/json_escape.h"
 
 namespace mailtap {
@@ -43,9 +44,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 }  // namespace
 
 std::optional<LogFormat> ParseLogFormat(std::string_view text) {
-  if (text == "json") return LogFormat::kJson;
-  if (text == "zeek") return LogFormat::kZeek;
-  return std::nullopt;
+  return EnumFromName<LogFormat>(kLogFormatNames, text);
 }
 
 void AppendZeekEscaped(std::string_view bytes, bool in_container, std::string* out) {

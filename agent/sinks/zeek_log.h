@@ -17,6 +17,10 @@
 namespace mailtap {
 
 enum class LogFormat { kJson, kZeek };
+inline constexpr std::array<std::pair<std::string_view, LogFormat>, 2> kLogFormatNames{{
+    {"json", LogFormat::kJson},
+    {"zeek", LogFormat::kZeek},
+}};
 
 // "json" or "zeek"; nullopt otherwise.
 std::optional<LogFormat> ParseLogFormat(std::string_view text);

@@ -31,10 +31,6 @@ std::unique_ptr<StreamConsumer> SmtpAnalyzerFactory::Create(const Connection& co
   return std::make_unique<SmtpSession>(conn, limits_, sink_, shared_, tls);
 }
 
-void SmtpAnalyzerFactory::DisableAnalyzer(const Connection& conn) {
-  if (conn.smtp_analyzer != nullptr) conn.smtp_analyzer->RequestDisable(DisableReason::kScript);
-}
-
 void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
   const SmtpCounters& c = shared_->counters;
   constexpr std::string_view g = "smtp";

@@ -1,5 +1,5 @@
 // The SMTP analyzer factory: attaches an SmtpSession to every connection whose responder port is
-// an SMTP port, lets the smtp.log logic disable sessions, and reports the "smtp" statistics.
+// an SMTP port and reports the "smtp" statistics.
 #pragma once
 
 #include <cstddef>
@@ -10,29 +10,26 @@
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
 #include "mailtap/stream_consumer.h"
-#include "smtp/analyzer_control.h"
 #include "smtp/session.h"
 
 namespace mailtap {
 
-// Defaults are Zeek's (spec section 20).
+// Defaults are Zeek's (spec section 20), declared once in SmtpLimits (session.h).
 struct SmtpConfig {
   PortSet ports = PortSet::Default();  // SMTP::ports
   // Not Zeek's: of those, the ports where TLS starts with the connection (RFC 8314 implicit TLS).
   PortSet tls_ports = PortSet::DefaultTls();
-  size_t max_line_length = 16'777'116;         // ContentLine cap (Zeek 9.0)
-  size_t bdat_max_line_length = 4096;          // SMTP::bdat_max_line_length
-  size_t max_header_bytes = 65536;             // MIME::max_header_bytes
-  size_t max_pending_commands = 1000;          // outstanding-command queue cap
-  size_t dpd_ignore_violations_after = 10240;  // DPD::ignore_violations_after
+  size_t max_line_length = SmtpLimits{}.max_line_length;
+  size_t bdat_max_line_length = SmtpLimits{}.bdat_max_line_length;
+  size_t max_header_bytes = SmtpLimits{}.max_header_bytes;
+  size_t max_pending_commands = SmtpLimits{}.max_pending_commands;
+  uint64_t dpd_ignore_violations_after = SmtpLimits{}.dpd_ignore_violations_after;
   // Not Zeek's: partial lines of all sessions together (see LineMemoryBudget).
   size_t max_total_line_bytes = 256 << 20;
 };
 
 // Not thread-safe except VisitStats, which may run on another thread.
-class SmtpAnalyzerFactory : public StreamConsumerFactory,
-                            public AnalyzerControl,
-                            public StatsSource {
+class SmtpAnalyzerFactory : public StreamConsumerFactory, public StatsSource {
  public:
   // `sink` receives every event of every session and must outlive them.
   SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink);
@@ -40,9 +37,6 @@ class SmtpAnalyzerFactory : public StreamConsumerFactory,
 
   // A session when conn.id.resp_p is an SMTP port, else nullptr.
   std::unique_ptr<StreamConsumer> Create(const Connection& conn) override;
-
-  // Disables the session of `conn` (dpd-style, counted as "script"); a no-op without one.
-  void DisableAnalyzer(const Connection& conn) override;
 
   void VisitStats(StatsVisitor& visitor) const override;
 

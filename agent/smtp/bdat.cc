@@ -76,7 +76,7 @@ void BdatChunkSplitter::Deliver(std::span<const uint8_t> bytes) {
   // CR included (spec 10.4).
   if (!buf_.empty() && buf_.back() == '\r' && (bytes.empty() || bytes[0] != '\n')) {
     listener_.OnChunkWeird("smtp_bdat_line_cr_only", "");
-    listener_.OnChunkLine(buf_, false);
+    listener_.OnChunkLine(buf_, ChunkLineEnd::kAsSent);
     buf_.clear();
   }
   const size_t scan_from = buf_.empty() ? 0 : buf_.size() - 1;
@@ -84,7 +84,7 @@ void BdatChunkSplitter::Deliver(std::span<const uint8_t> bytes) {
   SplitBuffer(scan_from);
   remaining_ -= bytes.size();
   if (Complete() && !buf_.empty()) {
-    listener_.OnChunkLine(buf_, false);
+    listener_.OnChunkLine(buf_, ChunkLineEnd::kAsSent);
     buf_.clear();
   }
 }
@@ -94,17 +94,17 @@ void BdatChunkSplitter::SplitBuffer(size_t scan_from) {
   for (size_t i = scan_from; i < buf_.size(); ++i) {
     const std::string_view view(buf_);
     if (i + 1 < buf_.size() && buf_[i] == '\r' && buf_[i + 1] == '\n') {
-      listener_.OnChunkLine(view.substr(line_start, i - line_start), true);
+      listener_.OnChunkLine(view.substr(line_start, i - line_start), ChunkLineEnd::kCrlfRemoved);
       line_start = i + 2;
       ++i;
     } else if (buf_[i] == '\n') {
       listener_.OnChunkWeird("smtp_bdat_line_lf_only", "");
-      listener_.OnChunkLine(view.substr(line_start, i - line_start + 1), false);
+      listener_.OnChunkLine(view.substr(line_start, i - line_start + 1), ChunkLineEnd::kAsSent);
       line_start = i + 1;
     } else if (i - line_start >= max_line_length_) {
       // The addl is the size of the whole buffer, as in Zeek, not the line length.
       listener_.OnChunkWeird("smtp_bdat_line_too_long", std::to_string(buf_.size()));
-      listener_.OnChunkLine(view.substr(line_start, i - line_start), false);
+      listener_.OnChunkLine(view.substr(line_start, i - line_start), ChunkLineEnd::kAsSent);
       line_start = i;
     }
   }
@@ -114,7 +114,7 @@ void BdatChunkSplitter::SplitBuffer(size_t scan_from) {
 void BdatChunkSplitter::Done() {
   if (buf_.empty()) return;
   listener_.OnChunkWeird("smtp_bdat_undelivered_at_done", "");
-  listener_.OnChunkLine(buf_, false);
+  listener_.OnChunkLine(buf_, ChunkLineEnd::kAsSent);
   buf_.clear();
 }
 

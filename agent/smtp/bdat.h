@@ -26,13 +26,16 @@ inline constexpr uint64_t kMaxBdatChunkSize = 9'223'372'036'854'775'807ULL;
 
 BdatArg ParseBdatArg(std::string_view arg);
 
+// How a chunk line ended: a CRLF terminator was removed, or the line keeps what ended it (a bare
+// LF or CR; Zeek passes those on verbatim) or was cut for another reason.
+enum class ChunkLineEnd : uint8_t { kCrlfRemoved, kAsSent };
+
 // Receives what the chunk splitter produces.
 class BdatChunkListener {
  public:
   virtual ~BdatChunkListener() = default;
-  // One line for MIME. `crlf` tells whether a CRLF terminator was removed; lines cut for other
-  // reasons keep their bare LF / CR (Zeek passes them on verbatim).
-  virtual void OnChunkLine(std::string_view line, bool crlf) = 0;
+  // One line for MIME.
+  virtual void OnChunkLine(std::string_view line, ChunkLineEnd end) = 0;
   // A weird with source SMTP_BDAT; `addl` is empty when there is none.
   virtual void OnChunkWeird(std::string_view name, std::string_view addl) = 0;
 };

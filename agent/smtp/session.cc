@@ -38,9 +38,8 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       counters_(shared_->counters),
       orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
       resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget),
-      raise_data_(sink.Wants(event_names::kSmtpData)),
+      raise_data_(sink.Wants(EventId::kSmtpData)),
       implicit_tls_(tls == SessionTls::kImplicit) {
-  conn_.smtp_analyzer = this;
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
   // Zeek runs the machine once with the greeting pseudo-command: CONNECTED -> INITIATED, and the
@@ -50,10 +49,7 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
   if (implicit_tls_) AttachTlsWire();
 }
 
-SmtpSession::~SmtpSession() {
-  if (conn_.smtp_analyzer == this) conn_.smtp_analyzer = nullptr;
-  counters_.sessions_active.fetch_sub(1, std::memory_order_relaxed);
-}
+SmtpSession::~SmtpSession() { counters_.sessions_active.fetch_sub(1, std::memory_order_relaxed); }
 
 void SmtpSession::Deliver(Side side, Timestamp ts, std::span<const uint8_t> data) {
   // On the wire, TLS is ciphertext: once the plaintext is analysed (or on an implicit-TLS port
@@ -134,7 +130,9 @@ void SmtpSession::Undelivered(Side side, Timestamp ts, uint64_t seq, uint64_t le
 void SmtpSession::ContentGap(Side side, uint64_t seq, uint64_t len) {
   had_gap_ = true;
   counters_.content_gaps.Add();
-  Unexpected(IsOrig(side), "content gap", fmt::format("seq = {}, len = {}", seq, len));
+  // Zeek passes is_orig where the other calls pass the sender flag (spec 14).
+  Unexpected(IsOrig(side) ? Role::kSender : Role::kReceiver, "content gap",
+             fmt::format("seq = {}, len = {}", seq, len));
   if (state_ == State::kInData || state_ == State::kInBdat) EndData();
   // Spec 14.3: the queue is cleared; the pending multi-line reply code and the partial line
   // buffers are kept.
@@ -219,13 +217,13 @@ void SmtpSession::RequestDisable(DisableReason reason) {
 // Spec 5: two legacy checks, then sender or receiver handling. The checks can only fire for
 // data that did not come through a line splitter (which ends lines at every CR and LF).
 void SmtpSession::HandleUnsplitLine(Side side, std::string_view line) {
-  const bool is_sender = IsOrig(side) == orig_is_sender_;
+  const Role role = IsOrig(side) == orig_is_sender_ ? Role::kSender : Role::kReceiver;
   if (!line.empty() && line.back() == '\r') {
-    Unexpected(is_sender, "more than one <CR> at the end of line", line);
+    Unexpected(role, "more than one <CR> at the end of line", line);
     while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   }
   if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
-    Unexpected(is_sender, "Bare <CR> or <LF> appears in the middle of line", line);
+    Unexpected(role, "Bare <CR> or <LF> appears in the middle of line", line);
   }
   HandleLine(side, line);
 }
@@ -277,7 +275,7 @@ void SmtpSession::CommandLine(std::string_view line) {
   const smtp::CommandLine parsed = smtp::SplitCommandLine(line);
   const std::optional<Command> cmd = smtp::LookupCommand(parsed.word);
   if (!cmd) {
-    Unexpected(true, "unknown command", parsed.word);
+    Unexpected(Role::kSender, "unknown command", parsed.word);
     return;
   }
   Enqueue(*cmd);
@@ -302,13 +300,13 @@ void SmtpSession::CommandLine(std::string_view line) {
 void SmtpSession::ReceiverLine(Side side, std::string_view line) {
   const smtp::ReplyLine reply = smtp::ParseReplyLine(line);
   if (!reply.InRange()) {
-    Unexpected(false, "reply code out of range", line);
+    Unexpected(Role::kReceiver, "reply code out of range", line);
     Violation();
     return;
   }
   const int code = *reply.code;
   if (pending_reply_ && *pending_reply_ != code) {
-    Unexpected(false, "reply code does not match the continuing reply", line);
+    Unexpected(Role::kReceiver, "reply code does not match the continuing reply", line);
     pending_reply_.reset();
   }
   if (!pending_reply_) NewReply(code);
@@ -368,11 +366,11 @@ void SmtpSession::RunMachine(std::optional<Command> cmd, int code) {
   if (d.unexpected_commands > 0) {
     const std::string detail = fmt::format("{} reply = {} state = {}", name, code, state_number);
     for (int i = 0; i < d.unexpected_commands; ++i) {
-      Unexpected(true, "unexpected command", detail);
+      Unexpected(Role::kSender, "unexpected command", detail);
     }
   }
   if (d.unexpected_reply) {
-    Unexpected(true, "unexpected reply",
+    Unexpected(Role::kSender, "unexpected reply",
                fmt::format("{} state = {}, last command = {}", code, state_number, name));
   }
   Perform(d.action);

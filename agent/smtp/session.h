@@ -149,7 +149,8 @@ class SmtpSession : public StreamConsumer,
                     private smtp::BdatChunkListener,
                     private smtp::HeaderListener {
  public:
-  // `conn` and `sink` must outlive the session. Registers itself as conn.smtp_analyzer.
+  // `conn` and `sink` must outlive the session. Acts on conn.analyzer_requests after each event
+  // it raises.
   SmtpSession(const Connection& conn, const SmtpLimits& limits, EventSink& sink,
               std::shared_ptr<SmtpShared> shared, SessionTls tls = SessionTls::kStartTls);
   ~SmtpSession() override;
@@ -172,8 +173,9 @@ class SmtpSession : public StreamConsumer,
   std::unique_ptr<StreamConsumer> Retire() override;
 
   // Zeek's disable_analyzer: an open message is closed, then no more events. When called while
-  // the session is processing input (e.g. from an event handler), it takes effect once the
-  // current Deliver/Undelivered/... call returns, so the rest of that input is still analysed.
+  // the session is processing input (e.g. asked by an event handler through
+  // Connection::analyzer_requests), it takes effect once the current Deliver/Undelivered/... call
+  // returns, so the rest of that input is still analysed.
   void RequestDisable(DisableReason reason);
   bool disabled() const { return disabled_; }
   smtp::State state() const { return state_; }
@@ -221,21 +223,28 @@ class SmtpSession : public StreamConsumer,
   void ContentGap(Side side, uint64_t seq, uint64_t len);
   void FeedLines(Side side, std::span<const uint8_t> data);
   void DoDisable(DisableReason reason);
-  void OnChunkLine(std::string_view line, bool crlf) override;
+  void OnChunkLine(std::string_view line, smtp::ChunkLineEnd end) override;
   void OnChunkWeird(std::string_view name, std::string_view addl) override;
   void OnHeader(std::string_view original_name, std::string_view value) override;
   void OnHeaderTooLong(size_t total_bytes) override;
 
   // Events (session_events.cc).
-  void Emit(std::string_view name, std::vector<EventArg> args);
+  // Marks `event` as from inside TLS when the session reads plaintext, hands it to the sink, then
+  // acts on what the sinks asked (Connection::analyzer_requests).
+  void Dispatch(Event& event);
+  void Dispatch(Event&& event) { Dispatch(event); }
+  // Raises an event without arguments.
+  void Announce(EventId id);
   // Readies a leased reusable event (SmtpShared) for the current event.
-  Event& Reuse(ReusableEvent::Lease& lease, std::string_view name, size_t nargs);
+  Event& Reuse(ReusableEvent::Lease& lease, EventId id);
   void Request(std::string_view command, std::string_view arg);
   void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
   void Data(Side side, std::string_view data);
   void FeedSenderLines(smtp::LineSplitter& lines, std::span<const uint8_t> data);
   void Header(std::string_view original_name, std::string_view value);
-  void Unexpected(bool is_sender, std::string_view msg, std::string_view detail);
+  // Which role Zeek's per-call is_sender flag names; is_orig follows from the current roles.
+  enum class Role : uint8_t { kSender, kReceiver };
+  void Unexpected(Role role, std::string_view msg, std::string_view detail);
   void Weird(std::string_view name, std::string_view addl, std::string_view source);
 
   const Connection& conn_;

@@ -49,7 +49,7 @@ void SmtpSession::BeginData(State state) {
   message_ = std::make_unique<smtp::TopLevelHeaders>(static_cast<smtp::HeaderListener&>(*this),
                                                      limits_.max_header_bytes);
   counters_.messages.Add();
-  Emit(event_names::kMimeBeginEntity, {});
+  Announce(EventId::kMimeBeginEntity);
 }
 
 // Spec 9 "Close message" (Zeek's EndData).
@@ -76,7 +76,7 @@ void SmtpSession::CloseBdat() {
 void SmtpSession::FinishMessage() {
   message_->Finish();
   message_.reset();
-  Emit(event_names::kMimeEndEntity, {});
+  Announce(EventId::kMimeEndEntity);
 }
 
 // Spec 11: the reply to STARTTLS/X-ANONYMOUSTLS was 220. The splitters are removed; the rest of
@@ -88,7 +88,7 @@ void SmtpSession::StartTls() {
   resp_lines_.Detach();
   counters_.starttls.Add();
   AttachTlsWire();
-  Emit(event_names::kSmtpStartTls, {});
+  Announce(EventId::kSmtpStartTls);
 }
 
 void SmtpSession::DoDisable(DisableReason reason) {
@@ -103,7 +103,7 @@ void SmtpSession::DoDisable(DisableReason reason) {
   (reason == DisableReason::kDpd ? counters_.disabled_dpd : counters_.disabled_script).Add();
 }
 
-void SmtpSession::OnChunkLine(std::string_view line, bool /*crlf*/) {
+void SmtpSession::OnChunkLine(std::string_view line, smtp::ChunkLineEnd /*end*/) {
   if (message_) message_->Line(line);
 }
 

@@ -1,7 +1,5 @@
 #include "smtp/transaction.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -12,30 +10,6 @@
 
 namespace mailtap {
 namespace {
-
-namespace ev = event_names;
-
-const std::string* StringArg(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  return v ? std::get_if<std::string>(v) : nullptr;
-}
-
-std::string_view StringArgOrEmpty(const Event& e, std::string_view name) {
-  const std::string* s = StringArg(e, name);
-  return s ? std::string_view(*s) : std::string_view();
-}
-
-int64_t IntArgOrZero(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  const int64_t* i = v ? std::get_if<int64_t>(v) : nullptr;
-  return i ? *i : 0;
-}
-
-bool BoolArgOrFalse(const Event& e, std::string_view name) {
-  const EventValue* v = e.Find(name);
-  const bool* b = v ? std::get_if<bool>(v) : nullptr;
-  return b ? *b : false;
-}
 
 char AsciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
@@ -73,16 +47,15 @@ std::string RemoveOrcptPrefix(std::string_view addr) {
 
 }  // namespace
 
-// What Connection::smtp_log points to: one connection's state, on its log's list.
-struct SmtpLogState {
+// What a connection holds in its StateSlot::kSmtpLog.
+struct SmtpLogState : ConnectionState {
+  uint64_t owner = 0;  // the id of the log that created it
   SmtpTransactionLog::ConnState state;
-  SmtpLogState* prev = nullptr;
-  SmtpLogState* next = nullptr;
 };
 
 namespace {
 
-// Never 0 (a Connection's "no owner"), never reused by a later log at the same address.
+// Never reused by a later log at the same address.
 uint64_t NextLogId() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
@@ -99,23 +72,14 @@ void StringListIndex::AddIfMissing(std::vector<std::string>& list, std::string s
   list.push_back(std::move(s));
 }
 
-SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
-                                       AnalyzerControl* control)
-    : config_(config), weirds_(weirds), records_(records), control_(control), id_(NextLogId()) {}
-
-SmtpTransactionLog::~SmtpTransactionLog() {
-  while (!states_.empty()) {
-    SmtpLogState* s = states_.front();
-    states_.Remove(s);
-    delete s;
-  }
-}
+SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records)
+    : config_(config), weirds_(weirds), records_(records), id_(NextLogId()) {}
 
 void SmtpTransactionLog::OnEvent(const Event& event) {
   // smtp_data may reach here anyway (another sink wants it): skip the lookup.
-  if (event.conn == nullptr || !Wants(event.name)) return;
-  const bool is_request = event.name == ev::kSmtpRequest;
-  const bool is_reply = event.name == ev::kSmtpReply;
+  if (event.conn == nullptr || !Wants(event.id)) return;
+  const bool is_request = event.id == EventId::kSmtpRequest;
+  const bool is_reply = event.id == EventId::kSmtpReply;
   // Only requests and replies create session state (Zeek's set_smtp_session); the other events
   // need an existing record (c?$smtp).
   ConnState* cs = Lookup(event, is_request || is_reply);
@@ -124,16 +88,16 @@ void SmtpTransactionLog::OnEvent(const Event& event) {
     OnRequest(event, *cs);
   } else if (is_reply) {
     OnReply(event, *cs);
-  } else if (event.name == ev::kSmtpStartTls) {
+  } else if (event.id == EventId::kSmtpStartTls) {
     if (!cs->current) return;
     cs->current->record.tls = true;
     cs->current->has_client_activity = true;
-  } else if (event.name == ev::kMimeBeginEntity) {
+  } else if (event.id == EventId::kMimeBeginEntity) {
     // Only the first entity of a record feeds it: a second one (a second message in the same
     // record, or a child entity) stops header processing, as main.zeek's entity_count does.
     if (!cs->current) return;
     if (++cs->current->entity_count > 1) cs->current->process_smtp_headers = false;
-  } else if (event.name == ev::kMimeOneHeader) {
+  } else if (event.id == EventId::kMimeOneHeader) {
     OnHeader(event, *cs);
   }
 }
@@ -154,13 +118,12 @@ void SmtpTransactionLog::OnConnectionFinished(const Connection& conn) {
 }
 
 SmtpTransactionLog::ConnState* SmtpTransactionLog::StateOf(const Connection& conn) const {
-  return conn.smtp_log != nullptr && conn.smtp_log_owner == id_ ? &conn.smtp_log->state : nullptr;
+  auto* s = static_cast<SmtpLogState*>(conn.Slot(StateSlot::kSmtpLog).get());
+  return s != nullptr && s->owner == id_ ? &s->state : nullptr;
 }
 
 void SmtpTransactionLog::Forget(const Connection& conn) {
-  SmtpLogState* s = std::exchange(conn.smtp_log, nullptr);
-  states_.Remove(s);
-  delete s;
+  conn.Slot(StateSlot::kSmtpLog).reset();
   --tracked_;
 }
 
@@ -172,12 +135,13 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bo
     table_full_.Add();
     return nullptr;
   }
-  auto* s = new SmtpLogState;
-  states_.PushBack(s);
+  // Replaces whatever an earlier log left in the slot.
+  auto s = std::make_unique<SmtpLogState>();
+  s->owner = id_;
+  ConnState* cs = &s->state;
+  conn.Slot(StateSlot::kSmtpLog) = std::move(s);
   ++tracked_;
-  conn.smtp_log = s;
-  conn.smtp_log_owner = id_;
-  return &s->state;
+  return cs;
 }
 
 // Zeek's fresh record (new_smtp_log). A finished transaction is reset in place: the strings and
@@ -232,8 +196,8 @@ void SmtpTransactionLog::Write(const Connection& conn, SmtpRecord& record) {
 void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
   char buf[4];
-  const std::string_view upper = UpperShortCommand(StringArgOrEmpty(event, "command"), buf);
-  const std::string_view arg = StringArgOrEmpty(event, "arg");
+  const std::string_view upper = UpperShortCommand(Get(event, ev::smtp_request::command), buf);
+  const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
     cs.session.helo = std::string(arg);
     t.record.helo = std::string(arg);
@@ -308,16 +272,17 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
   Transaction& t = EnsureTransaction(event, cs);
   // "%d %s" of code and msg, built in the record's string (every reply lands here).
   char code[24];
-  const char* code_end = std::to_chars(code, code + sizeof code, IntArgOrZero(event, "code")).ptr;
+  const char* code_end =
+      std::to_chars(code, code + sizeof code, Get(event, ev::smtp_reply::code)).ptr;
   std::string& last_reply =
       t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
   last_reply.assign(code, static_cast<size_t>(code_end - code));
   last_reply += ' ';
-  last_reply += StringArgOrEmpty(event, "msg");
+  last_reply += Get(event, ev::smtp_reply::msg);
   // What main.zeek does at priority -5, i.e. after last_reply was updated. The "." test ignores
   // cont_resp, so every line of a multi-line reply to "." counts as a transferred message.
-  const std::string_view cmd = StringArgOrEmpty(event, "cmd");
-  const bool cont_resp = BoolArgOrFalse(event, "cont_resp");
+  const std::string_view cmd = Get(event, ev::smtp_reply::cmd);
+  const bool cont_resp = Get(event, ev::smtp_reply::cont_resp);
   if (cmd == "." || (!cont_resp && cmd == "BDAT" && cs.session.bdat_last_observed)) {
     ++cs.session.messages_transferred;
     cs.session.bdat_last_observed = false;
@@ -330,8 +295,8 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   if (!cs.current || !cs.current->process_smtp_headers) return;
   Transaction& t = *cs.current;
   SmtpRecord& r = t.record;
-  const std::string_view name = StringArgOrEmpty(event, "h.name");
-  const std::string_view value = StringArgOrEmpty(event, "h.value");
+  const std::string_view name = Get(event, ev::mime_one_header::h_name);
+  const std::string_view value = Get(event, ev::mime_one_header::h_value);
   if (name == "MESSAGE-ID") {
     r.msg_id.emplace(value);
   } else if (name == "RECEIVED") {
@@ -414,7 +379,7 @@ void SmtpTransactionLog::MailTransactionInvalid(const Event& event, ConnState& c
   // Zeek forgets the analyzer id once disabled, so the weird is raised only once.
   s.analyzer_attached = false;
   analyzers_disabled_.Add();
-  if (control_ != nullptr) control_->DisableAnalyzer(*event.conn);
+  event.conn->analyzer_requests.disable = true;
 }
 
 void SmtpTransactionLog::RaiseWeird(const Event& cause, std::string_view name, std::string addl,
@@ -439,328 +404,4 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
           StatKind::kCounter, "smtp_log_table_full");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Text helpers (Zeek's base/utils/email.zeek and addrs.zeek).
-
-namespace smtp_text {
-namespace {
-
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
-bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-// s.find(c, i), remembered: the answer found from one start serves every later start up to it,
-// so a run without `c` is walked once however many starts fall inside it. Fastest for rising i.
-class NextOf {
- public:
-  NextOf(std::string_view s, char c) : s_(s), c_(c) {}
-  // The first position >= i holding c, s.size() if none.
-  size_t From(size_t i) {
-    if (i < from_ || i > at_) {
-      from_ = i;
-      at_ = std::min(s_.find(c_, i), s_.size());
-    }
-    return at_;
-  }
-
- private:
-  std::string_view s_;
-  char c_;
-  size_t from_ = 1, at_ = 0;  // From(i) == at_ for every i in [from_, at_]; empty at first
-};
-
-// Zeek's find_all(s, email regex) as a left-to-right scan. The end of the local part found from
-// one start serves every later start inside it, so an '@'-less run is walked once, not once per
-// start (issue 17: MAIL FROM:<aaa...> without '@' took 25 s at 256 KiB).
-class EmailMatcher {
- public:
-  explicit EmailMatcher(std::string_view s) : s_(s) {}
-
-  // Length of the longest match of
-  //   (^|[<,:[:blank:]])[^<,:[:blank:]@]+"@"[^>,;[:blank:]]+([>,;[:blank:]]|$)
-  // at s[t], 0 if none. `^` matches at every attempt (Zeek feeds BOL at the start of each prefix
-  // match), so the leading delimiter is optional; the rest is deterministic. A match is consumed
-  // by the caller, so the domain part is walked once too.
-  size_t MatchAt(size_t t) {
-    size_t i = t;
-    if (IsLead(s_[i])) ++i;
-    const size_t local_start = i;
-    i = LocalEnd(i);
-    if (i == local_start || i >= s_.size() || s_[i] != '@') return 0;
-    const size_t domain_start = ++i;
-    while (i < s_.size() && !IsTailEnd(s_[i])) ++i;
-    if (i == domain_start) return 0;
-    if (i < s_.size()) ++i;  // the terminating delimiter is part of the match
-    return i - t;
-  }
-
- private:
-  static bool IsLead(char c) { return c == '<' || c == ',' || c == ':' || IsBlank(c); }
-  static bool IsTailEnd(char c) { return c == '>' || c == ',' || c == ';' || IsBlank(c); }
-
-  // The first position >= i that ends a local part: a lead delimiter, '@' or the end.
-  size_t LocalEnd(size_t i) {
-    if (i < from_ || i > end_) {
-      from_ = i;
-      end_ = i;
-      while (end_ < s_.size() && !IsLead(s_[end_]) && s_[end_] != '@') ++end_;
-    }
-    return end_;
-  }
-
-  std::string_view s_;
-  size_t from_ = 1, end_ = 0;  // LocalEnd(i) == end_ for every i in [from_, end_]
-};
-
-// Zeek's find_all(s, /(\"[^"]*\")?[^,]+@[^,]+/) as a left-to-right scan, linear in s: each
-// search (next comma, next '@') is remembered for the later starts it also answers.
-class MimeAddressMatcher {
- public:
-  explicit MimeAddressMatcher(std::string_view s)
-      : s_(s), comma_(s, ','), at_(s, '@'), quoted_comma_(s, ','), quoted_at_(s, '@') {}
-
-  // Length of the longest match at s[t], 0 if none.
-  size_t MatchAt(size_t t) {
-    size_t best = Plain(t, comma_, at_);
-    if (s_[t] == '"') {
-      const size_t close = s_.find('"', t + 1);
-      if (close != std::string_view::npos && close + 1 < s_.size()) {
-        best = std::max(best, Plain(close + 1, quoted_comma_, quoted_at_));
-      }
-    }
-    return best == 0 ? 0 : best - t;
-  }
-
- private:
-  // End of the match of [^,]+@[^,]+ at i (up to the next comma, with an '@' that has text on
-  // both sides), 0 if none.
-  static size_t Plain(size_t i, NextOf& comma, NextOf& at) {
-    const size_t end = comma.From(i);
-    if (end - i < 3) return 0;
-    return at.From(i + 1) <= end - 2 ? end : 0;
-  }
-
-  std::string_view s_;
-  NextOf comma_, at_;                // for the starts t, which rise
-  NextOf quoted_comma_, quoted_at_;  // for the starts after a quoted part, which rise too
-};
-
-std::string_view Strip(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// Zeek's ipv4_decim: [0-9] | [0-9]{2} | 0[0-9]{2} | 1[0-9]{2} | 2[0-4][0-9] | 25[0-5].
-bool IsDecim(std::string_view s, size_t i, size_t len) {
-  if (i + len > s.size()) return false;
-  for (size_t k = 0; k < len; ++k) {
-    if (!IsDigit(s[i + k])) return false;
-  }
-  if (len < 3) return true;
-  const int value = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
-  return value <= 255;
-}
-
-// Longest match of decim(.decim){3 - octet} at s[i]; 0 if none.
-size_t LongestIpv4At(std::string_view s, size_t i, int octet = 0) {
-  size_t best = 0;
-  for (size_t len = 1; len <= 3; ++len) {
-    if (!IsDecim(s, i, len)) continue;
-    if (octet == 3) {
-      best = std::max(best, len);
-    } else if (i + len < s.size() && s[i + len] == '.') {
-      size_t rest = LongestIpv4At(s, i + len + 1, octet + 1);
-      if (rest > 0) best = std::max(best, len + 1 + rest);
-    }
-  }
-  return best;
-}
-
-bool FullIpv4(std::string_view s) { return !s.empty() && LongestIpv4At(s, 0) == s.size(); }
-
-constexpr size_t kMaxIpv6Text = 45;  // six groups, six colons and a dotted quad
-
-// Longest e - t such that s[t, e) matches all of Zeek's ipv6_addr_regex, with e <= limit; 0 if
-// none. The forms: 8 groups; 6 groups, ':' and an IPv4; A::B with |A| + |B| <= 7 groups; A::B
-// directly followed by an IPv4 (no ':' between B's last digit and it) with |A| + |B| <= 5. One
-// walk over the groups tries every end at once: trying each end in turn cost about 5 s per MiB
-// of hex digits and colons (issue 17).
-size_t LongestIpv6At(std::string_view s, size_t t, size_t limit) {
-  const std::string_view window = s.substr(0, limit);
-  size_t best = 0;
-  const auto accept = [&](size_t end) { best = std::max(best, end - t); };
-  const auto accept_ipv4_at = [&](size_t q) {
-    if (q < limit && IsDigit(s[q])) {
-      if (const size_t n = LongestIpv4At(window, q)) accept(q + n);
-    }
-  };
-  int before = -1;    // groups before "::", once seen
-  size_t groups = 0;  // groups ended by ':' since the start, or since "::"
-  size_t run = 0;     // hex digits of the current group
-  size_t i = t;
-  if (s[i] == ':') {
-    if (i + 1 >= limit || s[i + 1] != ':') return 0;
-    before = 0;
-    i += 2;
-    accept(i);
-    accept_ipv4_at(i);
-  }
-  for (; i < limit; ++i) {
-    if (IsHex(s[i])) {
-      if (++run > 4) break;
-      const size_t total = groups + 1 + static_cast<size_t>(std::max(before, 0));
-      if (before < 0 && total == 8) accept(i + 1);
-      if (before >= 0 && total <= 7) accept(i + 1);
-      if (before >= 0 && total <= 5) accept_ipv4_at(i + 1);
-      continue;
-    }
-    if (s[i] != ':' || run == 0) break;
-    ++groups;
-    run = 0;
-    if (i + 1 < limit && s[i + 1] == ':') {
-      if (before >= 0) break;  // a second "::"
-      before = static_cast<int>(groups);
-      groups = 0;
-      ++i;
-      if (before <= 7) accept(i + 1);
-      if (before <= 5) accept_ipv4_at(i + 1);
-    } else if (before < 0 && groups == 6) {
-      accept_ipv4_at(i + 1);
-    }
-  }
-  return best;
-}
-
-// Longest match of Zeek's ip_addr_regex at s[t], 0 if none.
-size_t LongestIpAt(std::string_view s, size_t t) {
-  if (!IsHex(s[t]) && s[t] != ':') return 0;
-  // The walk stops at the first byte no IPv6 address holds; only the length is capped here.
-  const size_t limit = std::min(s.size(), t + kMaxIpv6Text);
-  return std::max(LongestIpv4At(s, t), LongestIpv6At(s, t, limit));
-}
-
-// split_string_all(s, ip_addr_regex): non-match, match, non-match, ..., non-match.
-std::vector<std::string_view> SplitOnIps(std::string_view s) {
-  std::vector<std::string_view> parts;
-  size_t seg = 0, pos = 0;
-  while (pos < s.size()) {
-    size_t len = LongestIpAt(s, pos);
-    if (len == 0) {
-      ++pos;
-      continue;
-    }
-    parts.push_back(s.substr(seg, pos - seg));
-    parts.push_back(s.substr(pos, len));
-    pos += len;
-    seg = pos;
-  }
-  parts.push_back(s.substr(seg));
-  return parts;
-}
-
-bool Wrapped(std::string_view before, std::string_view after) {
-  if (before.empty() && after.empty()) return true;
-  if (before.empty() || after.empty()) return false;
-  static constexpr std::array<std::pair<char, char>, 4> kPairs = {
-      {{'[', ']'}, {'(', ')'}, {'{', '}'}, {' ', ' '}}};
-  return std::any_of(kPairs.begin(), kPairs.end(), [&](const auto& p) {
-    return before.back() == p.first && after.front() == p.second;
-  });
-}
-
-}  // namespace
-
-void ForEachEmailAddr(std::string_view text, const std::function<bool(std::string&&)>& visit) {
-  EmailMatcher matcher(text);
-  for (size_t t = 0; t < text.size();) {
-    size_t n = matcher.MatchAt(t);
-    if (n == 0) {
-      ++t;
-      continue;
-    }
-    std::string addr;
-    for (char c : text.substr(t, n)) {
-      if (c != '<' && c != '>' && c != ',' && c != ':' && c != ';' && !IsBlank(c)) addr += c;
-    }
-    if (!visit(std::move(addr))) return;
-    t += n;
-  }
-}
-
-std::vector<std::string> ExtractEmailAddrs(std::string_view text) {
-  std::vector<std::string> out;
-  ForEachEmailAddr(text, [&](std::string&& a) {
-    out.push_back(std::move(a));
-    return true;
-  });
-  return out;
-}
-
-void ForEachMimeEmailAddress(std::string_view text,
-                             const std::function<bool(std::string_view)>& visit) {
-  MimeAddressMatcher matcher(text);
-  for (size_t t = 0; t < text.size();) {
-    size_t n = matcher.MatchAt(t);
-    if (n == 0) {
-      ++t;
-      continue;
-    }
-    if (!visit(Strip(text.substr(t, n)))) return;
-    t += n;
-  }
-}
-
-std::vector<std::string> SplitMimeEmailAddresses(std::string_view text) {
-  std::vector<std::string> out;
-  std::unordered_set<std::string_view> seen;  // views into `text`
-  ForEachMimeEmailAddress(text, [&](std::string_view part) {
-    if (seen.insert(part).second) out.emplace_back(part);
-    return true;
-  });
-  return out;
-}
-
-std::vector<std::string> ExtractIpAddresses(std::string_view text, IpWrapping wrapping) {
-  std::vector<std::string_view> parts = SplitOnIps(text);
-  std::vector<std::string> out;
-  for (size_t i = 1; i + 1 < parts.size(); i += 2) {
-    if (!ParseIp(parts[i])) continue;  // Zeek's is_valid_ip()
-    if (wrapping == IpWrapping::kRequireWrapped && !Wrapped(parts[i - 1], parts[i + 1])) continue;
-    out.emplace_back(parts[i]);
-  }
-  return out;
-}
-
-std::optional<IpAddress> ParseIp(std::string_view text) {
-  if (text.find(':') != std::string_view::npos) {
-    std::array<uint8_t, 16> buf{};
-    std::string z(text);
-    if (inet_pton(AF_INET6, z.c_str(), buf.data()) != 1) return std::nullopt;
-    return IpAddress::FromV6(buf);
-  }
-  if (!FullIpv4(text)) return std::nullopt;
-  std::array<uint8_t, 4> octets{};
-  size_t k = 0;
-  unsigned value = 0;
-  for (char c : text) {
-    if (c == '.') {
-      octets[k++] = static_cast<uint8_t>(value);
-      value = 0;
-    } else {
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-  }
-  octets[k] = static_cast<uint8_t>(value);
-  return IpAddress::FromV4(octets);
-}
-
-std::optional<IpAddress> FindAddressInSmtpHeader(std::string_view value) {
-  std::vector<std::string> ips = ExtractIpAddresses(value, IpWrapping::kRequireWrapped);
-  if (ips.empty()) return std::nullopt;
-  return ParseIp(ips.size() > 1 ? ips[1] : ips[0]);
-}
-
-}  // namespace smtp_text
 }  // namespace mailtap

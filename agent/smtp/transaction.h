@@ -11,11 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/intrusive_list.h"
 #include "mailtap/events.h"
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
-#include "smtp/analyzer_control.h"
+#include "smtp/text_scan.h"
 
 namespace mailtap {
 
@@ -50,24 +49,25 @@ class StringListIndex {
 //    at the next `MAIL FROM:` and when the connection is removed -- each time only if it saw
 //    client activity (MAIL FROM:, RCPT TO: or STARTTLS);
 //  * weirds (smtp_mail_transaction_invalid, smtp_excessive_invalid_mail_transactions,
-//    smtp_too_many_{rcptto,to,cc}_addresses, smtp_max_path_length_exceeded) are published to
-//    `weirds`. smtp_mail_transaction_invalid is raised for every invalid transaction; Zeek's
-//    weird.log shows it once per connection (that de-duplication belongs to the weird.log writer).
+//    smtp_too_many_{rcptto,to,cc}_addresses, smtp_max_path_length_exceeded) go to `weirds`, a
+//    sink downstream of this log (never the bus that feeds it). smtp_mail_transaction_invalid is
+//    raised for every invalid transaction; Zeek's weird.log shows it once per connection (that
+//    de-duplication belongs to the weird.log writer);
+//  * smtp_excessive_invalid_mail_transactions also asks the connection's analyzer to stop
+//    (Connection::analyzer_requests, Zeek's disable_analyzer): the one path back upstream.
+// Its per-connection state lives in the connection's StateSlot::kSmtpLog.
 // Not thread-safe: the pipeline thread only.
 class SmtpTransactionLog : public EventSink, public StatsSource {
  public:
-  // `weirds` and `records` must outlive this object; `control` may be null (then the analyzer is
-  // never disabled, but the weird is still raised once).
-  SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records,
-                     AnalyzerControl* control);
-  ~SmtpTransactionLog() override;
+  // `weirds` and `records` must outlive this object.
+  SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records);
   SmtpTransactionLog(const SmtpTransactionLog&) = delete;
   SmtpTransactionLog& operator=(const SmtpTransactionLog&) = delete;
 
   void OnEvent(const Event& event) override;
   // smtp_data, the most frequent event by far, and weirds feed no record.
-  bool Wants(std::string_view event_name) const override {
-    return event_name != event_names::kSmtpData && event_name != event_names::kWeird;
+  bool Wants(EventId id) const override {
+    return id != EventId::kSmtpData && id != EventId::kWeird;
   }
   // Writes the pending record (if it has client activity) and forgets the connection.
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
@@ -136,11 +136,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   SmtpLogConfig config_;
   EventSink& weirds_;
   RecordSink& records_;
-  AnalyzerControl* control_;
-  const uint64_t id_;  // what Connection::smtp_log_owner holds for states of this log
-  // Every connection's state is on this list too, so that the log frees all it created, even
-  // for connections destroyed without a removal notice.
-  IntrusiveList<SmtpLogState> states_;
+  const uint64_t id_;  // marks the states this log created (SmtpLogState::owner)
   size_t tracked_ = 0;
 
   Counter records_written_;
@@ -149,40 +145,5 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   Counter addresses_capped_;
   Counter table_full_;
 };
-
-// Text helpers with the exact behaviour of Zeek's base/utils/email.zeek and addrs.zeek, exposed
-// for tests. All take raw bytes and never fail.
-namespace smtp_text {
-
-// extract_email_addrs_vec(): every address-looking token, in order (duplicates kept), with
-// `<>,:;` and blanks removed. "FROM: <a@b>" -> {"a@b"}.
-std::vector<std::string> ExtractEmailAddrs(std::string_view text);
-// The same addresses handed to `visit` one by one, until it returns false (so that a caller with
-// a cap stops scanning, and keeps no list of everything a line holds).
-void ForEachEmailAddr(std::string_view text, const std::function<bool(std::string&&)>& visit);
-
-// split_mime_email_addresses(): every maximal comma-free part containing an `@` (a leading
-// double-quoted display name may contain commas), whitespace-stripped, display names kept.
-// Duplicates removed, first-seen order.
-std::vector<std::string> SplitMimeEmailAddresses(std::string_view text);
-// The same parts, duplicates included, handed to `visit` one by one until it returns false.
-// Views into `text`.
-void ForEachMimeEmailAddress(std::string_view text,
-                             const std::function<bool(std::string_view)>& visit);
-
-enum class IpWrapping { kAny, kRequireWrapped };
-// extract_ip_addresses(): IPv4/IPv6 literals found by Zeek's ip_addr_regex (longest match,
-// scanning left to right). With kRequireWrapped only those enclosed in [], (), {} or spaces, or
-// making up the whole text, are returned.
-std::vector<std::string> ExtractIpAddresses(std::string_view text, IpWrapping wrapping);
-
-// Zeek's to_addr() for strings found above: IPv4 octets may have leading zeros.
-std::optional<IpAddress> ParseIp(std::string_view text);
-
-// find_address_in_smtp_header(): of the wrapped IPs in a Received header, the second if there
-// are several, else the first.
-std::optional<IpAddress> FindAddressInSmtpHeader(std::string_view value);
-
-}  // namespace smtp_text
 
 }  // namespace mailtap

@@ -175,7 +175,7 @@ void TlsPlaintextRouter::DropHeld(ConnTls& st) {
 }
 
 void TlsPlaintextRouter::OnEvent(const Event& event) {
-  if (event.name != event_names::kSmtpStartTls || event.conn == nullptr) return;
+  if (event.id != EventId::kSmtpStartTls || event.conn == nullptr) return;
   ConnTls& st = conns_[event.conn];
   st.tls_ts = event.ts;
   // Not now: the analyzer is in the middle of the segment (the 220 reply is raised after this

@@ -66,9 +66,7 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   // From the event bus: smtp_starttls marks a connection whose held plaintext may go once the
   // current segment is done; the removal notice ends what is kept for a connection.
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override {
-    return event_name == event_names::kSmtpStartTls;
-  }
+  bool Wants(EventId id) const override { return id == EventId::kSmtpStartTls; }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
 
   // After the flow table processed `segment`: hands held plaintext to the connections that

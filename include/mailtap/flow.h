@@ -1,7 +1,10 @@
 // A TCP connection as the analyzers see it.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -31,8 +34,38 @@ struct OwnerProcess {
   uint64_t cgroup_id = 0;  // cgroup v2 id (a container or pod), 0 if unknown
 };
 
-struct SmtpLogState;  // agent/smtp/transaction.cc
-class SmtpSession;    // agent/smtp/session.h
+// State a pipeline stage keeps for one connection (as Zeek's scripts keep theirs in the
+// connection record), so that each event finds it without a table lookup.
+class ConnectionState {
+ public:
+  virtual ~ConnectionState() = default;
+};
+
+// The stages that keep per-connection state: one slot each, set and read by that stage only.
+enum class StateSlot : uint8_t { kSmtpLog };
+inline constexpr size_t kStateSlots = 1;
+
+// The slots of one connection. A copy of a Connection is a value snapshot (e.g. the query
+// server's): it starts with empty slots, the state stays with the connection the flow owns.
+class StateSlots {
+ public:
+  StateSlots() = default;
+  StateSlots(const StateSlots& /*other*/) {}
+  StateSlots& operator=(const StateSlots& /*other*/) { return *this; }
+  std::unique_ptr<ConnectionState>& operator[](StateSlot slot) {
+    return slots_[static_cast<size_t>(slot)];
+  }
+
+ private:
+  std::array<std::unique_ptr<ConnectionState>, kStateSlots> slots_;
+};
+
+// What the stages after the analyzer may ask of it for one connection: the only path against the
+// flow of events. A later stage sets it while it handles an event of the connection; the analyzer
+// reads it when the dispatch of that event returns.
+struct AnalyzerRequests {
+  bool disable = false;  // Zeek's disable_analyzer() from a script
+};
 
 // One tracked TCP connection. Owned by the flow table; analyzers and sinks borrow it and may keep
 // the pointer until the connection's StreamConsumer::Finish() has returned.
@@ -45,14 +78,12 @@ struct Connection {
   bool partial = false;
   // Who owns the local socket, once the socket probes said (live capture only; never in replays).
   std::optional<OwnerProcess> process;
-  // The smtp.log logic's state for this connection, kept here as Zeek's scripts keep theirs in
-  // the connection record (c$smtp, c$smtp_state), so that each event finds it without a table
-  // lookup. Valid only while smtp_log_owner is the id of the SmtpTransactionLog that set it.
-  mutable SmtpLogState* smtp_log = nullptr;
-  mutable uint64_t smtp_log_owner = 0;
-  // The SMTP analyzer attached to this connection, if any (it sets and clears this itself), for
-  // Zeek's disable_analyzer.
-  mutable SmtpSession* smtp_analyzer = nullptr;
+  // Per-stage state, owned here and so destroyed with the connection (after every stage's last
+  // notice for it). Stages see the connection as const: these are theirs to change.
+  mutable StateSlots state;
+  mutable AnalyzerRequests analyzer_requests;
+
+  std::unique_ptr<ConnectionState>& Slot(StateSlot slot) const { return state[slot]; }
 };
 
 }  // namespace mailtap

@@ -14,10 +14,10 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void OnEvent(const Event& event) = 0;
-  // Whether this sink does anything with events called `event_name` (events.h). Producers may
-  // skip raising an event no sink wants, as Zeek skips events without a handler; it is asked
-  // when an analyzer starts, so the answer must not change while the pipeline runs.
-  virtual bool Wants(std::string_view /*event_name*/) const { return true; }
+  // Whether this sink does anything with events `id` (events.h). Producers may skip raising an
+  // event no sink wants, as Zeek skips events without a handler; it is asked when an analyzer
+  // starts, so the answer must not change while the pipeline runs.
+  virtual bool Wants(EventId /*id*/) const { return true; }
   // The connection is being removed; no more events for it follow. `conn` is valid during the
   // call only.
   virtual void OnConnectionRemoved(const Connection& /*conn*/, Timestamp /*ts*/) {}

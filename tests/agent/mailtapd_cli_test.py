@@ -24,6 +24,80 @@ def run(*args, stdin=None):
     return subprocess.run([MAILTAPD, *args], capture_output=True, timeout=120, input=stdin)
 
 
+COMMON_KEYS = ["ts", "event", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+JSON_TYPES = {"bool": bool, "count": int, "string": str}
+
+
+def list_events():
+    out = run("--list-events")
+    assert out.returncode == 0, out.stderr.decode()
+    return json.loads(out.stdout)
+
+
+def events_reference(schema):
+    """The reference section of docs/events.md, as it must read for `schema`."""
+    lines = []
+    for e in schema:
+        lines += [f"### `{e['event']}`", "", e["doc"], ""]
+        if not e["args"]:
+            lines += ["No arguments.", ""]
+            continue
+        lines += ["| key | type | meaning |", "| --- | --- | --- |"]
+        lines += [f"| `{a['name']}` | {a['type']} | {a['doc']} |" for a in e["args"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+class EventSchema(unittest.TestCase):
+    def test_list_events_names_each_event_once_with_typed_arguments(self):
+        schema = list_events()
+        names = [e["event"] for e in schema]
+        self.assertEqual(len(names), len(set(names)))
+        # The events docs/interface.md pins, with their keys in the pinned order.
+        pinned = {"smtp_request": ["is_orig", "command", "arg"],
+                  "smtp_reply": ["is_orig", "code", "cmd", "msg", "cont_resp"],
+                  "smtp_data": ["is_orig", "data"], "smtp_starttls": [],
+                  "smtp_unexpected": ["is_orig", "msg", "detail"]}
+        by_name = {e["event"]: e for e in schema}
+        for name, keys in pinned.items():
+            self.assertEqual([a["name"] for a in by_name[name]["args"]], keys, name)
+        for e in schema:
+            self.assertTrue(e["doc"], e["event"])
+            for a in e["args"]:
+                self.assertIn(a["type"], JSON_TYPES)
+                self.assertTrue(a["doc"], a["name"])
+
+    def test_docs_events_reference_matches_the_list(self):
+        with open(os.path.join(ROOT, "docs/events.md"), encoding="utf-8") as f:
+            text = f.read()
+        begin, end = "<!-- generated from mailtapd --list-events -->\n", "<!-- end -->"
+        self.assertIn(begin, text)
+        documented = text.split(begin, 1)[1].split(end, 1)[0]
+        expected = events_reference(list_events())
+        self.assertEqual(documented, expected,
+                         "docs/events.md is out of date; its reference section should read:\n" +
+                         expected)
+
+    def test_replayed_events_carry_exactly_their_declared_keys_in_order(self):
+        trace = os.path.join(CORPUS, "traces/smtp.pcap")
+        if not os.path.exists(trace):
+            self.skipTest(f"Zeek corpus not found at '{CORPUS}'")
+        schema = {e["event"]: e["args"] for e in list_events()}
+        out = run("-r", trace, "--events", "-", "--redact", "none")
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        seen = set()
+        for line in out.stdout.decode("utf-8").splitlines():
+            e = json.loads(line, object_pairs_hook=lambda pairs: pairs)
+            keys = [k for k, _ in e]
+            name = dict(e)["event"]
+            args = schema[name]
+            self.assertEqual(keys[len(COMMON_KEYS):], [a["name"] for a in args], line)
+            for (_, value), a in zip(e[len(COMMON_KEYS):], args):
+                self.assertIsInstance(value, JSON_TYPES[a["type"]], line)
+            seen.add(name)
+        self.assertGreaterEqual(len(seen), 6)
+
+
 class ExitStatus(unittest.TestCase):
     def test_version_comes_from_cmake_project(self):
         with open(os.path.join(ROOT, "CMakeLists.txt")) as f:

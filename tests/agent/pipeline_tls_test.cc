@@ -24,14 +24,15 @@ using ::testing::IsEmpty;
 // One line per event: name, "[tls]" when from inside TLS, "[proc …]" when the owner is known,
 // then the arguments. Rendered as the event arrives (its connection is gone afterwards).
 std::string Render(const Event& e) {
-  std::string s(e.name);
+  std::string s(e.name());
   if (e.inside_tls) s += " [tls]";
   if (e.conn != nullptr && e.conn->process) {
     const OwnerProcess& p = *e.conn->process;
     s += " [proc " + std::to_string(p.pid) + " " + p.name + " " + std::to_string(p.cgroup_id) + "]";
   }
-  for (const EventArg& a : e.args) {
-    s += " " + std::string(a.name) + "=";
+  const EventSchema& schema = SchemaOf(e.id);
+  for (size_t i = 0; i < schema.args.size(); ++i) {
+    s += " " + std::string(schema.args[i].key) + "=";
     std::visit(
         [&s](const auto& v) {
           using T = std::decay_t<decltype(v)>;
@@ -43,7 +44,7 @@ std::string Render(const Event& e) {
             s += "'" + v + "'";
           }
         },
-        a.value);
+        e.args[i]);
   }
   return s;
 }

@@ -11,7 +11,7 @@ namespace {
 class RecordingSink : public EventSink {
  public:
   explicit RecordingSink(std::vector<std::string>* log, std::string tag) : log_(log), tag_(tag) {}
-  void OnEvent(const Event& e) override { log_->push_back(tag_ + ":" + std::string(e.name)); }
+  void OnEvent(const Event& e) override { log_->push_back(tag_ + ":" + std::string(e.name())); }
 
  private:
   std::vector<std::string>* log_;
@@ -23,7 +23,7 @@ class ReentrantSink : public EventSink {
  public:
   explicit ReentrantSink(EventBus* bus) : bus_(bus) {}
   void OnEvent(const Event& e) override {
-    if (e.name == "smtp_request") bus_->Publish(Event{e.ts, "weird", e.conn, {}});
+    if (e.id == EventId::kSmtpRequest) bus_->Publish(MakeWeird(e.ts, e.conn, "w", "", ""));
   }
 
  private:
@@ -38,7 +38,7 @@ TEST(EventBus, EventsRaisedDuringDispatchFollowTheCurrentEventForEverySink) {
   bus.AddSink(&first);
   bus.AddSink(&reentrant);
   bus.AddSink(&second);
-  bus.Publish(Event{{1}, "smtp_request", nullptr, {}});
+  bus.Publish(ev::smtp_request::Make({1}, nullptr));
   EXPECT_EQ(log,
             (std::vector<std::string>{"a:smtp_request", "b:smtp_request", "a:weird", "b:weird"}));
 }
@@ -46,20 +46,20 @@ TEST(EventBus, EventsRaisedDuringDispatchFollowTheCurrentEventForEverySink) {
 class OnlyWeirds : public EventSink {
  public:
   void OnEvent(const Event& /*e*/) override {}
-  bool Wants(std::string_view name) const override { return name == "weird"; }
+  bool Wants(EventId id) const override { return id == EventId::kWeird; }
 };
 
 TEST(EventBus, WantsWhatAnyOfItsSinksWants) {
   EventBus bus;
-  EXPECT_FALSE(bus.Wants("weird"));
+  EXPECT_FALSE(bus.Wants(EventId::kWeird));
   OnlyWeirds weirds;
   bus.AddSink(&weirds);
-  EXPECT_TRUE(bus.Wants("weird"));
-  EXPECT_FALSE(bus.Wants("smtp_data"));
+  EXPECT_TRUE(bus.Wants(EventId::kWeird));
+  EXPECT_FALSE(bus.Wants(EventId::kSmtpData));
   std::vector<std::string> log;
   RecordingSink everything(&log, "a");
   bus.AddSink(&everything);
-  EXPECT_TRUE(bus.Wants("smtp_data"));
+  EXPECT_TRUE(bus.Wants(EventId::kSmtpData));
 }
 
 }  // namespace

@@ -62,12 +62,8 @@ Connection TestConnection() {
 }
 
 Event Request(const Connection* conn, int i, std::string arg = "FROM:<a@example.org>") {
-  Event e;
-  e.ts = Timestamp{1700000000123456 + i};
-  e.name = event_names::kSmtpRequest;
-  e.conn = conn;
-  e.args = {{"is_orig", true}, {"command", std::string("MAIL")}, {"arg", std::move(arg)}};
-  return e;
+  return ev::smtp_request::Make(Timestamp{1700000000123456 + i}, conn,
+                                {.is_orig = true, .command = "MAIL", .arg = std::move(arg)});
 }
 
 std::vector<std::string> Lines(const std::vector<ItemPtr>& items) {
@@ -80,10 +76,10 @@ TEST(HubTest, EventsReadBackFormatExactlyAsPublishedAfterTheirConnectionIsGone) 
   auto conn = std::make_unique<Connection>(TestConnection());
   std::vector<Event> events = {
       Request(conn.get(), 0, std::string("FROM:<a\0b\xff\"@x>\r", 15)),
-      Event{Timestamp{7}, event_names::kSmtpReply, conn.get(),
-            {{"is_orig", false}, {"code", int64_t{250}}, {"cmd", std::string("MAIL")},
-             {"msg", std::string()}, {"cont_resp", true}}},
-      Event{Timestamp{8}, "capture_loss", nullptr, {}},  // no connection, no arguments
+      ev::smtp_reply::Make(Timestamp{7}, conn.get(),
+                           {.is_orig = false, .code = 250, .cmd = "MAIL", .cont_resp = true}),
+      MakeWeird(Timestamp{8}, nullptr, "capture_loss", "", ""),  // no connection
+      ev::mime_end_entity::Make(Timestamp{9}, conn.get()),       // no arguments
   };
   std::vector<std::string> expected;
   for (const Event& e : events) expected.push_back(FormatEventJson(e));
@@ -187,8 +183,8 @@ TEST(HubTest, LastNReachesBackAcrossReadBatches) {
   }
   std::vector<std::string> expected;
   for (int i = 400; i < 1000; ++i) {
-    expected.push_back(FormatEventJson(
-        Request(&conn, i, i == 10 ? "FROM:<wanted@x>" : "FROM:<other@x>")));
+    expected.push_back(
+        FormatEventJson(Request(&conn, i, i == 10 ? "FROM:<wanted@x>" : "FROM:<other@x>")));
   }
   EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, Filter{}, 600, false).backlog), expected);
   Filter wanted;
@@ -245,15 +241,10 @@ TEST(FilterKeysTest, FillingInPlaceLeavesNothingOfThePreviousEvent) {
   conn.uid = "CabcdefghijklmnopQ";
   conn.id.orig_p = 40000;
   conn.id.resp_p = 25;
-  Event request;
-  request.ts = Timestamp{5};
-  request.name = event_names::kSmtpRequest;
-  request.conn = &conn;
-  request.args = {{"is_orig", true}, {"command", std::string("MAIL")},
-                  {"arg", std::string("FROM:<a@example.org>")}};
-  Event loss;  // not tied to a connection, no is_orig, no command
-  loss.ts = Timestamp{6};
-  loss.name = "capture_loss";
+  Event request = ev::smtp_request::Make(
+      Timestamp{5}, &conn, {.is_orig = true, .command = "MAIL", .arg = "FROM:<a@example.org>"});
+  // Not tied to a connection, no is_orig, no command.
+  Event loss = MakeWeird(Timestamp{6}, nullptr, "capture_loss", "", "");
 
   FilterKeys keys;
   FillKeysFromEvent(request, &keys);
@@ -264,7 +255,7 @@ TEST(FilterKeysTest, FillingInPlaceLeavesNothingOfThePreviousEvent) {
 
   FillKeysFromEvent(loss, &keys);
   const FilterKeys fresh = KeysFromEvent(loss);
-  EXPECT_EQ(keys.event, "capture_loss");
+  EXPECT_EQ(keys.event, "weird");
   EXPECT_EQ(keys.ts, fresh.ts);
   EXPECT_FALSE(keys.has_conn);
   EXPECT_EQ(keys.uid, "");

@@ -49,11 +49,15 @@ class QueryServerTest : public ::testing::Test {
     return c;
   }
   void Start(QueryServerConfig c) {
-    AgentInfo info{
-        "9.9.9", "test producer", {"ringbuf"}, "credentials", std::chrono::system_clock::now()};
+    AgentInfo info{"9.9.9", "test producer", {"ringbuf"}, "credentials", started_};
     server_ = QueryServer::Start(std::move(c), info, stats_, connections_);
   }
   void Start() { Start(Config()); }
+
+  // The agent "started" an hour before the test, so that its uptime is known to within the
+  // test's own run time.
+  const std::chrono::system_clock::time_point started_ =
+      std::chrono::system_clock::now() - std::chrono::hours(1);
 
   // Sends one request line and returns every line until the server closes.
   std::vector<std::string> Ask(const std::string& request) {
@@ -285,7 +289,8 @@ TEST_F(QueryServerTest, StatusReportsEveryCounterAndLossByCause) {
   EXPECT_EQ(j["version"], "9.9.9");
   EXPECT_EQ(j["capture_source"], "test producer");
   EXPECT_EQ(j["kernel_features"], Json::array({"ringbuf"}));
-  EXPECT_GE(j["uptime_seconds"].get<double>(), 0.0);
+  EXPECT_GE(j["uptime_seconds"].get<double>(), 3600.0);
+  EXPECT_LT(j["uptime_seconds"].get<double>(), 3600.0 + 60);
   EXPECT_EQ(j["counters"]["capture"]["packets"], 42);
   EXPECT_EQ(j["counters"]["query"]["slow_subscriber_dropped"], 0);
   EXPECT_EQ(j["loss"]["kernel_ring_buffer"], 3);

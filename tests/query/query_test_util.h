@@ -18,7 +18,7 @@
 
 #include "mailtap/events.h"
 #include "mailtap/flow.h"
-#include "query/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace mailtap::testing {
 
@@ -61,26 +61,19 @@ inline const Connection& TestConnection(int n) {
 
 // smtp_request number `seq` (arg "seq=<seq>") on connection `conn`, at ts base + seq ms.
 inline Event Request(int seq, int conn = 0, std::string command = "NOOP") {
-  Event e;
-  e.ts = Timestamp{1700000000000000 + int64_t{seq} * 1000};
-  e.name = event_names::kSmtpRequest;
-  e.conn = &TestConnection(conn);
-  e.args = {
-      {"is_orig", true}, {"command", std::move(command)}, {"arg", "seq=" + std::to_string(seq)}};
-  return e;
+  return ev::smtp_request::Make(
+      Timestamp{1700000000000000 + int64_t{seq} * 1000}, &TestConnection(conn),
+      {.is_orig = true, .command = std::move(command), .arg = "seq=" + std::to_string(seq)});
 }
 
 inline Event Reply(int seq, int conn = 0, int64_t code = 250, std::string cmd = "NOOP") {
-  Event e;
-  e.ts = Timestamp{1700000000000000 + int64_t{seq} * 1000};
-  e.name = event_names::kSmtpReply;
-  e.conn = &TestConnection(conn);
-  e.args = {{"is_orig", false},
-            {"code", code},
-            {"cmd", std::move(cmd)},
-            {"msg", "ok seq=" + std::to_string(seq)},
-            {"cont_resp", false}};
-  return e;
+  return ev::smtp_reply::Make(Timestamp{1700000000000000 + int64_t{seq} * 1000},
+                              &TestConnection(conn),
+                              {.is_orig = false,
+                               .code = code,
+                               .cmd = std::move(cmd),
+                               .msg = "ok seq=" + std::to_string(seq),
+                               .cont_resp = false});
 }
 
 // A protocol client over a raw socket.

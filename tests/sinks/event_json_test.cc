@@ -21,10 +21,8 @@ Connection MakeConn() {
 
 TEST(EventJson, KeysComeInThePinnedOrder) {
   Connection c = MakeConn();
-  Event e{Timestamp{1254722767529046},
-          event_names::kSmtpRequest,
-          &c,
-          {{"is_orig", true}, {"command", std::string("EHLO")}, {"arg", std::string("GP")}}};
+  Event e = ev::smtp_request::Make(Timestamp{1254722767529046}, &c,
+                                   {.is_orig = true, .command = "EHLO", .arg = "GP"});
   EXPECT_EQ(FormatEventJson(e),
             "{\"ts\":1254722767.529046,\"event\":\"smtp_request\",\"uid\":\"CHhAvVGS1DHFjwGM9\","
             "\"id.orig_h\":\"10.10.1.4\",\"id.orig_p\":1470,\"id.resp_h\":\"74.53.140.153\","
@@ -35,7 +33,7 @@ TEST(EventJson, KeysComeInThePinnedOrder) {
 // the arguments; each only when known or true.
 TEST(EventJson, ProcessAndInsideTlsOnlyWhenKnown) {
   Connection c = MakeConn();
-  Event e{Timestamp{1000000}, event_names::kSmtpStartTls, &c, {}};
+  Event e = ev::smtp_starttls::Make(Timestamp{1000000}, &c);
   const std::string plain = FormatEventJson(e);
   EXPECT_EQ(plain.find("proc."), std::string::npos);
   EXPECT_EQ(plain.find("inside_tls"), std::string::npos);
@@ -52,14 +50,9 @@ TEST(EventJson, ProcessAndInsideTlsOnlyWhenKnown) {
 
 TEST(EventJson, NumbersBooleansAndMicrosecondTimestamps) {
   Connection c = MakeConn();
-  Event e{Timestamp{1000000},
-          event_names::kSmtpReply,
-          &c,
-          {{"is_orig", false},
-           {"code", int64_t{250}},
-           {"cmd", std::string(".")},
-           {"msg", std::string("OK")},
-           {"cont_resp", false}}};
+  Event e = ev::smtp_reply::Make(
+      Timestamp{1000000}, &c,
+      {.is_orig = false, .code = 250, .cmd = ".", .msg = "OK", .cont_resp = false});
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(FormatEventJson(e));
   EXPECT_EQ(FormatEventJson(e).substr(0, 16), "{\"ts\":1.000000,\"");
   EXPECT_EQ(j["code"], 250);
@@ -73,19 +66,17 @@ TEST(EventJson, NumbersBooleansAndMicrosecondTimestamps) {
 }
 
 TEST(EventJson, EventWithoutConnectionHasNoConnectionKeys) {
-  Event e{Timestamp{5},
-          event_names::kWeird,
-          nullptr,
-          {{"name", std::string("capture_loss")}, {"addl", std::string("")}}};
+  Event e = MakeWeird(Timestamp{5}, nullptr, "capture_loss", "", "");
   EXPECT_EQ(FormatEventJson(e),
-            "{\"ts\":0.000005,\"event\":\"weird\",\"name\":\"capture_loss\",\"addl\":\"\"}");
+            "{\"ts\":0.000005,\"event\":\"weird\",\"name\":\"capture_loss\",\"addl\":\"\","
+            "\"source\":\"\"}");
 }
 
 TEST(EventJson, IPv6AddressesArePrintedCompressed) {
   Connection c = MakeConn();
   IpAddress::Parse("::1", &c.id.orig_h);
   IpAddress::Parse("::1", &c.id.resp_h);
-  nlohmann::json j = nlohmann::json::parse(FormatEventJson(Event{{}, "smtp_starttls", &c, {}}));
+  nlohmann::json j = nlohmann::json::parse(FormatEventJson(ev::smtp_starttls::Make({}, &c)));
   EXPECT_EQ(j["id.orig_h"], "::1");
 }
 
@@ -95,7 +86,7 @@ TEST(EventJson, EveryByteValueGivesValidJson) {
     std::string raw = "a";
     raw.push_back(static_cast<char>(b));
     raw += "z";
-    Event e{Timestamp{1}, event_names::kSmtpData, &c, {{"is_orig", true}, {"data", raw}}};
+    Event e = ev::smtp_data::Make(Timestamp{1}, &c, {.is_orig = true, .data = raw});
     const std::string text = FormatEventJson(e);
     ASSERT_TRUE(nlohmann::json::accept(text)) << "byte " << b << ": " << text;
     const std::string data = nlohmann::json::parse(text)["data"];
@@ -114,7 +105,7 @@ TEST(EventJson, ValidUtf8PassesThroughAndMixedBytesStayValid) {
   const std::string raw =
       "Gr\xc3\xbc\xc3\x9f"
       "e \xff\xfe \xe2\x82";
-  const std::string text = FormatEventJson(Event{{}, "smtp_data", &c, {{"data", raw}}});
+  const std::string text = FormatEventJson(ev::smtp_data::Make({}, &c, {.data = raw}));
   ASSERT_TRUE(nlohmann::json::accept(text)) << text;
   EXPECT_EQ(nlohmann::json::parse(text)["data"],
             "Gr\xc3\xbc\xc3\x9f"

@@ -23,10 +23,8 @@ using testing_util::StatsMap;
 using testing_util::TempDir;
 
 Event Request(const std::string& command) {
-  return Event{Timestamp{2000000},
-               event_names::kSmtpRequest,
-               nullptr,
-               {{"is_orig", true}, {"command", command}, {"arg", std::string()}}};
+  return ev::smtp_request::Make(Timestamp{2000000}, nullptr,
+                                {.is_orig = true, .command = command, .arg = ""});
 }
 
 TEST(JsonlEventWriter, WritesOneJsonObjectPerLineAfterFlush) {

@@ -209,8 +209,7 @@ TEST(SmtpLogWriter, TruncationRaisesZeeksWeirdsNamingTheStream) {
   class Weirds : public EventSink {
    public:
     void OnEvent(const Event& e) override {
-      names.push_back(std::get<std::string>(*e.Find("name")) + " " +
-                      std::get<std::string>(*e.Find("addl")));
+      names.push_back(Get(e, ev::weird::name) + " " + Get(e, ev::weird::addl));
       EXPECT_EQ(e.conn, nullptr);
     }
     std::vector<std::string> names;

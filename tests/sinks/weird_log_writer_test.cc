@@ -18,10 +18,7 @@ constexpr int64_t kSec = 1000000;
 
 Event Weird(const Connection* c, int64_t usec, const std::string& name, const std::string& addl,
             const std::string& source) {
-  return Event{Timestamp{usec},
-               event_names::kWeird,
-               c,
-               {{"name", name}, {"addl", addl}, {"source", source}}};
+  return MakeWeird(Timestamp{usec}, c, name, addl, source);
 }
 
 class WeirdLogTest : public ::testing::Test {
@@ -92,7 +89,7 @@ TEST_F(WeirdLogTest, WeirdsWithoutConnectionLeaveConnectionColumnsUnset) {
 
 TEST_F(WeirdLogTest, OtherEventsAreIgnored) {
   WeirdLogWriter w(dir_.path().string(), ZeekOptions());
-  w.OnEvent(Event{Timestamp{0}, event_names::kSmtpRequest, &conn_, {}});
+  w.OnEvent(ev::smtp_request::Make(Timestamp{0}, &conn_));
   EXPECT_TRUE(Lines(w).empty());
 }
 

@@ -65,14 +65,6 @@ TEST(SmtpAnalyzerFactory, CountsSessionsAndEvents) {
   EXPECT_EQ(stats.values["sessions_active"], 0u);
 }
 
-TEST(SmtpAnalyzerFactory, DisableWithoutSessionIsANoOp) {
-  testing::RecordingSink sink;
-  SmtpAnalyzerFactory factory(SmtpConfig{}, sink);
-  Connection conn;
-  factory.DisableAnalyzer(conn);
-  SUCCEED();
-}
-
 TEST(SmtpAnalyzerFactory, SessionsMayOutliveTheFactory) {
   testing::RecordingSink sink;
   Connection conn;
@@ -82,9 +74,16 @@ TEST(SmtpAnalyzerFactory, SessionsMayOutliveTheFactory) {
     SmtpAnalyzerFactory factory(SmtpConfig{}, sink);
     session = factory.Create(conn);
   }
-  session->Finish(Timestamp{1});
+  // The session still analyses (with the counters, line budget and reusable events it shares
+  // with the factory) and reports the removal.
+  const std::string_view greeting = "220 still here\r\n";
+  session->Deliver(Side::kResponder, Timestamp{1},
+                   {reinterpret_cast<const uint8_t*>(greeting.data()), greeting.size()});
+  session->Finish(Timestamp{2});
   session.reset();
-  SUCCEED();
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(testing::Render(sink.events[0]), "smtp_reply(F, 220, >, still here, F)");
+  EXPECT_EQ(sink.removals, (std::vector<int64_t>{2}));
 }
 
 }  // namespace

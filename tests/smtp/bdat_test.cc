@@ -68,8 +68,8 @@ TEST(ParseBdatArg, HugeSizesParseAndAreLeftToTheCaller) {
 
 class ChunkRecorder : public BdatChunkListener {
  public:
-  void OnChunkLine(std::string_view line, bool crlf) override {
-    out.push_back(std::string(crlf ? "L:" : "l:") + std::string(line));
+  void OnChunkLine(std::string_view line, ChunkLineEnd end) override {
+    out.push_back(std::string(end == ChunkLineEnd::kCrlfRemoved ? "L:" : "l:") + std::string(line));
   }
   void OnChunkWeird(std::string_view name, std::string_view addl) override {
     out.push_back("W:" + std::string(name) + (addl.empty() ? "" : "=" + std::string(addl)));

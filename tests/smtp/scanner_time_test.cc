@@ -61,21 +61,20 @@ class NullEvents : public EventSink {
 // One RCPT TO: or one header through a whole smtp.log (deduplication and caps included).
 class LogDriver {
  public:
-  LogDriver() : log_(SmtpLogConfig{}, weirds_, records_, nullptr) {
+  LogDriver() : log_(SmtpLogConfig{}, weirds_, records_) {
     conn_.uid = "CScan";
-    Emit(event_names::kSmtpRequest, {{"command", std::string("MAIL")}, {"arg", std::string("FROM:<a@b.c>")}});
+    Emit(ev::smtp_request::Make(Timestamp{1}, &conn_, {.command = "MAIL", .arg = "FROM:<a@b.c>"}));
   }
   void Rcpt(std::string arg) {
-    Emit(event_names::kSmtpRequest, {{"command", std::string("RCPT")}, {"arg", std::move(arg)}});
+    Emit(ev::smtp_request::Make(Timestamp{1}, &conn_, {.command = "RCPT", .arg = std::move(arg)}));
   }
   void Header(std::string upper_name, std::string value) {
-    Emit(event_names::kMimeOneHeader, {{"h.name", std::move(upper_name)}, {"h.value", value}});
+    Emit(ev::mime_one_header::Make(Timestamp{1}, &conn_,
+                                   {.h_name = std::move(upper_name), .h_value = std::move(value)}));
   }
 
  private:
-  void Emit(std::string_view name, std::vector<EventArg> args) {
-    log_.OnEvent(Event{Timestamp{1}, name, &conn_, std::move(args)});
-  }
+  void Emit(const Event& event) { log_.OnEvent(event); }
   NullEvents weirds_;
   NullRecords records_;
   SmtpTransactionLog log_;

@@ -70,8 +70,8 @@ TEST(SmtpSessionDpd, PartialConnectionOnlyReportsGaps) {
   EXPECT_EQ(h.Take(), (Events{"smtp_unexpected(T, content gap, seq = 7, len = 3)"}));
 }
 
-// DisableAnalyzer from an event handler (as the smtp.log logic does): the rest of the current
-// delivery is analysed, an open message is closed, then nothing.
+// A disable asked by an event handler through the connection (as the smtp.log logic does): the
+// rest of the current delivery is analysed, an open message is closed, then nothing.
 TEST(SmtpSessionDpd, ScriptDisableTakesEffectAfterTheCurrentDelivery) {
   RecordingSink sink;
   SmtpAnalyzerFactory factory(SmtpConfig{}, sink);
@@ -87,7 +87,7 @@ TEST(SmtpSessionDpd, ScriptDisableTakesEffectAfterTheCurrentDelivery) {
   deliver(Side::kOriginator, "EHLO x\r\nMAIL FROM:<a>\r\nRCPT TO:<b>\r\n");
   deliver(Side::kResponder, "250 a\r\n250 b\r\n250 c\r\n");
   sink.on_event = [&](const Event& e) {
-    if (e.name == "smtp_data") factory.DisableAnalyzer(conn);
+    if (e.id == EventId::kSmtpData) conn.analyzer_requests.disable = true;
   };
   deliver(Side::kOriginator, "DATA\r\nA: 1\r\nB: 2\r\n");
   deliver(Side::kOriginator, "more\r\n.\r\n");

@@ -14,11 +14,11 @@
 namespace mailtap::testing {
 
 inline std::string Render(const Event& e) {
-  std::string out(e.name);
+  std::string out(e.name());
   out += '(';
   for (size_t i = 0; i < e.args.size(); ++i) {
     if (i > 0) out += ", ";
-    const EventValue& v = e.args[i].value;
+    const EventValue& v = e.args[i];
     if (const bool* b = std::get_if<bool>(&v)) {
       out += *b ? "T" : "F";
     } else if (const int64_t* n = std::get_if<int64_t>(&v)) {
@@ -37,7 +37,7 @@ class RecordingSink : public EventSink {
     events.push_back(event);
     if (on_event) on_event(event);
   }
-  bool Wants(std::string_view event_name) const override { return !wants || wants(event_name); }
+  bool Wants(EventId id) const override { return !wants || wants(EventName(id)); }
   void OnConnectionRemoved(const Connection& /*conn*/, Timestamp ts) override {
     removals.push_back(ts.usec);
   }

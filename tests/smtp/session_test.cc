@@ -566,12 +566,12 @@ TEST(ReusableEvent, NestedLeaseGetsItsOwnEventAndTheSharedOneIsReusedAfter) {
   {
     ReusableEvent::Lease outer(shared);
     first = &outer.event();
-    first->name = "outer";
+    first->id = EventId::kSmtpReply;
     ReusableEvent::Lease inner(shared);
     EXPECT_NE(&inner.event(), first);
-    inner.event().name = "inner";
-    EXPECT_EQ(inner.event().name, "inner");  // the same private event on every call
-    EXPECT_EQ(first->name, "outer");
+    inner.event().id = EventId::kSmtpRequest;
+    EXPECT_EQ(inner.event().id, EventId::kSmtpRequest);  // the same private event on every call
+    EXPECT_EQ(first->id, EventId::kSmtpReply);
   }
   ReusableEvent::Lease again(shared);
   EXPECT_EQ(&again.event(), first);

@@ -30,21 +30,10 @@ class EventCollector : public EventSink {
   std::vector<Event> events;
 };
 
-class FakeControl : public AnalyzerControl {
- public:
-  void DisableAnalyzer(const Connection& conn) override { disabled.push_back(&conn); }
-  std::vector<const Connection*> disabled;
-};
-
 IpAddress Ip(const std::string& text) {
   IpAddress a;
   EXPECT_TRUE(IpAddress::Parse(text, &a)) << text;
   return a;
-}
-
-std::string Str(const Event& e, std::string_view arg) {
-  const EventValue* v = e.Find(arg);
-  return v ? std::get<std::string>(*v) : "<missing>";
 }
 
 // Drives one connection through a SmtpTransactionLog, one event per call, 1 ms apart.
@@ -58,35 +47,39 @@ class Session {
   }
 
   void Req(std::string command, std::string arg) {
-    Emit(event_names::kSmtpRequest,
-         {{"is_orig", true}, {"command", std::move(command)}, {"arg", std::move(arg)}});
+    Emit(ev::smtp_request::Make(
+        {}, nullptr, {.is_orig = true, .command = std::move(command), .arg = std::move(arg)}));
   }
   void Reply(int64_t code, std::string cmd, std::string msg, bool cont = false) {
-    Emit(event_names::kSmtpReply, {{"is_orig", false},
-                                   {"code", code},
-                                   {"cmd", std::move(cmd)},
-                                   {"msg", std::move(msg)},
-                                   {"cont_resp", cont}});
+    Emit(ev::smtp_reply::Make({}, nullptr,
+                              {.is_orig = false,
+                               .code = code,
+                               .cmd = std::move(cmd),
+                               .msg = std::move(msg),
+                               .cont_resp = cont}));
   }
-  void BeginEntity() { Emit(event_names::kMimeBeginEntity, {}); }
+  void BeginEntity() { Emit(ev::mime_begin_entity::Make({}, nullptr)); }
   void Header(const std::string& name, std::string value) {
     std::string upper = name;
     for (char& c : upper) {
       if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     }
-    Emit(event_names::kMimeOneHeader,
-         {{"h.original_name", name}, {"h.name", upper}, {"h.value", std::move(value)}});
+    Emit(ev::mime_one_header::Make(
+        {}, nullptr, {.h_original_name = name, .h_name = upper, .h_value = std::move(value)}));
   }
-  void StartTls() { Emit(event_names::kSmtpStartTls, {}); }
+  void StartTls() { Emit(ev::smtp_starttls::Make({}, nullptr)); }
   void End() { log_.OnConnectionRemoved(conn_, Now()); }
 
   Timestamp Now() const { return Timestamp{1000000 * 1000 + step_ * 1000}; }
   const Connection& conn() const { return conn_; }
 
  private:
-  void Emit(std::string_view name, std::vector<EventArg> args) {
+  // Sends `event` as raised now on this connection.
+  void Emit(Event event) {
     ++step_;
-    log_.OnEvent(Event{Now(), name, &conn_, std::move(args)});
+    event.ts = Now();
+    event.conn = &conn_;
+    log_.OnEvent(event);
   }
 
   SmtpTransactionLog& log_;
@@ -97,19 +90,18 @@ class Session {
 class TransactionTest : public ::testing::Test {
  protected:
   SmtpTransactionLog& Log(SmtpLogConfig config = {}) {
-    log_ = std::make_unique<SmtpTransactionLog>(config, weirds_, records_, &control_);
+    log_ = std::make_unique<SmtpTransactionLog>(config, weirds_, records_);
     return *log_;
   }
   std::vector<std::string> WeirdNames() const {
     std::vector<std::string> names;
-    for (const Event& e : weirds_.events) names.push_back(Str(e, "name"));
+    for (const Event& e : weirds_.events) names.push_back(Get(e, ev::weird::name));
     return names;
   }
   const std::vector<SmtpRecord>& records() const { return records_.records; }
 
   EventCollector weirds_;
   RecordCollector records_;
-  FakeControl control_;
   std::unique_ptr<SmtpTransactionLog> log_;
 };
 
@@ -122,14 +114,10 @@ TEST_F(TransactionTest, StateLeftOnAConnectionByAnEarlierLogIsNotUsedByTheNext) 
   s.Req("MAIL", "FROM: <a@example.com>");
   EXPECT_EQ(first.TrackedConnections(), 1u);
 
-  SmtpTransactionLog second(SmtpLogConfig{}, weirds_, records_, &control_);
+  SmtpTransactionLog second(SmtpLogConfig{}, weirds_, records_);
   log_.reset();  // the first log goes without a removal notice for the connection
-  second.OnEvent(Event{s.Now(),
-                       event_names::kSmtpRequest,
-                       &s.conn(),
-                       {{"is_orig", true},
-                        {"command", std::string("RCPT")},
-                        {"arg", std::string("TO: <b@example.com>")}}});
+  second.OnEvent(ev::smtp_request::Make(
+      s.Now(), &s.conn(), {.is_orig = true, .command = "RCPT", .arg = "TO: <b@example.com>"}));
   EXPECT_EQ(second.TrackedConnections(), 1u);
   second.OnConnectionRemoved(s.conn(), s.Now());
   ASSERT_EQ(records().size(), 1u);
@@ -367,14 +355,14 @@ TEST_F(TransactionTest, InvalidTransactionsRaiseWeirdWithZeeksAddl) {
   PlayInvalidTransactions(s, false);
   std::vector<std::string> addl;
   for (const Event& e : weirds_.events) {
-    EXPECT_EQ(Str(e, "name"), "smtp_mail_transaction_invalid");
-    EXPECT_EQ(Str(e, "source"), "SMTP");
+    EXPECT_EQ(Get(e, ev::weird::name), "smtp_mail_transaction_invalid");
+    EXPECT_EQ(Get(e, ev::weird::source), "SMTP");
     EXPECT_EQ(e.conn, &s.conn());
-    addl.push_back(Str(e, "addl"));
+    addl.push_back(Get(e, ev::weird::addl));
   }
   EXPECT_THAT(addl, ElementsAre("rcpt to missing mail from", "data missing rcpt to",
                                 "data missing rcpt to"));
-  EXPECT_THAT(control_.disabled, IsEmpty());
+  EXPECT_FALSE(s.conn().analyzer_requests.disable);
 }
 
 // scripts.base.protocols.smtp.mail-transactions-invalid-disable-analyzer.
@@ -387,10 +375,9 @@ TEST_F(TransactionTest, TooManyInvalidTransactionsDisableTheAnalyzerOnce) {
       WeirdNames(),
       ElementsAre("smtp_mail_transaction_invalid", "smtp_mail_transaction_invalid",
                   "smtp_mail_transaction_invalid", "smtp_excessive_invalid_mail_transactions"));
-  EXPECT_EQ(Str(weirds_.events[3], "addl"), "3 > 2");
-  EXPECT_EQ(Str(weirds_.events[3], "source"), "SMTP");
-  ASSERT_EQ(control_.disabled.size(), 1u);
-  EXPECT_EQ(control_.disabled[0], &s.conn());
+  EXPECT_EQ(Get(weirds_.events[3], ev::weird::addl), "3 > 2");
+  EXPECT_EQ(Get(weirds_.events[3], ev::weird::source), "SMTP");
+  EXPECT_TRUE(s.conn().analyzer_requests.disable);  // the analyzer is asked to stop
   // The pending third record is still written when the connection goes away.
   ASSERT_EQ(records().size(), 3u);
   EXPECT_EQ(records()[2].trans_depth, 2u);
@@ -704,8 +691,8 @@ TEST_F(TransactionTest, AddressAndPathLimitsRaiseWeirdsWithoutSource) {
               ElementsAre("smtp_too_many_rcptto_addresses", "smtp_max_path_length_exceeded",
                           "smtp_too_many_to_addresses", "smtp_too_many_cc_addresses"));
   for (const Event& e : weirds_.events) {
-    EXPECT_EQ(Str(e, "addl"), "");
-    EXPECT_EQ(Str(e, "source"), "");
+    EXPECT_EQ(Get(e, ev::weird::addl), "");
+    EXPECT_EQ(Get(e, ev::weird::source), "");
   }
   const SmtpRecord& r = records()[0];
   EXPECT_EQ(r.rcptto->size(), 2u);

@@ -96,9 +96,7 @@ class RecordingFactory : public StreamConsumerFactory {
 class WeirdRecorder : public EventSink {
  public:
   void OnEvent(const Event& event) override {
-    const EventValue* name = event.Find("name");
-    const EventValue* source = event.Find("source");
-    names.push_back(std::get<std::string>(*name) + "/" + std::get<std::string>(*source) +
+    names.push_back(Get(event, ev::weird::name) + "/" + Get(event, ev::weird::source) +
                     (event.conn != nullptr ? "/conn" : "/no-conn"));
   }
   std::vector<std::string> names;

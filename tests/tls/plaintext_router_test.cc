@@ -52,8 +52,8 @@ class FakeFactory : public StreamConsumerFactory {
 class Notices : public EventSink {
  public:
   void OnEvent(const Event& e) override {
-    const auto* addl = std::get_if<std::string>(e.Find("addl"));
-    lines.push_back(std::string(e.name) + ":" + (addl ? *addl : ""));
+    const std::string addl = e.id == EventId::kWeird ? Get(e, ev::weird::addl) : "";
+    lines.push_back(std::string(e.name()) + ":" + addl);
   }
   std::vector<std::string> lines;
 };
@@ -103,7 +103,7 @@ class RouterTest : public ::testing::Test {
   void StartTls(uint16_t client_port, int64_t usec) {
     factory_.by_port.at(client_port)->accepts = true;
     const FlowTable::Found f = flows_.Find(Ip("10.0.0.1"), client_port, Ip("10.0.0.2"), 25);
-    router_.OnEvent(Event{Timestamp{usec}, event_names::kSmtpStartTls, f.conn, {}});
+    router_.OnEvent(ev::smtp_starttls::Make(Timestamp{usec}, f.conn));
     TcpSegment s;
     s.ts = Timestamp{usec};
     router_.AfterSegment(s);

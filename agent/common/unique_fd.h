@@ -1,4 +1,4 @@
-// RAII owner of a file descriptor.
+// RAII owner of a file descriptor: the one fd owner type of the agent and the client.
 #pragma once
 
 #include <unistd.h>
@@ -25,10 +25,13 @@ class UniqueFd {
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  void Reset() {
+  // Closes the descriptor held, if any, and holds `fd` instead.
+  void Reset(int fd = -1) {
     if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+    fd_ = fd;
   }
+  // Gives up ownership without closing.
+  int Release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_ = -1;

@@ -1,10 +1,13 @@
-// Redaction of sensitive mail content before it reaches any output (--redact).
+// Redaction of sensitive mail content before it reaches any output (--redact): a pipeline
+// stage between the event bus and every output.
 #pragma once
 
+#include <array>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
-#include "config.h"  // RedactMode
+#include "common/enum_names.h"
 #include "mailtap/sink.h"
 
 namespace mailtap {
@@ -13,9 +16,13 @@ namespace mailtap {
 // not valid base64 (AUTH answers are base64) and carries no length information.
 inline constexpr std::string_view kRedactedText = "[REDACTED]";
 
-// Parses "credentials", "data" or "none". Returns false (leaving *mode untouched) otherwise.
-bool ParseRedactMode(std::string_view text, RedactMode* mode);
-std::string_view RedactModeName(RedactMode mode);
+// What --redact hides (see Redactor below).
+enum class RedactMode { kCredentials, kData, kNone };
+inline constexpr std::array<std::pair<std::string_view, RedactMode>, 3> kRedactModeNames{{
+    {"credentials", RedactMode::kCredentials},
+    {"data", RedactMode::kData},
+    {"none", RedactMode::kNone},
+}};
 
 // An EventSink decorator: rewrites sensitive argument values and forwards every event, in order,
 // to `downstream`. The pipeline puts it in front of ALL outputs, so filters and history in the
@@ -34,7 +41,7 @@ class Redactor : public EventSink {
   Redactor(RedactMode mode, EventSink& downstream) : mode_(mode), downstream_(downstream) {}
 
   void OnEvent(const Event& event) override;
-  bool Wants(std::string_view event_name) const override { return downstream_.Wants(event_name); }
+  bool Wants(EventId id) const override { return downstream_.Wants(id); }
   void OnConnectionRemoved(const Connection& conn, Timestamp ts) override;
   void OnConnectionFinished(const Connection& conn) override {
     downstream_.OnConnectionFinished(conn);

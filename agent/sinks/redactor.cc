@@ -1,4 +1,4 @@
-#include "query/redactor.h"
+#include "sinks/redactor.h"
 
 #include <string>
 #include <utility>
@@ -8,22 +8,9 @@ namespace {
 
 constexpr std::string_view kAuthAnswerCommand = "**";
 constexpr std::string_view kAuthCommand = "AUTH";
-constexpr std::string_view kHeaderValueArg = "h.value";
 constexpr std::string_view kUnknownCommand = "unknown command";
 // The analyzer splits a command from its argument at spaces and TABs (spec 5).
 constexpr std::string_view kArgSeparators = " \t";
-
-std::string* StringArg(Event* event, std::string_view name) {
-  for (auto& arg : event->args) {
-    if (arg.name == name) return std::get_if<std::string>(&arg.value);
-  }
-  return nullptr;
-}
-
-const std::string* StringArg(const Event& event, std::string_view name) {
-  const EventValue* v = event.Find(name);
-  return v ? std::get_if<std::string>(v) : nullptr;
-}
 
 // RFC 4954 section 4: "AUTH mechanism [initial-response]". The mechanism word stays visible (it
 // is useful and not secret); everything after the first space or TAB is the response.
@@ -33,33 +20,32 @@ bool AuthArgHasInitialResponse(const std::string& arg) {
 }
 
 bool IsCredentialRequest(const Event& event) {
-  if (event.name != event_names::kSmtpRequest) return false;
-  const std::string* command = StringArg(event, "command");
-  const std::string* arg = StringArg(event, "arg");
-  if (command == nullptr || arg == nullptr) return false;
-  if (*command == kAuthAnswerCommand) return !arg->empty();
-  return *command == kAuthCommand && AuthArgHasInitialResponse(*arg);
+  if (event.id != EventId::kSmtpRequest) return false;
+  const std::string& command = Get(event, ev::smtp_request::command);
+  const std::string& arg = Get(event, ev::smtp_request::arg);
+  if (command == kAuthAnswerCommand) return !arg.empty();
+  return command == kAuthCommand && AuthArgHasInitialResponse(arg);
 }
 
 bool IsContent(const Event& event) {
-  return (event.name == event_names::kSmtpData && StringArg(event, "data") != nullptr) ||
-         (event.name == event_names::kMimeOneHeader && StringArg(event, kHeaderValueArg));
+  return event.id == EventId::kSmtpData || event.id == EventId::kMimeOneHeader;
 }
 
 void RedactCredential(Event* event) {
-  std::string* command = StringArg(event, "command");
-  std::string* arg = StringArg(event, "arg");
-  if (*command == kAuthAnswerCommand) {
-    *arg = kRedactedText;
+  const std::string& command = Get(*event, ev::smtp_request::command);
+  std::string& arg = GetMutable(*event, ev::smtp_request::arg);
+  if (command == kAuthAnswerCommand) {
+    arg = kRedactedText;
   } else {
-    *arg = arg->substr(0, arg->find_first_of(kArgSeparators) + 1) + std::string(kRedactedText);
+    arg = arg.substr(0, arg.find_first_of(kArgSeparators) + 1) + std::string(kRedactedText);
   }
 }
 
 void RedactContent(Event* event) {
-  std::string* value = event->name == event_names::kSmtpData ? StringArg(event, "data")
-                                                             : StringArg(event, kHeaderValueArg);
-  *value = kRedactedText;
+  std::string& value = event->id == EventId::kSmtpData
+                           ? GetMutable(*event, ev::smtp_data::data)
+                           : GetMutable(*event, ev::mime_one_header::h_value);
+  value = kRedactedText;
 }
 
 void RedactField(std::optional<std::string>* field) {
@@ -75,48 +61,21 @@ void RedactField(std::optional<std::vector<std::string>>* field) {
 
 }  // namespace
 
-bool ParseRedactMode(std::string_view text, RedactMode* mode) {
-  if (text == "credentials") {
-    *mode = RedactMode::kCredentials;
-  } else if (text == "data") {
-    *mode = RedactMode::kData;
-  } else if (text == "none") {
-    *mode = RedactMode::kNone;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-std::string_view RedactModeName(RedactMode mode) {
-  switch (mode) {
-    case RedactMode::kCredentials:
-      return "credentials";
-    case RedactMode::kData:
-      return "data";
-    case RedactMode::kNone:
-      return "none";
-  }
-  return "credentials";
-}
-
 // A client that sends its SASL responses before the server's 334 (pipelined) or after a refusal
 // has them parsed as commands: "unknown command" with the whole response as the detail.
 bool Redactor::IsUnknownCommandAfterAuth(const Event& event) const {
-  if (event.name != event_names::kSmtpUnexpected || !after_auth_.contains(event.conn)) {
+  if (event.id != EventId::kSmtpUnexpected || !after_auth_.contains(event.conn)) {
     return false;
   }
-  const std::string* msg = StringArg(event, "msg");
-  return msg != nullptr && *msg == kUnknownCommand && StringArg(event, "detail") != nullptr;
+  return Get(event, ev::smtp_unexpected::msg) == kUnknownCommand;
 }
 
 void Redactor::TrackAuth(const Event& event) {
-  if (event.name != event_names::kSmtpRequest || event.conn == nullptr) return;
-  const std::string* command = StringArg(event, "command");
-  if (command == nullptr) return;
-  if (*command == kAuthCommand) {
+  if (event.id != EventId::kSmtpRequest || event.conn == nullptr) return;
+  const std::string& command = Get(event, ev::smtp_request::command);
+  if (command == kAuthCommand) {
     after_auth_.insert(event.conn);
-  } else if (*command != kAuthAnswerCommand && !after_auth_.empty()) {
+  } else if (command != kAuthAnswerCommand && !after_auth_.empty()) {
     after_auth_.erase(event.conn);  // the client has moved on from AUTH
   }
 }
@@ -130,7 +89,7 @@ void Redactor::Redact(Event* event) const {
   if (IsCredentialRequest(*event)) {
     RedactCredential(event);
   } else if (IsUnknownCommandAfterAuth(*event)) {
-    *StringArg(event, "detail") = kRedactedText;
+    GetMutable(*event, ev::smtp_unexpected::detail) = kRedactedText;
   } else {
     RedactContent(event);
   }

@@ -1,11 +1,36 @@
-#include "query/redactor.h"
+#include "sinks/redactor.h"
 
 #include <gtest/gtest.h>
 
-#include "query/event_format.h"
-#include "query_test_util.h"
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "sinks/event_json.h"
 
 namespace mailtap {
+namespace testing {
+
+// Connection `n` (created on first use, kept for the whole test program).
+const Connection& TestConnection(int n) {
+  static std::deque<Connection> conns;
+  while (static_cast<int>(conns.size()) <= n) {
+    Connection c;
+    c.uid = "CTest" + std::to_string(conns.size());
+    c.id.orig_p = static_cast<uint16_t>(40000 + conns.size());
+    c.id.resp_p = 25;
+    conns.push_back(c);
+  }
+  return conns[static_cast<size_t>(n)];
+}
+
+Event Request(int seq, int conn = 0) {
+  return ev::smtp_request::Make(Timestamp{1700000000000000 + int64_t{seq} * 1000},
+                                &TestConnection(conn), {.is_orig = true, .command = "NOOP"});
+}
+
+}  // namespace testing
+
 namespace {
 
 class Capture : public EventSink {
@@ -22,15 +47,14 @@ class RecordCapture : public RecordSink {
 
 Event Req(std::string command, std::string arg) {
   Event e = testing::Request(0);
-  e.args = {{"is_orig", true}, {"command", std::move(command)}, {"arg", std::move(arg)}};
+  Set(e, ev::smtp_request::command, std::move(command));
+  Set(e, ev::smtp_request::arg, std::move(arg));
   return e;
 }
 
-Event WithArg(std::string_view name, std::string_view arg_name, std::string value) {
-  Event e = testing::Request(0);
-  e.name = name;
-  e.args = {{"is_orig", true}, {arg_name, std::move(value)}};
-  return e;
+Event DataLine(std::string line) {
+  const Event request = testing::Request(0);
+  return ev::smtp_data::Make(request.ts, request.conn, {.is_orig = true, .data = std::move(line)});
 }
 
 std::string Through(RedactMode mode, const Event& e) {
@@ -57,10 +81,10 @@ TEST(RedactorTest, AuthInitialResponseAfterATabIsRedacted) {
 }
 
 Event Unknown(std::string word, int conn = 0) {
-  Event e = testing::Request(0, conn);
-  e.name = event_names::kSmtpUnexpected;
-  e.args = {{"is_orig", true}, {"msg", "unknown command"}, {"detail", std::move(word)}};
-  return e;
+  const Event request = testing::Request(0, conn);
+  return ev::smtp_unexpected::Make(
+      request.ts, request.conn,
+      {.is_orig = true, .msg = "unknown command", .detail = std::move(word)});
 }
 
 Event OnConn(Event e, int conn) {
@@ -105,36 +129,35 @@ TEST(RedactorTest, AuthWithoutInitialResponseIsUnchanged) {
 TEST(RedactorTest, OtherCommandsAndDataPassInCredentialsMode) {
   EXPECT_EQ(Through(RedactMode::kCredentials, Req("MAIL", "FROM:<a@b>")),
             FormatEventJson(Req("MAIL", "FROM:<a@b>")));
-  Event data = WithArg(event_names::kSmtpData, "data", "Subject: secret");
+  Event data = DataLine("Subject: secret");
   EXPECT_EQ(Through(RedactMode::kCredentials, data), FormatEventJson(data));
 }
 
 TEST(RedactorTest, DataModeAlsoRedactsMessageLinesAndHeaderValues) {
-  EXPECT_EQ(Through(RedactMode::kData, WithArg(event_names::kSmtpData, "data", "hello")),
-            FormatEventJson(WithArg(event_names::kSmtpData, "data", "[REDACTED]")));
-  Event header = testing::Request(0);
-  header.name = event_names::kMimeOneHeader;
-  header.args = {{"h.original_name", "Subject"}, {"h.name", "SUBJECT"}, {"h.value", "secret"}};
+  EXPECT_EQ(Through(RedactMode::kData, DataLine("hello")), FormatEventJson(DataLine("[REDACTED]")));
+  const Event request = testing::Request(0);
+  Event header = ev::mime_one_header::Make(
+      request.ts, request.conn,
+      {.h_original_name = "Subject", .h_name = "SUBJECT", .h_value = "secret"});
   Event expected = header;
-  expected.args[2].value = std::string("[REDACTED]");
+  Set(expected, ev::mime_one_header::h_value, "[REDACTED]");
   EXPECT_EQ(Through(RedactMode::kData, header), FormatEventJson(expected));
   EXPECT_EQ(Through(RedactMode::kData, Req("**", "x")), FormatEventJson(Req("**", "[REDACTED]")));
 }
 
 TEST(RedactorTest, NoneLeavesEveryEventUntouched) {
-  for (const Event& e : {Req("**", "cHVuamFiQDEyMw=="), Req("AUTH", "PLAIN AHVzZXIAcGFzcw=="),
-                         WithArg(event_names::kSmtpData, "data", "hello")}) {
+  for (const Event& e :
+       {Req("**", "cHVuamFiQDEyMw=="), Req("AUTH", "PLAIN AHVzZXIAcGFzcw=="), DataLine("hello")}) {
     EXPECT_EQ(Through(RedactMode::kNone, e), FormatEventJson(e));
   }
 }
 
 TEST(RedactorTest, ParsesTheModeNames) {
-  RedactMode mode = RedactMode::kNone;
-  EXPECT_TRUE(ParseRedactMode("data", &mode));
-  EXPECT_EQ(mode, RedactMode::kData);
-  EXPECT_TRUE(ParseRedactMode("credentials", &mode));
-  EXPECT_EQ(RedactModeName(mode), "credentials");
-  EXPECT_FALSE(ParseRedactMode("all", &mode));
+  EXPECT_EQ(EnumFromName<RedactMode>(kRedactModeNames, "data"), RedactMode::kData);
+  EXPECT_EQ(EnumFromName<RedactMode>(kRedactModeNames, "none"), RedactMode::kNone);
+  EXPECT_EQ(EnumName<RedactMode>(kRedactModeNames, RedactMode::kCredentials), "credentials");
+  EXPECT_EQ(EnumFromName<RedactMode>(kRedactModeNames, "all"), std::nullopt);
+  EXPECT_EQ(EnumNameList<RedactMode>(kRedactModeNames), "credentials, data, none");
 }
 
 TEST(RecordRedactorTest, DataModeRedactsHeaderFieldsOnly) {
