@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "capture/boot_clock.h"
 #include "capture/privileges.h"
 #include "capture/record_assembler.h"
 #include "capture/ring_reader.h"
@@ -92,34 +93,6 @@ class Mapping {
  private:
   void* addr_ = nullptr;
   size_t len_ = 0;
-};
-
-int64_t Nanos(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-// Converts the filter's CLOCK_BOOTTIME stamps to the epoch. The offset is re-measured once a
-// second of packet time so that clock steps (NTP, settimeofday) are followed.
-class BootClock {
- public:
-  Timestamp ToEpoch(uint64_t boot_ns) {
-    const int64_t ns = static_cast<int64_t>(boot_ns);
-    if (ns - calibrated_at_ > 1000000000 || ns < calibrated_at_) Calibrate();
-    return Timestamp{(ns + offset_) / 1000};
-  }
-
- private:
-  void Calibrate() {
-    const int64_t before = Nanos(CLOCK_BOOTTIME);
-    const int64_t real = Nanos(CLOCK_REALTIME);
-    const int64_t after = Nanos(CLOCK_BOOTTIME);
-    calibrated_at_ = before + (after - before) / 2;
-    offset_ = real - calibrated_at_;
-  }
-  int64_t calibrated_at_ = INT64_MIN / 2;
-  int64_t offset_ = 0;
 };
 
 }  // namespace

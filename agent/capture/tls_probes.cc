@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "capture/boot_clock.h"
 #include "capture/tls_record_assembler.h"
 #include "common/log.h"
 #include "mailtap/bpf_tls_abi.h"
@@ -101,33 +102,6 @@ std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, TlsLibraryKind kind) {
           {"SSL_read_ex", skel.progs.tls__ssl_read_ex, skel.progs.tls__ret},
           {"SSL_write_ex", skel.progs.tls__ssl_write_ex, skel.progs.tls__ret}};
 }
-
-int64_t Nanos(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-// CLOCK_BOOTTIME -> epoch, the same conversion as the socket filter's records, re-measured once
-// a second of record time so that clock steps are followed.
-class BootClock {
- public:
-  Timestamp ToEpoch(uint64_t boot_ns) {
-    const int64_t ns = static_cast<int64_t>(boot_ns);
-    if (ns - calibrated_at_ > 1000000000 || ns < calibrated_at_) {
-      const int64_t before = Nanos(CLOCK_BOOTTIME);
-      const int64_t real = Nanos(CLOCK_REALTIME);
-      const int64_t after = Nanos(CLOCK_BOOTTIME);
-      calibrated_at_ = before + (after - before) / 2;
-      offset_ = real - calibrated_at_;
-    }
-    return Timestamp{(ns + offset_) / 1000};
-  }
-
- private:
-  int64_t calibrated_at_ = INT64_MIN / 2;
-  int64_t offset_ = 0;
-};
 
 }  // namespace
 
