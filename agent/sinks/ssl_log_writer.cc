@@ -10,10 +10,7 @@ namespace {
 void BuildRecord(const SslRecord& r, LogLineBuilder& b) {
   b.Time("ts", r.ts);
   b.String("uid", r.uid);
-  b.Addr("id.orig_h", r.id.orig_h);
-  b.Port("id.orig_p", r.id.orig_p);
-  b.Addr("id.resp_h", r.id.resp_h);
-  b.Port("id.resp_p", r.id.resp_p);
+  b.ConnIdColumns(r.id);
   b.String("version", r.version);
   b.String("cipher", r.cipher);
   b.String("curve", r.curve);

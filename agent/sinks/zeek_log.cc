@@ -173,6 +173,13 @@ void LogLineBuilder::Count(std::string_view name, uint64_t value) {
 
 void LogLineBuilder::Port(std::string_view name, uint16_t port) { Count(name, port); }
 
+void LogLineBuilder::ConnIdColumns(const ConnId& id) {
+  Addr("id.orig_h", id.orig_h);
+  Port("id.orig_p", id.orig_p);
+  Addr("id.resp_h", id.resp_h);
+  Port("id.resp_p", id.resp_p);
+}
+
 void LogLineBuilder::Bool(std::string_view name, bool value) {
   BeginField(name);
   if (format_ == LogFormat::kJson) {

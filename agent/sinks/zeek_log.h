@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mailtap/flow.h"
 #include "mailtap/packet.h"
 #include "sinks/file_output.h"
 
@@ -57,6 +58,8 @@ class LogLineBuilder {
   void Addr(std::string_view name, const std::optional<IpAddress>& value);
   void StringSet(std::string_view name, const std::optional<std::vector<std::string>>& values);
   void AddrVector(std::string_view name, const std::optional<std::vector<IpAddress>>& values);
+  // id.orig_h, id.orig_p, id.resp_h, id.resp_p: the columns every Zeek log of a connection has.
+  void ConnIdColumns(const ConnId& id);
 
   // The line, without a newline. The builder must not be used afterwards.
   std::string Finish();
