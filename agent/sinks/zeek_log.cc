@@ -280,9 +280,7 @@ void LogFile::WriteFooter() {
   out_.Flush();
 }
 
-void LogFile::WriteLine(std::string_view line) {
-  out_.AppendLine(line);
-}
+void LogFile::WriteLine(std::string_view line) { out_.AppendLine(line); }
 
 bool LogFile::Reopen() {
   WriteFooter();
