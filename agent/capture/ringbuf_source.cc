@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "capture/boot_clock.h"
+#include "capture/kernel_counters.h"
 #include "capture/privileges.h"
 #include "capture/record_assembler.h"
 #include "capture/ring_reader.h"
@@ -35,12 +36,7 @@ namespace mailtap {
 namespace {
 
 // Names and help of the kernel counters, indexed by enum mailtap_counter.
-struct CounterInfo {
-  const char* name;
-  const char* help;
-  const char* loss_cause;
-};
-constexpr CounterInfo kCounterInfo[MAILTAP_CTR__COUNT] = {
+constexpr KernelCounterInfo kCounterInfo[MAILTAP_CTR__COUNT] = {
     {"kernel_packets_seen", "Packets the socket filter ran on.", ""},
     {"kernel_loopback_tx_skipped", "Loopback transmit copies skipped (captured when received).",
      ""},
@@ -103,9 +99,8 @@ struct RingbufSource::Impl {
   ringbuf_loader::SkelPtr skel;
   std::vector<UniqueFd> sockets;
   UniqueFd wake;  // eventfd: Stop() makes a sleeping Next() return
-  Mapping counters;
+  KernelCounters counters;
   size_t ncpus = 0;
-  size_t counter_stride = 0;
   Mapping ring_consumer_page;
   Mapping ring_data;  // the producer page, then the data mapped twice
   RingReader ring;
@@ -125,7 +120,6 @@ struct RingbufSource::Impl {
   int64_t next_interface_check_ns = 0;
   uint32_t nexts_since_interface_check = 0;
 
-  uint64_t KernelCounter(size_t index) const;
   void MaybeCheckInterfaces(bool ring_empty);
   void DrainTlsUpTo(uint64_t ts_ns) {
     if (tls) tls->Drain(tls_sink, ts_ns);
@@ -155,10 +149,7 @@ std::unique_ptr<RingbufSource> RingbufSource::Open(const LiveCaptureConfig& conf
   impl->skel = ringbuf_loader::LoadProgram(config.ring_size, impl->ncpus);
   ringbuf_loader::FillPorts(*impl->skel, config.ports);
 
-  impl->counter_stride = sizeof(mailtap_counters);
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t counters_len = (impl->counter_stride * impl->ncpus + page - 1) / page * page;
-  impl->counters.Map(bpf_map__fd(impl->skel->maps.counters), counters_len, PROT_READ, 0,
+  impl->counters.Map(bpf_map__fd(impl->skel->maps.counters), impl->ncpus, sizeof(mailtap_counters),
                      "counter map");
   impl->MapRing(bpf_map__fd(impl->skel->maps.events), config.ring_size);
   impl->wake = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -194,16 +185,6 @@ void RingbufSource::Impl::OpenTls() {
 
 RingbufSource::RingbufSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RingbufSource::~RingbufSource() = default;
-
-uint64_t RingbufSource::Impl::KernelCounter(size_t index) const {
-  uint64_t sum = 0;
-  for (size_t cpu = 0; cpu < ncpus; ++cpu) {
-    const auto* c =
-        reinterpret_cast<const mailtap_counters*>(counters.data() + cpu * counter_stride);
-    sum += __atomic_load_n(&c->v[index], __ATOMIC_RELAXED);
-  }
-  return sum;
-}
 
 // The kernel's ring layout (kernel/bpf/ringbuf.c): the consumer page, then the producer page
 // followed by the data pages mapped twice, so that a record never wraps.
@@ -370,10 +351,7 @@ std::string RingbufSource::Describe() const {
 
 void RingbufSource::VisitStats(StatsVisitor& visitor) const {
   const Impl& s = *impl_;
-  for (size_t i = 0; i < MAILTAP_CTR__COUNT; ++i) {
-    const CounterInfo& c = kCounterInfo[i];
-    visitor.Visit("capture", c.name, s.KernelCounter(i), c.help, StatKind::kCounter, c.loss_cause);
-  }
+  s.counters.Visit(visitor, "capture", kCounterInfo);
   visitor.Visit("capture", "records", s.records.Get(), "Ring buffer records read.");
   const RecordAssembler& a = *s.assembler;
   visitor.Visit("capture", "bytes", a.bytes().Get(), "Payload bytes read from the ring buffer.");

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "capture/boot_clock.h"
+#include "capture/kernel_counters.h"
 #include "capture/tls_record_assembler.h"
 #include "common/log.h"
 #include "mailtap/bpf_tls_abi.h"
@@ -21,13 +22,8 @@
 namespace mailtap {
 namespace {
 
-struct CounterInfo {
-  const char* name;
-  const char* help;
-  const char* loss_cause;
-};
 // Indexed by enum mailtap_tls_counter.
-constexpr CounterInfo kTlsCounterInfo[MAILTAP_TLS_CTR__COUNT] = {
+constexpr KernelCounterInfo kTlsCounterInfo[MAILTAP_TLS_CTR__COUNT] = {
     {"kernel_tls_calls", "TLS library calls entered by a watched process.", ""},
     {"kernel_tls_other_process_calls", "TLS library calls of processes not watched (ignored).", ""},
     {"kernel_tls_failed_calls", "TLS calls that moved no data (would block, error, close).", ""},
@@ -114,8 +110,7 @@ struct TlsProbes::Impl {
   std::vector<AttachedTlsLibrary> attached;
   std::vector<SkippedTlsLibrary> skipped;
   std::unique_ptr<ring_buffer, RingDeleter> ring;
-  const uint8_t* counters = nullptr;
-  size_t counters_len = 0;
+  KernelCounters counters;
   size_t ncpus = 0;
   BootClock clock;
   std::unique_ptr<TlsRecordAssembler> assembler;
@@ -129,14 +124,11 @@ struct TlsProbes::Impl {
   ~Impl() {
     library_links.clear();
     kernel_links.clear();
-    if (counters != nullptr) munmap(const_cast<uint8_t*>(counters), counters_len);
   }
   void Load(const PortSet& ports);
   void ChooseSocketHooks();
   void AttachKernel();
   void AttachLibrary(const TlsLibraryFile& file);
-  void MapCounters();
-  uint64_t KernelCounter(size_t index) const;
   static int OnRecord(void* ctx, void* data, size_t size);
 };
 
@@ -232,24 +224,6 @@ void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
   attached.push_back(std::move(lib));
 }
 
-void TlsProbes::Impl::MapCounters() {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  counters_len = (ncpus * MAILTAP_TLS_CTR_SLOTS * sizeof(uint64_t) + page - 1) / page * page;
-  void* addr =
-      mmap(nullptr, counters_len, PROT_READ, MAP_SHARED, bpf_map__fd(skel->maps.tls_counters), 0);
-  if (addr == MAP_FAILED) Fail(std::string("mmap of the TLS counters: ") + strerror(errno));
-  counters = static_cast<const uint8_t*>(addr);
-}
-
-uint64_t TlsProbes::Impl::KernelCounter(size_t index) const {
-  uint64_t sum = 0;
-  const auto* v = reinterpret_cast<const uint64_t*>(counters);
-  for (size_t cpu = 0; cpu < ncpus; ++cpu) {
-    sum += __atomic_load_n(&v[cpu * MAILTAP_TLS_CTR_SLOTS + index], __ATOMIC_RELAXED);
-  }
-  return sum;
-}
-
 // A record captured after the drain's limit is copied aside and ends the drain (libbpf has
 // already consumed it when the callback runs, so it cannot be left in the ring).
 int TlsProbes::Impl::OnRecord(void* ctx, void* data, size_t size) {
@@ -277,7 +251,8 @@ std::unique_ptr<TlsProbes> TlsProbes::Open(const TlsCaptureConfig& config, const
   if (ncpus <= 0) Fail("cannot count the possible CPUs");
   impl->ncpus = static_cast<size_t>(ncpus);
   impl->Load(ports);
-  impl->MapCounters();
+  impl->counters.Map(bpf_map__fd(impl->skel->maps.tls_counters), impl->ncpus,
+                     MAILTAP_TLS_CTR_SLOTS * sizeof(uint64_t), "TLS counters");
   Impl* raw = impl.get();
   impl->assembler = std::make_unique<TlsRecordAssembler>(
       impl->ncpus, [raw](uint64_t ns) { return raw->clock.ToEpoch(ns); });
@@ -351,10 +326,7 @@ std::string TlsProbes::Describe() const {
 
 void TlsProbes::VisitStats(StatsVisitor& visitor) const {
   const Impl& s = *impl_;
-  for (size_t i = 0; i < MAILTAP_TLS_CTR__COUNT; ++i) {
-    const CounterInfo& c = kTlsCounterInfo[i];
-    visitor.Visit("tls", c.name, s.KernelCounter(i), c.help, StatKind::kCounter, c.loss_cause);
-  }
+  s.counters.Visit(visitor, "tls", kTlsCounterInfo);
   int probes = 0;
   for (const AttachedTlsLibrary& a : s.attached) probes += a.probes;
   visitor.Visit("tls", "libraries_probed", s.attached.size(), "TLS library files with uprobes.",
