@@ -157,7 +157,10 @@ R DecodeIpv4Transport(Transport t, TcpSegment* out) {
 }
 
 // RFC 791. Bytes after the total length (Ethernet padding of short frames) are dropped.
-R DecodeIpv4(Bytes ip, TcpSegment* out) {
+// `uncaptured`: bytes of the frame the capture cut off (the snaplen). A total length beyond what
+// was on the wire is a lie, not a cut: the receiving kernel drops such a packet (Linux ip_rcv,
+// Zeek's truncated_IP), so do we, instead of reporting the difference as lost bytes.
+R DecodeIpv4(Bytes ip, size_t uncaptured, TcpSegment* out) {
   if (ip.size() < kIpv4MinHeaderLen) return R::kTruncatedIpHeader;
   if ((ip[0] >> 4) != 4) return R::kBadIpVersion;
   size_t header_len = static_cast<size_t>(ip[0] & 0x0f) * 4;
@@ -168,6 +171,7 @@ R DecodeIpv4(Bytes ip, TcpSegment* out) {
   // host (the NIC fills it in); the captured length is then the best estimate.
   if (total_len == 0) total_len = ip.size();
   if (total_len < header_len) return R::kBadIpTotalLength;
+  if (total_len > ip.size() + uncaptured) return R::kIpLengthPastFrame;
   // More-fragments flag or a non-zero offset.
   if ((Be16(ip.data() + 6) & 0x3fff) != 0) return R::kIpFragment;
   out->src = IpAddress::FromV4(ip.subspan<12, 4>());
@@ -177,13 +181,14 @@ R DecodeIpv4(Bytes ip, TcpSegment* out) {
 }
 
 // RFC 8200. A zero payload length means a jumbogram or segmentation offload: use what was
-// captured.
-R DecodeIpv6(Bytes ip, TcpSegment* out) {
+// captured. A payload length beyond the frame is dropped, as for IPv4.
+R DecodeIpv6(Bytes ip, size_t uncaptured, TcpSegment* out) {
   if (ip.size() < kIpv6HeaderLen) return R::kTruncatedIpHeader;
   if ((ip[0] >> 4) != 6) return R::kBadIpVersion;
   Bytes after = ip.subspan(kIpv6HeaderLen);
   size_t payload_len = Be16(ip.data() + 4);
-  if (payload_len == 0) payload_len = after.size();
+  if (payload_len == 0) payload_len = after.size() + uncaptured;
+  if (payload_len > after.size() + uncaptured) return R::kIpLengthPastFrame;
   out->src = IpAddress::FromV6(ip.subspan<8, 16>());
   out->dst = IpAddress::FromV6(ip.subspan<24, 16>());
   Bytes captured = after.first(std::min(after.size(), payload_len));
@@ -191,13 +196,13 @@ R DecodeIpv6(Bytes ip, TcpSegment* out) {
 }
 
 // Bare IP: the version nibble says which.
-R DecodeRawIp(Bytes ip, TcpSegment* out) {
+R DecodeRawIp(Bytes ip, size_t uncaptured, TcpSegment* out) {
   if (ip.empty()) return R::kTruncatedIpHeader;
   switch (ip[0] >> 4) {
     case 4:
-      return DecodeIpv4(ip, out);
+      return DecodeIpv4(ip, uncaptured, out);
     case 6:
-      return DecodeIpv6(ip, out);
+      return DecodeIpv6(ip, uncaptured, out);
     default:
       return R::kBadIpVersion;
   }
@@ -209,7 +214,7 @@ bool IsVlanTpid(uint16_t type) {
 }
 
 // Dispatches on an EtherType, walking any number of VLAN tags (each consumes 4 bytes).
-R DecodeEtherType(uint16_t type, Bytes rest, TcpSegment* out) {
+R DecodeEtherType(uint16_t type, Bytes rest, size_t uncaptured, TcpSegment* out) {
   while (IsVlanTpid(type)) {
     if (rest.size() < kVlanTagLen) return R::kTruncatedLinkHeader;
     type = Be16(rest.data() + 2);
@@ -217,40 +222,40 @@ R DecodeEtherType(uint16_t type, Bytes rest, TcpSegment* out) {
   }
   switch (type) {
     case kEtherTypeIpv4:
-      return DecodeIpv4(rest, out);
+      return DecodeIpv4(rest, uncaptured, out);
     case kEtherTypeIpv6:
-      return DecodeIpv6(rest, out);
+      return DecodeIpv6(rest, uncaptured, out);
     default:
       return R::kNotIp;  // includes 802.3 length fields (<= 1500)
   }
 }
 
-R DecodeEthernet(Bytes frame, TcpSegment* out) {
+R DecodeEthernet(Bytes frame, size_t uncaptured, TcpSegment* out) {
   if (frame.size() < kEthernetHeaderLen) return R::kTruncatedLinkHeader;
-  return DecodeEtherType(Be16(frame.data() + 12), frame.subspan(kEthernetHeaderLen), out);
+  return DecodeEtherType(Be16(frame.data() + 12), frame.subspan(kEthernetHeaderLen), uncaptured, out);
 }
 
 // Linux cooked v1: packet type, ARPHRD type, address length, 8 address bytes, protocol.
-R DecodeLinuxSll(Bytes frame, TcpSegment* out) {
+R DecodeLinuxSll(Bytes frame, size_t uncaptured, TcpSegment* out) {
   if (frame.size() < kSllHeaderLen) return R::kTruncatedLinkHeader;
-  return DecodeEtherType(Be16(frame.data() + 14), frame.subspan(kSllHeaderLen), out);
+  return DecodeEtherType(Be16(frame.data() + 14), frame.subspan(kSllHeaderLen), uncaptured, out);
 }
 
 // Linux cooked v2: protocol, reserved, interface index, ARPHRD type, packet type, address.
-R DecodeLinuxSll2(Bytes frame, TcpSegment* out) {
+R DecodeLinuxSll2(Bytes frame, size_t uncaptured, TcpSegment* out) {
   if (frame.size() < kSll2HeaderLen) return R::kTruncatedLinkHeader;
   out->ifindex = Be32(frame.data() + 4);
-  return DecodeEtherType(Be16(frame.data()), frame.subspan(kSll2HeaderLen), out);
+  return DecodeEtherType(Be16(frame.data()), frame.subspan(kSll2HeaderLen), uncaptured, out);
 }
 
-R DecodeByAddressFamily(uint32_t family, Bytes rest, TcpSegment* out) {
+R DecodeByAddressFamily(uint32_t family, Bytes rest, size_t uncaptured, TcpSegment* out) {
   switch (family) {
     case kBsdAfInet:
-      return DecodeIpv4(rest, out);
+      return DecodeIpv4(rest, uncaptured, out);
     case kBsdAfInet6Net:
     case kBsdAfInet6FreeBsd:
     case kBsdAfInet6Darwin:
-      return DecodeIpv6(rest, out);
+      return DecodeIpv6(rest, uncaptured, out);
     default:
       return R::kNotIp;
   }
@@ -258,16 +263,16 @@ R DecodeByAddressFamily(uint32_t family, Bytes rest, TcpSegment* out) {
 
 // DLT_NULL stores the family in the capturing host's byte order, which the file does not record.
 // Families are small numbers, so a value with bits in the upper half was written big-endian.
-R DecodeNull(Bytes frame, TcpSegment* out) {
+R DecodeNull(Bytes frame, size_t uncaptured, TcpSegment* out) {
   if (frame.size() < kNullHeaderLen) return R::kTruncatedLinkHeader;
   uint32_t family = Le32(frame.data());
   if ((family & 0xffff0000u) != 0) family = Be32(frame.data());
-  return DecodeByAddressFamily(family, frame.subspan(kNullHeaderLen), out);
+  return DecodeByAddressFamily(family, frame.subspan(kNullHeaderLen), uncaptured, out);
 }
 
-R DecodeLoop(Bytes frame, TcpSegment* out) {
+R DecodeLoop(Bytes frame, size_t uncaptured, TcpSegment* out) {
   if (frame.size() < kNullHeaderLen) return R::kTruncatedLinkHeader;
-  return DecodeByAddressFamily(Be32(frame.data()), frame.subspan(kNullHeaderLen), out);
+  return DecodeByAddressFamily(Be32(frame.data()), frame.subspan(kNullHeaderLen), uncaptured, out);
 }
 
 struct ResultInfo {
@@ -299,6 +304,11 @@ constexpr std::array<ResultInfo, static_cast<size_t>(R::kCount)> kResultInfo = {
     {"truncated_tcp_header", "TCP segments shorter than their header", "truncated_tcp_header"},
     {"bad_tcp_data_offset", "TCP segments with a data offset below 5 or past the packet end",
      "bad_tcp_data_offset"},
+    // Not a loss: the receiving host drops such a packet too, so the server never got its bytes.
+    {"ip_length_past_frame",
+     "IP packets whose length field claims more bytes than the frame had on the wire (dropped, "
+     "as the receiving kernel does)",
+     ""},
 }};
 
 constexpr std::string_view kGroup = "capture";
@@ -310,26 +320,27 @@ std::string_view DecodeResultName(DecodeResult result) {
   return kResultInfo[static_cast<size_t>(result)].name;
 }
 
-DecodeResult DecodeFrame(int link_type, Bytes frame, TcpSegment* out) {
+DecodeResult DecodeFrame(int link_type, Bytes frame, size_t frame_wire_len, TcpSegment* out) {
   out->ifindex = 0;
+  const size_t uncaptured = frame_wire_len > frame.size() ? frame_wire_len - frame.size() : 0;
   switch (link_type) {
     case dlt::kEthernet:
-      return DecodeEthernet(frame, out);
+      return DecodeEthernet(frame, uncaptured, out);
     case dlt::kLinuxSll:
-      return DecodeLinuxSll(frame, out);
+      return DecodeLinuxSll(frame, uncaptured, out);
     case dlt::kLinuxSll2:
-      return DecodeLinuxSll2(frame, out);
+      return DecodeLinuxSll2(frame, uncaptured, out);
     case dlt::kRaw:
     case dlt::kLinktypeRaw:
-      return DecodeRawIp(frame, out);
+      return DecodeRawIp(frame, uncaptured, out);
     case dlt::kIpv4:
-      return DecodeIpv4(frame, out);
+      return DecodeIpv4(frame, uncaptured, out);
     case dlt::kIpv6:
-      return DecodeIpv6(frame, out);
+      return DecodeIpv6(frame, uncaptured, out);
     case dlt::kNull:
-      return DecodeNull(frame, out);
+      return DecodeNull(frame, uncaptured, out);
     case dlt::kLoop:
-      return DecodeLoop(frame, out);
+      return DecodeLoop(frame, uncaptured, out);
     default:
       return R::kUnknownLinkType;
   }
@@ -337,13 +348,14 @@ DecodeResult DecodeFrame(int link_type, Bytes frame, TcpSegment* out) {
 
 bool PacketDecoder::SupportsLinkType(int link_type) {
   TcpSegment unused;
-  return DecodeFrame(link_type, {}, &unused) != R::kUnknownLinkType;
+  return DecodeFrame(link_type, {}, 0, &unused) != R::kUnknownLinkType;
 }
 
-bool PacketDecoder::Decode(int link_type, Timestamp ts, Bytes frame, TcpSegment* out) {
+bool PacketDecoder::Decode(int link_type, Timestamp ts, Bytes frame, size_t frame_wire_len,
+                           TcpSegment* out) {
   ++packets_;
   bytes_ += frame.size();
-  R result = DecodeFrame(link_type, frame, out);
+  R result = DecodeFrame(link_type, frame, frame_wire_len, out);
   ++results_[static_cast<size_t>(result)];
   if (result != R::kTcpSegment) return false;
   out->ts = ts;

@@ -43,20 +43,26 @@ enum class DecodeResult : uint8_t {
   kNotTcp,
   kTruncatedTcpHeader,
   kBadTcpDataOffset,
+  kIpLengthPastFrame,  // IP length field beyond the frame's length on the wire (not a snaplen cut)
   kCount,  // not a result: the number of values
 };
 
 // "tcp_segments", "unknown_link_type", "truncated_link_header", ...
 std::string_view DecodeResultName(DecodeResult result);
 
-// Decodes `frame` (the captured bytes of one packet of link type `dlt`). On kTcpSegment fills
+// Decodes `frame` (the captured bytes of one packet of link type `dlt`, which was
+// `frame_wire_len` bytes long on the wire: pcap's `len`, >= frame.size() when the snaplen cut
+// it; a smaller value is taken as frame.size()). On kTcpSegment fills
 // every field of *out except `ts`: addresses, ports, seq/ack, flags (the six TcpFlag bits),
 // window, ifindex (from Linux cooked v2 headers, else 0), payload (a view into `frame`, without
 // link-layer padding) and payload_wire_len (from the IP length fields, so a frame cut by the
-// snaplen has payload.size() < payload_wire_len). On other results *out is unspecified.
+// snaplen has payload.size() < payload_wire_len). An IP length field that claims more than the
+// frame had on the wire is kIpLengthPastFrame, never a snaplen cut. On other results *out is
+// unspecified.
 // Checksums are not verified: capture on the sending host sees checksum-offloaded packets.
 // IP fragments are not reassembled (kIpFragment). Pure function; thread-safe.
-DecodeResult DecodeFrame(int dlt, std::span<const uint8_t> frame, TcpSegment* out);
+DecodeResult DecodeFrame(int dlt, std::span<const uint8_t> frame, size_t frame_wire_len,
+                         TcpSegment* out);
 
 // DecodeFrame plus counters. Not thread-safe: Decode and VisitStats run on the thread that owns
 // the decoder (readers get copies through StatsSnapshot), so counters are plain integers.
@@ -69,7 +75,8 @@ class PacketDecoder : public StatsSource {
   // otherwise counts the reason and returns false. A segment whose payload was cut by the
   // snaplen is counted as snaplen_truncated_payload and still delivered.
   // Lifetime: out->payload points into `frame`.
-  bool Decode(int dlt, Timestamp ts, std::span<const uint8_t> frame, TcpSegment* out);
+  bool Decode(int dlt, Timestamp ts, std::span<const uint8_t> frame, size_t frame_wire_len,
+              TcpSegment* out);
 
   // Group "capture": packets_total, bytes_total (captured bytes), tcp_segments,
   // snaplen_truncated_payload and one counter per skip reason.

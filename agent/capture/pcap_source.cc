@@ -133,7 +133,8 @@ CaptureStatus PcapSource::Next(TcpSegment* segment) {
     if (rc == PCAP_ERROR_BREAK) break;  // end of file
     if (rc < 0) return EndWithReadError();
     if (rc == 0) return CaptureStatus::kTimeout;  // live handles only; not for files
-    if (!decoder_.Decode(link_type_, ToTimestamp(header->ts), {data, header->caplen}, segment)) {
+    if (!decoder_.Decode(link_type_, ToTimestamp(header->ts), {data, header->caplen}, header->len,
+                         segment)) {
       continue;
     }
     if (ports_.Contains(segment->src_port) || ports_.Contains(segment->dst_port)) {

@@ -59,7 +59,7 @@ TcpPacket V6Packet() {
 TcpSegment DecodeOk(int link_type, const Frame& frame, const TcpPacket& expected) {
   PacketDecoder decoder;
   TcpSegment s;
-  EXPECT_TRUE(decoder.Decode(link_type, kTs, frame, &s));
+  EXPECT_TRUE(decoder.Decode(link_type, kTs, frame, frame.size(), &s));
   EXPECT_EQ(s.src, Ip(expected.src));
   EXPECT_EQ(s.dst, Ip(expected.dst));
   EXPECT_EQ(s.src_port, expected.src_port);
@@ -75,11 +75,14 @@ TcpSegment DecodeOk(int link_type, const Frame& frame, const TcpPacket& expected
   return s;
 }
 
-// Expects `frame` to be skipped, counted under `reason` and under no other reason.
-void ExpectSkipped(int link_type, const Frame& frame, const std::string& reason) {
+// Expects `frame` (`wire_len` bytes long on the wire; 0: as captured) to be skipped, counted under
+// `reason` and under no other reason.
+void ExpectSkipped(int link_type, const Frame& frame, const std::string& reason,
+                   size_t wire_len = 0) {
   PacketDecoder decoder;
   TcpSegment s;
-  EXPECT_FALSE(decoder.Decode(link_type, kTs, frame, &s)) << reason;
+  EXPECT_FALSE(decoder.Decode(link_type, kTs, frame, wire_len ? wire_len : frame.size(), &s))
+      << reason;
   auto stats = StatsByName(decoder);
   EXPECT_EQ(stats[reason], 1u) << reason;
   uint64_t skips = 0;
@@ -291,8 +294,8 @@ TEST(DecoderTest, Ipv6MobilityHeaderIsUnsupported) {
 TEST(DecoderTest, Ipv6ExtensionHeaderCutShortIsTruncatedIpHeader) {
   Frame chain = testing::Ipv6Extension(testing::kIpProtoTcp, 3);  // 32 bytes
   Frame ip = Ipv6WithChain(testing::kIpv6HopByHop, chain);
-  ExpectSkipped(dlt::kRaw, Truncated(ip, 40 + 20), "truncated_ip_header");
-  ExpectSkipped(dlt::kRaw, Truncated(ip, 40 + 1), "truncated_ip_header");
+  ExpectSkipped(dlt::kRaw, Truncated(ip, 40 + 20), "truncated_ip_header", ip.size());
+  ExpectSkipped(dlt::kRaw, Truncated(ip, 40 + 1), "truncated_ip_header", ip.size());
   // Length field pointing past the end of the packet itself.
   Frame lying = Ipv6WithChain(testing::kIpv6HopByHop, testing::Ipv6Extension(6, 0));
   lying[41] = 200;
@@ -309,7 +312,7 @@ TEST(DecoderTest, SnaplenCutPayloadIsDeliveredAndCounted) {
   PacketDecoder decoder;
   TcpSegment s;
   Frame cut = Truncated(f, f.size() - 5);  // outlives s.payload
-  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, cut, &s));
+  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, cut, f.size(), &s));
   EXPECT_EQ(PayloadText(s), p.payload.substr(0, p.payload.size() - 5));
   EXPECT_EQ(s.payload_wire_len, p.payload.size());
   auto stats = StatsByName(decoder);
@@ -323,7 +326,7 @@ TEST(DecoderTest, SnaplenCutAtEndOfTcpHeaderDeliversEmptyPayload) {
   PacketDecoder decoder;
   TcpSegment s;
   Frame cut = Truncated(f, 14 + 40 + 20);
-  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, cut, &s));
+  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, cut, f.size(), &s));
   EXPECT_TRUE(s.payload.empty());
   EXPECT_EQ(s.payload_wire_len, p.payload.size());
   EXPECT_EQ(StatsByName(decoder)["snaplen_truncated_payload"], 1u);
@@ -332,8 +335,37 @@ TEST(DecoderTest, SnaplenCutAtEndOfTcpHeaderDeliversEmptyPayload) {
 TEST(DecoderTest, CompleteSegmentIsNotCountedAsSnaplenTruncated) {
   PacketDecoder decoder;
   TcpSegment s;
-  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, EthernetTcpFrame(V4Packet()), &s));
+  Frame f = EthernetTcpFrame(V4Packet());
+  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, f, f.size(), &s));
   EXPECT_EQ(StatsByName(decoder)["snaplen_truncated_payload"], 0u);
+}
+
+// Issue 17: a session whose IPv4 total lengths claimed 64 KiB in frames captured whole was
+// reported as 131,265 bytes lost to the snaplen. The frame's wire length tells a lie from a cut.
+TEST(DecoderTest, Ipv4TotalLengthLargerThanCapturedFrameIsNotSnaplenTruncation) {
+  TcpPacket p = V4Packet();
+  Frame f = EthernetTcpFrame(p);
+  f[14 + 2] = 0xff;  // total length 65535
+  f[14 + 3] = 0xff;
+  ExpectSkipped(dlt::kEthernet, f, "ip_length_past_frame");
+  // The same frame cut by a snaplen from a 65,549-byte frame is a cut, not a lie.
+  PacketDecoder decoder;
+  TcpSegment s;
+  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, f, 14 + 65535, &s));
+  EXPECT_EQ(s.payload_wire_len, 65535u - 20 - 20);
+  EXPECT_EQ(StatsByName(decoder)["snaplen_truncated_payload"], 1u);
+  // Longer than the wire frame even after a snaplen cut.
+  ExpectSkipped(dlt::kEthernet, Truncated(f, 60), "ip_length_past_frame", f.size());
+}
+
+TEST(DecoderTest, Ipv6PayloadLengthLargerThanCapturedFrameIsNotSnaplenTruncation) {
+  Frame f = EthernetTcpFrame(V6Packet());
+  f[14 + 4] = 0x40;  // payload length 16,384 + what it was
+  ExpectSkipped(dlt::kEthernet, f, "ip_length_past_frame");
+  PacketDecoder decoder;
+  TcpSegment s;
+  ASSERT_TRUE(decoder.Decode(dlt::kEthernet, kTs, f, 14 + 40 + (f[14 + 4] << 8 | f[14 + 5]), &s));
+  EXPECT_EQ(StatsByName(decoder)["snaplen_truncated_payload"], 1u);
 }
 
 // --- every skip reason -------------------------------------------------------------------------
@@ -427,14 +459,16 @@ TEST(DecoderTest, NotTcp) {
 TEST(DecoderTest, TruncatedTcpHeader) {
   Frame tcp = TcpSegmentBytes(V4Packet());
   // Captured short of 20 TCP bytes.
-  ExpectSkipped(dlt::kRaw, Truncated(BuildIpv4({}, tcp), 20 + 19), "truncated_tcp_header");
+  ExpectSkipped(dlt::kRaw, Truncated(BuildIpv4({}, tcp), 20 + 19), "truncated_tcp_header",
+                20 + tcp.size());
   // The IP packet itself too short to hold a TCP header.
   ExpectSkipped(dlt::kRaw, BuildIpv4({}, Truncated(tcp, 12)), "truncated_tcp_header");
   // Options announced by the data offset not captured (snaplen inside the header).
   TcpPacket p = V4Packet();
   p.tcp_options = Frame(12, 1);
   Frame with_options = TcpIpPacket(p);
-  ExpectSkipped(dlt::kRaw, Truncated(with_options, 20 + 24), "truncated_tcp_header");
+  ExpectSkipped(dlt::kRaw, Truncated(with_options, 20 + 24), "truncated_tcp_header",
+                with_options.size());
 }
 
 TEST(DecoderTest, BadTcpDataOffset) {
@@ -453,8 +487,8 @@ TEST(DecoderTest, CountsPacketsAndCapturedBytes) {
   TcpSegment s;
   Frame a = EthernetTcpFrame(V4Packet());
   Frame b = BuildEthernet(testing::kEtherTypeArp, Frame(28, 0));
-  decoder.Decode(dlt::kEthernet, kTs, a, &s);
-  decoder.Decode(dlt::kEthernet, kTs, b, &s);
+  decoder.Decode(dlt::kEthernet, kTs, a, a.size(), &s);
+  decoder.Decode(dlt::kEthernet, kTs, b, b.size(), &s);
   auto stats = StatsByName(decoder);
   EXPECT_EQ(stats["packets_total"], 2u);
   EXPECT_EQ(stats["bytes_total"], a.size() + b.size());
@@ -521,9 +555,10 @@ void CheckInvariants(const PacketDecoder& decoder, uint64_t frames) {
   EXPECT_EQ(accounted, frames);
 }
 
-void DecodeChecked(PacketDecoder& decoder, int link_type, const Frame& f) {
+// `wire_len`: the frame's length before the cut that made `f`.
+void DecodeChecked(PacketDecoder& decoder, int link_type, const Frame& f, size_t wire_len) {
   TcpSegment s;
-  if (!decoder.Decode(link_type, kTs, f, &s)) return;
+  if (!decoder.Decode(link_type, kTs, f, wire_len, &s)) return;
   if (!s.payload.empty()) {
     ASSERT_GE(s.payload.data(), f.data());
     ASSERT_LE(s.payload.data() + s.payload.size(), f.data() + f.size());
@@ -536,7 +571,7 @@ TEST(DecoderTest, EveryTruncationOfValidFramesIsHandled) {
   uint64_t frames = 0;
   for (const auto& [link_type, frame] : SeedFrames()) {
     for (size_t len = 0; len <= frame.size(); ++len) {
-      DecodeChecked(decoder, link_type, Truncated(frame, len));
+      DecodeChecked(decoder, link_type, Truncated(frame, len), frame.size());
       ++frames;
     }
   }
@@ -552,8 +587,9 @@ TEST(DecoderTest, RandomlyCorruptedFramesNeverCrash) {
       Frame f = seed;
       int flips = 1 + static_cast<int>(rng() % 6);
       for (int i = 0; i < flips; ++i) f[rng() % f.size()] = static_cast<uint8_t>(rng());
+      const size_t wire_len = f.size();
       f.resize(rng() % (f.size() + 1));
-      DecodeChecked(decoder, link_type, f);
+      DecodeChecked(decoder, link_type, f, wire_len);
       ++frames;
     }
   }
@@ -571,7 +607,7 @@ TEST(DecoderTest, RandomBytesNeverCrash) {
       // Make the interesting paths likely: a plausible version nibble or EtherType.
       if (f.size() > 20 && round % 2 == 0)
         f[0] = static_cast<uint8_t>((round % 4 == 0 ? 0x45 : 0x60));
-      DecodeChecked(decoder, link_type, f);
+      DecodeChecked(decoder, link_type, f, f.size() + rng() % 256);
       ++frames;
     }
   }
