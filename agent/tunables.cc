@@ -72,6 +72,16 @@ bool SetValue(const Tunable& tunable, std::string_view text, Tunables* tunables,
 
 }  // namespace
 
+SmtpLogConfig SmtpLogConfigFor(const Tunables& tunables) {
+  SmtpLogConfig config = tunables.smtp_log;
+  const LogLimits& printed = tunables.log_limits;
+  config.max_kept_string_bytes =
+      printed.max_field_string_bytes > 0 ? printed.max_field_string_bytes + 1 : 0;
+  config.max_kept_set_elements =
+      printed.max_field_container_elements > 0 ? printed.max_field_container_elements + 1 : 0;
+  return config;
+}
+
 bool ApplyTunable(std::string_view assignment, Tunables* tunables, std::string* error) {
   size_t eq = assignment.find('=');
   if (eq == std::string_view::npos) {

@@ -18,6 +18,10 @@ struct Tunables {
   LogLimits log_limits;
 };
 
+// smtp_log with the pending record's bounds set to what the smtp.log writer prints (log_limits)
+// plus one; a writer limit of 0 (none) leaves that bound off too.
+SmtpLogConfig SmtpLogConfigFor(const Tunables& tunables);
+
 // Applies one "NAME=VALUE". Returns false and sets *error (naming the valid names or the
 // expected value) when the name is unknown or the value is not a whole number (T/F for
 // booleans).

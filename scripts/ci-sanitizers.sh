@@ -4,7 +4,7 @@
 # tests that need no privilege, then each fuzz target for FUZZ_SECONDS (default 20) on seed
 # corpora built in the build directory. Environment: ASAN_BUILD_DIR (default build-asan), JOBS.
 # Costs on 2 cores: a first build ~10 min (ccache makes later ones fast), the tests ~4 min, the
-# fuzzing 5 x FUZZ_SECONDS.
+# fuzzing 7 x FUZZ_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${ASAN_BUILD_DIR:-build-asan}

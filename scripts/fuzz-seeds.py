@@ -87,6 +87,33 @@ DIALOGUE = [("s", b"220 mx ESMTP\r\n"), ("c", b"EHLO c\r\n"), ("s", b"250-mx\r\n
             ("s", b"250 queued\r\n"), ("c", b"BDAT 5 LAST\r\nhello"), ("s", b"250 ok\r\n"),
             ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")]
 
+def smtp_log_script(session, knobs, gaps):
+    """fuzz_smtp_log input: [knobs] then [op, len, bytes] records (op 0 client, 1 server, 2 gap)."""
+    out = bytearray([knobs])
+    for i, (side, chunk) in enumerate(session):
+        if gaps and i % 4 == 3:
+            out += bytes([2 | (4 if side == "s" else 0), 3])
+            continue
+        for j in range(0, len(chunk), 255):
+            piece = chunk[j:j + 255]
+            out += bytes([1 if side == "s" else 0, len(piece)]) + piece
+    return bytes(out)
+
+
+HEADERS = (b"From: \"A, B\" <a@b.c>\r\nTo: d@e.f, <g@h.i>\r\nCc: j@k.l\r\nReply-To: m@n.o\r\n"
+           b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1@x>\r\nIn-Reply-To: <0@x>\r\n"
+           b"Received: from x ([192.0.2.1]) by y\r\nReceived: from z (10.0.0.9) by x\r\n"
+           b"X-Originating-IP: [2001:db8::1]\r\nUser-Agent: u\r\nX-Mailer: m\r\n"
+           b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\tfolded\r\n\r\nbody\r\n.\r\n")
+TRANSACTIONS = [("s", b"220 mx ESMTP\r\n"), ("c", b"EHLO c\r\n"), ("s", b"250-mx\r\n250 CHUNKING\r\n"),
+                ("c", b"MAIL FROM:<a@b.c> SIZE=10\r\n"), ("s", b"250 ok\r\n"),
+                ("c", b"RCPT TO:<d@e.f> ORCPT=rfc822;d@e.f\r\n"), ("s", b"250 ok\r\n"),
+                ("c", b"RCPT TO:<x@y.z>\r\n"), ("s", b"550 no\r\n"),
+                ("c", b"DATA\r\n"), ("s", b"354 go\r\n"), ("c", HEADERS), ("s", b"250 queued\r\n"),
+                ("c", b"RSET\r\nMAIL FROM:<>\r\nRCPT TO:<p@q.r>\r\nBDAT 5 LAST\r\nhello"),
+                ("s", b"250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"), ("c", b"STARTTLS\r\n"),
+                ("s", b"220 go\r\n"), ("c", b"QUIT\r\n"), ("s", b"221 bye\r\n")]
+
 QUERIES = [b'{"protocol":1,"verb":"observe","last":100,"follow":true,'
            b'"filter":{"event":["smtp_request"],"port":25,"direction":"orig"}}',
            b'{"verb":"status"}', b'{"verb":"metrics"}',
@@ -110,9 +137,15 @@ def main():
         for k, (link, frame) in enumerate(pcap_frames(data)):
             if k % 7 == 0:  # a sample: the decoder needs shapes, not every frame
                 index = {1: 1, 0: 0, 101: 4, 113: 6}.get(link, 1)
-                write(out / "fuzz_decoder", "%s-%d" % (name, k), bytes([index]) + frame)
+                # [link type index, bytes the snaplen cut (16 bits), frame]
+                write(out / "fuzz_decoder", "%s-%d" % (name, k), bytes([index, 0, 0]) + frame)
     write(out / "fuzz_tcp_streams", "dialogue", script_from_session(DIALOGUE, gaps=False))
     write(out / "fuzz_tcp_streams", "dialogue-gaps", script_from_session(DIALOGUE, gaps=True))
+    for knobs in (0, 15):
+        for gaps in (False, True):
+            write(out / "fuzz_smtp_log", "transactions-%d-%d" % (knobs, gaps),
+                  smtp_log_script(TRANSACTIONS, knobs, gaps))
+    write(out / "fuzz_smtp_log", "dialogue", smtp_log_script(DIALOGUE, 0, False))
     for i, q in enumerate(QUERIES):
         write(out / "fuzz_query_protocol", "query-%d" % i, q)
     fields = [b"", b"-", b"(empty)", b"a,b", b"\t\n\\", "caf\u00e9".encode(), b"\xff\xfe\x80",

@@ -98,8 +98,20 @@ void TopLevelHeaders::Finish() {
 void TopLevelHeaders::NewHeader(std::string_view line) {
   FinishHeader();
   if (line.empty()) return;
-  current_.assign(line);
+  current_.clear();
+  Append(line);
   have_header_ = true;
+}
+
+// As Zeek, a line is appended while the header is below the cap; unlike Zeek, no more than
+// max_header_bytes of one line, so the header never holds more than twice the cap (issue 17:
+// lines of any length were kept whole until the next header line, which need never come).
+void TopLevelHeaders::Append(std::string_view line) {
+  if (max_header_bytes_ > 0 && line.size() > max_header_bytes_) {
+    line = line.substr(0, max_header_bytes_);
+    listener_.OnHeaderTooLong(current_.size() + line.size());
+  }
+  current_.append(line);
 }
 
 // Folded lines are appended as they are, leading whitespace included (spec 19.1).
@@ -115,7 +127,7 @@ void TopLevelHeaders::Continuation(std::string_view line) {
     listener_.OnHeaderTooLong(current_.size());
     return;
   }
-  current_.append(line);
+  Append(line);
 }
 
 void TopLevelHeaders::FinishHeader() {
@@ -125,6 +137,8 @@ void TopLevelHeaders::FinishHeader() {
     listener_.OnHeader(field->name, field->value);
   }
   current_.clear();
+  // A long header's allocation is not kept for the rest of the message.
+  if (current_.capacity() > kKeptCapacity) current_.shrink_to_fit();
 }
 
 }  // namespace mailtap::smtp

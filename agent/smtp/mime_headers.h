@@ -30,7 +30,8 @@ class HeaderListener {
 
 // Feeds message lines until the empty line that ends the header block. A header is reported when
 // it is complete: at the next non-continuation line, at the end of the block, or at Finish().
-// Memory: holds one folded header of at most max_header_bytes plus one line.
+// Memory: holds one folded header of at most twice max_header_bytes: continuations are dropped
+// once it holds the cap, and a line is cut at the cap (both reported by OnHeaderTooLong).
 class TopLevelHeaders {
  public:
   // `listener` must outlive this object.
@@ -47,7 +48,9 @@ class TopLevelHeaders {
   void NewHeader(std::string_view line);
   void Continuation(std::string_view line);
   void FinishHeader();
+  void Append(std::string_view line);
 
+  static constexpr size_t kKeptCapacity = 1024;
   HeaderListener& listener_;
   const size_t max_header_bytes_;
   bool in_header_ = true;

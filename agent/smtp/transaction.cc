@@ -63,13 +63,24 @@ uint64_t NextLogId() {
 
 }  // namespace
 
-void StringListIndex::AddIfMissing(std::vector<std::string>& list, std::string s) {
+bool StringListIndex::AddIfMissing(std::vector<std::string>& list, std::string_view s,
+                                   size_t keep_elements, size_t keep_bytes) {
+  const std::string_view kept = keep_bytes > 0 ? s.substr(0, keep_bytes) : s;
+  const bool keep = keep_elements == 0 || list.size() < keep_elements;
   const size_t hash = std::hash<std::string_view>{}(s);
-  const auto [it, fresh] = first_with_hash_.try_emplace(hash, list.size());
-  if (!fresh && (list[it->second] == s || std::find(list.begin(), list.end(), s) != list.end())) {
-    return;  // the full search only runs for two different strings with one hash
+  const auto [it, fresh] = first_with_hash_.try_emplace(hash, keep ? list.size() : kNotKept);
+  if (!fresh) {
+    // A string not kept is known by its hash alone. The full search only runs for two different
+    // strings with one hash.
+    if (it->second == kNotKept || list[it->second] == kept ||
+        std::find(list.begin(), list.end(), kept) != list.end()) {
+      return false;
+    }
+    if (!keep) return false;  // a collision beyond what is kept: taken for the same string
+    ++collisions_;
   }
-  list.push_back(std::move(s));
+  if (keep) list.emplace_back(kept);
+  return true;
 }
 
 SmtpTransactionLog::SmtpTransactionLog(SmtpLogConfig config, EventSink& weirds, RecordSink& records)
@@ -199,8 +210,8 @@ void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   const std::string_view upper = UpperShortCommand(Get(event, ev::smtp_request::command), buf);
   const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
-    cs.session.helo = std::string(arg);
-    t.record.helo = std::string(arg);
+    cs.session.helo = std::string(Kept(arg));
+    t.record.helo = cs.session.helo;
   } else if (upper == "RCPT" && StartsWithNoCase(arg, "to:")) {
     OnRcptTo(event, cs, arg);
   } else if (upper == "MAIL" && StartsWithNoCase(arg, "from:")) {
@@ -223,12 +234,18 @@ void SmtpTransactionLog::OnRcptTo(const Event& event, ConnState& cs, std::string
     if (!seen.insert(a).second) return true;
     // The cap is checked before every add, even of an address already in the set.
     if (config_.max_rcptto_addresses > 0 &&
-        t.record.rcptto->size() >= config_.max_rcptto_addresses) {
+        t.rcptto_index.size() >= config_.max_rcptto_addresses) {
       addresses_capped_.Add();
       RaiseWeird(event, "smtp_too_many_rcptto_addresses", "", "");
       return false;
     }
-    t.rcptto_index.AddIfMissing(*t.record.rcptto, RemoveOrcptPrefix(a));
+    const size_t kept_before = t.record.rcptto->size();
+    if (t.rcptto_index.AddIfMissing(*t.record.rcptto, RemoveOrcptPrefix(a),
+                                    config_.max_kept_set_elements,
+                                    config_.max_kept_string_bytes) &&
+        t.record.rcptto->size() == kept_before) {
+      fields_cut_.Add();
+    }
     return true;
   });
   t.has_client_activity = true;
@@ -248,7 +265,7 @@ void SmtpTransactionLog::OnMailFrom(const Event& event, ConnState& cs, std::stri
     first = std::move(a);
     return false;
   });
-  if (!first.empty()) t.record.mailfrom = std::move(first);
+  if (!first.empty()) t.record.mailfrom = std::string(Kept(first));
   t.has_client_activity = true;
   cs.session.trans_mail_from_seen = true;
   cs.session.trans_rcpt_to_seen = false;
@@ -278,7 +295,7 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
       t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
   last_reply.assign(code, static_cast<size_t>(code_end - code));
   last_reply += ' ';
-  last_reply += Get(event, ev::smtp_reply::msg);
+  last_reply += Kept(Get(event, ev::smtp_reply::msg), last_reply.size());
   // What main.zeek does at priority -5, i.e. after last_reply was updated. The "." test ignores
   // cont_resp, so every line of a multi-line reply to "." counts as a transferred message.
   const std::string_view cmd = Get(event, ev::smtp_reply::cmd);
@@ -298,22 +315,22 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   const std::string_view name = Get(event, ev::mime_one_header::h_name);
   const std::string_view value = Get(event, ev::mime_one_header::h_value);
   if (name == "MESSAGE-ID") {
-    r.msg_id.emplace(value);
+    KeepHeader(r.msg_id, value);
   } else if (name == "RECEIVED") {
     // Headers are in order newest hop first, so the last one seen is the oldest hop.
     if (r.first_received) r.second_received = std::move(r.first_received);
-    r.first_received.emplace(value);
+    KeepHeader(r.first_received, value);
     OnReceivedPath(event, t, value);
   } else if (name == "IN-REPLY-TO") {
-    r.in_reply_to.emplace(value);
+    KeepHeader(r.in_reply_to, value);
   } else if (name == "SUBJECT") {
-    r.subject.emplace(value);
+    KeepHeader(r.subject, value);
   } else if (name == "FROM") {
-    r.from.emplace(value);
+    KeepHeader(r.from, value);
   } else if (name == "REPLY-TO") {
-    r.reply_to.emplace(value);
+    KeepHeader(r.reply_to, value);
   } else if (name == "DATE") {
-    r.date.emplace(value);
+    KeepHeader(r.date, value);
   } else if (name == "TO") {
     AddAddresses(event, value, &r.to, t.to_index, config_.max_to_addresses,
                  "smtp_too_many_to_addresses");
@@ -327,8 +344,19 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
       if (auto ip = smtp_text::ParseIp(ips.front())) r.x_originating_ip = *ip;
     }
   } else if (name == "X-MAILER" || name == "USER-AGENT" || name == "X-USER-AGENT") {
-    r.user_agent.emplace(value);
+    KeepHeader(r.user_agent, value);
   }
+}
+
+std::string_view SmtpTransactionLog::Kept(std::string_view s, size_t already_kept) {
+  const size_t keep = config_.max_kept_string_bytes;
+  if (keep == 0 || already_kept + s.size() <= keep) return s;
+  fields_cut_.Add();
+  return s.substr(0, keep - std::min(keep, already_kept));
+}
+
+void SmtpTransactionLog::KeepHeader(std::optional<std::string>& field, std::string_view value) {
+  field.emplace(Kept(value));
 }
 
 void SmtpTransactionLog::OnReceivedPath(const Event& event, Transaction& t,
@@ -356,12 +384,17 @@ void SmtpTransactionLog::AddAddresses(const Event& event, std::string_view heade
   std::unordered_set<std::string_view> seen;  // views into header_value
   smtp_text::ForEachMimeEmailAddress(header_value, [&](std::string_view a) {
     if (!seen.insert(a).second) return true;
-    if (limit > 0 && (*set)->size() >= limit) {
+    if (limit > 0 && index.size() >= limit) {
       addresses_capped_.Add();
       RaiseWeird(event, weird_name, "", "");
       return false;
     }
-    index.AddIfMissing(**set, std::string(a));
+    const size_t kept_before = (*set)->size();
+    if (index.AddIfMissing(**set, a, config_.max_kept_set_elements,
+                           config_.max_kept_string_bytes) &&
+        (*set)->size() == kept_before) {
+      fields_cut_.Add();
+    }
     return true;
   });
 }
@@ -402,6 +435,9 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
   v.Visit("smtp_log", "table_full", table_full_.Get(),
           "Connections not logged because the smtp.log connection table was full.",
           StatKind::kCounter, "smtp_log_table_full");
+  v.Visit("smtp_log", "pending_fields_cut", fields_cut_.Get(),
+          "Strings and set elements the pending record did not keep beyond what the smtp.log "
+          "writer prints (Log::default_max_field_* + 1; not a loss).");
 }
 
 }  // namespace mailtap

@@ -26,20 +26,34 @@ struct SmtpLogConfig {
   size_t max_path_length = 1000;
   bool mail_transaction_validation = true;
   size_t max_invalid_mail_transactions = 25;
+  // What the smtp.log writer can print of one string (Log::default_max_field_string_bytes) and
+  // of one set (Log::default_max_field_container_elements), plus one, so that the writer still
+  // sees that a field was cut and says so. The pending record keeps no more of any string or set
+  // (not Zeek's: it keeps everything until the writer cuts it); the address caps above still
+  // count every distinct address. 0 = no bound.
+  size_t max_kept_string_bytes = 4096 + 1;
+  size_t max_kept_set_elements = 100 + 1;
   // Bound of the per-connection table (not a Zeek option). Connections beyond it get no smtp.log
   // records; they are counted as lost (cause "smtp_log_table_full").
   size_t max_connections = 1 << 20;
 };
 
-// Which strings a list already holds, by hash, so that adding to a list of n strings costs the
-// length of the new string, not n times it. Only for a list that grows by AddIfMissing alone.
+// A set of strings of which `list` keeps the first `keep_elements`, each cut to `keep_bytes`
+// (0 = no bound): the set itself is known by hash, so that adding to a set of n strings costs the
+// length of the new string, not n times it, and the strings not kept cost a hash each. Only for
+// a list that grows by AddIfMissing alone.
 class StringListIndex {
  public:
-  // Appends `s` to `list` unless `list` holds it already.
-  void AddIfMissing(std::vector<std::string>& list, std::string s);
+  // Adds `s` to the set unless it holds it already; true if it was new.
+  bool AddIfMissing(std::vector<std::string>& list, std::string_view s, size_t keep_elements,
+                    size_t keep_bytes);
+  // Distinct strings added, kept or not.
+  size_t size() const { return first_with_hash_.size() + collisions_; }
 
  private:
+  static constexpr size_t kNotKept = static_cast<size_t>(-1);
   std::unordered_map<size_t, size_t> first_with_hash_;  // hash -> index of its first string
+  size_t collisions_ = 0;  // kept strings whose hash an earlier, different one had
 };
 
 // Consumes smtp_request, smtp_reply, smtp_starttls, mime_begin_entity and mime_one_header events
@@ -74,7 +88,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   // Forgets the connection now if the removal would write nothing (no client activity pending):
   // a closed connection then keeps no smtp.log state through its close delay.
   void OnConnectionFinished(const Connection& conn) override;
-  // Group "smtp_log".
+  // Group "smtp_log"; pending_fields_cut counts strings and sets cut to what the writer can
+  // print (not a loss: the writer would have cut them).
   void VisitStats(StatsVisitor& visitor) const override;
 
   // Connections with state right now (for tests and the gauge).
@@ -132,6 +147,10 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   void MailTransactionInvalid(const Event& event, ConnState& cs, std::string_view addl);
   void RaiseWeird(const Event& cause, std::string_view name, std::string addl,
                   std::string_view source);
+  // The part of `s` the pending record keeps (config_.max_kept_string_bytes) after the
+  // `already_kept` bytes of the same field.
+  std::string_view Kept(std::string_view s, size_t already_kept = 0);
+  void KeepHeader(std::optional<std::string>& field, std::string_view value);
 
   SmtpLogConfig config_;
   EventSink& weirds_;
@@ -144,6 +163,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   Counter analyzers_disabled_;
   Counter addresses_capped_;
   Counter table_full_;
+  Counter fields_cut_;
 };
 
 }  // namespace mailtap

@@ -701,6 +701,39 @@ TEST_F(TransactionTest, AddressAndPathLimitsRaiseWeirdsWithoutSource) {
   EXPECT_EQ(r.path->size(), 3u);
 }
 
+// Issue 17: the pending record kept every address (up to 1000 of up to 16 MiB each) and every
+// header value whole, though the writer prints 4096 bytes of a string and 100 set elements:
+// 400 x 1 MiB RCPT held 423 MB. Now it keeps what the writer prints plus one (so the writer still
+// says it cut), while the Zeek caps still count every distinct address.
+TEST_F(TransactionTest, PendingRecordKeepsWhatTheWriterPrintsPlusOne) {
+  SmtpLogConfig config;
+  config.max_kept_string_bytes = 9;
+  config.max_kept_set_elements = 3;
+  config.max_rcptto_addresses = 6;
+  Session s(Log(config), "10.0.0.1", 60607, "10.0.0.2", 25);
+  s.Req("HELO", "a-very-long-helo-name");
+  s.Req("MAIL", "FROM:<sender-with-a-long-name@b.c>");
+  for (int i = 0; i < 5; ++i) s.Req("RCPT", "TO:<r" + std::to_string(i) + "-long-name@x.y>");
+  // Already in the set, though not kept: no new distinct address.
+  s.Req("RCPT", "TO:<r4-long-name@x.y>");
+  s.Req("RCPT", "TO:<r5-long-name@x.y>");  // the 6th distinct: still under the cap
+  s.Req("RCPT", "TO:<r6-long-name@x.y>");  // the 7th: over it
+  s.Reply(250, "RCPT", std::string(100, 'k'));
+  s.Req("DATA", "");
+  s.BeginEntity();
+  s.Header("Subject", std::string(1 << 20, 's'));
+  s.Header("To", "t1@x.y, t2@x.y, t3@x.y, t4@x.y, t1@x.y");
+  s.End();
+  EXPECT_THAT(WeirdNames(), ElementsAre("smtp_too_many_rcptto_addresses"));
+  const SmtpRecord& r = records()[0];
+  EXPECT_EQ(r.helo, "a-very-lo");
+  EXPECT_EQ(r.mailfrom, "sender-wi");
+  EXPECT_THAT(*r.rcptto, ElementsAre("r0-long-n", "r1-long-n", "r2-long-n"));
+  EXPECT_EQ(r.subject, std::string(9, 's'));
+  EXPECT_EQ(r.last_reply, "250 kkkkk");
+  EXPECT_THAT(*r.to, ElementsAre("t1@x.y", "t2@x.y", "t3@x.y"));
+}
+
 TEST_F(TransactionTest, FullConnectionTableIsCountedNotLogged) {
   SmtpLogConfig config;
   config.max_connections = 1;

@@ -1,0 +1,126 @@
+// The smtp.log logic on its own: one SMTP session of any client and server bytes (with gaps and
+// an end at any point) through the analyzer into SmtpTransactionLog, every record it produces
+// formatted both ways: a Zeek (TSV) line has exactly one field per smtp.log column and no raw
+// newline, a JSON line parses as one object with ts and uid. Cheaper per input than the whole
+// pipeline of fuzz_tcp_streams, so the fuzzer reaches deeper into transactions and headers.
+//
+// Input: byte 0 picks the log limits and the SMTP limits; then records of [op, length, bytes...]:
+//   op & 3: 0 client bytes, 1 server bytes, 2 a gap of `length` * 97 bytes on the side op & 4
+//   picks, 3 the end of that side's stream.
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+
+#include "common/log.h"
+#include "mailtap/flow.h"
+#include "mailtap/sink.h"
+#include "sinks/smtp_log_writer.h"
+#include "smtp/session.h"
+#include "smtp/transaction.h"
+
+namespace mailtap::fuzz {
+namespace {
+
+class NullEvents : public EventSink {
+ public:
+  void OnEvent(const Event&) override {}
+};
+
+// Formats every record both ways and checks the lines.
+class CheckingRecords : public RecordSink {
+ public:
+  explicit CheckingRecords(LogLimits limits) : limits_(limits) {}
+  void OnRecord(const SmtpRecord& record) override {
+    CheckZeekLine(FormatRecordZeek(record, limits_));
+    const auto json = nlohmann::json::parse(FormatRecordJson(record, limits_), nullptr, false);
+    if (!json.is_object() || !json.contains("ts") || !json.contains("uid")) std::abort();
+  }
+
+ private:
+  static void CheckZeekLine(const std::string& line) {
+    size_t tabs = 0;
+    for (char c : line) {
+      if (c == '\n' || c == '\r') std::abort();
+      tabs += c == '\t';
+    }
+    if (tabs + 1 != SmtpLogSchema().fields.size()) std::abort();
+  }
+  LogLimits limits_;
+};
+
+void Run(uint8_t knobs, std::span<const uint8_t> script) {
+  LogLimits log_limits;
+  if (knobs & 1) log_limits.max_field_string_bytes = 5;
+  if (knobs & 2) log_limits.max_field_container_elements = 2;
+  SmtpLogConfig log_config;
+  if (knobs & 4) {
+    log_config.max_rcptto_addresses = 2;
+    log_config.max_to_addresses = 2;
+    log_config.max_cc_addresses = 2;
+    log_config.max_path_length = 2;
+    log_config.max_invalid_mail_transactions = 2;
+  }
+  SmtpLimits smtp_limits;
+  if (knobs & 8) {
+    smtp_limits.max_line_length = 64;
+    smtp_limits.max_header_bytes = 128;
+    smtp_limits.max_pending_commands = 4;
+  }
+  NullEvents weirds;
+  CheckingRecords records(log_limits);
+  SmtpTransactionLog log(log_config, weirds, records);
+  Connection conn;
+  conn.uid = "Cfuzz";
+  IpAddress::Parse("10.0.0.1", &conn.id.orig_h);
+  IpAddress::Parse("10.0.0.2", &conn.id.resp_h);
+  conn.id.orig_p = 40000;
+  conn.id.resp_p = 25;
+  auto session = std::make_unique<SmtpSession>(conn, smtp_limits, log,
+                                               std::make_shared<SmtpShared>());
+  int64_t usec = 1'700'000'000'000'000;
+  uint64_t seq[2] = {0, 0};
+  while (script.size() >= 2) {
+    const uint8_t op = script[0];
+    const size_t length = std::min<size_t>(script[1], script.size() - 2);
+    const Side side = (op & 3) == 1 || ((op & 3) >= 2 && (op & 4)) ? Side::kResponder
+                                                                   : Side::kOriginator;
+    const int s = side == Side::kResponder ? 1 : 0;
+    usec += 1000;
+    switch (op & 3) {
+      case 0:
+      case 1:
+        session->Deliver(side, Timestamp{usec}, script.subspan(2, length));
+        seq[s] += length;
+        script = script.subspan(2 + length);
+        break;
+      case 2:
+        session->Undelivered(side, Timestamp{usec}, seq[s], uint64_t{script[1]} * 97);
+        seq[s] += uint64_t{script[1]} * 97;
+        script = script.subspan(2);
+        break;
+      default:
+        session->EndOfStream(side, Timestamp{usec});
+        script = script.subspan(2);
+        break;
+    }
+  }
+  session->Finish(Timestamp{usec + 1000});
+}
+
+}  // namespace
+}  // namespace mailtap::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace mailtap;
+  static const bool quiet = [] {
+    SetLogThreshold(Severity::kError);
+    return true;
+  }();
+  (void)quiet;
+  if (size < 1) return 0;
+  fuzz::Run(data[0], {data + 1, size - 1});
+  return 0;
+}
