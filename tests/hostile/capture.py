@@ -96,3 +96,19 @@ def mail_session(sport=40000, rcpts=(b"b@example.org",), headers=b"Subject: hi\r
     s.send("c", b"QUIT\r\n")
     s.send("s", b"221 2.0.0 Bye\r\n")
     return s.close()
+
+
+def parked_in_headers(sport, headers):
+    """A session left open mid-DATA after `headers` (complete lines): it never ends."""
+    s = Session(sport, mss=60000).handshake()
+    s.send("s", b"220 mx.example.org ESMTP\r\n")
+    s.send("c", b"EHLO client.example.com\r\n")
+    s.send("s", b"250 mx.example.org\r\n")
+    s.send("c", b"MAIL FROM:<a@example.com>\r\n")
+    s.send("s", b"250 2.1.0 Ok\r\n")
+    s.send("c", b"RCPT TO:<b@example.org>\r\n")
+    s.send("s", b"250 2.1.5 Ok\r\n")
+    s.send("c", b"DATA\r\n")
+    s.send("s", b"354 go ahead\r\n")
+    s.send("c", headers)
+    return s

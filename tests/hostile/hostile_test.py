@@ -44,9 +44,13 @@ class Replay:
 
 
 def replay(session):
+    return replay_frames(session.frames)
+
+
+def replay_frames(frames):
     with tempfile.TemporaryDirectory() as d:
         pcap = os.path.join(d, "attack.pcap")
-        capture.write_pcap(pcap, session.frames)
+        capture.write_pcap(pcap, frames)
         before = children_cpu()
         out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", MAILTAPD, "-r", pcap,
                               "--events", os.path.join(d, "events.json"), "--log-dir", d,
@@ -121,6 +125,54 @@ class HostileInput(unittest.TestCase):
         r = self.survive(capture.mail_session(
             headers=b"X-Originating-IP: " + b"1.2.3." * (SIZE // 6) + b"\r\n"))
         self.assertEqual(r.smtp_log[0].get("x_originating_ip"), "1.2.3.1")
+
+
+MIB = 1 << 20
+# The pending smtp.log record keeps what the writer prints (4 KiB a string, 100 set elements):
+# an attack of N MiB of fields must not raise the peak RSS by more than a fraction of it
+# (measured 23-28 MB for 256 MiB; before the bound 282-304 MB).
+PENDING_ATTACK_MIB = 256
+
+
+class PendingRecord(unittest.TestCase):
+    def assert_small_against(self, r, attack_mib):
+        print("\n  %s: peak RSS %.0f MB for %d MiB of fields" %
+              (self.id().split(".")[-1], r.rss_mb, attack_mib), file=sys.stderr)
+        self.assertLess(r.rss_mb, attack_mib / 4 * float(os.environ.get("MAILTAP_MEMORY_SLACK",
+                                                                        "1")))
+
+    def test_rcpt_of_one_mib_addresses_is_kept_as_printed(self):
+        # Issue 17: 400 x 1 MiB RCPT held 423 MB in the pending record.
+        s = capture.Session(mss=60000).handshake()
+        s.send("s", b"220 mx ESMTP\r\n").send("c", b"EHLO c\r\n").send("s", b"250 mx\r\n")
+        s.send("c", b"MAIL FROM:<a@example.com>\r\n").send("s", b"250 ok\r\n")
+        for i in range(PENDING_ATTACK_MIB):
+            s.send("c", b"RCPT TO:<%d" % i + b"a" * MIB + b"@example.org>\r\n")
+            s.send("s", b"250 ok\r\n")
+        s.send("c", b"DATA\r\n").send("s", b"354 go\r\n")
+        s.send("c", b"Subject: x\r\n\r\nbody\r\n.\r\n").send("s", b"250 queued\r\n").close()
+        r = replay(s)
+        self.assert_small_against(r, PENDING_ATTACK_MIB)
+        rcptto = r.smtp_log[0]["rcptto"]
+        self.assertEqual(len(rcptto), 100)  # Log::default_max_field_container_elements
+        self.assertEqual(rcptto[1], "1" + "a" * 4095)  # Log::default_max_field_string_bytes
+        self.assertIn("log_container_field_truncated", r.weirds())
+        self.assertIn("log_string_field_truncated", r.weirds())
+
+    def test_connections_parked_mid_data_after_one_mib_headers(self):
+        # Issue 17: 150 connections parked mid-DATA with 4 x 1 MiB headers held 824 MB.
+        headers = b"".join(name + b": " + c * MIB + b"\r\n" for name, c in
+                           ((b"Subject", b"s"), (b"From", b"f"), (b"Date", b"d"),
+                            (b"X-Mailer", b"m")))
+        conns = PENDING_ATTACK_MIB // 4
+        frames = []
+        for i in range(conns):
+            frames += capture.parked_in_headers(41000 + i, headers).frames
+        r = replay_frames(frames)
+        self.assert_small_against(r, PENDING_ATTACK_MIB)
+        self.assertEqual(len(r.smtp_log), conns)  # written when the capture ends
+        self.assertEqual(r.smtp_log[0]["subject"], "s" * 4096)
+        self.assertEqual(r.smtp_log[0]["from"], "f" * 4096)
 
 
 class FlowFlood(unittest.TestCase):
