@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace mailtap {
@@ -68,9 +69,15 @@ ClientSession::Next ClientSession::HandleRequestLine(std::string line, SteadyTim
   if (!ParseQueryRequest(line, &request, &error)) return Fail(error, now);
   QueryResponse response;
   host_.Answer(request, &response);
-  for (const auto& l : response.lines) AppendLine(l);
+  // Kept as they are and moved to the socket's buffer as it drains: a reply of 10^5 lines is
+  // held once, and counted by the server's output budget.
+  for (auto& l : response.lines) {
+    pending_bytes_ += l.size() + 1;
+    pending_lines_.push_back(std::move(l));
+  }
   data_items_ = response.data_lines;
   backlog_.assign(response.backlog.begin(), response.backlog.end());
+  for (const auto& item : backlog_) backlog_bytes_ += item->HeldBytes();
   subscription_ = std::move(response.subscription);
   end_pending_ = subscription_ == nullptr;
   state_ = State::kResponding;
@@ -98,12 +105,18 @@ void ClientSession::Fill() {
     out_.erase(0, out_off_);
     out_off_ = 0;
   }
-  while (out_.size() < kOutputChunk && !backlog_.empty()) {
+  while (out_.size() < kOutputChunk && !pending_lines_.empty()) {
+    AppendLine(pending_lines_.front());
+    pending_bytes_ -= pending_lines_.front().size() + 1;
+    pending_lines_.pop_front();
+  }
+  while (out_.size() < kOutputChunk && pending_lines_.empty() && !backlog_.empty()) {
+    backlog_bytes_ -= std::min(backlog_bytes_, backlog_.front()->HeldBytes());
     AppendLine(backlog_.front()->Json());
     backlog_.pop_front();
     ++data_items_;
   }
-  if (out_.size() < kOutputChunk && backlog_.empty() && subscription_) {
+  if (out_.size() < kOutputChunk && pending_lines_.empty() && backlog_.empty() && subscription_) {
     std::vector<ItemPtr> items;
     uint64_t lost = host_.Take(*subscription_, kTakeBatch, &items);
     // The lost items were older than everything still queued: the notice goes exactly where
@@ -112,7 +125,7 @@ void ClientSession::Fill() {
     for (const auto& item : items) AppendLine(item->Json());
     data_items_ += items.size();
   }
-  if (backlog_.empty() && end_pending_) {
+  if (pending_lines_.empty() && backlog_.empty() && end_pending_) {
     AppendLine(EndMessage(data_items_));
     end_pending_ = false;
     state_ = State::kClosing;

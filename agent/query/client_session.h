@@ -66,6 +66,15 @@ class ClientSession {
   bool WantsWrite() const { return write_blocked_; }
   bool ReadClosed() const { return read_closed_; }
   bool Following() const { return subscription_ != nullptr; }
+  // Output waiting for the client: reply lines, backlog items and the bytes gathered for the
+  // socket. What the server's output budget counts.
+  size_t QueuedBytes() const { return out_.size() - out_off_ + pending_bytes_ + backlog_bytes_; }
+  // Whether output has waited for the client, which took none of it, for at least `d`.
+  bool StalledFor(std::chrono::milliseconds d, SteadyTime now) const {
+    return write_blocked_ && now - last_progress_ >= d;
+  }
+  // Reply lines and items not yet handed to the socket (the loss if the client is dropped).
+  uint64_t QueuedItems() const { return pending_lines_.size() + backlog_.size(); }
 
   // Best-effort last words before the server stops (only at a line boundary).
   void SendFinal(const std::string& line);
@@ -94,7 +103,10 @@ class ClientSession {
   std::string in_;
   std::string out_;
   size_t out_off_ = 0;
+  std::deque<std::string> pending_lines_;  // the reply's lines, moved to out_ as it drains
+  size_t pending_bytes_ = 0;
   std::deque<ItemPtr> backlog_;
+  size_t backlog_bytes_ = 0;  // Item::HeldBytes of backlog_
   std::shared_ptr<Subscription> subscription_;
   bool end_pending_ = false;
   uint64_t data_items_ = 0;

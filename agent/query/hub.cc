@@ -54,6 +54,7 @@ class EntryReader {
     p_ += size;
     return s;
   }
+  const uint8_t* position() const { return p_; }
 
  private:
   const uint8_t* p_;
@@ -315,7 +316,8 @@ std::vector<Hub::Slot> Hub::Collect(Stream stream, uint64_t from, uint64_t to) {
 const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
   if (slot.item) return slot.item;
   auto item = std::make_shared<Item>();
-  EntryReader in(reinterpret_cast<const uint8_t*>(raw_.data() + slot.offset));
+  const auto* start = reinterpret_cast<const uint8_t*>(raw_.data() + slot.offset);
+  EntryReader in(start);
   if (in.Get<Kind>() == Kind::kEvent) {
     const uint8_t flags = in.Get<uint8_t>();
     item->event_.inside_tls = (flags & kInsideTls) != 0;
@@ -338,6 +340,7 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
     RecordFields(item->record_.emplace(), FieldReader{in});
     item->keys_ = KeysFromRecord(*item->record_);
   }
+  item->encoded_bytes_ = static_cast<size_t>(in.position() - start);
   cache_[static_cast<int>(stream)][slot.seq % kCacheSlots] = CacheSlot{slot.seq, item};
   slot.item = std::move(item);
   return slot.item;

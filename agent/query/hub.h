@@ -34,6 +34,8 @@ class Item {
   const FilterKeys& Keys() const { return keys_; }
   // One JSON object, no trailing newline; formatted on first use.
   const std::string& Json() const;
+  // About what the item holds (its fields, as encoded in the history; its JSON once formatted).
+  size_t HeldBytes() const { return encoded_bytes_ + json_.capacity(); }
 
  private:
   friend class Hub;
@@ -43,6 +45,7 @@ class Item {
   FilterKeys keys_;
   mutable std::string json_;
   mutable bool has_json_ = false;
+  size_t encoded_bytes_ = 0;
 };
 using ItemPtr = std::shared_ptr<const Item>;
 

@@ -86,6 +86,7 @@ class QueryServer::Impl : public SessionHost {
   void HandleClientEvent(int fd, uint32_t events, SteadyTime now);
   void PumpFollowers(SteadyTime now);
   void CheckTimers(SteadyTime now);
+  void EnforceOutputBudget(SteadyTime now);
   int WaitMillis(SteadyTime now) const;
   void Apply(ClientSession& session, ClientSession::Next next);
   void UpdateInterest(ClientSession& session);
@@ -110,10 +111,11 @@ class QueryServer::Impl : public SessionHost {
   std::unordered_map<int, std::unique_ptr<ClientSession>> sessions_;
   std::unordered_map<int, uint32_t> interest_;
   std::vector<int> closing_;
+  bool over_budget_ = false;  // the last EnforceOutputBudget left the output over its budget
 
   std::atomic<uint64_t> clients_{0};
   Counter accepted_, refused_, over_limit_, bad_requests_, request_timeouts_, write_timeouts_,
-      requests_;
+      requests_, output_budget_disconnects_, output_budget_dropped_;
 };
 
 QueryServer::Impl::Impl(QueryServerConfig config, AgentInfo info, const StatsSnapshot& stats,
@@ -201,6 +203,7 @@ void QueryServer::Impl::Run() {
       PumpFollowers(now);
     }
     CheckTimers(now);
+    EnforceOutputBudget(now);
     for (int fd : closing_) {
       interest_.erase(fd);
       sessions_.erase(fd);  // closes the fd, which also removes it from epoll
@@ -301,8 +304,42 @@ void QueryServer::Impl::CheckTimers(SteadyTime now) {
   }
 }
 
+// Issue 17: 60 clients that never read their `connections` replies (10^5 flows each) held
+// 1.27 GB. Past the budget, the client holding the most output among those that have not read
+// for output_stall goes, then the next; a client that is reading its reply is spared unless the
+// output reaches twice the budget.
+void QueryServer::Impl::EnforceOutputBudget(SteadyTime now) {
+  auto closing = [this](int fd) {
+    return std::find(closing_.begin(), closing_.end(), fd) != closing_.end();
+  };
+  size_t total = 0;
+  for (const auto& [fd, session] : sessions_) {
+    if (!closing(fd)) total += session->QueuedBytes();
+  }
+  over_budget_ = false;
+  while (total > config_.max_output_bytes) {
+    const bool any = total > 2 * config_.max_output_bytes;
+    ClientSession* largest = nullptr;
+    for (const auto& [fd, session] : sessions_) {
+      if (closing(fd) || (!any && !session->StalledFor(config_.output_stall, now))) continue;
+      if (!largest || session->QueuedBytes() > largest->QueuedBytes()) largest = session.get();
+    }
+    over_budget_ = true;
+    if (largest == nullptr) return;  // every holder is reading, or not stalled long: wait
+    output_budget_disconnects_.Add();
+    output_budget_dropped_.Add(largest->QueuedItems());
+    config_.log("query: disconnected a client holding " +
+                std::to_string(largest->QueuedBytes()) + " bytes of unread output (all clients: " +
+                std::to_string(total) + " > " + std::to_string(config_.max_output_bytes) + ")");
+    total -= largest->QueuedBytes();
+    closing_.push_back(largest->fd());
+  }
+}
+
 int QueryServer::Impl::WaitMillis(SteadyTime now) const {
   auto wait = std::chrono::milliseconds(kMaxWaitMs);
+  // Over the output budget: look again once a holder may have stalled long enough.
+  if (over_budget_) wait = std::min(wait, config_.output_stall);
   for (const auto& [fd, session] : sessions_) {
     auto deadline = session->Deadline();
     if (!deadline) continue;
@@ -423,6 +460,11 @@ std::vector<StatSample> QueryServer::Impl::OwnStats() const {
               "Events or records a subscriber lost by reading too slowly (counted before its "
               "filter).",
               "slow_subscriber"),
+      counter("output_budget_disconnects", output_budget_disconnects_.Get(),
+              "Clients disconnected for holding the most unread output when all clients' output "
+              "exceeded its budget."),
+      counter("output_budget_dropped", output_budget_dropped_.Get(),
+              "Reply lines, events or records those clients never got.", "slow_subscriber"),
       counter("history_oversize_dropped", hub_.oversize_dropped(),
               "Events or records larger than a quarter of the query history, not kept for "
               "queries (outputs still have them).",

@@ -46,6 +46,12 @@ struct QueryServerConfig {
   // accepts no output for idle_timeout while output is waiting is disconnected.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(300)};
+  // Output waiting for clients, all clients together (reply lines, backlog items, follower
+  // output). Past it, of the clients that accepted no output for output_stall the one holding
+  // the most is disconnected, then the next (any client past twice the budget), and what they
+  // held is counted as lost (cause slow_subscriber).
+  size_t max_output_bytes = 64 << 20;
+  std::chrono::milliseconds output_stall{std::chrono::seconds(1)};
   int send_buffer_bytes = 0;  // SO_SNDBUF for client sockets; 0 = kernel default (tests shrink it)
   // Where refused peers and other notable events are reported (one line, no newline). Default:
   // stderr with a "mailtapd: " prefix. Called on the server thread.

@@ -397,6 +397,64 @@ TEST_F(QueryServerTest, StalledSubscriberLosesOldestWithNoticeWhileOthersGetEver
   EXPECT_EQ(lost, dropped);
 }
 
+// Issue 17: 60 clients that never read their `connections` replies (10^5 flows) held 1.27 GB.
+// All clients' unread output together has a budget; past it the largest holder is disconnected
+// and what it never got is counted as lost (slow_subscriber), while a reading client is served.
+TEST_F(QueryServerTest, ClientsThatNeverReadAreDroppedLargestFirstPastTheOutputBudget) {
+  std::vector<ConnectionSummary> flows(3000);
+  for (size_t i = 0; i < flows.size(); ++i) {
+    flows[i].uid = "C" + std::to_string(i);
+    IpAddress::Parse("10.1.1.1", &flows[i].id.orig_h);
+    flows[i].id.orig_p = static_cast<uint16_t>(1024 + i);
+    IpAddress::Parse("10.2.2.2", &flows[i].id.resp_h);
+    flows[i].id.resp_p = 25;
+    flows[i].tcp_state = "established";
+  }
+  connections_.PublishFinal(flows);
+  QueryServerConfig c = Config();
+  c.send_buffer_bytes = 4096;
+  Start(c);
+  const size_t reply_bytes = [&] {
+    size_t n = 0;
+    for (const auto& line : Ask(R"({"verb":"connections"})")) n += line.size() + 1;
+    return n;
+  }();
+  ASSERT_GT(reply_bytes, 3000u * 100);
+  server_.reset();
+
+  c.max_output_bytes = reply_bytes * 5 / 2;  // two unread replies fit, three do not
+  c.output_stall = std::chrono::milliseconds(50);
+  Start(c);
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 6; ++i) {
+    idle.push_back(std::make_unique<RawClient>());
+    ASSERT_TRUE(idle.back()->Connect(server_->socket_path()));
+    idle.back()->SetReceiveBuffer(4096);
+    idle.back()->Send("{\"verb\":\"connections\"}\n");
+  }
+  // Each request is answered on arrival: the third unread reply crosses the budget, and so on
+  // (the first ones once stalled for 50 ms; replies past twice the budget at once).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::kGuardMillis);
+  while (OwnStat("output_budget_disconnects") < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(OwnStat("output_budget_disconnects"), 4u);
+  // A client that reads gets its whole reply: if its reply crosses the budget again, one more
+  // of the stalled clients goes, never the reader.
+  EXPECT_EQ(DataLines(Ask(R"({"verb":"connections"})")).size(), flows.size());
+  const uint64_t disconnects = OwnStat("output_budget_disconnects");
+  EXPECT_TRUE(disconnects == 4 || disconnects == 5) << disconnects;
+  const uint64_t dropped = OwnStat("output_budget_dropped");
+  // Nearly whole replies: what went to each socket and to its 64 KiB send chunk is not counted.
+  EXPECT_GT(dropped, disconnects * 2000);
+  EXPECT_LE(dropped, disconnects * 3003);
+  Json status = Parse(DataLines(Ask(R"({"verb":"status"})"))[0]);
+  EXPECT_EQ(status["loss"]["slow_subscriber"], dropped);
+  bool logged = false;
+  for (const auto& line : Log()) logged |= line.find("unread output") != std::string::npos;
+  EXPECT_TRUE(logged);
+}
+
 TEST_F(QueryServerTest, MalformedRequestsGetAnErrorAndLeaveOtherClientsAlone) {
   QueryServerConfig c = Config();
   c.max_request_bytes = 1024;
