@@ -75,6 +75,9 @@ po::options_description Options() {
     ("ring-size", po::value<std::string>()->value_name("BYTES")->default_value(
                       std::to_string(Config{}.ring_size)),
      "live capture: eBPF ring buffer size (power of two, at least one page)")
+    ("memory-limit", po::value<std::string>()->value_name("BYTES")->default_value("448M"),
+     "memory the agent plans for (K, M, G: binary units); every bounded structure gets its share "
+     "of it (docs/deployment.md, Sizing); fit it to the unit's MemoryMax / the pod's limit")
     ("tls-plaintext", po::value<std::string>()->value_name("on|off")->default_value("on"),
      "live capture: read the plaintext of TLS sessions (STARTTLS, port 465) from the mail "
      "server's TLS library with eBPF uprobes")
@@ -130,6 +133,40 @@ bool ParseSizes(const po::variables_map& vm, Config* cfg, std::string* error) {
     return false;
   }
   return true;
+}
+
+// "448M" -> bytes: a whole number with an optional K, M or G (powers of 1024).
+bool ParseMemoryLimit(const po::variables_map& vm, uint64_t* out, std::string* error) {
+  const auto& text = vm["memory-limit"].as<std::string>();
+  std::string_view digits = text;
+  unsigned shift = 0;
+  if (!digits.empty()) {
+    const char unit = digits.back();
+    shift = unit == 'K' ? 10 : unit == 'M' ? 20 : unit == 'G' ? 30 : 0;
+    if (shift > 0) digits.remove_suffix(1);
+  }
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  constexpr uint64_t kMax = uint64_t{1} << 46;  // 64 TiB
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      value > (kMax >> shift)) {
+    *error = fmt::format("--memory-limit: '{}' is not a byte count (a whole number, optionally "
+                         "followed by K, M or G, at most 64 TiB)",
+                         text);
+    return false;
+  }
+  *out = value << shift;
+  return true;
+}
+
+bool PlanMemoryOf(const po::variables_map& vm, Config* cfg, std::string* error) {
+  MemoryPlanInput input;
+  if (!ParseMemoryLimit(vm, &input.limit, error)) return false;
+  input.ring_size = cfg->ring_size;
+  input.tls_plaintext = cfg->tls_plaintext;
+  input.history_bytes = QueryHistoryBytes(cfg->history);
+  cfg->memory_limit = input.limit;
+  return PlanMemory(input, &cfg->memory, error);
 }
 
 bool ReadConfigFile(const std::string& path, const po::options_description& opts,
@@ -202,6 +239,7 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   cfg->observe_data = vm["observe-data"].as<bool>();
   if (!ParseSizes(vm, cfg, error)) return false;
   if (!FillTlsOptions(vm, cfg, error)) return false;
+  if (!PlanMemoryOf(vm, cfg, error)) return false;
   if (vm.count("set")) {
     for (const std::string& assignment : vm["set"].as<std::vector<std::string>>()) {
       if (!ApplyTunable(assignment, &cfg->tunables, error)) return false;

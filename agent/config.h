@@ -9,6 +9,7 @@
 #include "capture/ringbuf_source.h"  // kDefaultRingSize
 #include "common/log.h"              // Severity
 #include "mailtap/port_set.h"
+#include "memory_budget.h"
 #include "query/hub.h"       // kDefaultEventHistory
 #include "sinks/redactor.h"  // RedactMode
 #include "sinks/zeek_log.h"  // LogFormat
@@ -37,6 +38,9 @@ struct Config {
   bool tls_plaintext = true;              // --tls-plaintext on|off (live capture)
   // --tls-processes: task names whose TLS plaintext is captured; unset = the usual MTA programs.
   std::optional<std::vector<std::string>> tls_processes;
+  // --memory-limit and the budgets it gives (filled by ParseCommandLine; the default plan here).
+  uint64_t memory_limit = kDefaultMemoryLimit;
+  MemoryPlan memory = DefaultMemoryPlan();
   Severity log_level = Severity::kInfo;
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };

@@ -117,6 +117,7 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   server_config.socket_path = *path;
   server_config.socket_group = config.socket_group;
   server_config.history_size = config.history;
+  server_config.max_output_bytes = config.memory.Of(Budget::kQueryOutput);
   server_config.observe_data = config.observe_data;
   AgentInfo info;
   info.version = kVersion;

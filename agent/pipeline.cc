@@ -117,13 +117,14 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   SmtpConfig smtp_config = config.tunables.smtp;
   smtp_config.ports = config.ports;
   smtp_config.tls_ports = config.tls_ports;
+  smtp_config.max_total_line_bytes = config.memory.Of(Budget::kLines);
   analyzers_ = std::make_unique<SmtpAnalyzerFactory>(smtp_config, bus_);
   ssl_analyzers_ =
       std::make_unique<SslAnalyzerFactory>(tls::HandshakeLimits{}, bus_, outputs_->ssl_records());
   analyzers_->SetTlsWireAnalyzers(ssl_analyzers_.get());
   transaction_log_ =
-      std::make_unique<SmtpTransactionLog>(SmtpLogConfigFor(config.tunables), *redactor_,
-                                           *record_redactor_);
+      std::make_unique<SmtpTransactionLog>(SmtpLogConfigFor(config.tunables, config.memory),
+                                           *redactor_, *record_redactor_);
   // smtp.log is built from the unredacted events (it holds no credentials; with --redact data its
   // records are redacted on the way out); every event output sees redacted events. The redactor
   // comes first so that an event reaches the outputs before the weirds it causes.
@@ -132,8 +133,13 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
+  flow_config.max_flows = config.memory.max_flows;
+  flow_config.max_buffered_bytes_total = config.memory.Of(Budget::kReassembly);
+  flow_config.max_retained_bytes_total = config.memory.Of(Budget::kRetained);
   flows_ = std::make_unique<FlowTable>(flow_config, *analyzers_, uids_, &bus_);
-  tls_router_ = std::make_unique<TlsPlaintextRouter>(TlsJoinConfig{}, *flows_, bus_);
+  TlsJoinConfig tls_config;
+  tls_config.max_held_bytes_total = config.memory.Of(Budget::kTlsHold);
+  tls_router_ = std::make_unique<TlsPlaintextRouter>(tls_config, *flows_, bus_);
   bus_.AddSink(tls_router_.get());
 
   stats_sources_ = {flows_.get(), analyzers_.get(), ssl_analyzers_.get(), tls_router_.get(),

@@ -72,8 +72,9 @@ bool SetValue(const Tunable& tunable, std::string_view text, Tunables* tunables,
 
 }  // namespace
 
-SmtpLogConfig SmtpLogConfigFor(const Tunables& tunables) {
+SmtpLogConfig SmtpLogConfigFor(const Tunables& tunables, const MemoryPlan& memory) {
   SmtpLogConfig config = tunables.smtp_log;
+  config.max_pending_bytes = memory.Of(Budget::kPendingRecords);
   const LogLimits& printed = tunables.log_limits;
   config.max_kept_string_bytes =
       printed.max_field_string_bytes > 0 ? printed.max_field_string_bytes + 1 : 0;

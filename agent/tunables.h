@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "memory_budget.h"
 #include "sinks/zeek_log.h"
 #include "smtp/analyzer.h"
 #include "smtp/transaction.h"
@@ -19,8 +20,9 @@ struct Tunables {
 };
 
 // smtp_log with the pending record's bounds set to what the smtp.log writer prints (log_limits)
-// plus one; a writer limit of 0 (none) leaves that bound off too.
-SmtpLogConfig SmtpLogConfigFor(const Tunables& tunables);
+// plus one (a writer limit of 0, none, leaves that bound off too), and all pending records
+// together bounded by their share of the memory plan.
+SmtpLogConfig SmtpLogConfigFor(const Tunables& tunables, const MemoryPlan& memory);
 
 // Applies one "NAME=VALUE". Returns false and sets *error (naming the valid names or the
 // expected value) when the name is unknown or the value is not a whole number (T/F for

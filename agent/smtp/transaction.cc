@@ -134,6 +134,7 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::StateOf(const Connection& con
 }
 
 void SmtpTransactionLog::Forget(const Connection& conn) {
+  if (ConnState* cs = StateOf(conn); cs != nullptr && cs->current) Release(*cs->current);
   conn.Slot(StateSlot::kSmtpLog).reset();
   --tracked_;
 }
@@ -157,7 +158,7 @@ SmtpTransactionLog::ConnState* SmtpTransactionLog::Lookup(const Event& event, bo
 
 // Zeek's fresh record (new_smtp_log). A finished transaction is reset in place: the strings and
 // the path every record carries keep their allocations from one message to the next.
-void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) const {
+void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) {
   const Connection& conn = *cause.conn;
   const Timestamp ts = cause.ts;
   std::string uid;
@@ -165,6 +166,7 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) con
   if (cs.current) {
     uid = std::move(cs.current->record.uid);
     if (cs.current->record.path) path = std::move(*cs.current->record.path);
+    Release(*cs.current);
     *cs.current = Transaction{};
   } else {
     cs.current = Transaction{};
@@ -211,7 +213,7 @@ void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
     cs.session.helo = std::string(Kept(arg));
-    t.record.helo = cs.session.helo;
+    t.record.helo = std::string(Charge(t, t.record.helo ? t.record.helo->size() : 0, *cs.session.helo));
   } else if (upper == "RCPT" && StartsWithNoCase(arg, "to:")) {
     OnRcptTo(event, cs, arg);
   } else if (upper == "MAIL" && StartsWithNoCase(arg, "from:")) {
@@ -242,9 +244,12 @@ void SmtpTransactionLog::OnRcptTo(const Event& event, ConnState& cs, std::string
     const size_t kept_before = t.record.rcptto->size();
     if (t.rcptto_index.AddIfMissing(*t.record.rcptto, RemoveOrcptPrefix(a),
                                     config_.max_kept_set_elements,
-                                    config_.max_kept_string_bytes) &&
-        t.record.rcptto->size() == kept_before) {
-      fields_cut_.Add();
+                                    config_.max_kept_string_bytes)) {
+      if (t.record.rcptto->size() == kept_before) {
+        fields_cut_.Add();
+      } else {
+        ChargeLast(t, *t.record.rcptto);
+      }
     }
     return true;
   });
@@ -265,7 +270,10 @@ void SmtpTransactionLog::OnMailFrom(const Event& event, ConnState& cs, std::stri
     first = std::move(a);
     return false;
   });
-  if (!first.empty()) t.record.mailfrom = std::string(Kept(first));
+  if (!first.empty()) {
+    t.record.mailfrom =
+        std::string(Charge(t, t.record.mailfrom ? t.record.mailfrom->size() : 0, Kept(first)));
+  }
   t.has_client_activity = true;
   cs.session.trans_mail_from_seen = true;
   cs.session.trans_rcpt_to_seen = false;
@@ -293,9 +301,11 @@ void SmtpTransactionLog::OnReply(const Event& event, ConnState& cs) {
       std::to_chars(code, code + sizeof code, Get(event, ev::smtp_reply::code)).ptr;
   std::string& last_reply =
       t.record.last_reply ? *t.record.last_reply : t.record.last_reply.emplace();
+  const size_t old_size = last_reply.size();
   last_reply.assign(code, static_cast<size_t>(code_end - code));
   last_reply += ' ';
   last_reply += Kept(Get(event, ev::smtp_reply::msg), last_reply.size());
+  last_reply.resize(Charge(t, old_size, last_reply).size());
   // What main.zeek does at priority -5, i.e. after last_reply was updated. The "." test ignores
   // cont_resp, so every line of a multi-line reply to "." counts as a transferred message.
   const std::string_view cmd = Get(event, ev::smtp_reply::cmd);
@@ -315,27 +325,31 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
   const std::string_view name = Get(event, ev::mime_one_header::h_name);
   const std::string_view value = Get(event, ev::mime_one_header::h_value);
   if (name == "MESSAGE-ID") {
-    KeepHeader(r.msg_id, value);
+    KeepHeader(t, r.msg_id, value);
   } else if (name == "RECEIVED") {
     // Headers are in order newest hop first, so the last one seen is the oldest hop.
-    if (r.first_received) r.second_received = std::move(r.first_received);
-    KeepHeader(r.first_received, value);
+    if (r.first_received) {
+      Charge(t, r.second_received ? r.second_received->size() : 0, {});
+      r.second_received = std::move(r.first_received);
+      r.first_received.reset();
+    }
+    KeepHeader(t, r.first_received, value);
     OnReceivedPath(event, t, value);
   } else if (name == "IN-REPLY-TO") {
-    KeepHeader(r.in_reply_to, value);
+    KeepHeader(t, r.in_reply_to, value);
   } else if (name == "SUBJECT") {
-    KeepHeader(r.subject, value);
+    KeepHeader(t, r.subject, value);
   } else if (name == "FROM") {
-    KeepHeader(r.from, value);
+    KeepHeader(t, r.from, value);
   } else if (name == "REPLY-TO") {
-    KeepHeader(r.reply_to, value);
+    KeepHeader(t, r.reply_to, value);
   } else if (name == "DATE") {
-    KeepHeader(r.date, value);
+    KeepHeader(t, r.date, value);
   } else if (name == "TO") {
-    AddAddresses(event, value, &r.to, t.to_index, config_.max_to_addresses,
+    AddAddresses(event, t, value, &r.to, t.to_index, config_.max_to_addresses,
                  "smtp_too_many_to_addresses");
   } else if (name == "CC") {
-    AddAddresses(event, value, &r.cc, t.cc_index, config_.max_cc_addresses,
+    AddAddresses(event, t, value, &r.cc, t.cc_index, config_.max_cc_addresses,
                  "smtp_too_many_cc_addresses");
   } else if (name == "X-ORIGINATING-IP") {
     std::vector<std::string> ips =
@@ -344,7 +358,7 @@ void SmtpTransactionLog::OnHeader(const Event& event, ConnState& cs) {
       if (auto ip = smtp_text::ParseIp(ips.front())) r.x_originating_ip = *ip;
     }
   } else if (name == "X-MAILER" || name == "USER-AGENT" || name == "X-USER-AGENT") {
-    KeepHeader(r.user_agent, value);
+    KeepHeader(t, r.user_agent, value);
   }
 }
 
@@ -355,8 +369,34 @@ std::string_view SmtpTransactionLog::Kept(std::string_view s, size_t already_kep
   return s.substr(0, keep - std::min(keep, already_kept));
 }
 
-void SmtpTransactionLog::KeepHeader(std::optional<std::string>& field, std::string_view value) {
-  field.emplace(Kept(value));
+void SmtpTransactionLog::KeepHeader(Transaction& t, std::optional<std::string>& field,
+                                    std::string_view value) {
+  const size_t old_size = field ? field->size() : 0;
+  field.emplace(Charge(t, old_size, Kept(value)));
+}
+
+std::string_view SmtpTransactionLog::Charge(Transaction& t, size_t old_size,
+                                            std::string_view value) {
+  old_size = std::min(old_size, t.charged);
+  t.charged -= old_size;
+  pending_bytes_ -= old_size;
+  const size_t max = config_.max_pending_bytes;
+  if (max > 0 && pending_bytes_ + value.size() > max) {
+    value = value.substr(0, max - std::min(max, pending_bytes_));
+    budget_cut_.Add();
+  }
+  t.charged += value.size();
+  pending_bytes_ += value.size();
+  return value;
+}
+
+void SmtpTransactionLog::ChargeLast(Transaction& t, std::vector<std::string>& list) {
+  list.back().resize(Charge(t, 0, list.back()).size());
+}
+
+void SmtpTransactionLog::Release(Transaction& t) {
+  pending_bytes_ -= std::min(pending_bytes_, t.charged);
+  t.charged = 0;
 }
 
 void SmtpTransactionLog::OnReceivedPath(const Event& event, Transaction& t,
@@ -374,7 +414,8 @@ void SmtpTransactionLog::OnReceivedPath(const Event& event, Transaction& t,
   path.push_back(*ip);
 }
 
-void SmtpTransactionLog::AddAddresses(const Event& event, std::string_view header_value,
+void SmtpTransactionLog::AddAddresses(const Event& event, Transaction& t,
+                                      std::string_view header_value,
                                       std::optional<std::vector<std::string>>* set,
                                       StringListIndex& index, size_t limit,
                                       std::string_view weird_name) {
@@ -391,9 +432,12 @@ void SmtpTransactionLog::AddAddresses(const Event& event, std::string_view heade
     }
     const size_t kept_before = (*set)->size();
     if (index.AddIfMissing(**set, a, config_.max_kept_set_elements,
-                           config_.max_kept_string_bytes) &&
-        (*set)->size() == kept_before) {
-      fields_cut_.Add();
+                           config_.max_kept_string_bytes)) {
+      if ((*set)->size() == kept_before) {
+        fields_cut_.Add();
+      } else {
+        ChargeLast(t, **set);
+      }
     }
     return true;
   });
@@ -438,6 +482,12 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
   v.Visit("smtp_log", "pending_fields_cut", fields_cut_.Get(),
           "Strings and set elements the pending record did not keep beyond what the smtp.log "
           "writer prints (Log::default_max_field_* + 1; not a loss).");
+  v.Visit("smtp_log", "pending_bytes", pending_bytes_,
+          "Bytes of strings held by pending smtp.log records now.", StatKind::kGauge);
+  v.Visit("smtp_log", "memory_budget_cut", budget_cut_.Get(),
+          "Strings of pending records cut because all pending records together reached their "
+          "share of --memory-limit.",
+          StatKind::kCounter, "smtp_log_memory_budget");
 }
 
 }  // namespace mailtap

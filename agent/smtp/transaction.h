@@ -33,6 +33,9 @@ struct SmtpLogConfig {
   // count every distinct address. 0 = no bound.
   size_t max_kept_string_bytes = 4096 + 1;
   size_t max_kept_set_elements = 100 + 1;
+  // The strings of all pending records together (a share of --memory-limit). Past it, what
+  // arrives is cut and counted as lost (cause "smtp_log_memory_budget"). 0 = no bound.
+  size_t max_pending_bytes = 0;
   // Bound of the per-connection table (not a Zeek option). Connections beyond it get no smtp.log
   // records; they are counted as lost (cause "smtp_log_table_full").
   size_t max_connections = 1 << 20;
@@ -113,6 +116,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
     bool process_smtp_headers = true;
     uint64_t entity_count = 0;
     StringListIndex rcptto_index, to_index, cc_index;  // of record.rcptto, .to and .cc
+    size_t charged = 0;  // bytes of its strings charged to max_pending_bytes
   };
   struct ConnState {
     Session session;
@@ -125,7 +129,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   ConnState* Lookup(const Event& event, bool create);
   Transaction& EnsureTransaction(const Event& event, ConnState& cs);
   // A fresh record for `cause`'s connection, begun at `cause`.
-  void StartTransaction(ConnState& cs, const Event& cause) const;
+  void StartTransaction(ConnState& cs, const Event& cause);
   // Zeek's smtp_message(): writes the record if it has client activity and starts a fresh one;
   // returns whether it did.
   bool FlushIfActive(const Event& cause, ConnState& cs);
@@ -141,7 +145,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   void OnReply(const Event& event, ConnState& cs);
   void OnHeader(const Event& event, ConnState& cs);
   void OnReceivedPath(const Event& event, Transaction& t, std::string_view value);
-  void AddAddresses(const Event& event, std::string_view header_value,
+  void AddAddresses(const Event& event, Transaction& t, std::string_view header_value,
                     std::optional<std::vector<std::string>>* set, StringListIndex& index,
                     size_t limit, std::string_view weird_name);
   void MailTransactionInvalid(const Event& event, ConnState& cs, std::string_view addl);
@@ -150,7 +154,13 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   // The part of `s` the pending record keeps (config_.max_kept_string_bytes) after the
   // `already_kept` bytes of the same field.
   std::string_view Kept(std::string_view s, size_t already_kept = 0);
-  void KeepHeader(std::optional<std::string>& field, std::string_view value);
+  void KeepHeader(Transaction& t, std::optional<std::string>& field, std::string_view value);
+  // Charges `t` for a field going from `old_size` bytes to `value`; returns the part of `value`
+  // that max_pending_bytes leaves room for.
+  std::string_view Charge(Transaction& t, size_t old_size, std::string_view value);
+  // Charges the last element of a list that just grew; cuts it if the budget says so.
+  void ChargeLast(Transaction& t, std::vector<std::string>& list);
+  void Release(Transaction& t);
 
   SmtpLogConfig config_;
   EventSink& weirds_;
@@ -164,6 +174,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   Counter addresses_capped_;
   Counter table_full_;
   Counter fields_cut_;
+  Counter budget_cut_;
+  size_t pending_bytes_ = 0;  // charged by all pending records
 };
 
 }  // namespace mailtap

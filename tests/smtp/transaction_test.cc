@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -732,6 +733,37 @@ TEST_F(TransactionTest, PendingRecordKeepsWhatTheWriterPrintsPlusOne) {
   EXPECT_EQ(r.subject, std::string(9, 's'));
   EXPECT_EQ(r.last_reply, "250 kkkkk");
   EXPECT_THAT(*r.to, ElementsAre("t1@x.y", "t2@x.y", "t3@x.y"));
+}
+
+std::map<std::string, uint64_t> StatsOf(const SmtpTransactionLog& log) {
+  std::map<std::string, uint64_t> out;
+  for (const StatSample& s : CollectStats({&log})) out[s.name] = s.value;
+  return out;
+}
+
+// All pending records together stay within their share of --memory-limit: past it, what arrives
+// is cut and counted as lost; a record written or replaced gives its bytes back.
+TEST_F(TransactionTest, PendingRecordsTogetherStayWithinTheirBudget) {
+  SmtpLogConfig config;
+  config.max_pending_bytes = 40;
+  SmtpTransactionLog& log = Log(config);
+  Session a(log, "10.0.0.1", 60608, "10.0.0.2", 25);
+  Session b(log, "10.0.0.3", 60609, "10.0.0.2", 25);
+  a.Req("MAIL", "FROM:<" + std::string(20, 'a') + "@x.y>");  // 24 bytes
+  a.Reply(250, "MAIL", "ok");                              // "250 ok": 6 bytes
+  b.Req("MAIL", "FROM:<" + std::string(20, 'b') + "@x.y>");  // 10 bytes left
+  b.Req("RCPT", "TO:<c@x.y>");                              // nothing left
+  a.Reply(250, "MAIL", "ok again");  // replaces a's 6 bytes: 4 more, none left
+  EXPECT_EQ(StatsOf(log)["memory_budget_cut"], 3u);
+  a.End();  // gives back 34 bytes
+  b.Req("RCPT", "TO:<d@x.y>");
+  b.End();
+  ASSERT_EQ(records().size(), 2u);
+  EXPECT_EQ(records()[0].mailfrom, std::string(20, 'a') + "@x.y");
+  EXPECT_EQ(records()[0].last_reply, "250 ok");
+  EXPECT_EQ(records()[1].mailfrom, std::string(10, 'b'));
+  EXPECT_THAT(*records()[1].rcptto, ElementsAre("", "d@x.y"));
+  EXPECT_EQ(StatsOf(log)["pending_bytes"], 0u);
 }
 
 TEST_F(TransactionTest, FullConnectionTableIsCountedNotLogged) {
