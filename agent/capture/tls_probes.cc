@@ -9,11 +9,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
 #include "capture/boot_clock.h"
 #include "capture/kernel_counters.h"
+#include "capture/tls_entry_points.h"
 #include "capture/tls_record_assembler.h"
 #include "common/log.h"
 #include "mailtap/bpf_tls_abi.h"
@@ -78,25 +80,52 @@ struct RingDeleter {
   void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
 };
 
-// A function probed and its entry and return programs.
+// A function probed and its entry and return programs: by name, or at a file offset.
 struct ProbedFunction {
-  const char* name;
+  std::string name;
   bpf_program* entry;
   bpf_program* exit;
+  std::optional<uint64_t> offset;
 };
 
-// The functions probed per library kind (tls__ret is the return of every data call).
-std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, TlsLibraryKind kind) {
-  if (kind == TlsLibraryKind::kGnuTls30) {
-    return {
-        {"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret},
-        {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret},
-        {"gnutls_record_uncork", skel.progs.tls__gnutls_uncork, skel.progs.tls__gnutls_uncork_ret}};
+// OpenSSL's read (or write) pair: the internal function both forms call when it can be found
+// (one trap per call instead of a trap and a single-step; see tls_entry_points.h), else the two
+// exported functions. `notes` gets a line for Describe() and the log.
+void AddOpenSslPair(tls_bpf& skel, const TlsLibraryFile& file, const char* plain, const char* ex,
+                    bpf_program* ex_entry, bpf_program* plain_entry,
+                    std::vector<ProbedFunction>& out, std::string& notes) {
+  const SharedCallee shared = FindSharedCalleeInFile(file.open_path, plain, ex);
+  if (!notes.empty()) notes += "; ";
+  if (shared.file_offset) {
+    // The internal function has the _ex form's arguments: (SSL *, buf, num, size_t *count).
+    out.push_back({std::string("the function shared by ") + plain + " and " + ex, ex_entry,
+                   skel.progs.tls__ret, shared.file_offset});
+    notes += std::string(plain) + "/" + ex + " at their shared function";
+    return;
   }
-  return {{"SSL_read", skel.progs.tls__ssl_read, skel.progs.tls__ret},
-          {"SSL_write", skel.progs.tls__ssl_write, skel.progs.tls__ret},
-          {"SSL_read_ex", skel.progs.tls__ssl_read_ex, skel.progs.tls__ret},
-          {"SSL_write_ex", skel.progs.tls__ssl_write_ex, skel.progs.tls__ret}};
+  out.push_back({plain, plain_entry, skel.progs.tls__ret, std::nullopt});
+  out.push_back({ex, ex_entry, skel.progs.tls__ret, std::nullopt});
+  notes += std::string(plain) + "/" + ex + " by name (" + shared.reason + ")";
+}
+
+// The functions probed per library kind (tls__ret is the return of every data call).
+std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, const TlsLibraryFile& file,
+                                          std::string& notes) {
+  if (file.kind == TlsLibraryKind::kGnuTls30) {
+    notes = "by name";
+    return {{"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret, {}},
+            {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret, {}},
+            {"gnutls_record_uncork",
+             skel.progs.tls__gnutls_uncork,
+             skel.progs.tls__gnutls_uncork_ret,
+             {}}};
+  }
+  std::vector<ProbedFunction> out;
+  AddOpenSslPair(skel, file, "SSL_read", "SSL_read_ex", skel.progs.tls__ssl_read_ex,
+                 skel.progs.tls__ssl_read, out, notes);
+  AddOpenSslPair(skel, file, "SSL_write", "SSL_write_ex", skel.progs.tls__ssl_write_ex,
+                 skel.progs.tls__ssl_write, out, notes);
+  return out;
 }
 
 }  // namespace
@@ -198,15 +227,17 @@ void TlsProbes::Impl::AttachKernel() {
 // Entry and return probe on every function of the library that it exports; a library where
 // none attaches is skipped with the first error.
 void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
-  AttachedTlsLibrary lib{file, 0};
+  AttachedTlsLibrary lib{file, 0, ""};
   std::string first_error;
-  for (const auto& [function, entry, exit] : EntryPrograms(*skel, file.kind)) {
+  for (const ProbedFunction& f : EntryPrograms(*skel, file, lib.entry_points)) {
     for (bool retprobe : {false, true}) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = function);
-      bpf_program* prog = retprobe ? exit : entry;
-      LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, file.open_path.c_str(), 0, &opts));
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe,
+                  .func_name = f.offset ? nullptr : f.name.c_str());
+      bpf_program* prog = retprobe ? f.exit : f.entry;
+      LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, file.open_path.c_str(),
+                                                   f.offset.value_or(0), &opts));
       if (!link) {
-        if (first_error.empty()) first_error = std::string(function) + ": " + strerror(errno);
+        if (first_error.empty()) first_error = f.name + ": " + strerror(errno);
         continue;
       }
       library_links.push_back(std::move(link));
@@ -219,8 +250,9 @@ void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
         skipped.back().reason);
     return;
   }
-  Log(Severity::kInfo, "TLS plaintext: probing {} ({}, inode {}, {} probes, found by {})",
-      file.path, TlsLibraryKindName(file.kind), file.ino, lib.probes, file.found_by);
+  Log(Severity::kInfo, "TLS plaintext: probing {} ({}, inode {}, {} probes: {}; found by {})",
+      file.path, TlsLibraryKindName(file.kind), file.ino, lib.probes, lib.entry_points,
+      file.found_by);
   attached.push_back(std::move(lib));
 }
 
@@ -316,7 +348,8 @@ std::string TlsProbes::Describe() const {
     const AttachedTlsLibrary& a = impl_->attached[i];
     if (i > 0) out += ", ";
     out += a.file.path + " (" + std::string(TlsLibraryKindName(a.file.kind)) + ", inode " +
-           std::to_string(a.file.ino) + ", " + std::to_string(a.probes) + " probes)";
+           std::to_string(a.file.ino) + ", " + std::to_string(a.probes) +
+           " probes: " + a.entry_points + ")";
   }
   for (const SkippedTlsLibrary& s : impl_->skipped) {
     out += "; not probed: " + s.path + " (" + s.reason + ")";

@@ -36,7 +36,8 @@ struct TlsCaptureConfig {
 // One library file with probes on it.
 struct AttachedTlsLibrary {
   TlsLibraryFile file;
-  int probes = 0;  // uprobes + uretprobes
+  int probes = 0;            // uprobes + uretprobes
+  std::string entry_points;  // where they sit: "SSL_read/SSL_read_ex at their shared function; ..."
 };
 
 class TlsProbes {
