@@ -10,12 +10,14 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
 #include "capture/boot_clock.h"
 #include "capture/kernel_counters.h"
 #include "capture/tls_entry_points.h"
+#include "capture/tls_library_watcher.h"
 #include "capture/tls_record_assembler.h"
 #include "common/log.h"
 #include "mailtap/bpf_tls_abi.h"
@@ -148,9 +150,13 @@ struct TlsProbes::Impl {
   size_t drained = 0;                       // records handed over by the Drain() in progress
   std::vector<uint8_t> set_aside;           // the first record past a Drain()'s limit
   bool has_set_aside = false;
+  std::unique_ptr<TlsLibraryWatcher> watcher;  // null: no watcher
+  uint64_t libraries_probed_later = 0;
+  std::chrono::steady_clock::time_point next_watch_poll;
   static constexpr int kStopDrain = -1;
 
   ~Impl() {
+    watcher.reset();
     library_links.clear();
     kernel_links.clear();
   }
@@ -158,6 +164,9 @@ struct TlsProbes::Impl {
   void ChooseSocketHooks();
   void AttachKernel();
   void AttachLibrary(const TlsLibraryFile& file);
+  TlsWatchReport AttachLibraryInWatcher(const TlsLibraryFile& file);
+  void StartWatcher(const TlsLibraryScanConfig& scan_config, const TlsLibraryScan& scan);
+  void PollWatcher();
   static int OnRecord(void* ctx, void* data, size_t size);
 };
 
@@ -256,6 +265,58 @@ void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
   attached.push_back(std::move(lib));
 }
 
+// Runs in the watcher: AttachLibrary, its outcome as a report for the agent.
+TlsWatchReport TlsProbes::Impl::AttachLibraryInWatcher(const TlsLibraryFile& file) {
+  const size_t attached_before = attached.size();
+  AttachLibrary(file);
+  TlsWatchReport report;
+  report.file = file;
+  if (attached.size() > attached_before) {
+    report.probes = attached.back().probes;
+    report.entry_points = attached.back().entry_points;
+  } else {
+    report.reason = skipped.empty() ? "cannot attach uprobes" : skipped.back().reason;
+  }
+  return report;
+}
+
+// The files found at start-up, attached or not, are known to the watcher: it looks for new ones.
+void TlsProbes::Impl::StartWatcher(const TlsLibraryScanConfig& scan_config,
+                                   const TlsLibraryScan& scan) {
+  if (config.watch_interval.count() <= 0) return;
+  std::set<TlsLibraryWatcher::FileId> known;
+  for (const TlsLibraryFile& f : scan.files) known.insert({f.dev, f.ino});
+  std::vector<int> keep_fds;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) keep_fds.push_back(bpf_program__fd(prog));
+  try {
+    watcher = TlsLibraryWatcher::Start(
+        scan_config, config.watch_interval, std::move(known),
+        [this](const TlsLibraryFile& file) { return AttachLibraryInWatcher(file); }, keep_fds);
+    next_watch_poll = std::chrono::steady_clock::now() + config.watch_interval;
+  } catch (const std::exception& e) {
+    Log(Severity::kWarn,
+        "TLS plaintext: no library watcher ({}): library files first used after start-up are "
+        "not probed until the agent restarts",
+        e.what());
+  }
+}
+
+// At most once per watch interval (a read of a pipe): the files the watcher probed or refused.
+void TlsProbes::Impl::PollWatcher() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!watcher || now < next_watch_poll) return;
+  next_watch_poll = now + config.watch_interval;
+  for (TlsWatchReport& r : watcher->Poll()) {
+    if (r.probes > 0) {
+      attached.push_back({std::move(r.file), r.probes, std::move(r.entry_points)});
+      ++libraries_probed_later;
+    } else {
+      skipped.push_back({r.file.path, r.file.found_by, r.reason});
+    }
+  }
+}
+
 // A record captured after the drain's limit is copied aside and ends the drain (libbpf has
 // already consumed it when the callback runs, so it cannot be left in the ring).
 int TlsProbes::Impl::OnRecord(void* ctx, void* data, size_t size) {
@@ -302,6 +363,7 @@ std::unique_ptr<TlsProbes> TlsProbes::Open(const TlsCaptureConfig& config, const
     impl->skipped.push_back(std::move(s));
   }
   for (const TlsLibraryFile& file : scan.files) impl->AttachLibrary(file);
+  impl->StartWatcher(scan_config, scan);
   if (impl->attached.empty()) {
     Log(Severity::kWarn,
         "TLS plaintext: no TLS library found to probe; STARTTLS sessions are analysed up to "
@@ -317,6 +379,7 @@ int TlsProbes::ring_fd() const { return bpf_map__fd(impl_->skel->maps.tls_events
 
 size_t TlsProbes::Drain(TlsPlaintextSink* sink, uint64_t up_to_ns) {
   Impl& s = *impl_;
+  s.PollWatcher();
   s.drained = 0;
   if (s.has_set_aside) {
     uint64_t ts_ns = 0;
@@ -334,6 +397,7 @@ size_t TlsProbes::Drain(TlsPlaintextSink* sink, uint64_t up_to_ns) {
 }
 
 void TlsProbes::Detach() {
+  impl_->watcher.reset();
   impl_->library_links.clear();
   impl_->kernel_links.clear();
 }
@@ -366,6 +430,12 @@ void TlsProbes::VisitStats(StatsVisitor& visitor) const {
                 StatKind::kGauge);
   visitor.Visit("tls", "libraries_not_probed", s.skipped.size(),
                 "TLS library files found but not probed (see the start-up log).", StatKind::kGauge);
+  visitor.Visit("tls", "libraries_probed_after_start", s.libraries_probed_later,
+                "TLS library files first used after start-up and probed by the library watcher.",
+                StatKind::kCounter);
+  visitor.Visit("tls", "library_watcher", s.watcher ? 1u : 0u,
+                "1 while the library watcher runs (probes library files first used later).",
+                StatKind::kGauge);
   visitor.Visit("tls", "uprobes", static_cast<uint64_t>(probes),
                 "Uprobes and uretprobes attached to TLS libraries.", StatKind::kGauge);
   visitor.Visit("tls", "socket_probes", s.kernel_links.size(),
