@@ -6,7 +6,7 @@ inode, first on its library path, as a container's own copy would be). The libra
 find that file and probe it; a swaks STARTTLS session to Exim must then give smtp.log the
 client's sender, recipient and subject, and events from inside TLS.
 
-Also checked: the watcher keeps exactly the capabilities docs/deployment.md lists (CAP_BPF,
+Also checked: `mailtap status` lists the libraries probed at start-up; the watcher keeps exactly the capabilities docs/deployment.md lists (CAP_BPF,
 CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH; read from /proc/PID/status) while
 the agent keeps none; after SIGTERM neither process remains and nothing of either stays attached
 (bpftool).
@@ -119,6 +119,9 @@ def main():
             res.equal("the watcher keeps only what attaching needs", hex(cap_eff(pids[1])),
                       hex(WATCHER_CAPS))
         res.equal("nothing probed after start yet", probed_later(agent), 0)
+        source = agent.status()["capture_source"]
+        res.check("`mailtap status` names the library probed at start-up and where the probes sit",
+                  "libssl.so.3 (OpenSSL 3, inode " in source and " probes: " in source, source)
         started = subprocess.run([FIXTURE, "start", "--own-gnutls"], capture_output=True,
                                  timeout=300)
         if started.returncode != 0:
