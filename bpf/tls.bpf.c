@@ -403,7 +403,7 @@ static __always_inline __s64 call__result(const struct tls_call *c, long rc)
 		return (__s64)(int)rc;
 	if (c->ret_kind == TLS_RET_SSIZE)
 		return rc;
-	if ((int)rc != 1)
+	if ((int)rc <= 0)
 		return 0;
 	if (bpf_probe_read_user(&count, sizeof(count), (void *)c->count_ptr) != 0)
 		return 0;

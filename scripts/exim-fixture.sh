@@ -2,8 +2,12 @@
 # A real Exim (GnuTLS) on 127.0.0.1:2525 beside the Postfix fixture, for the privileged TLS
 # tests (tests/privileged/tls_probes_test.cc).
 #
-#   scripts/exim-fixture.sh start   fetch and unpack Exim (once), start the daemon
-#   scripts/exim-fixture.sh stop    stop it (no error when it is not running)
+#   scripts/exim-fixture.sh start                fetch and unpack Exim (once), start the daemon
+#   scripts/exim-fixture.sh start --own-gnutls   the same, with a fresh private copy of
+#                                                libgnutls.so.30 (a new inode) first on its
+#                                                library path: a library file no agent has seen,
+#                                                as a container's own copy would be
+#   scripts/exim-fixture.sh stop                 stop it (no error when it is not running)
 #
 # The exim4 packages conflict with postfix, so they are not installed: `apt-get download` fetches
 # exim4-daemon-light, exim4-base, exim4-config and libidn12, `dpkg-deb -x` unpacks them under
@@ -67,7 +71,16 @@ case "${1:-}" in
     unpack
     configure
     running && kill "$(cat $PIDFILE)" && sleep 0.5
-    LD_LIBRARY_PATH=$DIR/root/usr/lib/x86_64-linux-gnu:$DIR/root/lib/x86_64-linux-gnu \
+    libpath=$DIR/root/usr/lib/x86_64-linux-gnu:$DIR/root/lib/x86_64-linux-gnu
+    if [ "${2:-}" = --own-gnutls ]; then
+      gnutls=$(ldconfig -p | awk '/libgnutls.so.30 .*x86-64/ {print $NF; exit}')
+      [ -n "$gnutls" ] || die "no libgnutls.so.30 to copy"
+      mkdir -p $DIR/own-gnutls
+      rm -f $DIR/own-gnutls/libgnutls.so.30
+      cp "$gnutls" $DIR/own-gnutls/libgnutls.so.30 || die "cannot copy $gnutls"
+      libpath=$DIR/own-gnutls:$libpath
+    fi
+    LD_LIBRARY_PATH=$libpath \
       $DIR/root/usr/sbin/exim4 -C $DIR/exim.conf -bd -odq -oP $PIDFILE 2>$DIR/log/stderr \
       || die "exim did not start (see $DIR/log)"
     i=0
@@ -84,7 +97,7 @@ case "${1:-}" in
     echo "exim-fixture: exim stopped"
     ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start [--own-gnutls] | stop" >&2
     exit 2
     ;;
 esac

@@ -201,4 +201,27 @@ void DropPrivileges(const std::string& user) {
   Verify(pw);
 }
 
+std::string KeepOnlyCapabilities(uint64_t keep) {
+  CapSets caps;
+  if (!ReadCaps(&caps)) return ErrnoText("capget");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ErrnoText("prctl(PR_SET_NO_NEW_PRIVS)");
+  if (Has(caps.effective, CAP_SETPCAP)) {
+    for (int cap = 0; cap <= CapLastCap(); ++cap) {
+      if (!Has(keep, cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+        return ErrnoText("prctl(PR_CAPBSET_DROP)");
+      }
+    }
+  }
+  const uint64_t kept = caps.permitted & keep;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  data[0].effective = data[0].permitted = static_cast<uint32_t>(kept);
+  data[1].effective = data[1].permitted = static_cast<uint32_t>(kept >> 32);
+  if (syscall(SYS_capset, &header, data) != 0) return ErrnoText("capset");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return ErrnoText("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+  }
+  return "";
+}
+
 }  // namespace mailtap

@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -41,5 +42,12 @@ std::optional<UserIds> LookupUser(const std::string& user);
 // REQUIRES: called before any other thread is started (capabilities are per thread); it throws
 // if the process already has several threads.
 void DropPrivileges(const std::string& user);
+
+// For a helper process that must keep a few capabilities while the rest of the agent drops them
+// all (the TLS library watcher, tls_library_watcher.h): effective and permitted = the current
+// ones within `keep` (a mask of CAP_* bits), inheritable and ambient empty, the bounding set
+// reduced to `keep` where CAP_SETPCAP allows, and PR_SET_NO_NEW_PRIVS. The uid is unchanged.
+// Returns an empty string, or what failed. Never throws.
+std::string KeepOnlyCapabilities(uint64_t keep);
 
 }  // namespace mailtap

@@ -9,11 +9,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
 #include "capture/boot_clock.h"
 #include "capture/kernel_counters.h"
+#include "capture/tls_entry_points.h"
+#include "capture/tls_library_watcher.h"
 #include "capture/tls_record_assembler.h"
 #include "common/log.h"
 #include "mailtap/bpf_tls_abi.h"
@@ -78,25 +82,52 @@ struct RingDeleter {
   void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
 };
 
-// A function probed and its entry and return programs.
+// A function probed and its entry and return programs: by name, or at a file offset.
 struct ProbedFunction {
-  const char* name;
+  std::string name;
   bpf_program* entry;
   bpf_program* exit;
+  std::optional<uint64_t> offset;
 };
 
-// The functions probed per library kind (tls__ret is the return of every data call).
-std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, TlsLibraryKind kind) {
-  if (kind == TlsLibraryKind::kGnuTls30) {
-    return {
-        {"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret},
-        {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret},
-        {"gnutls_record_uncork", skel.progs.tls__gnutls_uncork, skel.progs.tls__gnutls_uncork_ret}};
+// OpenSSL's read (or write) pair: the internal function both forms call when it can be found
+// (one trap per call instead of a trap and a single-step; see tls_entry_points.h), else the two
+// exported functions. `notes` gets a line for Describe() and the log.
+void AddOpenSslPair(tls_bpf& skel, const TlsLibraryFile& file, const char* plain, const char* ex,
+                    bpf_program* ex_entry, bpf_program* plain_entry,
+                    std::vector<ProbedFunction>& out, std::string& notes) {
+  const SharedCallee shared = FindSharedCalleeInFile(file.open_path, plain, ex);
+  if (!notes.empty()) notes += "; ";
+  if (shared.file_offset) {
+    // The internal function has the _ex form's arguments: (SSL *, buf, num, size_t *count).
+    out.push_back({std::string("the function shared by ") + plain + " and " + ex, ex_entry,
+                   skel.progs.tls__ret, shared.file_offset});
+    notes += std::string(plain) + "/" + ex + " at their shared function";
+    return;
   }
-  return {{"SSL_read", skel.progs.tls__ssl_read, skel.progs.tls__ret},
-          {"SSL_write", skel.progs.tls__ssl_write, skel.progs.tls__ret},
-          {"SSL_read_ex", skel.progs.tls__ssl_read_ex, skel.progs.tls__ret},
-          {"SSL_write_ex", skel.progs.tls__ssl_write_ex, skel.progs.tls__ret}};
+  out.push_back({plain, plain_entry, skel.progs.tls__ret, std::nullopt});
+  out.push_back({ex, ex_entry, skel.progs.tls__ret, std::nullopt});
+  notes += std::string(plain) + "/" + ex + " by name (" + shared.reason + ")";
+}
+
+// The functions probed per library kind (tls__ret is the return of every data call).
+std::vector<ProbedFunction> EntryPrograms(tls_bpf& skel, const TlsLibraryFile& file,
+                                          std::string& notes) {
+  if (file.kind == TlsLibraryKind::kGnuTls30) {
+    notes = "by name";
+    return {{"gnutls_record_recv", skel.progs.tls__gnutls_recv, skel.progs.tls__ret, {}},
+            {"gnutls_record_send", skel.progs.tls__gnutls_send, skel.progs.tls__ret, {}},
+            {"gnutls_record_uncork",
+             skel.progs.tls__gnutls_uncork,
+             skel.progs.tls__gnutls_uncork_ret,
+             {}}};
+  }
+  std::vector<ProbedFunction> out;
+  AddOpenSslPair(skel, file, "SSL_read", "SSL_read_ex", skel.progs.tls__ssl_read_ex,
+                 skel.progs.tls__ssl_read, out, notes);
+  AddOpenSslPair(skel, file, "SSL_write", "SSL_write_ex", skel.progs.tls__ssl_write_ex,
+                 skel.progs.tls__ssl_write, out, notes);
+  return out;
 }
 
 }  // namespace
@@ -119,9 +150,13 @@ struct TlsProbes::Impl {
   size_t drained = 0;                       // records handed over by the Drain() in progress
   std::vector<uint8_t> set_aside;           // the first record past a Drain()'s limit
   bool has_set_aside = false;
+  std::unique_ptr<TlsLibraryWatcher> watcher;  // null: no watcher
+  uint64_t libraries_probed_later = 0;
+  std::chrono::steady_clock::time_point next_watch_poll;
   static constexpr int kStopDrain = -1;
 
   ~Impl() {
+    watcher.reset();
     library_links.clear();
     kernel_links.clear();
   }
@@ -129,6 +164,9 @@ struct TlsProbes::Impl {
   void ChooseSocketHooks();
   void AttachKernel();
   void AttachLibrary(const TlsLibraryFile& file);
+  TlsWatchReport AttachLibraryInWatcher(const TlsLibraryFile& file);
+  void StartWatcher(const TlsLibraryScanConfig& scan_config, const TlsLibraryScan& scan);
+  void PollWatcher();
   static int OnRecord(void* ctx, void* data, size_t size);
 };
 
@@ -198,15 +236,17 @@ void TlsProbes::Impl::AttachKernel() {
 // Entry and return probe on every function of the library that it exports; a library where
 // none attaches is skipped with the first error.
 void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
-  AttachedTlsLibrary lib{file, 0};
+  AttachedTlsLibrary lib{file, 0, ""};
   std::string first_error;
-  for (const auto& [function, entry, exit] : EntryPrograms(*skel, file.kind)) {
+  for (const ProbedFunction& f : EntryPrograms(*skel, file, lib.entry_points)) {
     for (bool retprobe : {false, true}) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = function);
-      bpf_program* prog = retprobe ? exit : entry;
-      LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, file.open_path.c_str(), 0, &opts));
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe,
+                  .func_name = f.offset ? nullptr : f.name.c_str());
+      bpf_program* prog = retprobe ? f.exit : f.entry;
+      LinkPtr link(bpf_program__attach_uprobe_opts(prog, -1, file.open_path.c_str(),
+                                                   f.offset.value_or(0), &opts));
       if (!link) {
-        if (first_error.empty()) first_error = std::string(function) + ": " + strerror(errno);
+        if (first_error.empty()) first_error = f.name + ": " + strerror(errno);
         continue;
       }
       library_links.push_back(std::move(link));
@@ -219,9 +259,62 @@ void TlsProbes::Impl::AttachLibrary(const TlsLibraryFile& file) {
         skipped.back().reason);
     return;
   }
-  Log(Severity::kInfo, "TLS plaintext: probing {} ({}, inode {}, {} probes, found by {})",
-      file.path, TlsLibraryKindName(file.kind), file.ino, lib.probes, file.found_by);
+  Log(Severity::kInfo, "TLS plaintext: probing {} ({}, inode {}, {} probes: {}; found by {})",
+      file.path, TlsLibraryKindName(file.kind), file.ino, lib.probes, lib.entry_points,
+      file.found_by);
   attached.push_back(std::move(lib));
+}
+
+// Runs in the watcher: AttachLibrary, its outcome as a report for the agent.
+TlsWatchReport TlsProbes::Impl::AttachLibraryInWatcher(const TlsLibraryFile& file) {
+  const size_t attached_before = attached.size();
+  AttachLibrary(file);
+  TlsWatchReport report;
+  report.file = file;
+  if (attached.size() > attached_before) {
+    report.probes = attached.back().probes;
+    report.entry_points = attached.back().entry_points;
+  } else {
+    report.reason = skipped.empty() ? "cannot attach uprobes" : skipped.back().reason;
+  }
+  return report;
+}
+
+// The files found at start-up, attached or not, are known to the watcher: it looks for new ones.
+void TlsProbes::Impl::StartWatcher(const TlsLibraryScanConfig& scan_config,
+                                   const TlsLibraryScan& scan) {
+  if (config.watch_interval.count() <= 0) return;
+  std::set<TlsLibraryWatcher::FileId> known;
+  for (const TlsLibraryFile& f : scan.files) known.insert({f.dev, f.ino});
+  std::vector<int> keep_fds;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) keep_fds.push_back(bpf_program__fd(prog));
+  try {
+    watcher = TlsLibraryWatcher::Start(
+        scan_config, config.watch_interval, std::move(known),
+        [this](const TlsLibraryFile& file) { return AttachLibraryInWatcher(file); }, keep_fds);
+    next_watch_poll = std::chrono::steady_clock::now() + config.watch_interval;
+  } catch (const std::exception& e) {
+    Log(Severity::kWarn,
+        "TLS plaintext: no library watcher ({}): library files first used after start-up are "
+        "not probed until the agent restarts",
+        e.what());
+  }
+}
+
+// At most once per watch interval (a read of a pipe): the files the watcher probed or refused.
+void TlsProbes::Impl::PollWatcher() {
+  const auto now = std::chrono::steady_clock::now();
+  if (!watcher || now < next_watch_poll) return;
+  next_watch_poll = now + config.watch_interval;
+  for (TlsWatchReport& r : watcher->Poll()) {
+    if (r.probes > 0) {
+      attached.push_back({std::move(r.file), r.probes, std::move(r.entry_points)});
+      ++libraries_probed_later;
+    } else {
+      skipped.push_back({r.file.path, r.file.found_by, r.reason});
+    }
+  }
 }
 
 // A record captured after the drain's limit is copied aside and ends the drain (libbpf has
@@ -270,6 +363,7 @@ std::unique_ptr<TlsProbes> TlsProbes::Open(const TlsCaptureConfig& config, const
     impl->skipped.push_back(std::move(s));
   }
   for (const TlsLibraryFile& file : scan.files) impl->AttachLibrary(file);
+  impl->StartWatcher(scan_config, scan);
   if (impl->attached.empty()) {
     Log(Severity::kWarn,
         "TLS plaintext: no TLS library found to probe; STARTTLS sessions are analysed up to "
@@ -285,6 +379,7 @@ int TlsProbes::ring_fd() const { return bpf_map__fd(impl_->skel->maps.tls_events
 
 size_t TlsProbes::Drain(TlsPlaintextSink* sink, uint64_t up_to_ns) {
   Impl& s = *impl_;
+  s.PollWatcher();
   s.drained = 0;
   if (s.has_set_aside) {
     uint64_t ts_ns = 0;
@@ -302,6 +397,7 @@ size_t TlsProbes::Drain(TlsPlaintextSink* sink, uint64_t up_to_ns) {
 }
 
 void TlsProbes::Detach() {
+  impl_->watcher.reset();
   impl_->library_links.clear();
   impl_->kernel_links.clear();
 }
@@ -316,7 +412,8 @@ std::string TlsProbes::Describe() const {
     const AttachedTlsLibrary& a = impl_->attached[i];
     if (i > 0) out += ", ";
     out += a.file.path + " (" + std::string(TlsLibraryKindName(a.file.kind)) + ", inode " +
-           std::to_string(a.file.ino) + ", " + std::to_string(a.probes) + " probes)";
+           std::to_string(a.file.ino) + ", " + std::to_string(a.probes) +
+           " probes: " + a.entry_points + ")";
   }
   for (const SkippedTlsLibrary& s : impl_->skipped) {
     out += "; not probed: " + s.path + " (" + s.reason + ")";
@@ -333,6 +430,12 @@ void TlsProbes::VisitStats(StatsVisitor& visitor) const {
                 StatKind::kGauge);
   visitor.Visit("tls", "libraries_not_probed", s.skipped.size(),
                 "TLS library files found but not probed (see the start-up log).", StatKind::kGauge);
+  visitor.Visit("tls", "libraries_probed_after_start", s.libraries_probed_later,
+                "TLS library files first used after start-up and probed by the library watcher.",
+                StatKind::kCounter);
+  visitor.Visit("tls", "library_watcher", s.watcher ? 1u : 0u,
+                "1 while the library watcher runs (probes library files first used later).",
+                StatKind::kGauge);
   visitor.Visit("tls", "uprobes", static_cast<uint64_t>(probes),
                 "Uprobes and uretprobes attached to TLS libraries.", StatKind::kGauge);
   visitor.Visit("tls", "socket_probes", s.kernel_links.size(),

@@ -5,10 +5,12 @@
 //
 // Coverage: uprobes belong to the library file (its inode), so every process that maps an
 // attached file is covered, including processes started after the agent. A library file first
-// used after start-up (a container started later with its own copy) is not: attaching needs
-// CAP_BPF and CAP_PERFMON, which the agent gives up after start-up. See bpf/README.md.
+// used after start-up (a container started later with its own copy) is found and probed by the
+// TLS library watcher (tls_library_watcher.h), a child process that keeps the few capabilities
+// attaching needs, within `watch_interval` of its first use. See bpf/README.md.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,12 +33,16 @@ struct TlsCaptureConfig {
   std::string proc_root = "/proc";
   size_t ring_size = size_t{8} << 20;  // power of two, page multiple
   uint32_t max_copy = 256 * 1024;      // plaintext bytes per call at most (<= 256 KiB)
+  // How often the library watcher looks for library files first used after start-up; 0: no
+  // watcher (such files stay unprobed until the agent restarts).
+  std::chrono::milliseconds watch_interval{1000};
 };
 
 // One library file with probes on it.
 struct AttachedTlsLibrary {
   TlsLibraryFile file;
-  int probes = 0;  // uprobes + uretprobes
+  int probes = 0;            // uprobes + uretprobes
+  std::string entry_points;  // where they sit: "SSL_read/SSL_read_ex at their shared function; ..."
 };
 
 class TlsProbes {

@@ -247,10 +247,17 @@ TEST_F(TlsProbesTest, LoadsAndProbesTheSystemOpenSsl) {
   auto stats = Stats(*source);
   ASSERT_EQ(stats["enabled"], 1u) << source->Describe();
   EXPECT_GE(stats["libraries_probed"], 1u);
-  EXPECT_GE(stats["uprobes"], 8u) << "entry and return on SSL_read/_write and their _ex forms";
+  EXPECT_GE(stats["uprobes"], 4u) << "entry and return for reads and for writes";
   EXPECT_EQ(stats["socket_probes"], 2u) << "one send and one receive hook";
   EXPECT_NE(source->Describe().find("libssl.so.3 (OpenSSL 3, inode "), std::string::npos)
       << source->Describe();
+#if defined(__x86_64__)
+  // Debian's OpenSSL: probed at the internal functions, one trap per call (tls_entry_points.h).
+  EXPECT_NE(source->Describe().find("4 probes: SSL_read/SSL_read_ex at their shared function; "
+                                    "SSL_write/SSL_write_ex at their shared function"),
+            std::string::npos)
+      << source->Describe();
+#endif
 }
 
 TEST_F(TlsProbesTest, OffLoadsNothingAndSaysSo) {
