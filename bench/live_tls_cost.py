@@ -106,9 +106,8 @@ def reexec_with_own_libssl():
     library path, so that the load generator's TLS calls do not hit the agent's uprobes (they are
     placed on the library *file*, for every process that maps it). On a real mail host the
     clients are elsewhere; here they share the machine, and every probed call costs its caller
-    a trap on entry and one on return (~9 us per call pair on this VM, measured with a Python
-    TLS echo loop: 28 -> 65-74 us per round trip of 4 calls), which would be charged to the
-    server's throughput."""
+    a trap on entry and a return through the kernel's trampoline (about 7 us per call on this
+    loaded VM; docs/benchmarks.md), which would be charged to the server's throughput."""
     import shutil
     os.makedirs(OWN_LIBDIR, exist_ok=True)
     for name in ("libssl.so.3", "libcrypto.so.3"):

@@ -7,8 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -150,7 +152,11 @@ struct TlsProbes::Impl {
   size_t drained = 0;                       // records handed over by the Drain() in progress
   std::vector<uint8_t> set_aside;           // the first record past a Drain()'s limit
   bool has_set_aside = false;
-  std::unique_ptr<TlsLibraryWatcher> watcher;  // null: no watcher
+  std::unique_ptr<TlsLibraryWatcher> watcher;  // null: no watcher (capture thread only)
+  std::atomic<bool> watcher_running{false};    // for VisitStats on other threads
+  // Guards attached, skipped and libraries_probed_later once the watcher runs: the capture
+  // thread adds what it reports while VisitStats and Describe read them on other threads.
+  mutable std::mutex libraries_mutex;
   uint64_t libraries_probed_later = 0;
   std::chrono::steady_clock::time_point next_watch_poll;
   static constexpr int kStopDrain = -1;
@@ -294,6 +300,7 @@ void TlsProbes::Impl::StartWatcher(const TlsLibraryScanConfig& scan_config,
         scan_config, config.watch_interval, std::move(known),
         [this](const TlsLibraryFile& file) { return AttachLibraryInWatcher(file); }, keep_fds);
     next_watch_poll = std::chrono::steady_clock::now() + config.watch_interval;
+    watcher_running = true;
   } catch (const std::exception& e) {
     Log(Severity::kWarn,
         "TLS plaintext: no library watcher ({}): library files first used after start-up are "
@@ -307,7 +314,10 @@ void TlsProbes::Impl::PollWatcher() {
   const auto now = std::chrono::steady_clock::now();
   if (!watcher || now < next_watch_poll) return;
   next_watch_poll = now + config.watch_interval;
-  for (TlsWatchReport& r : watcher->Poll()) {
+  std::vector<TlsWatchReport> reports = watcher->Poll();
+  if (reports.empty()) return;
+  std::lock_guard lock(libraries_mutex);
+  for (TlsWatchReport& r : reports) {
     if (r.probes > 0) {
       attached.push_back({std::move(r.file), r.probes, std::move(r.entry_points)});
       ++libraries_probed_later;
@@ -397,15 +407,24 @@ size_t TlsProbes::Drain(TlsPlaintextSink* sink, uint64_t up_to_ns) {
 }
 
 void TlsProbes::Detach() {
+  impl_->watcher_running = false;
   impl_->watcher.reset();
   impl_->library_links.clear();
   impl_->kernel_links.clear();
 }
 
-const std::vector<AttachedTlsLibrary>& TlsProbes::attached() const { return impl_->attached; }
-const std::vector<SkippedTlsLibrary>& TlsProbes::skipped() const { return impl_->skipped; }
+std::vector<AttachedTlsLibrary> TlsProbes::attached() const {
+  std::lock_guard lock(impl_->libraries_mutex);
+  return impl_->attached;
+}
+
+std::vector<SkippedTlsLibrary> TlsProbes::skipped() const {
+  std::lock_guard lock(impl_->libraries_mutex);
+  return impl_->skipped;
+}
 
 std::string TlsProbes::Describe() const {
+  std::lock_guard lock(impl_->libraries_mutex);
   std::string out = std::string("TLS plaintext (socket ") + impl_->socket_hooks + "): ";
   if (impl_->attached.empty()) out += "no library probed";
   for (size_t i = 0; i < impl_->attached.size(); ++i) {
@@ -424,16 +443,20 @@ std::string TlsProbes::Describe() const {
 void TlsProbes::VisitStats(StatsVisitor& visitor) const {
   const Impl& s = *impl_;
   s.counters.Visit(visitor, "tls", kTlsCounterInfo);
+  std::unique_lock lock(s.libraries_mutex);
   int probes = 0;
   for (const AttachedTlsLibrary& a : s.attached) probes += a.probes;
-  visitor.Visit("tls", "libraries_probed", s.attached.size(), "TLS library files with uprobes.",
+  const uint64_t probed = s.attached.size(), not_probed = s.skipped.size();
+  const uint64_t probed_later = s.libraries_probed_later;
+  lock.unlock();
+  visitor.Visit("tls", "libraries_probed", probed, "TLS library files with uprobes.",
                 StatKind::kGauge);
-  visitor.Visit("tls", "libraries_not_probed", s.skipped.size(),
+  visitor.Visit("tls", "libraries_not_probed", not_probed,
                 "TLS library files found but not probed (see the start-up log).", StatKind::kGauge);
-  visitor.Visit("tls", "libraries_probed_after_start", s.libraries_probed_later,
+  visitor.Visit("tls", "libraries_probed_after_start", probed_later,
                 "TLS library files first used after start-up and probed by the library watcher.",
                 StatKind::kCounter);
-  visitor.Visit("tls", "library_watcher", s.watcher ? 1u : 0u,
+  visitor.Visit("tls", "library_watcher", s.watcher_running ? 1u : 0u,
                 "1 while the library watcher runs (probes library files first used later).",
                 StatKind::kGauge);
   visitor.Visit("tls", "uprobes", static_cast<uint64_t>(probes),

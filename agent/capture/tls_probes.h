@@ -71,10 +71,13 @@ class TlsProbes {
   // Detaches every probe (nothing new is captured); the ring can still be drained.
   void Detach();
 
-  const std::vector<AttachedTlsLibrary>& attached() const;
-  const std::vector<SkippedTlsLibrary>& skipped() const;
+  // What is probed and what was found but not, with the files the library watcher reported so
+  // far. Thread-safe (copies).
+  std::vector<AttachedTlsLibrary> attached() const;
+  std::vector<SkippedTlsLibrary> skipped() const;
 
-  // "TLS plaintext from /usr/lib/x86_64-linux-gnu/libssl.so.3 (OpenSSL 3, inode 1234, 8 probes)"
+  // "TLS plaintext (socket ...): /usr/lib/x86_64-linux-gnu/libssl.so.3 (OpenSSL 3, inode 1234,
+  // 4 probes: SSL_read/SSL_read_ex at their shared function; ...)"; thread-safe.
   std::string Describe() const;
 
   // Group "tls": the kernel's counters ("kernel_*"; loss causes "tls_unmatched",

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -258,6 +260,30 @@ TEST_F(TlsProbesTest, LoadsAndProbesTheSystemOpenSsl) {
             std::string::npos)
       << source->Describe();
 #endif
+}
+
+// What `mailtap status` shows (capture_source) and the metrics count: a library file found but
+// not probed, with the reason. Here a file named libssl.so.3 that is not an ELF file, in a
+// library directory of the configuration.
+TEST_F(TlsProbesTest, ALibraryFoundButNotProbedIsListedWithTheReason) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mailtap-not-probed-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "libssl.so.3") << "not an ELF file\n";
+  LiveCaptureConfig config;
+  config.interfaces = {"lo"};
+  config.ports = PortSet{25};
+  config.tls.library_dirs.push_back(dir.string());
+  auto source = RingbufSource::Open(config);
+  const std::string described = source->Describe();
+  const uint64_t not_probed = Stats(*source)["libraries_not_probed"];
+  source.reset();
+  std::filesystem::remove_all(dir);
+  EXPECT_GE(not_probed, 1u);
+  EXPECT_NE(described.find("; not probed: " + (dir / "libssl.so.3").string() +
+                           " (cannot attach uprobes (SSL_read: "),
+            std::string::npos)
+      << described;
 }
 
 TEST_F(TlsProbesTest, OffLoadsNothingAndSaysSo) {
