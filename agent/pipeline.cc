@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "common/log.h"
+#include "sinks/conn_log_writer.h"
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
@@ -62,6 +63,10 @@ class Pipeline::Outputs {
       ssl_options.format = config.log_format;
       ssl_options.limits = config.tunables.log_limits;
       ssl_log_ = std::make_unique<SslLogWriter>(*config.log_dir, ssl_options);
+      ConnLogWriterOptions conn_options;
+      conn_options.format = config.log_format;
+      conn_options.limits = config.tunables.log_limits;
+      conn_log_ = std::make_unique<ConnLogWriter>(*config.log_dir, conn_options);
     }
   }
   // A failed reopen is counted and logged by the writer and retried at the next SIGHUP.
@@ -70,12 +75,14 @@ class Pipeline::Outputs {
     if (smtp_log_) smtp_log_->Reopen();
     if (weird_log_) weird_log_->Reopen();
     if (ssl_log_) ssl_log_->Reopen();
+    if (conn_log_) conn_log_->Reopen();
   }
   void HandTo(uid_t uid, gid_t gid) {
     if (events_) events_->output().HandTo(uid, gid);
     if (smtp_log_) smtp_log_->output().HandTo(uid, gid);
     if (weird_log_) weird_log_->output().HandTo(uid, gid);
     if (ssl_log_) ssl_log_->output().HandTo(uid, gid);
+    if (conn_log_) conn_log_->output().HandTo(uid, gid);
   }
   // Whether any output dropped bytes on a failed write (each said so on stderr when it began).
   bool LostOutput() {
@@ -87,6 +94,7 @@ class Pipeline::Outputs {
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
   WeirdLogWriter* weird_log() { return weird_log_.get(); }
   SslLogWriter* ssl_log() { return ssl_log_.get(); }
+  ConnLogWriter* conn_log() { return conn_log_.get(); }
   SslRecordSink& ssl_records() {
     if (ssl_log_) return *ssl_log_;
     return no_ssl_records_;
@@ -97,6 +105,7 @@ class Pipeline::Outputs {
   std::unique_ptr<SmtpLogWriter> smtp_log_;
   std::unique_ptr<WeirdLogWriter> weird_log_;
   std::unique_ptr<SslLogWriter> ssl_log_;
+  std::unique_ptr<ConnLogWriter> conn_log_;
   NoSslRecords no_ssl_records_;
 };
 
@@ -128,10 +137,14 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   // comes first so that an event reaches the outputs before the weirds it causes.
   bus_.AddSink(redactor_.get());
   bus_.AddSink(transaction_log_.get());
+  conn_analysis_ = std::make_unique<ConnAnalysisObserver>();
+  bus_.AddSink(conn_analysis_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
+  flow_config.community_id_seed = config.community_id_seed;
   flows_ = std::make_unique<FlowTable>(flow_config, *analyzers_, uids_, &bus_);
+  flows_->SetConnRecordSink(outputs_->conn_log());
   tls_router_ = std::make_unique<TlsPlaintextRouter>(TlsJoinConfig{}, *flows_, bus_);
   bus_.AddSink(tls_router_.get());
 
@@ -141,6 +154,7 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
   if (outputs_->ssl_log()) stats_sources_.push_back(outputs_->ssl_log());
+  if (outputs_->conn_log()) stats_sources_.push_back(outputs_->conn_log());
 }
 
 Pipeline::~Pipeline() = default;
@@ -207,6 +221,7 @@ void Pipeline::FlushRecords() {
   bus_.Flush();
   records_.Flush();
   outputs_->ssl_records().Flush();
+  if (outputs_->conn_log()) outputs_->conn_log()->Flush();
 }
 
 void Pipeline::HandOutputsTo(uid_t uid, gid_t gid) { outputs_->HandTo(uid, gid); }

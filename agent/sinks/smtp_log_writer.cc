@@ -30,6 +30,14 @@ void BuildRecord(const SmtpRecord& r, LogLineBuilder& b) {
   b.String("user_agent", r.user_agent);
   b.Bool("tls", r.tls);
   b.StringSet("fuids", std::optional<std::vector<std::string>>(r.fuids));  // always logged
+  b.OptionalString("community_id", r.community_id);  // not Zeek's base field: appended
+}
+
+// Zeek's columns, then mailtap's own (written in both formats: Zeek's tools read #fields).
+LogSchema WithMailtapColumns(LogSchema schema) {
+  schema.fields.push_back("community_id");
+  schema.types.push_back("string");
+  return schema;
 }
 
 // Not Zeek's columns: only in JSON, and only when known, so that Zeek's TSV layout and replays
@@ -55,7 +63,7 @@ std::string Format(const SmtpRecord& r, LogFormat format, const LogLimits& limit
 }  // namespace
 
 const LogSchema& SmtpLogSchema() {
-  static const LogSchema schema{
+  static const LogSchema schema = WithMailtapColumns(LogSchema{
       "smtp",
       {"ts",
        "uid",
@@ -87,7 +95,7 @@ const LogSchema& SmtpLogSchema() {
        "count",       "string",        "string", "set[string]", "string",       "string",
        "set[string]", "set[string]",   "string", "string",      "string",       "string",
        "addr",        "string",        "string", "string",      "vector[addr]", "string",
-       "bool",        "vector[string]"}};
+       "bool",        "vector[string]"}});
   return schema;
 }
 

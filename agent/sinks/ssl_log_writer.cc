@@ -23,6 +23,7 @@ void BuildRecord(const SslRecord& r, LogLineBuilder& b) {
   b.StringSet("cert_chain_fps", r.cert_chain_fps);
   b.StringSet("client_cert_chain_fps", r.client_cert_chain_fps);
   b.Bool("sni_matches_cert", r.sni_matches_cert);
+  b.OptionalString("community_id", r.community_id);  // not Zeek's base field: appended
 }
 
 }  // namespace
@@ -32,9 +33,11 @@ const LogSchema& SslLogSchema() {
       "ssl",
       {"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "version", "cipher",
        "curve", "server_name", "resumed", "last_alert", "next_protocol", "established",
-       "ssl_history", "cert_chain_fps", "client_cert_chain_fps", "sni_matches_cert"},
+       "ssl_history", "cert_chain_fps", "client_cert_chain_fps", "sni_matches_cert",
+       "community_id"},
       {"time", "string", "addr", "port", "addr", "port", "string", "string", "string", "string",
-       "bool", "string", "string", "bool", "string", "vector[string]", "vector[string]", "bool"}};
+       "bool", "string", "string", "bool", "string", "vector[string]", "vector[string]", "bool",
+       "string"}};
   return schema;
 }
 
