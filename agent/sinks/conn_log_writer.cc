@@ -32,9 +32,10 @@ void BuildZeekColumns(const ConnRecord& r, LogLineBuilder& b) {
 
 void BuildRecord(const ConnRecord& r, LogFormat format, LogLineBuilder& b) {
   BuildZeekColumns(r, b);
-  b.OptionalString("community_id", r.community_id);
+  b.OptionalString("community_id", r.community_id);  // a column with Zeek's community-id policy
+  if (format != LogFormat::kJson) return;  // Zeek's tab-separated layout, column for column
   b.OptionalString("end_reason", r.end_reason);
-  if (format != LogFormat::kJson || !r.proc) return;
+  if (!r.proc) return;
   b.Count("proc.pid", r.proc->pid);
   b.String("proc.name", r.proc->name);
   if (r.proc->cgroup_id != 0) b.Count("proc.cgroup_id", r.proc->cgroup_id);
@@ -56,10 +57,10 @@ const LogSchema& ConnLogSchema() {
        "local_orig", "local_resp",    "missed_bytes",
        "history",    "orig_pkts",     "orig_ip_bytes",
        "resp_pkts",  "resp_ip_bytes", "tunnel_parents",
-       "ip_proto",   "community_id",  "end_reason"},
-      {"time",     "string", "addr",  "port",   "addr",        "port",  "enum",   "string",
-       "interval", "count",  "count", "string", "bool",        "bool",  "count",  "string",
-       "count",    "count",  "count", "count",  "set[string]", "count", "string", "string"}};
+       "ip_proto",   "community_id"},
+      {"time",     "string", "addr",  "port",   "addr",        "port",  "enum",  "string",
+       "interval", "count",  "count", "string", "bool",        "bool",  "count", "string",
+       "count",    "count",  "count", "count",  "set[string]", "count", "string"}};
   return schema;
 }
 

@@ -12,11 +12,11 @@
 namespace mailtap {
 
 // conn.log's #path, #fields and #types: Zeek's Conn::Info (base scripts), then community_id (as
-// Zeek's community-id-logging policy adds it) and mailtap's end_reason.
+// Zeek's community-id-logging policy adds it). JSON records also have end_reason and proc.*.
 const LogSchema& ConnLogSchema();
 
-// One record as one line without a newline, in `format`. The owning process (proc.*) is written
-// in JSON only, and only when known, as in smtp.log.
+// One record as one line without a newline, in `format`. end_reason and the owning process
+// (proc.*, only when known) are written in JSON only, as smtp.log's proc.*.
 std::string FormatConnRecord(const ConnRecord& record, LogFormat format,
                              const LogLimits& limits = {});
 

@@ -30,20 +30,14 @@ void BuildRecord(const SmtpRecord& r, LogLineBuilder& b) {
   b.String("user_agent", r.user_agent);
   b.Bool("tls", r.tls);
   b.StringSet("fuids", std::optional<std::vector<std::string>>(r.fuids));  // always logged
-  b.OptionalString("community_id", r.community_id);  // not Zeek's base field: appended
-}
-
-// Zeek's columns, then mailtap's own (written in both formats: Zeek's tools read #fields).
-LogSchema WithMailtapColumns(LogSchema schema) {
-  schema.fields.push_back("community_id");
-  schema.types.push_back("string");
-  return schema;
 }
 
 // Not Zeek's columns: only in JSON, and only when known, so that Zeek's TSV layout and replays
 // are unchanged.
 void BuildProcess(const SmtpRecord& r, LogFormat format, LogLineBuilder& b) {
-  if (format != LogFormat::kJson || !r.proc) return;
+  if (format != LogFormat::kJson) return;
+  b.OptionalString("community_id", r.community_id);
+  if (!r.proc) return;
   b.Count("proc.pid", r.proc->pid);
   b.String("proc.name", r.proc->name);
   if (r.proc->cgroup_id != 0) b.Count("proc.cgroup_id", r.proc->cgroup_id);
@@ -63,7 +57,7 @@ std::string Format(const SmtpRecord& r, LogFormat format, const LogLimits& limit
 }  // namespace
 
 const LogSchema& SmtpLogSchema() {
-  static const LogSchema schema = WithMailtapColumns(LogSchema{
+  static const LogSchema schema{
       "smtp",
       {"ts",
        "uid",
@@ -95,7 +89,7 @@ const LogSchema& SmtpLogSchema() {
        "count",       "string",        "string", "set[string]", "string",       "string",
        "set[string]", "set[string]",   "string", "string",      "string",       "string",
        "addr",        "string",        "string", "string",      "vector[addr]", "string",
-       "bool",        "vector[string]"}});
+       "bool",        "vector[string]"}};
   return schema;
 }
 

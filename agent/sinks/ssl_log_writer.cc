@@ -23,7 +23,11 @@ void BuildRecord(const SslRecord& r, LogLineBuilder& b) {
   b.StringSet("cert_chain_fps", r.cert_chain_fps);
   b.StringSet("client_cert_chain_fps", r.client_cert_chain_fps);
   b.Bool("sni_matches_cert", r.sni_matches_cert);
-  b.OptionalString("community_id", r.community_id);  // not Zeek's base field: appended
+}
+
+// Not Zeek's column: JSON only, so that Zeek's tab-separated layout is kept column for column.
+void BuildMailtapFields(const SslRecord& r, LogFormat format, LogLineBuilder& b) {
+  if (format == LogFormat::kJson) b.OptionalString("community_id", r.community_id);
 }
 
 }  // namespace
@@ -33,17 +37,16 @@ const LogSchema& SslLogSchema() {
       "ssl",
       {"ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "version", "cipher",
        "curve", "server_name", "resumed", "last_alert", "next_protocol", "established",
-       "ssl_history", "cert_chain_fps", "client_cert_chain_fps", "sni_matches_cert",
-       "community_id"},
+       "ssl_history", "cert_chain_fps", "client_cert_chain_fps", "sni_matches_cert"},
       {"time", "string", "addr", "port", "addr", "port", "string", "string", "string", "string",
-       "bool", "string", "string", "bool", "string", "vector[string]", "vector[string]", "bool",
-       "string"}};
+       "bool", "string", "string", "bool", "string", "vector[string]", "vector[string]", "bool"}};
   return schema;
 }
 
 std::string FormatSslRecord(const SslRecord& record, LogFormat format, const LogLimits& limits) {
   LogLineBuilder b(format, limits);
   BuildRecord(record, b);
+  BuildMailtapFields(record, format, b);
   return b.Finish();
 }
 
@@ -54,6 +57,7 @@ SslLogWriter::SslLogWriter(const std::string& dir, SslLogWriterOptions options)
 void SslLogWriter::OnSslRecord(const SslRecord& record) {
   LogLineBuilder b(file_.format(), limits_, std::move(line_));
   BuildRecord(record, b);
+  BuildMailtapFields(record, file_.format(), b);
   line_ = b.Finish();
   file_.WriteLine(line_);
   records_.Add();

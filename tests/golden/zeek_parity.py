@@ -43,7 +43,7 @@ FIELD_DIVERGENCES = {
 }
 
 # Columns mailtap appends after Zeek's (docs/interface.md); not in Zeek's baselines.
-MAILTAP_COLUMNS = {"community_id", "end_reason"}
+MAILTAP_COLUMNS = {"community_id"}
 
 
 def zeek_escape(raw: bytes) -> str:
