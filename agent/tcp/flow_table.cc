@@ -376,6 +376,7 @@ std::vector<ConnectionSummary> FlowTable::Summaries() const {
     list->ForEach([&out](const Flow* flow) {
       ConnectionSummary& s = out.emplace_back();
       s.uid = flow->conn.uid;
+      s.community_id = flow->conn.community_id;
       s.id = flow->conn.id;
       s.start = flow->conn.start;
       s.last_seen = flow->last_seen;
