@@ -88,7 +88,7 @@ class Pipeline::Outputs {
   bool LostOutput() {
     const auto lost = [](const FileOutput& out) { return out.bytes_dropped() > 0; };
     return (events_ && lost(events_->output())) || (smtp_log_ && lost(smtp_log_->output())) ||
-           (weird_log_ && lost(weird_log_->output()));
+           (weird_log_ && lost(weird_log_->output())) || (conn_log_ && lost(conn_log_->output()));
   }
   JsonlEventWriter* events() { return events_.get(); }
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
