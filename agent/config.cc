@@ -84,6 +84,8 @@ po::options_description Options() {
     ("tls-processes", po::value<std::string>()->value_name("LIST"),
      "live capture: comma-separated task names (as in /proc/PID/comm) whose TLS plaintext is "
      "read; default smtpd,smtp,tlsproxy,exim,exim4,sendmail")
+    ("community-id-seed", po::value<std::string>()->value_name("N")->default_value("0"),
+     "seed of the Community ID flow hash (0-65535) written as community_id in every output")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
      "stderr log level: error, warn, info or debug")
     ("set", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
@@ -132,6 +134,9 @@ bool ParseSizes(const po::variables_map& vm, Config* cfg, std::string* error) {
     *error = fmt::format("--ring-size: {} is not a power of two", cfg->ring_size);
     return false;
   }
+  uint64_t seed = 0;
+  if (!ParseCount(vm, "community-id-seed", 0, UINT16_MAX, &seed, error)) return false;
+  cfg->community_id_seed = static_cast<uint16_t>(seed);
   return true;
 }
 

@@ -25,6 +25,7 @@ struct Config {
   std::optional<std::string> events_path;     // --events ("-" = stdout)
   std::optional<std::string> log_dir;         // --log-dir
   LogFormat log_format = LogFormat::kJson;
+  uint16_t community_id_seed = 0;  // --community-id-seed (the Community ID's seed)
   // The query socket. Unset means the default path when capturing live and no socket at all
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.
   std::optional<std::string> socket_path;

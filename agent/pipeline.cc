@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "common/log.h"
+#include "sinks/conn_log_writer.h"
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
@@ -62,6 +63,10 @@ class Pipeline::Outputs {
       ssl_options.format = config.log_format;
       ssl_options.limits = config.tunables.log_limits;
       ssl_log_ = std::make_unique<SslLogWriter>(*config.log_dir, ssl_options);
+      ConnLogWriterOptions conn_options;
+      conn_options.format = config.log_format;
+      conn_options.limits = config.tunables.log_limits;
+      conn_log_ = std::make_unique<ConnLogWriter>(*config.log_dir, conn_options);
     }
   }
   // A failed reopen is counted and logged by the writer and retried at the next SIGHUP.
@@ -70,23 +75,26 @@ class Pipeline::Outputs {
     if (smtp_log_) smtp_log_->Reopen();
     if (weird_log_) weird_log_->Reopen();
     if (ssl_log_) ssl_log_->Reopen();
+    if (conn_log_) conn_log_->Reopen();
   }
   void HandTo(uid_t uid, gid_t gid) {
     if (events_) events_->output().HandTo(uid, gid);
     if (smtp_log_) smtp_log_->output().HandTo(uid, gid);
     if (weird_log_) weird_log_->output().HandTo(uid, gid);
     if (ssl_log_) ssl_log_->output().HandTo(uid, gid);
+    if (conn_log_) conn_log_->output().HandTo(uid, gid);
   }
   // Whether any output dropped bytes on a failed write (each said so on stderr when it began).
   bool LostOutput() {
     const auto lost = [](const FileOutput& out) { return out.bytes_dropped() > 0; };
     return (events_ && lost(events_->output())) || (smtp_log_ && lost(smtp_log_->output())) ||
-           (weird_log_ && lost(weird_log_->output()));
+           (weird_log_ && lost(weird_log_->output())) || (conn_log_ && lost(conn_log_->output()));
   }
   JsonlEventWriter* events() { return events_.get(); }
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
   WeirdLogWriter* weird_log() { return weird_log_.get(); }
   SslLogWriter* ssl_log() { return ssl_log_.get(); }
+  ConnLogWriter* conn_log() { return conn_log_.get(); }
   SslRecordSink& ssl_records() {
     if (ssl_log_) return *ssl_log_;
     return no_ssl_records_;
@@ -97,6 +105,7 @@ class Pipeline::Outputs {
   std::unique_ptr<SmtpLogWriter> smtp_log_;
   std::unique_ptr<WeirdLogWriter> weird_log_;
   std::unique_ptr<SslLogWriter> ssl_log_;
+  std::unique_ptr<ConnLogWriter> conn_log_;
   NoSslRecords no_ssl_records_;
 };
 
@@ -130,13 +139,17 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   // comes first so that an event reaches the outputs before the weirds it causes.
   bus_.AddSink(redactor_.get());
   bus_.AddSink(transaction_log_.get());
+  conn_analysis_ = std::make_unique<ConnAnalysisObserver>();
+  bus_.AddSink(conn_analysis_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
   flow_config.max_flows = config.memory.max_flows;
   flow_config.max_buffered_bytes_total = config.memory.Of(Budget::kReassembly);
   flow_config.max_retained_bytes_total = config.memory.Of(Budget::kRetained);
+  flow_config.community_id_seed = config.community_id_seed;
   flows_ = std::make_unique<FlowTable>(flow_config, *analyzers_, uids_, &bus_);
+  flows_->SetConnRecordSink(outputs_->conn_log());
   TlsJoinConfig tls_config;
   tls_config.max_held_bytes_total = config.memory.Of(Budget::kTlsHold);
   tls_router_ = std::make_unique<TlsPlaintextRouter>(tls_config, *flows_, bus_);
@@ -148,6 +161,7 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
   if (outputs_->ssl_log()) stats_sources_.push_back(outputs_->ssl_log());
+  if (outputs_->conn_log()) stats_sources_.push_back(outputs_->conn_log());
 }
 
 Pipeline::~Pipeline() = default;
@@ -214,6 +228,7 @@ void Pipeline::FlushRecords() {
   bus_.Flush();
   records_.Flush();
   outputs_->ssl_records().Flush();
+  if (outputs_->conn_log()) outputs_->conn_log()->Flush();
 }
 
 void Pipeline::HandOutputsTo(uid_t uid, gid_t gid) { outputs_->HandTo(uid, gid); }

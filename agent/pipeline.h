@@ -23,6 +23,7 @@ class FlowTable;
 class SmtpAnalyzerFactory;
 class SslAnalyzerFactory;
 class SmtpTransactionLog;
+class ConnAnalysisObserver;
 class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
@@ -88,6 +89,7 @@ class Pipeline {
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
+  std::unique_ptr<ConnAnalysisObserver> conn_analysis_;  // conn.log's service and 'X' marks
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Replays captures through two mailtapd builds and checks that their outputs are byte-identical:
-# the events (--events), smtp.log and weird.log, in both --log-format json and zeek, and with
+# the events (--events), smtp.log, weird.log and conn.log, in both --log-format json and zeek, and with
 # --redact none and data besides the default.
 #
 #   scripts/compare-outputs.sh BASE_MAILTAPD NEW_MAILTAPD [TRACE_OR_DIR...]
@@ -73,7 +73,7 @@ for trace in "${traces[@]}"; do
     run "$base" "$input" "$work/base" "${args[@]}"
     run "$new" "$input" "$work/new" "${args[@]}"
     status=same
-    for f in events.jsonl smtp.log weird.log; do
+    for f in events.jsonl smtp.log weird.log conn.log; do
       # A file one build writes and the other does not is a difference too.
       if [[ -e $work/base/$f || -e $work/new/$f ]] &&
          ! cmp -s <(stable "$work/base/$f") <(stable "$work/new/$f"); then

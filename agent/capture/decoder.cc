@@ -176,6 +176,7 @@ R DecodeIpv4(Bytes ip, size_t uncaptured, TcpSegment* out) {
   if ((Be16(ip.data() + 6) & 0x3fff) != 0) return R::kIpFragment;
   out->src = IpAddress::FromV4(ip.subspan<12, 4>());
   out->dst = IpAddress::FromV4(ip.subspan<16, 4>());
+  out->ip_len = static_cast<uint32_t>(total_len);
   Bytes captured = ip.first(std::min(ip.size(), total_len)).subspan(header_len);
   return DecodeIpv4Transport({ip[9], captured, total_len - header_len}, out);
 }
@@ -191,6 +192,7 @@ R DecodeIpv6(Bytes ip, size_t uncaptured, TcpSegment* out) {
   if (payload_len > after.size() + uncaptured) return R::kIpLengthPastFrame;
   out->src = IpAddress::FromV6(ip.subspan<8, 16>());
   out->dst = IpAddress::FromV6(ip.subspan<24, 16>());
+  out->ip_len = static_cast<uint32_t>(kIpv6HeaderLen + payload_len);
   Bytes captured = after.first(std::min(after.size(), payload_len));
   return DecodeIpv6Chain({ip[6], captured, payload_len}, out);
 }

@@ -98,6 +98,7 @@ void RecordAssembler::Fill(const mailtap_rec_hdr& h, std::span<const uint8_t> pa
   seg->ifindex = h.ifindex;
   seg->payload = payload;
   seg->payload_wire_len = h.wire_len;
+  seg->ip_len = 0;  // the record carries no IP header: conn.log leaves the IP byte counts unset
   segments_.Add();
   last_segment_boot_ns_ = h.ts_ns;
   if (payload.size() < h.wire_len) truncated_.Add();

@@ -96,6 +96,8 @@ po::options_description CommandOptions(const CommandSpec& spec) {
   if (spec.filters == Filters::kNone) return d;
   d.add_options()("uid", po::value<Strings>()->composing()->value_name("LIST"),
                   "connection uids, comma-separated (repeatable)")(
+      "community-id", po::value<Strings>()->composing()->value_name("LIST"),
+      "Community IDs of connections (1:...), comma-separated (repeatable)")(
       "address", po::value<Strings>()->composing()->value_name("LIST"),
       "IP addresses of either endpoint, comma-separated (repeatable)")(
       "port", po::value<Strings>()->composing()->value_name("LIST"),
@@ -173,6 +175,9 @@ Strings ParseEvents(const Strings& values) {
 
 void ParseEndpointFilters(const po::variables_map& vm, Filter* f) {
   if (vm.count("uid")) f->uids = SplitCommas(vm["uid"].as<Strings>());
+  if (vm.count("community-id")) {
+    f->community_ids = SplitCommas(vm["community-id"].as<Strings>());
+  }
   if (vm.count("address")) {
     for (const auto& a : SplitCommas(vm["address"].as<Strings>())) {
       IpAddress ip;

@@ -84,9 +84,11 @@ void FillKeysFromEvent(const Event& event, FilterKeys* k) {
   k->ts = event.ts;
   k->has_conn = event.conn != nullptr;
   k->uid.clear();
+  k->community_id.clear();
   k->id = ConnId{};
   if (event.conn != nullptr) {
     k->uid.assign(event.conn->uid);
+    k->community_id.assign(event.conn->community_id);
     k->id = event.conn->id;
   }
   k->is_orig.reset();
@@ -116,6 +118,7 @@ FilterKeys KeysFromRecord(const SmtpRecord& r) {
   FilterKeys k;
   k.ts = r.ts;
   k.uid = r.uid;
+  k.community_id = r.community_id;
   k.has_conn = true;
   k.id = r.id;
   AddText(&k.texts, r.helo);
@@ -133,6 +136,7 @@ FilterKeys KeysFromConnection(const ConnectionSummary& c) {
   FilterKeys k;
   k.ts = c.start;
   k.uid = c.uid;
+  k.community_id = c.community_id;
   k.has_conn = true;
   k.id = c.id;
   k.command = c.smtp_state;
@@ -141,6 +145,7 @@ FilterKeys KeysFromConnection(const ConnectionSummary& c) {
 
 bool Filter::Matches(const FilterKeys& k) const {
   if (!AnyOf(events, k.event) || !AnyOf(uids, k.uid)) return false;
+  if (!AnyOf(community_ids, k.community_id)) return false;
   if (!MatchesEndpoints(*this, k)) return false;
   if (direction) {
     if (!k.is_orig || *k.is_orig != (*direction == Direction::kOrig)) return false;

@@ -18,6 +18,7 @@ enum class Direction { kOrig, kResp };
 struct FilterKeys {
   std::string event;  // event name; empty for records and connections
   std::string uid;
+  std::string community_id;
   bool has_conn = false;  // false: no 4-tuple (events not tied to a connection)
   ConnId id;
   std::optional<bool> is_orig;  // the event's is_orig argument, if it has one
@@ -36,8 +37,9 @@ FilterKeys KeysFromConnection(const ConnectionSummary& connection);
 struct Filter {
   std::vector<std::string> events;  // event names
   std::vector<std::string> uids;
-  std::vector<IpAddress> addresses;    // either endpoint
-  std::vector<uint16_t> ports;         // either endpoint
+  std::vector<std::string> community_ids;  // exact ("1:...")
+  std::vector<IpAddress> addresses;        // either endpoint
+  std::vector<uint16_t> ports;             // either endpoint
   std::optional<Direction> direction;  // is_orig true = kOrig; items without is_orig never match
   std::optional<Timestamp> since;      // ts >= since
   std::optional<Timestamp> until;      // ts < until

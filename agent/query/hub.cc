@@ -65,8 +65,8 @@ size_t ValueSize(const EventValue& value) {
   return std::holds_alternative<bool>(value) ? 1 : sizeof(int64_t);
 }
 
-// Event: kind, flags, ts, id, [uid, conn id, [pid, process name, cgroup id]], the argument
-// values (their number, order and types come from the event's schema).
+// Event: kind, flags, ts, id, [uid, conn id, community id, [pid, process name, cgroup id]], the
+// argument values (their number, order and types come from the event's schema).
 enum EventFlags : uint8_t { kHasConn = 1, kInsideTls = 2, kHasProcess = 4 };
 
 uint8_t FlagsOf(const Event& e) {
@@ -82,7 +82,9 @@ size_t ProcessSize(const OwnerProcess& p) {
 
 size_t EventEntrySize(const Event& e) {
   size_t n = 2 + sizeof(Timestamp) + sizeof(EventId);
-  if (e.conn != nullptr) n += BytesSize(e.conn->uid) + sizeof(ConnId);
+  if (e.conn != nullptr) {
+    n += BytesSize(e.conn->uid) + sizeof(ConnId) + BytesSize(e.conn->community_id);
+  }
   if (e.conn != nullptr && e.conn->process) n += ProcessSize(*e.conn->process);
   for (const EventValue& value : e.args) n += ValueSize(value);
   return n;
@@ -97,6 +99,7 @@ void WriteEventEntry(const Event& e, uint8_t* p) {
   if (e.conn != nullptr) {
     w.PutBytes(e.conn->uid);
     w.Put(e.conn->id);
+    w.PutBytes(e.conn->community_id);
     if (const auto& process = e.conn->process) {
       w.Put(process->pid);
       w.PutBytes(process->name);
@@ -139,6 +142,7 @@ void RecordFields(Record& r, F&& f) {
   f(r.date), f(r.from), f(r.to), f(r.cc), f(r.reply_to), f(r.msg_id), f(r.in_reply_to);
   f(r.subject), f(r.x_originating_ip), f(r.first_received), f(r.second_received);
   f(r.last_reply), f(r.path), f(r.user_agent), f(r.tls), f(r.fuids), f(r.proc);
+  f(r.community_id);
 }
 
 // Field encodings: plain values copied, strings with their length, optionals with a presence
@@ -326,6 +330,7 @@ const ItemPtr& Hub::Materialize(Stream stream, Slot& slot) {
     if ((flags & kHasConn) != 0) {
       item->conn_.uid = in.GetBytes();
       item->conn_.id = in.Get<ConnId>();
+      item->conn_.community_id = in.GetBytes();
       if ((flags & kHasProcess) != 0) {
         OwnerProcess& p = item->conn_.process.emplace();
         p.pid = in.Get<uint32_t>();

@@ -127,6 +127,7 @@ bool ParseFilterMember(const std::string& key, const Json& v, Verb verb, Filter*
   Applicability a = FiltersFor(verb);
   bool any = verb == Verb::kObserve || verb == Verb::kTransactions || verb == Verb::kConnections;
   if (key == "uid" && any) return ParseStrings(v, key, &f->uids, error);
+  if (key == "community_id" && any) return ParseStrings(v, key, &f->community_ids, error);
   if (key == "address" && any) return ParseAddresses(v, &f->addresses, error);
   if (key == "port" && any) return ParsePorts(v, &f->ports, error);
   if (key == "event" && a.events) return ParseStrings(v, key, &f->events, error);
@@ -140,8 +141,9 @@ bool ParseFilterMember(const std::string& key, const Json& v, Verb verb, Filter*
     f->match = v.get<std::string>();
     return true;
   }
-  static constexpr std::string_view kKnown[] = {"uid",       "address", "port",  "event", "command",
-                                                "direction", "since",   "until", "match"};
+  static constexpr std::string_view kKnown[] = {"uid",   "community_id", "address",   "port",
+                                                "event", "command",      "direction", "since",
+                                                "until", "match"};
   for (auto k : kKnown) {
     if (k == key) return NotApplicable(key, verb, error);
   }
@@ -253,6 +255,7 @@ std::string FormatQueryRequest(const QueryRequest& r) {
   const Filter& filter = r.filter;
   AddList(&f, "event", filter.events);
   AddList(&f, "uid", filter.uids);
+  AddList(&f, "community_id", filter.community_ids);
   std::vector<std::string> addresses;
   for (const auto& a : filter.addresses) addresses.push_back(a.ToString());
   AddList(&f, "address", addresses);

@@ -174,6 +174,7 @@ std::string FormatConnectionJson(const ConnectionSummary& c,
   out += ",\"id.orig_p\":" + std::to_string(c.id.orig_p);
   out += ",\"id.resp_h\":" + JsonQuoted(c.id.resp_h.ToString());
   out += ",\"id.resp_p\":" + std::to_string(c.id.resp_p);
+  out += ",\"community_id\":" + JsonQuoted(c.community_id);
   out += ",\"start\":" + FormatTimestamp(c.start);
   out += ",\"last_seen\":" + FormatTimestamp(c.last_seen);
   out += ",\"age_seconds\":" + FormatDouble(SecondsBetween(start, now));

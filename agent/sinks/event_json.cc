@@ -107,6 +107,11 @@ void AppendEventJson(const Event& event, std::string* out) {
     if (event.conn->process) AppendProcess(*event.conn->process, out);
   }
   if (event.inside_tls) out->append(",\"inside_tls\":true");
+  // After the keys above, which readers rely on in that order; base64 needs no escaping.
+  if (event.conn != nullptr && !event.conn->community_id.empty()) {
+    AppendKey("community_id", out);
+    AppendQuoted(event.conn->community_id, out);
+  }
   // The keys and their order come from the event's declaration (mailtap/event_list.h).
   for (size_t i = 0; i < schema.args.size(); ++i) {
     AppendKey(schema.args[i].key, out);

@@ -35,7 +35,9 @@ void BuildRecord(const SmtpRecord& r, LogLineBuilder& b) {
 // Not Zeek's columns: only in JSON, and only when known, so that Zeek's TSV layout and replays
 // are unchanged.
 void BuildProcess(const SmtpRecord& r, LogFormat format, LogLineBuilder& b) {
-  if (format != LogFormat::kJson || !r.proc) return;
+  if (format != LogFormat::kJson) return;
+  b.OptionalString("community_id", r.community_id);
+  if (!r.proc) return;
   b.Count("proc.pid", r.proc->pid);
   b.String("proc.name", r.proc->name);
   if (r.proc->cgroup_id != 0) b.Count("proc.cgroup_id", r.proc->cgroup_id);

@@ -25,6 +25,11 @@ void BuildRecord(const SslRecord& r, LogLineBuilder& b) {
   b.Bool("sni_matches_cert", r.sni_matches_cert);
 }
 
+// Not Zeek's column: JSON only, so that Zeek's tab-separated layout is kept column for column.
+void BuildMailtapFields(const SslRecord& r, LogFormat format, LogLineBuilder& b) {
+  if (format == LogFormat::kJson) b.OptionalString("community_id", r.community_id);
+}
+
 }  // namespace
 
 const LogSchema& SslLogSchema() {
@@ -41,6 +46,7 @@ const LogSchema& SslLogSchema() {
 std::string FormatSslRecord(const SslRecord& record, LogFormat format, const LogLimits& limits) {
   LogLineBuilder b(format, limits);
   BuildRecord(record, b);
+  BuildMailtapFields(record, format, b);
   return b.Finish();
 }
 
@@ -51,6 +57,7 @@ SslLogWriter::SslLogWriter(const std::string& dir, SslLogWriterOptions options)
 void SslLogWriter::OnSslRecord(const SslRecord& record) {
   LogLineBuilder b(file_.format(), limits_, std::move(line_));
   BuildRecord(record, b);
+  BuildMailtapFields(record, file_.format(), b);
   line_ = b.Finish();
   file_.WriteLine(line_);
   records_.Add();

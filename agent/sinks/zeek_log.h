@@ -52,6 +52,11 @@ class LogLineBuilder {
   void Time(std::string_view name, Timestamp ts);
   void String(std::string_view name, const std::optional<std::string>& value);
   void Count(std::string_view name, uint64_t value);
+  void Count(std::string_view name, std::optional<uint64_t> value);  // nullopt: unset
+  // A duration as Zeek's interval: seconds with six decimals. nullopt: unset.
+  void Interval(std::string_view name, std::optional<Timestamp> span);
+  // An empty string is unset (for mailtap's appended fields, e.g. community_id).
+  void OptionalString(std::string_view name, const std::string& value);
   void Port(std::string_view name, uint16_t port);
   void Bool(std::string_view name, bool value);
   void Bool(std::string_view name, std::optional<bool> value);  // nullopt: unset

@@ -176,6 +176,7 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) {
   r.uid = std::move(uid);
   r.uid.assign(conn.uid);
   r.id = conn.id;
+  r.community_id.assign(conn.community_id);
   // messages_transferred is only incremented when a message is finished, hence the + 1.
   r.trans_depth = cs.session.messages_transferred + 1;
   r.helo = cs.session.helo;

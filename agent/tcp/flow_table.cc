@@ -5,7 +5,9 @@
 #include <string>
 #include <tuple>
 
+#include "common/community_id.h"
 #include "mailtap/events.h"
+#include "tcp/conn_tracker.h"
 
 namespace mailtap {
 namespace {
@@ -51,9 +53,10 @@ size_t FlowKeyHash::operator()(const FlowKey& key) const {
 }
 
 struct FlowTable::Flow {
-  Flow(const FlowKey& flow_key, Connection connection, StreamConsumerFactory& factory,
+  Flow(const FlowKey& flow_key, Connection connection, bool flipped, StreamConsumerFactory& factory,
        const ReassemblyLimits& limits, ReassemblyContext& context)
       : key(flow_key),
+        tracker(flipped),
         conn(std::move(connection)),
         consumer(factory.Create(conn)),
         orig(Side::kOriginator, consumer.get(), limits, context),
@@ -68,6 +71,7 @@ struct FlowTable::Flow {
   bool Closed() const { return orig.ended() && resp.ended(); }
 
   FlowKey key;
+  ConnTracker tracker;  // conn.log's view of the segments
   // Destruction order matters: the reassemblers, then the consumer, then the connection.
   Connection conn;
   std::unique_ptr<StreamConsumer> consumer;
@@ -121,7 +125,10 @@ void FlowTable::Process(const TcpSegment& segment) {
     flow = Create(segment, key);
   }
   Touch(*flow, segment.ts);
+  flow->tracker.OnSegment(flow->SideOf(segment), segment);
+  const std::array<uint64_t, 2> gaps_before{flow->orig.gap_events(), flow->resp.gap_events()};
   HandleSegment(*flow, segment);
+  NoteAnalysis(*flow, gaps_before);
   NoteEstablished(*flow, segment);
   if (flow->Closed() && !flow->in_closed_list) {
     ListOf(*flow).Remove(flow);
@@ -170,7 +177,10 @@ FlowTable::Flow* FlowTable::Create(const TcpSegment& segment, const FlowKey& key
   conn.partial = partial;
   conn.id = sender_is_orig ? ConnId{segment.src, segment.src_port, segment.dst, segment.dst_port}
                            : ConnId{segment.dst, segment.dst_port, segment.src, segment.src_port};
-  auto* flow = new Flow(key, std::move(conn), factory_, limits_, context_);
+  conn.community_id = CommunityId(segment.src, segment.src_port, segment.dst, segment.dst_port,
+                                  kIpProtoTcp, config_.community_id_seed);
+  auto* flow =
+      new Flow(key, std::move(conn), /*flipped=*/!sender_is_orig, factory_, limits_, context_);
   // The SYN-ACK acknowledges the originator's ISN + 1.
   if (segment.Has(kTcpSyn) && segment.Has(kTcpAck)) flow->orig.Init(segment.ack - 1);
   flows_.Insert(flow);
@@ -208,7 +218,8 @@ IntrusiveList<FlowTable::Flow>& FlowTable::ListOf(const Flow& flow) {
 
 void FlowTable::NoteEstablished(Flow& flow, const TcpSegment& segment) {
   if (flow.established || WireLength(segment) == 0) return;
-  flow.sides_with_payload |= static_cast<uint8_t>(flow.SideOf(segment) == Side::kOriginator ? 1 : 2);
+  flow.sides_with_payload |=
+      static_cast<uint8_t>(flow.SideOf(segment) == Side::kOriginator ? 1 : 2);
   if (flow.sides_with_payload != 3 || flow.in_closed_list) return;
   unestablished_.Remove(&flow);
   flow.established = true;
@@ -279,10 +290,68 @@ void FlowTable::Remove(Flow* flow, Timestamp now, Removal why) {
   flow->orig.Close(now, StreamEnd::kRemoval);
   flow->resp.Close(now, StreamEnd::kRemoval);
   if (flow->consumer) flow->consumer->Finish(now);
+  NoteAnalysis(*flow, {flow->orig.gap_events(), flow->resp.gap_events()});  // late 'X' marks
+  EmitConnRecord(*flow, why);
   ListOf(*flow).Remove(flow);
   flows_.Erase(flow);
   delete flow;  // destroys the consumer, then the connection
   UpdateActiveGauge();
+}
+
+void FlowTable::NoteAnalysis(Flow& flow, const std::array<uint64_t, 2>& gaps_before) {
+  flow.tracker.OnGaps(Side::kOriginator, flow.orig.gap_events() - gaps_before[0]);
+  flow.tracker.OnGaps(Side::kResponder, flow.resp.gap_events() - gaps_before[1]);
+  for (Side side : {Side::kOriginator, Side::kResponder}) {
+    if (flow.conn.analysis.partial[static_cast<size_t>(side)]) {
+      flow.tracker.NoteAnalysisPartial(side);
+    }
+  }
+}
+
+namespace {
+
+std::string_view RemovalName(int why) {
+  static constexpr std::array<std::string_view, 5> kNames{"closed", "idle", "evicted", "port_reuse",
+                                                          "end_of_input"};
+  return kNames[static_cast<size_t>(why)];
+}
+
+std::optional<std::string> ServiceOf(const ConnAnalysis& a) {
+  if (a.smtp && a.ssl) return "smtp,ssl";
+  if (a.smtp) return "smtp";
+  if (a.ssl) return "ssl";
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Zeek's set_conn() at connection_state_remove: after the analyzers' own last words.
+void FlowTable::EmitConnRecord(const Flow& flow, Removal why) {
+  const ConnTracker& t = flow.tracker;
+  if (t.history_truncated()) history_truncated_.Add();
+  if (conn_records_ == nullptr) return;
+  ConnRecord r;
+  r.ts = flow.conn.start;
+  r.uid = flow.conn.uid;
+  r.id = flow.conn.id;
+  r.service = ServiceOf(flow.conn.analysis);
+  if (t.Duration().usec > 0) {
+    r.duration = t.Duration();
+    r.orig_bytes = t.Size(Side::kOriginator);
+    r.resp_bytes = t.Size(Side::kResponder);
+  }
+  r.conn_state = t.ConnState();
+  r.missed_bytes = flow.orig.gap_bytes() + flow.resp.gap_bytes();
+  if (!t.history().empty()) r.history = t.history();
+  r.orig_pkts = t.packets(Side::kOriginator);
+  r.resp_pkts = t.packets(Side::kResponder);
+  if (t.ip_bytes_known(Side::kOriginator)) r.orig_ip_bytes = t.ip_bytes(Side::kOriginator);
+  if (t.ip_bytes_known(Side::kResponder)) r.resp_ip_bytes = t.ip_bytes(Side::kResponder);
+  r.community_id = flow.conn.community_id;
+  r.end_reason = std::string(RemovalName(static_cast<int>(why)));
+  r.proc = flow.conn.process;
+  conn_records_->OnConnRecord(r);
+  conn_records_written_.Add();
 }
 
 void FlowTable::RaiseRexmitWeird(Flow& flow, Timestamp ts) {
@@ -307,6 +376,7 @@ std::vector<ConnectionSummary> FlowTable::Summaries() const {
     list->ForEach([&out](const Flow* flow) {
       ConnectionSummary& s = out.emplace_back();
       s.uid = flow->conn.uid;
+      s.community_id = flow->conn.community_id;
       s.id = flow->conn.id;
       s.start = flow->conn.start;
       s.last_seen = flow->last_seen;
@@ -366,6 +436,9 @@ void FlowTable::VisitStats(StatsVisitor& v) const {
   v.Visit(kGroup, "late_data_bytes", context_.late_data_bytes.Get(),
           "payload bytes beyond a FIN or after a reset, ignored");
   v.Visit(kGroup, "stray_rst", stray_rst_.Get(), "resets for no tracked connection, ignored");
+  v.Visit(kGroup, "conn_records", conn_records_written_.Get(), "conn.log records handed on");
+  v.Visit(kGroup, "history_truncated", history_truncated_.Get(),
+          "connections whose conn.log history was cut at its length limit");
 }
 
 void FlowTable::UpdateActiveGauge() {

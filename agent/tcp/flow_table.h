@@ -11,6 +11,7 @@
 #include "common/intrusive_list.h"
 #include "common/pointer_index.h"
 #include "common/uid.h"
+#include "mailtap/conn_record.h"
 #include "mailtap/connections.h"
 #include "mailtap/packet.h"
 #include "mailtap/port_set.h"
@@ -35,6 +36,7 @@ struct FlowTableConfig {
   // skipped, no data is lost.
   size_t max_retained_bytes_per_direction = 64 << 10;
   size_t max_retained_bytes_total = 64 << 20;
+  uint16_t community_id_seed = 0;  // the Community ID's seed (connections' community_id)
 };
 
 // Identifies a connection regardless of direction: the two endpoints in a fixed order.
@@ -80,6 +82,10 @@ class FlowTable : public StatsSource {
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
+  // Where each connection's conn.log record goes when it is removed (nullable: none).
+  // `sink` must outlive the table.
+  void SetConnRecordSink(ConnRecordSink* sink) { conn_records_ = sink; }
+
   // One captured segment. `segment.payload` is only read during the call.
   void Process(const TcpSegment& segment);
   // Finishes closed connections whose close delay has passed and idle ones, as of `now`.
@@ -121,12 +127,16 @@ class FlowTable : public StatsSource {
   void Retire(Flow& flow);
   void Remove(Flow* flow, Timestamp now, Removal why);
   void RaiseRexmitWeird(Flow& flow, Timestamp ts);
+  // After a segment: the gaps it revealed and the analysis limits it hit, into the history.
+  void NoteAnalysis(Flow& flow, const std::array<uint64_t, 2>& gaps_before);
+  void EmitConnRecord(const Flow& flow, Removal why);
   void UpdateActiveGauge();
 
   FlowTableConfig config_;
   StreamConsumerFactory& factory_;
   UidGenerator& uids_;
   EventSink* weird_sink_;
+  ConnRecordSink* conn_records_ = nullptr;
   ReassemblyLimits limits_;
   ReassemblyContext context_;
 
@@ -134,7 +144,7 @@ class FlowTable : public StatsSource {
   PointerIndex<Flow, FlowKey, FlowKeyHash> flows_;
   IntrusiveList<Flow> unestablished_;  // open, no payload both ways yet; least recent first
   IntrusiveList<Flow> active_;         // open sessions (payload both ways), least recent first
-  IntrusiveList<Flow> closed_;  // both streams ended, earliest closed first
+  IntrusiveList<Flow> closed_;         // both streams ended, earliest closed first
 
   Counter flows_created_;
   std::atomic<uint64_t> flows_active_{0};
@@ -146,6 +156,8 @@ class FlowTable : public StatsSource {
   Counter partial_connections_;
   Counter syn_port_reuse_;
   Counter stray_rst_;
+  Counter conn_records_written_;
+  Counter history_truncated_;
 };
 
 }  // namespace mailtap

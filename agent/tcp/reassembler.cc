@@ -239,6 +239,7 @@ void Reassembler::ReportGap(Timestamp ts, int64_t len) {
   auto seq = static_cast<uint64_t>(next_rel_);
   next_rel_ += len;
   gap_bytes_ += static_cast<uint64_t>(len);
+  ++gap_events_;
   ClearRetained();  // what is retained must end at next_rel_
   context_.gap_events.Add();
   context_.gap_bytes.Add(static_cast<uint64_t>(len));

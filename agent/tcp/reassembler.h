@@ -152,6 +152,7 @@ class Reassembler {
   bool fin_seen() const { return fin_rel_ >= 0; }
   uint64_t delivered_bytes() const { return delivered_bytes_; }
   uint64_t gap_bytes() const { return gap_bytes_; }
+  uint64_t gap_events() const { return gap_events_; }  // content gaps reported
   size_t buffered_bytes() const { return buffered_cost_; }
 
  private:
@@ -191,6 +192,7 @@ class Reassembler {
   int64_t fin_rel_ = -1;      // position of the FIN, -1 until seen
   uint64_t delivered_bytes_ = 0;
   uint64_t gap_bytes_ = 0;
+  uint64_t gap_events_ = 0;
 
   BlockMap blocks_;           // out-of-order bytes, all starting after next_rel_
   size_t buffered_cost_ = 0;  // what blocks_ holds against the bounds

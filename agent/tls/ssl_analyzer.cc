@@ -33,6 +33,7 @@ class SslAnalyzer : public StreamConsumer, private tls::HandshakeListener {
     if (parser_.stopped()) return;
     ts_ = ts;
     parser_.Feed(RoleOf(side), ts, data);
+    if (parser_.summary().seen) conn_.analysis.ssl = true;  // conn.log's service "ssl"
     if (parser_.stopped() && !parser_.summary().established && !gap_) {
       counters_->stopped_not_tls.Add();
     }
@@ -100,6 +101,7 @@ void SslAnalyzer::Log() {
   r.ts = s.first_seen;
   r.uid = conn_.uid;
   r.id = conn_.id;
+  r.community_id = conn_.community_id;
   r.version = NameOf(s.version, tls::VersionName);
   r.cipher = NameOf(s.cipher, tls::CipherName);
   r.curve = NameOf(s.curve, tls::CurveName);

@@ -31,6 +31,8 @@ struct SslRecord {
   std::optional<std::vector<std::string>> client_cert_chain_fps;
   // Whether the server's first certificate covers server_name; unset without both.
   std::optional<bool> sni_matches_cert;
+  // Not Zeek's: the connection's Community ID (appended to the log).
+  std::string community_id;
 };
 
 // Receives ssl.log records. Pipeline thread only.

@@ -12,6 +12,7 @@ namespace mailtap {
 
 struct ConnectionSummary {
   std::string uid;
+  std::string community_id;
   ConnId id;
   Timestamp start;
   Timestamp last_seen;

@@ -67,6 +67,15 @@ struct AnalyzerRequests {
   bool disable = false;  // Zeek's disable_analyzer() from a script
 };
 
+// What the analysis of a connection found that conn.log reports, set by the stage that sees it
+// (sinks/conn_log.h, from the events) and read by the flow table.
+struct ConnAnalysis {
+  bool smtp = false;  // service "smtp": the SMTP analyzer saw SMTP
+  bool ssl = false;   // service "ssl": a TLS handshake was seen on the wire
+  // History 'X' (originator) / 'x' (responder): an analyzer limit cut the analysis of that side.
+  std::array<bool, 2> partial{};
+};
+
 // One tracked TCP connection. Owned by the flow table; analyzers and sinks borrow it and may keep
 // the pointer until the connection's StreamConsumer::Finish() has returned.
 struct Connection {
@@ -78,10 +87,13 @@ struct Connection {
   bool partial = false;
   // Who owns the local socket, once the socket probes said (live capture only; never in replays).
   std::optional<OwnerProcess> process;
+  // The Community ID of the 4-tuple ("1:..."), computed once when the connection is created.
+  std::string community_id;
   // Per-stage state, owned here and so destroyed with the connection (after every stage's last
   // notice for it). Stages see the connection as const: these are theirs to change.
   mutable StateSlots state;
   mutable AnalyzerRequests analyzer_requests;
+  mutable ConnAnalysis analysis;
 
   std::unique_ptr<ConnectionState>& Slot(StateSlot slot) const { return state[slot]; }
 };

@@ -97,6 +97,9 @@ struct TcpSegment {
   // capture cut the packet (snaplen, ring-buffer record limit); the reassembler then reports
   // the missing bytes as a gap instead of losing them silently.
   uint32_t payload_wire_len = 0;
+  // The IP packet's length on the wire, headers included (IPv4 total length; IPv6 payload length
+  // + 40), for conn.log's IP byte counts. 0 = unknown (live capture records do not carry it).
+  uint32_t ip_len = 0;
 
   bool Has(TcpFlag f) const { return (flags & f) != 0; }
 };

@@ -40,6 +40,8 @@ struct SmtpRecord {
   // Not Zeek's: the local process owning the connection's socket, when the socket probes said
   // (live only). Written in JSON only (proc.pid, proc.name, proc.cgroup_id), and only if known.
   std::optional<OwnerProcess> proc;
+  // Not Zeek's: the connection's Community ID, appended to the log after Zeek's columns.
+  std::string community_id;
 };
 
 }  // namespace mailtap

@@ -62,6 +62,8 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
                         Case{{"--ring-size", "-4096"}, "--ring-size"},
                         Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
                         Case{{"--ring-size", "2147483648"}, "--ring-size"},
+                        Case{{"--community-id-seed", "65536"}, "--community-id-seed"},
+                        Case{{"--community-id-seed", "-1"}, "--community-id-seed"},
                         // A stray word used to start a live capture on every interface (issue 16).
                         Case{{"extra-arg"}, "did you mean -r extra-arg?"},
                         Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"},
@@ -71,6 +73,15 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
     EXPECT_EQ(out.exit_status, 2);
     EXPECT_NE(out.message.find(c.must_mention), std::string::npos) << out.message;
   }
+}
+
+TEST(ParseCommandLine, CommunityIdSeedDefaultsToZero) {
+  ParseOutcome out = Parse({"-r", "a.pcap"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->community_id_seed, 0);
+  out = Parse({"-r", "a.pcap", "--community-id-seed", "65535"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->community_id_seed, 65535);
 }
 
 TEST(ParseCommandLine, TlsPortsListOrNone) {

@@ -24,7 +24,8 @@ def run(*args, stdin=None):
     return subprocess.run([MAILTAPD, *args], capture_output=True, timeout=120, input=stdin)
 
 
-COMMON_KEYS = ["ts", "event", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+COMMON_KEYS = ["ts", "event", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p",
+               "community_id"]
 JSON_TYPES = {"bool": bool, "count": int, "string": str}
 
 

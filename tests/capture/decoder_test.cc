@@ -99,10 +99,12 @@ void ExpectSkipped(int link_type, const Frame& frame, const std::string& reason,
 TEST(DecoderTest, EthernetIpv4SegmentFillsEveryField) {
   TcpSegment s = DecodeOk(dlt::kEthernet, EthernetTcpFrame(V4Packet()), V4Packet());
   EXPECT_EQ(s.ifindex, 0u);
+  EXPECT_EQ(s.ip_len, 20 + 20 + V4Packet().payload.size());  // the IPv4 total length
 }
 
 TEST(DecoderTest, EthernetIpv6SegmentFillsEveryField) {
-  DecodeOk(dlt::kEthernet, EthernetTcpFrame(V6Packet()), V6Packet());
+  TcpSegment s = DecodeOk(dlt::kEthernet, EthernetTcpFrame(V6Packet()), V6Packet());
+  EXPECT_EQ(s.ip_len, 40 + 20 + V6Packet().payload.size());  // header + payload length
 }
 
 TEST(DecoderTest, SingleVlanTagIsWalked) {

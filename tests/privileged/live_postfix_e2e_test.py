@@ -187,6 +187,39 @@ def check_ssl_log(res, workdir, by_uid):
                       rec.get("cert_chain_fps"), [openssl_fingerprint(FIXTURE_CERT)])
 
 
+def check_conn_log(res, workdir, by_uid):
+    """conn.log live: one record per session, a normal close seen from the flags and sequence
+    numbers, the service by what was seen, no IP byte counts (the socket filter passes no IP
+    header), and the Community ID the events carry."""
+    path = os.path.join(workdir, "conn.log")
+    records = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    for name, service in (("plain", "smtp"), ("tls", "smtp,ssl"), ("tls12", "smtp,ssl")):
+        uid = livelib.uid_of_helo(by_uid, name + EHLO_SUFFIX)
+        recs = [r for r in records if r["uid"] == uid]
+        if not res.equal(f"{name}: one conn.log record", len(recs), 1):
+            continue
+        rec = recs[0]
+        # The TLS clients close with a reset (Python's ssl module unwraps without reading the
+        # server's close_notify): an originator's RST after the FINs began is RSTO, as in Zeek.
+        closes = ("SF",) if name == "plain" else ("SF", "RSTO")
+        res.check(f"{name}: conn.log conn_state {rec.get('conn_state')} fits the history "
+                  f"{rec.get('history')}",
+                  rec.get("conn_state") in closes and
+                  (rec.get("conn_state") == "SF") == ("R" not in rec.get("history", "")))
+        res.equal(f"{name}: conn.log history starts with the handshake",
+                  rec.get("history", "")[:3], "ShA")
+        res.equal(f"{name}: conn.log service", rec.get("service"), service)
+        res.equal(f"{name}: conn.log missed_bytes", rec.get("missed_bytes"), 0)
+        res.check(f"{name}: conn.log has no IP byte counts live", "orig_ip_bytes" not in rec)
+        res.check(f"{name}: conn.log bytes both ways",
+                  rec.get("orig_bytes", 0) > 0 and rec.get("resp_bytes", 0) > 0, str(rec))
+        res.equal(f"{name}: conn.log community_id is the events'", rec.get("community_id"),
+                  by_uid[uid][0].get("community_id"))
+
+
 def main():
     opts = livelib.parse_common_args(sys.argv[1:])
     livelib.require_root_and_tools(["swaks", "postfix", "openssl"])
@@ -217,6 +250,7 @@ def main():
         for name, chunks in transcripts.items():
             check_session(res, name, chunks, by_uid, records_by_uid)
         check_ssl_log(res, workdir, by_uid)
+        check_conn_log(res, workdir, by_uid)
         gaps = [e for e in events if e["event"] == "smtp_unexpected" and e["msg"] == "content gap"]
         res.equal("no content gap event at all", len(gaps), 0)
     except Exception as e:  # a broken fixture or client: report it as a failure, not a traceback

@@ -259,6 +259,16 @@ TEST_F(CliTest, FiltersReachTheAgent) {
   EXPECT_EQ(p.out(), expected);
 }
 
+TEST_F(CliTest, CommunityIdFilterReachesTheAgent) {
+  StartWithEvents(6);
+  ClientProcess p({"--socket", socket(), "observe", "--last", "10", "--community-id", "1:cid1=",
+                   "-o", "json"});
+  ASSERT_EQ(p.Wait(), 0) << p.err();
+  std::string expected;
+  for (int i : {1, 3, 5}) expected += FormatEventJson(Request(i, 1)) + "\n";
+  EXPECT_EQ(p.out(), expected);
+}
+
 TEST_F(CliTest, FollowPrintsNewEventsUntilTheAgentStops) {
   StartWithEvents(0);
   ClientProcess p({"--socket", socket(), "observe", "--follow", "-o", "json"});
@@ -430,7 +440,8 @@ TEST_F(CliTest, HelpUsesTheAgentsValueNames) {
   }
   EXPECT_EQ(client["--socket"], "PATH");
   EXPECT_EQ(client["--last"], "N");
-  for (const char* list : {"--uid", "--address", "--port", "--event", "--command"}) {
+  for (const char* list :
+       {"--uid", "--community-id", "--address", "--port", "--event", "--command"}) {
     EXPECT_EQ(client[list], "LIST") << list;
   }
   // Boost's placeholder "arg" says nothing; mailtapd never shows it.

@@ -267,3 +267,40 @@ TEST(FilterKeysTest, FillingInPlaceLeavesNothingOfThePreviousEvent) {
 
 }  // namespace
 }  // namespace mailtap
+
+namespace mailtap {
+namespace {
+
+// docs/interface.md "Community ID": kept in the history and a filter for events and records.
+TEST(HubTest, CommunityIdReadsBackAndFiltersEventsAndRecords) {
+  auto conn = std::make_unique<Connection>(TestConnection());
+  conn->community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+  auto other = std::make_unique<Connection>(TestConnection());
+  other->uid = "COther";
+  other->community_id = "1:d/FP5EW3wiY1vCndhwleRRKHowQ=";
+  Event e = Request(conn.get(), 0);
+  const std::string expected = FormatEventJson(e);
+  ASSERT_NE(expected.find("\"community_id\":\"1:LQU9qZlK+B5F3KDmev6m5PMibrg=\""),
+            std::string::npos);
+  SmtpRecord r;
+  r.uid = conn->uid;
+  r.id = conn->id;
+  r.community_id = conn->community_id;
+  Hub hub(Hub::Limits{}, nullptr);
+  hub.PublishEvent(e);
+  hub.PublishEvent(Request(other.get(), 1));
+  hub.PublishRecord(r);
+  conn.reset();
+  other.reset();
+  Filter f;
+  f.community_ids = {"1:LQU9qZlK+B5F3KDmev6m5PMibrg="};
+  EXPECT_EQ(Lines(hub.Subscribe(Stream::kEvents, f, 10, false).backlog),
+            std::vector<std::string>{expected});
+  EXPECT_EQ(hub.Subscribe(Stream::kRecords, f, 10, false).backlog.size(), 1u);
+  f.community_ids = {"1:none"};
+  EXPECT_TRUE(hub.Subscribe(Stream::kEvents, f, 10, false).backlog.empty());
+  EXPECT_TRUE(hub.Subscribe(Stream::kRecords, f, 10, false).backlog.empty());
+}
+
+}  // namespace
+}  // namespace mailtap

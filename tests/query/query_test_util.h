@@ -49,6 +49,7 @@ inline const Connection& TestConnection(int n) {
     Connection c;
     int i = static_cast<int>(conns.size());
     c.uid = "CTest" + std::to_string(i);
+    c.community_id = "1:cid" + std::to_string(i) + "=";
     IpAddress::Parse("10.0.0." + std::to_string(i + 1), &c.id.orig_h);
     c.id.orig_p = static_cast<uint16_t>(40000 + i);
     IpAddress::Parse("192.0.2.25", &c.id.resp_h);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/community_id.h"
 #include "tcp/recording_consumer.h"
 
 namespace mailtap {
@@ -57,6 +58,7 @@ class FlowTableTest : public ::testing::Test {
     s.seq = seq;
     s.ack = ack;
     s.flags = flags;
+    s.window = 65535;  // a zero window would show in conn.log's history
     const std::string& kept = payloads_.emplace_back(payload);
     s.payload = {reinterpret_cast<const uint8_t*>(kept.data()), kept.size()};
     s.payload_wire_len = static_cast<uint32_t>(kept.size());
@@ -572,6 +574,67 @@ TEST_F(FlowTableTest, ManyShortSessionsWithRetransmitsAndResetsAreNotLoss) {
   for (const Log& log : factory_.logs) {
     ASSERT_EQ(log, (Log{"Dr:220 hi\r\n", "Do:QUIT\r\n", "Dr:221 bye\r\n", "Eo", "Er", "F", "~"}));
   }
+}
+
+}  // namespace
+}  // namespace mailtap
+
+namespace mailtap {
+namespace {
+
+class ConnRecorder : public ConnRecordSink {
+ public:
+  void OnConnRecord(const ConnRecord& r) override { records.push_back(r); }
+  std::vector<ConnRecord> records;
+};
+
+// Every removed connection gets its conn.log record, which says why it ended.
+TEST_F(FlowTableTest, EvictedAndClosedConnectionsGetRecordsThatSaySo) {
+  FlowTableConfig config;
+  config.max_flows = 1;
+  Reset(config);
+  ConnRecorder records;
+  table_->SetConnRecordSink(&records);
+  Handshake();
+  now_ += kSecond;
+  Send(From::kClient, kPshAck, kC + 1, kS + 1, "EHLO x\r\n");
+  client_port_ = 1471;
+  now_ += kSecond;
+  Handshake();  // evicts the first connection
+  ASSERT_EQ(records.records.size(), 1u);
+  const ConnRecord& evicted = records.records[0];
+  EXPECT_EQ(evicted.end_reason, "evicted");
+  EXPECT_EQ(evicted.conn_state, "S1");
+  EXPECT_EQ(evicted.history, "ShAD");
+  EXPECT_EQ(evicted.orig_bytes, 8u);
+  EXPECT_EQ(evicted.id.orig_p, 1470);
+  EXPECT_EQ(evicted.duration->usec, kSecond);
+
+  Send(From::kClient, kFinAck, kC + 1, kS + 1);
+  Send(From::kServer, kFinAck, kS + 1, kC + 2);
+  now_ += 10 * kSecond;
+  table_->ExpireIdle(Timestamp{now_});
+  ASSERT_EQ(records.records.size(), 2u);
+  EXPECT_EQ(records.records[1].end_reason, "closed");
+  EXPECT_EQ(records.records[1].conn_state, "SF");
+  EXPECT_EQ(records.records[1].history, "ShAFf");
+  EXPECT_FALSE(records.records[1].duration.has_value() && records.records[1].duration->usec < 0);
+}
+
+// The Community ID is the same for both directions and follows the configured seed.
+TEST_F(FlowTableTest, ConnectionsCarryTheirCommunityId) {
+  FlowTableConfig config;
+  config.community_id_seed = 1;
+  Reset(config);
+  ConnRecorder records;
+  table_->SetConnRecordSink(&records);
+  Send(From::kServer, kSynAck, kS, kC + 1);  // the SYN was missed: the receiver is the originator
+  table_->FinishAll(Timestamp{now_});
+  ASSERT_EQ(records.records.size(), 1u);
+  EXPECT_EQ(records.records[0].community_id,
+            CommunityId(client_, client_port_, server_, server_port_, kIpProtoTcp, 1));
+  EXPECT_EQ(records.records[0].history, "^h");
+  EXPECT_EQ(records.records[0].end_reason, "end_of_input");
 }
 
 }  // namespace
