@@ -51,7 +51,11 @@ po::options_description Options() {
      "of the SMTP ports, those with implicit TLS (RFC 8314), or 'none': only the plaintext from "
      "inside TLS is analysed there")
     ("events", po::value<std::string>()->value_name("PATH"),
-     "write every event as JSON lines to PATH ('-' = stdout)")
+     "write events as JSON lines to PATH ('-' = stdout): those --events-include selects")
+    ("events-include", po::value<std::string>()->value_name("LIST")->default_value("protocol"),
+     "the events --events writes, comma-separated: event names (--list-events) and the groups "
+     "'protocol' (commands, replies, anomalies), 'content' (message lines, header values) and "
+     "'all'; message content leaves the agent only if listed here")
     ("log-dir", po::value<std::string>()->value_name("DIR"),
      "write smtp.log, ssl.log and weird.log into DIR")
     ("log-format", po::value<std::string>()->value_name("json|zeek")->default_value("json"),
@@ -65,8 +69,8 @@ po::options_description Options() {
                     std::to_string(Config{}.history)),
      "events kept in memory for `mailtap observe --last`")
     ("observe-data", po::bool_switch(),
-     "also send message lines (smtp_data events) to `mailtap observe`; without it the socket "
-     "carries the protocol (commands, replies, headers, weirds) and --events has everything")
+     "also send content events (message lines, header values) to `mailtap observe`; without it "
+     "the socket carries the protocol events (commands, replies, anomalies)")
     ("redact", po::value<std::string>()->value_name("credentials|data|none")
                    ->default_value("credentials"),
      "what to hide in every output: AUTH credentials, also message data, or nothing")
@@ -194,6 +198,12 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     return false;
   }
   if (vm.count("events")) cfg->events_path = vm["events"].as<std::string>();
+  auto selection = EventSelection::Parse(vm["events-include"].as<std::string>(), error);
+  if (!selection) {
+    *error = "--events-include: " + *error;
+    return false;
+  }
+  cfg->events_include = *selection;
   if (vm.count("log-dir")) cfg->log_dir = vm["log-dir"].as<std::string>();
   if (vm.count("socket")) cfg->socket_path = vm["socket"].as<std::string>();
   if (vm.count("socket-group")) cfg->socket_group = vm["socket-group"].as<std::string>();

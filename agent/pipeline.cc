@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/event_selection.h"
 #include "common/log.h"
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"
@@ -28,6 +29,14 @@ constexpr uint64_t kSegmentsPerClockCheck = 1024;
 uint64_t UidSeed(const Config& config) {
   // Replays get the same uids every time (outputs can be diffed); live runs differ per start.
   return config.read_file ? 0x6d61696c746170ULL : static_cast<uint64_t>(std::time(nullptr));
+}
+
+// Message content in --events is the operator's explicit choice; the start-up log says so.
+void LogContentSelection(const Config& config) {
+  const std::string content = config.events_include.ContentNames();
+  if (content.empty()) return;
+  Log(Severity::kInfo, "--events {} carries message content ({}), as --events-include asks",
+      *config.events_path == "-" ? "(standard output)" : *config.events_path, content);
 }
 
 Timestamp WallClockNow() {
@@ -110,7 +119,11 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   redactor_ = std::make_unique<Redactor>(config.redact, outputs_fanout_);
   outputs_ = std::make_unique<Outputs>(config, redactor_.get());
   record_redactor_ = std::make_unique<RecordRedactor>(config.redact, records_);
-  if (outputs_->events()) outputs_fanout_.Add(outputs_->events());
+  if (outputs_->events()) {
+    selected_events_ = std::make_unique<SelectedEvents>(config.events_include, *outputs_->events());
+    outputs_fanout_.Add(selected_events_.get());
+    LogContentSelection(config);
+  }
   if (outputs_->weird_log()) outputs_fanout_.Add(outputs_->weird_log());
   if (outputs_->smtp_log()) records_.Add(outputs_->smtp_log());
 

@@ -26,6 +26,7 @@ class SmtpTransactionLog;
 class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
+class SelectedEvents;
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -87,6 +88,7 @@ class Pipeline {
   RecordFanout records_;
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
+  std::unique_ptr<SelectedEvents> selected_events_;  // --events-include, in front of --events
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log

@@ -461,7 +461,7 @@ void QueryServer::OnEvent(const Event& event) {
 }
 
 bool QueryServer::Wants(EventId id) const {
-  return id != EventId::kSmtpData || impl_->observe_data();
+  return !IsContentEvent(id) || impl_->observe_data();
 }
 
 void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }

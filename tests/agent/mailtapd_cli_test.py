@@ -38,7 +38,7 @@ def events_reference(schema):
     """The reference section of docs/events.md, as it must read for `schema`."""
     lines = []
     for e in schema:
-        lines += [f"### `{e['event']}`", "", e["doc"], ""]
+        lines += [f"### `{e['event']}`", "", e["doc"], "", f"Kind: {e['kind']}.", ""]
         if not e["args"]:
             lines += ["No arguments.", ""]
             continue
@@ -83,7 +83,7 @@ class EventSchema(unittest.TestCase):
         if not os.path.exists(trace):
             self.skipTest(f"Zeek corpus not found at '{CORPUS}'")
         schema = {e["event"]: e["args"] for e in list_events()}
-        out = run("-r", trace, "--events", "-", "--redact", "none")
+        out = run("-r", trace, "--events", "-", "--events-include", "all", "--redact", "none")
         self.assertEqual(out.returncode, 0, out.stderr.decode())
         seen = set()
         for line in out.stdout.decode("utf-8").splitlines():
@@ -162,7 +162,7 @@ class Replay(unittest.TestCase):
         self.assertIn("Broken pipe", proc.stderr.decode())
 
     def test_events_to_stdout_are_valid_json_lines_with_common_keys(self):
-        events = self.events(run("-r", self.trace, "--events", "-"))
+        events = self.events(run("-r", self.trace, "--events", "-", "--events-include", "all"))
         self.assertGreater(len(events), 500)
         for e in events:
             for key in ("ts", "event"):
@@ -175,6 +175,22 @@ class Replay(unittest.TestCase):
         with open(self.trace, "rb") as f:
             from_stdin = self.events(run("-r", "-", "--events", "-", stdin=f.read()))
         self.assertEqual(from_stdin, self.events(run("-r", self.trace, "--events", "-")))
+
+    def test_content_events_are_written_only_when_selected(self):
+        content = {e["event"] for e in list_events() if e["kind"] == "content"}
+        self.assertTrue({"smtp_data", "mime_one_header"} <= content)
+        default = self.events(run("-r", self.trace, "--events", "-"))
+        self.assertGreater(len(default), 20)
+        self.assertFalse([e for e in default if e["event"] in content])
+        chosen = self.events(run("-r", self.trace, "--events", "-", "--events-include",
+                                 "protocol,mime_one_header"))
+        kinds = {e["event"] for e in chosen}
+        self.assertIn("mime_one_header", kinds)
+        self.assertNotIn("smtp_data", kinds)
+        self.assertEqual([e for e in chosen if e["event"] != "mime_one_header"], default)
+        out = run("-r", self.trace, "--events", "-", "--events-include", "protocol,smtp_dat")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--events-include: 'smtp_dat' is not an event", out.stderr.decode())
 
     def test_credentials_are_redacted_by_default_and_kept_with_redact_none(self):
         # smtp.pcap's session authenticates with AUTH LOGIN; Zeek shows the base64 answers.
@@ -227,7 +243,7 @@ class HostileInput(unittest.TestCase):
             pcap = os.path.join(d, "hostile.pcap")
             write_pcap(pcap, frames, snaplen)
             out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", MAILTAPD, "-r", pcap,
-                                  "--events", "-", "--redact", "none"],
+                                  "--events", "-", "--events-include", "all", "--redact", "none"],
                                  capture_output=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
         rss = int(re.search(rb"maxrss_kb=(\d+)", out.stderr).group(1))
