@@ -57,7 +57,8 @@ po::options_description Options() {
      "'protocol' (commands, replies, anomalies), 'content' (message lines, header values) and "
      "'all'; message content leaves the agent only if listed here")
     ("log-dir", po::value<std::string>()->value_name("DIR"),
-     "write smtp.log, ssl.log and weird.log into DIR")
+     "write smtp.log, ssl.log and weird.log into DIR (an existing directory); -r with neither "
+     "--events nor --log-dir writes them into the current directory, as zeek -r does")
     ("log-format", po::value<std::string>()->value_name("json|zeek")->default_value("json"),
      "the logs as JSON lines or Zeek's tab-separated format")
     ("socket", po::value<std::string>()->value_name("PATH"),
@@ -85,6 +86,9 @@ po::options_description Options() {
     ("tls-processes", po::value<std::string>()->value_name("LIST"),
      "live capture: comma-separated task names (as in /proc/PID/comm) whose TLS plaintext is "
      "read; default smtpd,smtp,tlsproxy,exim,exim4,sendmail")
+    ("uid-seed", po::value<std::string>()->value_name("N"),
+     "seed the connection uids with N (0 to 2^64-1), for output that is the same on every run "
+     "(tests, diffs); default: a random seed, so that uids differ between runs and agents")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
      "stderr log level: error, warn, info or debug")
     ("set", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
@@ -126,6 +130,11 @@ bool ParseSizes(const po::variables_map& vm, Config* cfg, std::string* error) {
   uint64_t history = 0;
   if (!ParseCount(vm, "history", 0, kMaxHistory, &history, error)) return false;
   cfg->history = static_cast<size_t>(history);
+  if (vm.count("uid-seed")) {
+    uint64_t seed = 0;
+    if (!ParseCount(vm, "uid-seed", 0, UINT64_MAX, &seed, error)) return false;
+    cfg->uid_seed = seed;
+  }
   if (!ParseCount(vm, "ring-size", kMinRingSize, kMaxRingSize, &cfg->ring_size, error)) {
     return false;
   }
@@ -230,6 +239,14 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
          ParseChoice<Severity>(vm, "log-level", kSeverityNames, &cfg->log_level, error);
 }
 
+// `mailtapd -r x.pcap` alone writes the logs where `zeek -r x.pcap` would: the current directory.
+void ApplyReplayDefaults(Config* cfg) {
+  if (cfg->read_file && !cfg->events_path && !cfg->log_dir) {
+    cfg->log_dir = ".";
+    cfg->log_dir_defaulted = true;
+  }
+}
+
 ParseOutcome UsageError(const std::string& message) {
   return ParseOutcome{
       std::nullopt, 2,
@@ -290,6 +307,7 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   }
   Config cfg;
   if (!FillConfig(vm, &cfg, &error)) return UsageError(error);
+  ApplyReplayDefaults(&cfg);
   return ParseOutcome{std::move(cfg), 0, {}};
 }
 

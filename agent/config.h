@@ -25,7 +25,8 @@ struct Config {
   std::optional<std::string> events_path;     // --events ("-" = stdout)
   // --events-include: what --events carries; message content only when asked for.
   EventSelection events_include = EventSelection::Protocol();
-  std::optional<std::string> log_dir;         // --log-dir
+  std::optional<std::string> log_dir;         // --log-dir; "." for -r without any output option
+  bool log_dir_defaulted = false;             // log_dir is "." because no output was named
   LogFormat log_format = LogFormat::kJson;
   // The query socket. Unset means the default path when capturing live and no socket at all
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.
@@ -41,6 +42,7 @@ struct Config {
   // --tls-processes: task names whose TLS plaintext is captured; unset = the usual MTA programs.
   std::optional<std::vector<std::string>> tls_processes;
   Severity log_level = Severity::kInfo;
+  std::optional<uint64_t> uid_seed;  // --uid-seed: reproducible uids; unset = random per run
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };
 

@@ -156,14 +156,38 @@ void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
 }
 #endif
 
+// A --log-dir that is not a directory fails with what to do, not with the errno of the first
+// file opened in it ("No such file or directory").
+void CheckLogDir(const Config& config) {
+  if (!config.log_dir) return;
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(*config.log_dir, error);
+  if (std::filesystem::is_directory(status)) return;
+  if (std::filesystem::exists(status)) {
+    throw std::runtime_error(fmt::format("--log-dir '{}' is not a directory: name a directory",
+                                         *config.log_dir));
+  }
+  throw std::runtime_error(fmt::format(
+      "--log-dir '{}' does not exist: create it first (mkdir -p '{}') or name another directory",
+      *config.log_dir, *config.log_dir));
+}
+
 int Run(const Config& config) {
   SetLogThreshold(config.log_level);
   // A reader that went away (`--events - | head`, a follower's socket) is a write error to
   // report and count, not a silent death.
   ::signal(SIGPIPE, SIG_IGN);
   SignalThread signals;
+  CheckLogDir(config);
   std::unique_ptr<CaptureSource> source = OpenSource(config);
   Pipeline pipeline(config);
+  if (config.log_dir_defaulted) {
+    std::error_code error;
+    Log(Severity::kInfo,
+        "no --log-dir or --events: writing the logs into the current directory ({}), as zeek -r "
+        "does",
+        std::filesystem::current_path(error).string());
+  }
   std::unique_ptr<QueryServer> server = OpenQueryServer(config, *source, pipeline);
 #ifdef MAILTAP_HAVE_LIVE
   // Everything privileged (BPF load, attach, ring mmap, socket bind) is done: parse hostile

@@ -132,6 +132,77 @@ class ExitStatus(unittest.TestCase):
         self.assertIn("/nonexistent/e.json", out.stderr.decode())
 
 
+SAMPLE = os.path.join(ROOT, "samples/smtp-sessions.pcap")
+
+
+def log_lines(directory):
+    """{file name: its lines} for every file in `directory`."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            out[name] = f.read().splitlines()
+    return out
+
+
+class LogsAndIds(unittest.TestCase):
+    """A run never mixes formats or runs in one file; uids differ between runs unless seeded."""
+
+    def test_each_replay_writes_fresh_logs_in_one_format(self):
+        with tempfile.TemporaryDirectory() as d:
+            for fmt in ("zeek", "zeek", "json"):
+                out = run("-r", SAMPLE, "--log-dir", d, "--log-format", fmt)
+                self.assertEqual(out.returncode, 0, out.stderr.decode())
+                logs = log_lines(d)
+                self.assertIn("smtp.log", logs)
+                for name, lines in logs.items():
+                    if fmt == "zeek":
+                        self.assertEqual(sum(l.startswith("#separator") for l in lines), 1, name)
+                        self.assertEqual(sum(l.startswith("#close") for l in lines), 1, name)
+                    else:
+                        self.assertTrue(all(l.startswith("{") for l in lines), (name, lines[:2]))
+            self.assertEqual(len(logs["smtp.log"]), 2)  # the sample's two transactions, once
+
+    def test_events_file_of_a_replay_is_fresh(self):
+        with tempfile.TemporaryDirectory() as d:
+            events = os.path.join(d, "events.json")
+            for _ in range(2):
+                self.assertEqual(run("-r", SAMPLE, "--events", events).returncode, 0)
+            with open(events, encoding="utf-8") as f:
+                self.assertEqual(len(f.read().splitlines()), 48)
+
+    def uids(self, *args):
+        out = run("-r", SAMPLE, "--events", "-", *args)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        return [json.loads(l)["uid"] for l in out.stdout.decode().splitlines()]
+
+    def test_uids_differ_between_runs_unless_seeded(self):
+        first, second = set(self.uids()), set(self.uids())
+        self.assertEqual(len(first), 3)  # the sample's three connections
+        self.assertFalse(first & second, "two replays share uids")
+        self.assertEqual(self.uids("--uid-seed", "7"), self.uids("--uid-seed", "7"))
+        self.assertNotEqual(self.uids("--uid-seed", "7"), self.uids("--uid-seed", "8"))
+        out = run("-r", SAMPLE, "--uid-seed", "-1")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--uid-seed", out.stderr.decode())
+
+    def test_replay_without_outputs_writes_logs_into_the_current_directory(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = subprocess.run([MAILTAPD, "-r", SAMPLE], capture_output=True, cwd=d, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr.decode())
+            self.assertIn("writing the logs into the current directory", out.stderr.decode())
+            self.assertEqual(len(log_lines(d)["smtp.log"]), 2)
+
+    def test_missing_log_dir_says_what_to_do(self):
+        out = run("-r", SAMPLE, "--log-dir", "/nonexistent/logs")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("--log-dir '/nonexistent/logs' does not exist: create it first "
+                      "(mkdir -p '/nonexistent/logs')", out.stderr.decode())
+        with tempfile.NamedTemporaryFile() as f:
+            out = run("-r", SAMPLE, "--log-dir", f.name)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("is not a directory", out.stderr.decode())
+
+
 class Replay(unittest.TestCase):
     def setUp(self):
         if not os.path.isdir(os.path.join(CORPUS, "traces")):
@@ -173,17 +244,19 @@ class Replay(unittest.TestCase):
 
     def test_reading_stdin_gives_the_same_events_as_the_file(self):
         with open(self.trace, "rb") as f:
-            from_stdin = self.events(run("-r", "-", "--events", "-", stdin=f.read()))
-        self.assertEqual(from_stdin, self.events(run("-r", self.trace, "--events", "-")))
+            from_stdin = self.events(run("-r", "-", "--events", "-", "--uid-seed", "1",
+                                         stdin=f.read()))
+        self.assertEqual(from_stdin,
+                         self.events(run("-r", self.trace, "--events", "-", "--uid-seed", "1")))
 
     def test_content_events_are_written_only_when_selected(self):
         content = {e["event"] for e in list_events() if e["kind"] == "content"}
         self.assertTrue({"smtp_data", "mime_one_header"} <= content)
-        default = self.events(run("-r", self.trace, "--events", "-"))
+        default = self.events(run("-r", self.trace, "--events", "-", "--uid-seed", "1"))
         self.assertGreater(len(default), 20)
         self.assertFalse([e for e in default if e["event"] in content])
-        chosen = self.events(run("-r", self.trace, "--events", "-", "--events-include",
-                                 "protocol,mime_one_header"))
+        chosen = self.events(run("-r", self.trace, "--events", "-", "--uid-seed", "1",
+                                 "--events-include", "protocol,mime_one_header"))
         kinds = {e["event"] for e in chosen}
         self.assertIn("mime_one_header", kinds)
         self.assertNotIn("smtp_data", kinds)

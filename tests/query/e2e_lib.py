@@ -161,7 +161,8 @@ class Agent:
             cmd.append("--observe-data")
         if log_dir:
             cmd += ["--log-dir", self.log_dir, "--log-format", "json"]
-        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
+        # cwd: `-r` with no output option writes its logs into the current directory.
+        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, cwd=self.dir,
                                      stderr=self.stderr, preexec_fn=_die_with_parent)
         _running_agents.append(self)
 

@@ -288,9 +288,12 @@ class MessageLinesOnlyWhenAsked(unittest.TestCase):
     def setUpClass(cls):
         lib.need_corpus()
         trace = os.path.join(lib.TRACES, "smtp.pcap")
-        cls.with_events = lib.Agent(["-r", trace, "--keep-serving"], observe_data=False)
+        # One uid seed: the two runs are compared line for line.
+        cls.with_events = lib.Agent(["-r", trace, "--keep-serving", "--uid-seed", "1"],
+                                    observe_data=False)
         cls.addClassCleanup(stop_agent, cls.with_events)
-        cls.without_events = lib.Agent(["-r", trace, "--keep-serving"], events=False,
+        cls.without_events = lib.Agent(["-r", trace, "--keep-serving", "--uid-seed", "1"],
+                                       events=False,
                                        observe_data=False)
         cls.addClassCleanup(stop_agent, cls.without_events)
         cls.status = cls.with_events.wait_finished()
