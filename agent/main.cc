@@ -31,52 +31,92 @@ namespace mailtap {
 namespace {
 
 // Signals are taken by one thread with sigwait(), so nothing async-signal-unsafe runs in a handler.
+// It starts before the capture source is opened, so that SIGINT/SIGTERM end a replay even while
+// it waits for the capture file's header on a pipe (`cat | mailtapd -r -`).
 class SignalThread {
  public:
   SignalThread() {
     sigemptyset(&set_);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, sig);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // inherited by every thread started later
-  }
-  void Start(Pipeline* pipeline, CaptureSource* source) {
-    thread_ = std::thread([this, pipeline, source] { Loop(pipeline, source); });
+    thread_ = std::thread([this] { Loop(); });
     thread_.detach();  // blocked in sigwait until the process exits
   }
-  // Blocks until SIGINT or SIGTERM.
+  // Set on SIGINT/SIGTERM: for a source being opened.
+  std::shared_ptr<std::atomic<bool>> stop_flag() const { return stop_flag_; }
+  // From now on, SIGHUP reopens the pipeline's outputs and a stop stops `source` (at once if one
+  // came earlier).
+  void Attach(Pipeline* pipeline, CaptureSource* source) {
+    std::lock_guard lock(mu_);
+    pipeline_ = pipeline;
+    source_ = source;
+    if (stopped_) source_->Stop();
+  }
+  // Pipeline::Run() returned: SIGHUP is handled by WaitForStop() on the main thread.
+  void MarkPipelineDone() {
+    std::lock_guard lock(mu_);
+    pipeline_done_ = true;
+  }
+  // Blocks until SIGINT or SIGTERM; reopens the outputs on SIGHUP meanwhile (--keep-serving).
   void WaitForStop() {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return stopped_; });
+    while (true) {
+      cv_.wait(lock, [this] { return stopped_ || reopen_pending_; });
+      if (stopped_) return;
+      reopen_pending_ = false;
+      lock.unlock();
+      pipeline_->ReopenNow();
+      lock.lock();
+    }
   }
 
  private:
-  void Loop(Pipeline* pipeline, CaptureSource* source) {
+  void Loop() {
     while (true) {
       int sig = 0;
       if (sigwait(&set_, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        pipeline->RequestReopen();
+        OnHangup();
         continue;
       }
       Log(Severity::kInfo, "signal {}: draining and stopping", sig);
       NotifyStopping();
+      stop_flag_->store(true);
+      std::lock_guard lock(mu_);
       // The source ends its input after handing out what it already holds (the live ring
       // buffer is drained); the pipeline then finishes every session and flushes.
-      source->Stop();
-      std::lock_guard lock(mu_);
+      if (source_ != nullptr) source_->Stop();
       stopped_ = true;
       cv_.notify_all();
+    }
+  }
+  void OnHangup() {
+    std::lock_guard lock(mu_);
+    if (pipeline_ == nullptr) {
+      Log(Severity::kInfo, "SIGHUP while starting: no output is open yet, nothing to reopen");
+    } else if (pipeline_done_) {
+      reopen_pending_ = true;  // the pipeline thread is gone: the main thread reopens
+      cv_.notify_all();
+    } else {
+      pipeline_->RequestReopen();
     }
   }
 
   sigset_t set_;
   std::thread thread_;
+  std::shared_ptr<std::atomic<bool>> stop_flag_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex mu_;
   std::condition_variable cv_;
+  Pipeline* pipeline_ = nullptr;
+  CaptureSource* source_ = nullptr;
+  bool pipeline_done_ = false;
+  bool reopen_pending_ = false;
   bool stopped_ = false;
 };
 
-std::unique_ptr<CaptureSource> OpenSource(const Config& config) {
-  if (config.read_file) return PcapSource::Open(*config.read_file, config.ports);
+std::unique_ptr<CaptureSource> OpenSource(const Config& config,
+                                          std::shared_ptr<std::atomic<bool>> stop) {
+  if (config.read_file) return PcapSource::Open(*config.read_file, config.ports, std::move(stop));
 #ifdef MAILTAP_HAVE_LIVE
   LiveCaptureConfig live;
   live.interfaces = config.interfaces;
@@ -164,8 +204,8 @@ void CheckLogDir(const Config& config) {
   const std::filesystem::file_status status = std::filesystem::status(*config.log_dir, error);
   if (std::filesystem::is_directory(status)) return;
   if (std::filesystem::exists(status)) {
-    throw std::runtime_error(fmt::format("--log-dir '{}' is not a directory: name a directory",
-                                         *config.log_dir));
+    throw std::runtime_error(
+        fmt::format("--log-dir '{}' is not a directory: name a directory", *config.log_dir));
   }
   throw std::runtime_error(fmt::format(
       "--log-dir '{}' does not exist: create it first (mkdir -p '{}') or name another directory",
@@ -179,7 +219,15 @@ int Run(const Config& config) {
   ::signal(SIGPIPE, SIG_IGN);
   SignalThread signals;
   CheckLogDir(config);
-  std::unique_ptr<CaptureSource> source = OpenSource(config);
+  std::unique_ptr<CaptureSource> source;
+  try {
+    source = OpenSource(config, signals.stop_flag());
+  } catch (const std::exception&) {
+    // Asked to stop while waiting for the capture (e.g. its header on a pipe): a clean end.
+    if (!signals.stop_flag()->load()) throw;
+    Log(Severity::kInfo, "stopped before the capture started: nothing to write");
+    return 0;
+  }
   Pipeline pipeline(config);
   if (config.log_dir_defaulted) {
     std::error_code error;
@@ -196,11 +244,12 @@ int Run(const Config& config) {
   if (!config.read_file) BecomeUnprivileged(config, pipeline);
 #endif
   if (server) server->Serve();
-  signals.Start(&pipeline, source.get());
+  signals.Attach(&pipeline, source.get());
   Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),
       config.ports.ToString());
   NotifyReady(fmt::format("capturing from {}", source->Describe()));  // attached, socket bound
   pipeline.Run(*source);
+  signals.MarkPipelineDone();
   if (server) server->MarkCaptureFinished();
   if (config.keep_serving && server) {
     Log(Severity::kInfo, "replay finished; serving queries until SIGINT/SIGTERM");

@@ -64,6 +64,9 @@ class Pipeline {
   // Safe to call from another thread (the signal thread). To stop, stop the source: Run()
   // returns once the source has ended its input.
   void RequestReopen() { reopen_requested_.store(true); }
+  // Reopens the outputs now, logging it. Only while Run() is not running (after a replay, with
+  // --keep-serving): the caller is then the only user of the outputs.
+  void ReopenNow() { ReopenOutputs(); }
   // Gives the output files to the user the agent is about to become (before Run()).
   void HandOutputsTo(uid_t uid, gid_t gid);
   // Whether a file output (--events, the logs) dropped records on a failed write. After Run():

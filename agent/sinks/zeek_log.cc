@@ -295,9 +295,10 @@ std::string PrepareLogPath(const std::string& dir, const std::string& name, LogF
     Log(Severity::kInfo, "'{}' is from an earlier run in another format: moved to '{}'", path,
         aside);
   } else {
-    throw std::runtime_error(fmt::format("'{}' is from an earlier run in another format and "
-                                         "cannot be moved aside: {}; move it away",
-                                         path, std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("'{}' is from an earlier run in another format and "
+                    "cannot be moved aside: {}; move it away",
+                    path, std::strerror(errno)));
   }
   return path;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end checks of mailtapd's command line: exit statuses and messages as pinned in
 docs/interface.md (0 success, 2 bad usage naming the option, 1 runtime failure naming the cause)."""
+import gzip
 import json
 import os
 import random
@@ -446,6 +447,110 @@ class Signals(unittest.TestCase):
         self.assertNotIn(b"second@", rotated)
         # Drained on SIGTERM: open sessions are finished and their records written before exit.
         self.assertIn(b"second@example.com", current)
+
+    def stop_within(self, agent, sig, bound_s):
+        """Sends `sig`; the agent must exit 0 within `bound_s` seconds although its stdin is open.
+        Keeps its stderr in self.stderr."""
+        start = time.monotonic()
+        agent.send_signal(sig)
+        try:
+            status = agent.wait(timeout=bound_s)
+        except subprocess.TimeoutExpired:
+            self.fail(f"signal {sig} did not end the replay within {bound_s} s")
+        elapsed = time.monotonic() - start
+        self.stderr = agent.stderr.read()
+        self.assertEqual(status, 0, self.stderr.decode())
+        return elapsed
+
+    def replay_from_open_pipe(self, d, first_bytes):
+        agent = subprocess.Popen([MAILTAPD, "-r", "-", "--log-dir", d], stdin=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        self.addCleanup(agent.wait, 20)
+        self.addCleanup(agent.kill)
+        agent.stdin.write(first_bytes)
+        agent.stdin.flush()
+        time.sleep(0.5)  # the agent is now blocked on the pipe
+        return agent
+
+    def test_sigterm_ends_a_replay_waiting_for_the_capture_header(self):
+        # `cat | mailtapd -r -` with nothing typed yet: not even the file header has arrived.
+        with tempfile.TemporaryDirectory() as d:
+            agent = self.replay_from_open_pipe(d, b"")
+            self.stop_within(agent, signal.SIGTERM, 3)
+            self.assertIn(b"stopped before the capture started", self.stderr)
+
+    def test_sigint_ends_a_replay_waiting_for_the_rest_of_a_packet(self):
+        with tempfile.TemporaryDirectory() as d:
+            whole = pcap_bytes(mail_session(40003, b"cut@example.com", complete=False))
+            agent = self.replay_from_open_pipe(d, whole + whole[24:40])  # a record cut short
+            self.stop_within(agent, signal.SIGINT, 3)
+            # What arrived whole was analysed and logged when the open session was finished.
+            with open(os.path.join(d, "smtp.log"), "rb") as f:
+                self.assertIn(b"cut@example.com", f.read())
+
+    def test_sighup_after_a_replay_with_keep_serving_reopens_and_says_so(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "smtp.log")
+            agent = subprocess.Popen([MAILTAPD, "-r", SAMPLE, "--keep-serving", "--log-dir", d,
+                                      "--socket", os.path.join(d, "s.sock")],
+                                     stderr=subprocess.PIPE)
+            self.addCleanup(agent.wait, 20)
+            self.addCleanup(agent.kill)
+            lines = []
+            wait_for(lambda: lines.append(agent.stderr.readline()) or b"serving queries" in lines[-1],
+                     "the replay's end")
+            os.rename(log, log + ".1")
+            agent.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"SIGHUP: reopening" in agent.stderr.readline(), "SIGHUP logged")
+            wait_for(lambda: os.path.exists(log), "smtp.log reopened after SIGHUP")
+            self.stop_within(agent, signal.SIGTERM, 10)
+
+
+class Compressed(unittest.TestCase):
+    """gzip-compressed captures are read as tshark reads them: by content, file or pipe."""
+
+    def events(self, *args, stdin=None):
+        out = run("-r", *args, "--events", "-", "--events-include", "all", "--uid-seed", "3",
+                  stdin=stdin)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        return out.stdout
+
+    def test_gzip_file_and_pipe_give_the_events_of_the_plain_capture(self):
+        with open(SAMPLE, "rb") as f:
+            plain = f.read()
+        expected = self.events(SAMPLE)
+        self.assertEqual(len(expected.splitlines()), 71)
+        with tempfile.TemporaryDirectory() as d:
+            packed = os.path.join(d, "sample.pcap.gz")
+            with gzip.open(packed, "wb") as f:
+                f.write(plain)
+            self.assertEqual(self.events(packed), expected)
+            with open(packed, "rb") as f:
+                self.assertEqual(self.events("-", stdin=f.read()), expected)
+            # Two gzip members, as `cat a.gz b.gz` makes: one stream of bytes.
+            half = len(plain) // 2
+            with open(packed, "wb") as f:
+                f.write(gzip.compress(plain[:half]) + gzip.compress(plain[half:]))
+            self.assertEqual(self.events(packed), expected)
+
+    def test_zeeks_compressed_trace_is_replayed(self):
+        trace = os.path.join(CORPUS, "traces/smtp/mime-header-size-limit.pcap.gz")
+        if not os.path.exists(trace):
+            self.skipTest(f"Zeek corpus not found at '{CORPUS}'")
+        with gzip.open(trace, "rb") as f:
+            plain = f.read()
+        self.assertEqual(self.events(trace), self.events("-", stdin=plain))
+        self.assertIn(b'"event":"smtp_request"', self.events(trace))
+
+    def test_corrupt_gzip_ends_with_a_read_error_naming_the_file(self):
+        with open(SAMPLE, "rb") as f:
+            packed = bytearray(gzip.compress(f.read()))
+        packed[len(packed) // 2:] = b"\xff" * (len(packed) - len(packed) // 2)
+        with tempfile.NamedTemporaryFile(suffix=".pcap.gz") as f:
+            f.write(packed)
+            f.flush()
+            out = run("-r", f.name, "--events", "-")
+        self.assertIn(f.name, out.stderr.decode())
 
 
 if __name__ == "__main__":

@@ -233,7 +233,8 @@ TEST(SmtpLogWriter, ContinueMovesAsideAFileItMustNotMixWith) {
   // smtp.<modification time as Zeek's #open>.log, holding the earlier run whole.
   EXPECT_EQ(aside[0].filename().string().substr(0, 5), "smtp.");
   EXPECT_EQ(aside[0].extension(), ".log");
-  EXPECT_EQ(aside[0].filename().string().size(), std::string("smtp.2009-10-05-06-06-07.log").size());
+  EXPECT_EQ(aside[0].filename().string().size(),
+            std::string("smtp.2009-10-05-06-06-07.log").size());
   EXPECT_EQ(ReadFile(aside[0]), first);
 }
 
