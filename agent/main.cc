@@ -31,14 +31,18 @@ namespace mailtap {
 namespace {
 
 // Signals are taken by one thread with sigwait(), so nothing async-signal-unsafe runs in a handler.
-// It starts before the capture source is opened, so that SIGINT/SIGTERM end a replay even while
-// it waits for the capture file's header on a pipe (`cat | mailtapd -r -`).
+// A replay starts it before the capture source is opened, so that SIGINT/SIGTERM end the replay
+// even while it waits for the capture file's header on a pipe (`cat | mailtapd -r -`).
 class SignalThread {
  public:
   SignalThread() {
     sigemptyset(&set_);
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, sig);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // inherited by every thread started later
+  }
+  // Signals arriving before are held pending until then. The live agent starts it after it has
+  // dropped its privileges: capabilities are per thread.
+  void Start() {
     thread_ = std::thread([this] { Loop(); });
     thread_.detach();  // blocked in sigwait until the process exits
   }
@@ -183,10 +187,14 @@ void WarnIfNotWritable(const std::string& dir, const std::string& user) {
       dir, user, user);
 }
 
-void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
+void BecomeUnprivileged(const Config& config, Pipeline& pipeline, QueryServer* server) {
   const std::string user = config.user.value_or(DefaultUnprivilegedUser());
   // An unknown user: DropPrivileges says so.
-  if (std::optional<UserIds> ids = LookupUser(user)) pipeline.HandOutputsTo(ids->uid, ids->gid);
+  if (std::optional<UserIds> ids = LookupUser(user)) {
+    pipeline.HandOutputsTo(ids->uid, ids->gid);
+    // So that the socket and its lock file do not outlive the agent.
+    if (server) server->HandSocketTo(ids->uid);
+  }
   DropPrivileges(user);
   if (config.log_dir) WarnIfNotWritable(*config.log_dir, user);
   if (config.events_path && *config.events_path != "-") {
@@ -219,6 +227,7 @@ int Run(const Config& config) {
   ::signal(SIGPIPE, SIG_IGN);
   SignalThread signals;
   CheckLogDir(config);
+  if (config.read_file) signals.Start();  // a replay never changes its privileges
   std::unique_ptr<CaptureSource> source;
   try {
     source = OpenSource(config, signals.stop_flag());
@@ -241,8 +250,9 @@ int Run(const Config& config) {
   // Everything privileged (BPF load, attach, ring mmap, socket bind) is done: parse hostile
   // traffic without privilege from here on. Capabilities are per thread, so this comes before
   // any thread is started.
-  if (!config.read_file) BecomeUnprivileged(config, pipeline);
+  if (!config.read_file) BecomeUnprivileged(config, pipeline, server.get());
 #endif
+  if (!config.read_file) signals.Start();
   if (server) server->Serve();
   signals.Attach(&pipeline, source.get());
   Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),

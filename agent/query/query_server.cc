@@ -61,6 +61,7 @@ class QueryServer::Impl : public SessionHost {
   void Open();
   void Serve();
   void Stop();
+  void HandSocketTo(uid_t uid);
   Hub& hub() { return hub_; }
   bool observe_data() const { return config_.observe_data; }
   std::vector<StatSample> OwnStats() const;
@@ -150,6 +151,10 @@ void QueryServer::Impl::Open() {
 void QueryServer::Impl::Serve() {
   stopped_ = false;
   thread_ = std::thread([this] { Run(); });
+}
+
+void QueryServer::Impl::HandSocketTo(uid_t uid) {
+  HandSocketDirectoryTo(config_.socket_path, listener_, uid);
 }
 
 void QueryServer::Impl::Stop() {
@@ -453,6 +458,8 @@ std::unique_ptr<QueryServer> QueryServer::Open(QueryServerConfig config, AgentIn
 void QueryServer::Serve() { impl_->Serve(); }
 
 void QueryServer::Stop() { impl_->Stop(); }
+
+void QueryServer::HandSocketTo(uid_t uid) { impl_->HandSocketTo(uid); }
 
 // At the event rate: the event's fields are copied into the history ring (no allocation, no
 // formatting); a client's read decodes and formats them.

@@ -71,7 +71,11 @@ class QueryServer : public EventSink, public RecordSink {
   QueryServer(const QueryServer&) = delete;
   QueryServer& operator=(const QueryServer&) = delete;
 
-  // Closes every client, joins the thread, removes the socket file. Idempotent. Not to be
+  // Before the agent drops root for `uid`: lets it remove its socket and lock file at Stop()
+  // (socket_setup.h, HandSocketDirectoryTo).
+  void HandSocketTo(uid_t uid);
+
+  // Closes every client, joins the thread, removes the socket and lock files. Idempotent. Not to be
   // called concurrently with OnEvent/OnRecord.
   void Stop();
 

@@ -504,6 +504,8 @@ class Signals(unittest.TestCase):
             wait_for(lambda: b"SIGHUP: reopening" in agent.stderr.readline(), "SIGHUP logged")
             wait_for(lambda: os.path.exists(log), "smtp.log reopened after SIGHUP")
             self.stop_within(agent, signal.SIGTERM, 10)
+            # Neither the socket nor its lock file outlives the agent.
+            self.assertEqual(sorted(n for n in os.listdir(d) if n.startswith("s.sock")), [])
 
 
 class Compressed(unittest.TestCase):
