@@ -166,6 +166,7 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   info.version = kVersion;
   info.capture_source = source.Describe();
   if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
+  info.packet_clock = config.read_file.has_value();
   info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));
   info.started = std::chrono::system_clock::now();
   auto server = QueryServer::Open(server_config, info, pipeline.stats(), pipeline.connections());

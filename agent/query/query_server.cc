@@ -367,13 +367,17 @@ void QueryServer::Impl::Answer(const QueryRequest& request, QueryResponse* respo
       response->subscription = std::move(start.subscription);
       return;
     }
-    case Verb::kConnections:
-      for (const auto& c : connections_.GetFresh(kConnectionsWait)) {
+    case Verb::kConnections: {
+      const std::vector<ConnectionSummary> list = connections_.GetFresh(kConnectionsWait);
+      // A replay's clock is its packets': ages against the wall clock would be years.
+      const auto clock = info_.packet_clock ? NewestPacketTime(list) : now;
+      for (const auto& c : list) {
         if (!request.filter.Matches(KeysFromConnection(c))) continue;
-        response->lines.push_back(FormatConnectionJson(c, now));
+        response->lines.push_back(FormatConnectionJson(c, clock));
         ++response->data_lines;
       }
       return;
+    }
     case Verb::kStatus:
       response->lines.push_back(FormatStatusJson(
           info_, AllStats(), now, capture_finished_.load() ? "finished" : "running"));
@@ -467,9 +471,7 @@ void QueryServer::OnEvent(const Event& event) {
   if (Wants(event.id)) impl_->hub().PublishEvent(event);
 }
 
-bool QueryServer::Wants(EventId id) const {
-  return !IsContentEvent(id) || impl_->observe_data();
-}
+bool QueryServer::Wants(EventId id) const { return !IsContentEvent(id) || impl_->observe_data(); }
 
 void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }
 

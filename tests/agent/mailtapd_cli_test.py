@@ -507,6 +507,33 @@ class Signals(unittest.TestCase):
             # Neither the socket nor its lock file outlives the agent.
             self.assertEqual(sorted(n for n in os.listdir(d) if n.startswith("s.sock")), [])
 
+    def test_connections_and_status_during_a_replay_from_a_pipe(self):
+        client = os.path.join(os.path.dirname(MAILTAPD), "mailtap")
+        with tempfile.TemporaryDirectory() as d:
+            sock = os.path.join(d, "s.sock")
+            agent = subprocess.Popen([MAILTAPD, "-r", "-", "--keep-serving", "--socket", sock,
+                                      "--log-dir", d], stdin=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+            self.addCleanup(agent.wait, 20)
+            self.addCleanup(agent.kill)
+            agent.stdin.write(pcap_bytes(mail_session(40009, b"open@example.com",
+                                                      complete=False)))
+            agent.stdin.flush()
+
+            def query(verb):
+                out = subprocess.run([client, "--socket", sock, verb, "-o", "json"],
+                                     capture_output=True, text=True, timeout=30)
+                return out.stdout if out.returncode == 0 else ""
+            wait_for(lambda: query("connections"), "the open session in `connections`")
+            [conn] = [json.loads(line) for line in query("connections").splitlines()]
+            self.assertEqual((conn["id.orig_p"], conn["smtp_state"]), (40009, "RCPT_OK"))
+            # Packet time: the session's packets span microseconds (wall clock: years).
+            self.assertLess(conn["age_seconds"], 1)
+            status = json.loads(query("status"))
+            self.assertEqual(status["capture_state"], "running")
+            self.assertEqual(status["counters"]["smtp"]["sessions_active"], 1)
+            self.stop_within(agent, signal.SIGTERM, 5)
+
 
 class Compressed(unittest.TestCase):
     """gzip-compressed captures are read as tshark reads them: by content, file or pipe."""
