@@ -189,6 +189,17 @@ bool FillTlsOptions(const po::variables_map& vm, Config* cfg, std::string* error
   return ParseChoice<bool>(vm, "tls-plaintext", kOnOffNames, &cfg->tls_plaintext, error);
 }
 
+bool FillEventOptions(const po::variables_map& vm, Config* cfg, std::string* error) {
+  if (vm.count("events")) cfg->events_path = vm["events"].as<std::string>();
+  auto selection = EventSelection::Parse(vm["events-include"].as<std::string>(), error);
+  if (!selection) {
+    *error = "--events-include: " + *error;
+    return false;
+  }
+  cfg->events_include = *selection;
+  return true;
+}
+
 bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("read")) cfg->read_file = vm["read"].as<std::string>();
   if (vm.count("interface")) cfg->interfaces = vm["interface"].as<std::vector<std::string>>();
@@ -206,13 +217,7 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     *error = "--tls-ports: " + *error;
     return false;
   }
-  if (vm.count("events")) cfg->events_path = vm["events"].as<std::string>();
-  auto selection = EventSelection::Parse(vm["events-include"].as<std::string>(), error);
-  if (!selection) {
-    *error = "--events-include: " + *error;
-    return false;
-  }
-  cfg->events_include = *selection;
+  if (!FillEventOptions(vm, cfg, error)) return false;
   if (vm.count("log-dir")) cfg->log_dir = vm["log-dir"].as<std::string>();
   if (vm.count("socket")) cfg->socket_path = vm["socket"].as<std::string>();
   if (vm.count("socket-group")) cfg->socket_group = vm["socket-group"].as<std::string>();

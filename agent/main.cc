@@ -135,6 +135,18 @@ std::unique_ptr<CaptureSource> OpenSource(const Config& config,
 #endif
 }
 
+// Null if asked to stop while waiting for the capture (e.g. its header on a pipe): a clean end.
+std::unique_ptr<CaptureSource> OpenSourceUnlessStopped(const Config& config,
+                                                       std::shared_ptr<std::atomic<bool>> stop) {
+  try {
+    return OpenSource(config, stop);
+  } catch (const std::exception&) {
+    if (!stop->load()) throw;
+    Log(Severity::kInfo, "stopped before the capture started: nothing to write");
+    return nullptr;
+  }
+}
+
 // glibc returns freed memory at the top of the heap to the kernel once 128 KiB are free, and
 // serves blocks over a threshold it raises on its own with mmap. A stream of large messages makes
 // the agent allocate and free reassembly buffers of 64 KiB and more per message, so each message
@@ -229,15 +241,8 @@ int Run(const Config& config) {
   SignalThread signals;
   CheckLogDir(config);
   if (config.read_file) signals.Start();  // a replay never changes its privileges
-  std::unique_ptr<CaptureSource> source;
-  try {
-    source = OpenSource(config, signals.stop_flag());
-  } catch (const std::exception&) {
-    // Asked to stop while waiting for the capture (e.g. its header on a pipe): a clean end.
-    if (!signals.stop_flag()->load()) throw;
-    Log(Severity::kInfo, "stopped before the capture started: nothing to write");
-    return 0;
-  }
+  std::unique_ptr<CaptureSource> source = OpenSourceUnlessStopped(config, signals.stop_flag());
+  if (!source) return 0;
   Pipeline pipeline(config);
   if (config.log_dir_defaulted) {
     std::error_code error;
