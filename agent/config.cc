@@ -51,9 +51,14 @@ po::options_description Options() {
      "of the SMTP ports, those with implicit TLS (RFC 8314), or 'none': only the plaintext from "
      "inside TLS is analysed there")
     ("events", po::value<std::string>()->value_name("PATH"),
-     "write every event as JSON lines to PATH ('-' = stdout)")
+     "write events as JSON lines to PATH ('-' = stdout): those --events-include selects")
+    ("events-include", po::value<std::string>()->value_name("LIST")->default_value("protocol"),
+     "the events --events writes, comma-separated: event names (--list-events) and the groups "
+     "'protocol' (commands, replies, anomalies), 'content' (message lines, header values) and "
+     "'all'; message content leaves the agent only if listed here")
     ("log-dir", po::value<std::string>()->value_name("DIR"),
-     "write smtp.log, ssl.log and weird.log into DIR")
+     "write smtp.log, ssl.log and weird.log into DIR (an existing directory); -r with neither "
+     "--events nor --log-dir writes them into the current directory, as zeek -r does")
     ("log-format", po::value<std::string>()->value_name("json|zeek")->default_value("json"),
      "the logs as JSON lines or Zeek's tab-separated format")
     ("socket", po::value<std::string>()->value_name("PATH"),
@@ -65,8 +70,8 @@ po::options_description Options() {
                     std::to_string(Config{}.history)),
      "events kept in memory for `mailtap observe --last`")
     ("observe-data", po::bool_switch(),
-     "also send message lines (smtp_data events) to `mailtap observe`; without it the socket "
-     "carries the protocol (commands, replies, headers, weirds) and --events has everything")
+     "also send content events (message lines, header values) to `mailtap observe`; without it "
+     "the socket carries the protocol events (commands, replies, anomalies)")
     ("redact", po::value<std::string>()->value_name("credentials|data|none")
                    ->default_value("credentials"),
      "what to hide in every output: AUTH credentials, also message data, or nothing")
@@ -86,6 +91,9 @@ po::options_description Options() {
      "read; default smtpd,smtp,tlsproxy,exim,exim4,sendmail")
     ("community-id-seed", po::value<std::string>()->value_name("N")->default_value("0"),
      "seed of the Community ID flow hash (0-65535) written as community_id in every output")
+    ("uid-seed", po::value<std::string>()->value_name("N"),
+     "seed the connection uids with N (0 to 2^64-1), for output that is the same on every run "
+     "(tests, diffs); default: a random seed, so that uids differ between runs and agents")
     ("log-level", po::value<std::string>()->value_name("LEVEL")->default_value("info"),
      "stderr log level: error, warn, info or debug")
     ("set", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
@@ -127,6 +135,11 @@ bool ParseSizes(const po::variables_map& vm, Config* cfg, std::string* error) {
   uint64_t history = 0;
   if (!ParseCount(vm, "history", 0, kMaxHistory, &history, error)) return false;
   cfg->history = static_cast<size_t>(history);
+  if (vm.count("uid-seed")) {
+    uint64_t seed = 0;
+    if (!ParseCount(vm, "uid-seed", 0, UINT64_MAX, &seed, error)) return false;
+    cfg->uid_seed = seed;
+  }
   if (!ParseCount(vm, "ring-size", kMinRingSize, kMaxRingSize, &cfg->ring_size, error)) {
     return false;
   }
@@ -218,6 +231,17 @@ bool FillTlsOptions(const po::variables_map& vm, Config* cfg, std::string* error
   return ParseChoice<bool>(vm, "tls-plaintext", kOnOffNames, &cfg->tls_plaintext, error);
 }
 
+bool FillEventOptions(const po::variables_map& vm, Config* cfg, std::string* error) {
+  if (vm.count("events")) cfg->events_path = vm["events"].as<std::string>();
+  auto selection = EventSelection::Parse(vm["events-include"].as<std::string>(), error);
+  if (!selection) {
+    *error = "--events-include: " + *error;
+    return false;
+  }
+  cfg->events_include = *selection;
+  return true;
+}
+
 bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("read")) cfg->read_file = vm["read"].as<std::string>();
   if (vm.count("interface")) cfg->interfaces = vm["interface"].as<std::vector<std::string>>();
@@ -235,7 +259,7 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
     *error = "--tls-ports: " + *error;
     return false;
   }
-  if (vm.count("events")) cfg->events_path = vm["events"].as<std::string>();
+  if (!FillEventOptions(vm, cfg, error)) return false;
   if (vm.count("log-dir")) cfg->log_dir = vm["log-dir"].as<std::string>();
   if (vm.count("socket")) cfg->socket_path = vm["socket"].as<std::string>();
   if (vm.count("socket-group")) cfg->socket_group = vm["socket-group"].as<std::string>();
@@ -261,6 +285,14 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   return ParseChoice<LogFormat>(vm, "log-format", kLogFormatNames, &cfg->log_format, error) &&
          ParseChoice<RedactMode>(vm, "redact", kRedactModeNames, &cfg->redact, error) &&
          ParseChoice<Severity>(vm, "log-level", kSeverityNames, &cfg->log_level, error);
+}
+
+// `mailtapd -r x.pcap` alone writes the logs where `zeek -r x.pcap` would: the current directory.
+void ApplyReplayDefaults(Config* cfg) {
+  if (cfg->read_file && !cfg->events_path && !cfg->log_dir) {
+    cfg->log_dir = ".";
+    cfg->log_dir_defaulted = true;
+  }
 }
 
 ParseOutcome UsageError(const std::string& message) {
@@ -323,6 +355,7 @@ ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   }
   Config cfg;
   if (!FillConfig(vm, &cfg, &error)) return UsageError(error);
+  ApplyReplayDefaults(&cfg);
   return ParseOutcome{std::move(cfg), 0, {}};
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "capture/ringbuf_source.h"  // kDefaultRingSize
+#include "common/event_selection.h"
 #include "common/log.h"              // Severity
 #include "mailtap/port_set.h"
 #include "memory_budget.h"
@@ -23,7 +24,10 @@ struct Config {
   PortSet ports = PortSet::Default();         // -p
   PortSet tls_ports = PortSet::DefaultTls();  // --tls-ports: implicit TLS (a subset of ports)
   std::optional<std::string> events_path;     // --events ("-" = stdout)
-  std::optional<std::string> log_dir;         // --log-dir
+  // --events-include: what --events carries; message content only when asked for.
+  EventSelection events_include = EventSelection::Protocol();
+  std::optional<std::string> log_dir;         // --log-dir; "." for -r without any output option
+  bool log_dir_defaulted = false;             // log_dir is "." because no output was named
   LogFormat log_format = LogFormat::kJson;
   uint16_t community_id_seed = 0;  // --community-id-seed (the Community ID's seed)
   // The query socket. Unset means the default path when capturing live and no socket at all
@@ -32,7 +36,7 @@ struct Config {
   std::optional<std::string> socket_group;
   bool keep_serving = false;              // after -r finished, keep answering queries
   size_t history = kDefaultEventHistory;  // events kept for `mailtap observe --last`
-  bool observe_data = false;              // smtp_data events reach `mailtap observe` too
+  bool observe_data = false;              // content events reach `mailtap observe` too
   RedactMode redact = RedactMode::kCredentials;
   std::optional<std::string> user;        // drop privileges to this user (live capture)
   uint64_t ring_size = kDefaultRingSize;  // eBPF ring buffer bytes
@@ -43,6 +47,7 @@ struct Config {
   uint64_t memory_limit = kDefaultMemoryLimit;
   MemoryPlan memory = DefaultMemoryPlan();
   Severity log_level = Severity::kInfo;
+  std::optional<uint64_t> uid_seed;  // --uid-seed: reproducible uids; unset = random per run
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };
 

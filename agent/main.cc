@@ -31,6 +31,8 @@ namespace mailtap {
 namespace {
 
 // Signals are taken by one thread with sigwait(), so nothing async-signal-unsafe runs in a handler.
+// A replay starts it before the capture source is opened, so that SIGINT/SIGTERM end the replay
+// even while it waits for the capture file's header on a pipe (`cat | mailtapd -r -`).
 class SignalThread {
  public:
   SignalThread() {
@@ -38,45 +40,87 @@ class SignalThread {
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, sig);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // inherited by every thread started later
   }
-  void Start(Pipeline* pipeline, CaptureSource* source) {
-    thread_ = std::thread([this, pipeline, source] { Loop(pipeline, source); });
+  // Signals arriving before are held pending until then. The live agent starts it after it has
+  // dropped its privileges: capabilities are per thread.
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
     thread_.detach();  // blocked in sigwait until the process exits
   }
-  // Blocks until SIGINT or SIGTERM.
+  // Set on SIGINT/SIGTERM: for a source being opened.
+  std::shared_ptr<std::atomic<bool>> stop_flag() const { return stop_flag_; }
+  // From now on, SIGHUP reopens the pipeline's outputs and a stop stops `source` (at once if one
+  // came earlier).
+  void Attach(Pipeline* pipeline, CaptureSource* source) {
+    std::lock_guard lock(mu_);
+    pipeline_ = pipeline;
+    source_ = source;
+    if (stopped_) source_->Stop();
+  }
+  // Pipeline::Run() returned: SIGHUP is handled by WaitForStop() on the main thread.
+  void MarkPipelineDone() {
+    std::lock_guard lock(mu_);
+    pipeline_done_ = true;
+  }
+  // Blocks until SIGINT or SIGTERM; reopens the outputs on SIGHUP meanwhile (--keep-serving).
   void WaitForStop() {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return stopped_; });
+    while (true) {
+      cv_.wait(lock, [this] { return stopped_ || reopen_pending_; });
+      if (stopped_) return;
+      reopen_pending_ = false;
+      lock.unlock();
+      pipeline_->ReopenNow();
+      lock.lock();
+    }
   }
 
  private:
-  void Loop(Pipeline* pipeline, CaptureSource* source) {
+  void Loop() {
     while (true) {
       int sig = 0;
       if (sigwait(&set_, &sig) != 0) continue;
       if (sig == SIGHUP) {
-        pipeline->RequestReopen();
+        OnHangup();
         continue;
       }
       Log(Severity::kInfo, "signal {}: draining and stopping", sig);
       NotifyStopping();
+      stop_flag_->store(true);
+      std::lock_guard lock(mu_);
       // The source ends its input after handing out what it already holds (the live ring
       // buffer is drained); the pipeline then finishes every session and flushes.
-      source->Stop();
-      std::lock_guard lock(mu_);
+      if (source_ != nullptr) source_->Stop();
       stopped_ = true;
       cv_.notify_all();
+    }
+  }
+  void OnHangup() {
+    std::lock_guard lock(mu_);
+    if (pipeline_ == nullptr) {
+      Log(Severity::kInfo, "SIGHUP while starting: no output is open yet, nothing to reopen");
+    } else if (pipeline_done_) {
+      reopen_pending_ = true;  // the pipeline thread is gone: the main thread reopens
+      cv_.notify_all();
+    } else {
+      pipeline_->RequestReopen();
     }
   }
 
   sigset_t set_;
   std::thread thread_;
+  std::shared_ptr<std::atomic<bool>> stop_flag_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex mu_;
   std::condition_variable cv_;
+  Pipeline* pipeline_ = nullptr;
+  CaptureSource* source_ = nullptr;
+  bool pipeline_done_ = false;
+  bool reopen_pending_ = false;
   bool stopped_ = false;
 };
 
-std::unique_ptr<CaptureSource> OpenSource(const Config& config) {
-  if (config.read_file) return PcapSource::Open(*config.read_file, config.ports);
+std::unique_ptr<CaptureSource> OpenSource(const Config& config,
+                                          std::shared_ptr<std::atomic<bool>> stop) {
+  if (config.read_file) return PcapSource::Open(*config.read_file, config.ports, std::move(stop));
 #ifdef MAILTAP_HAVE_LIVE
   LiveCaptureConfig live;
   live.interfaces = config.interfaces;
@@ -89,6 +133,18 @@ std::unique_ptr<CaptureSource> OpenSource(const Config& config) {
   throw std::runtime_error(
       "live capture is not built in (configured with -DMAILTAP_BUILD_BPF=OFF); use -r FILE");
 #endif
+}
+
+// Null if asked to stop while waiting for the capture (e.g. its header on a pipe): a clean end.
+std::unique_ptr<CaptureSource> OpenSourceUnlessStopped(const Config& config,
+                                                       std::shared_ptr<std::atomic<bool>> stop) {
+  try {
+    return OpenSource(config, stop);
+  } catch (const std::exception&) {
+    if (!stop->load()) throw;
+    Log(Severity::kInfo, "stopped before the capture started: nothing to write");
+    return nullptr;
+  }
 }
 
 // glibc returns freed memory at the top of the heap to the kernel once 128 KiB are free, and
@@ -123,6 +179,7 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   info.version = kVersion;
   info.capture_source = source.Describe();
   if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
+  info.packet_clock = config.read_file.has_value();
   info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));
   info.started = std::chrono::system_clock::now();
   auto server = QueryServer::Open(server_config, info, pipeline.stats(), pipeline.connections());
@@ -144,10 +201,14 @@ void WarnIfNotWritable(const std::string& dir, const std::string& user) {
       dir, user, user);
 }
 
-void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
+void BecomeUnprivileged(const Config& config, Pipeline& pipeline, QueryServer* server) {
   const std::string user = config.user.value_or(DefaultUnprivilegedUser());
   // An unknown user: DropPrivileges says so.
-  if (std::optional<UserIds> ids = LookupUser(user)) pipeline.HandOutputsTo(ids->uid, ids->gid);
+  if (std::optional<UserIds> ids = LookupUser(user)) {
+    pipeline.HandOutputsTo(ids->uid, ids->gid);
+    // So that the socket and its lock file do not outlive the agent.
+    if (server) server->HandSocketTo(ids->uid);
+  }
   DropPrivileges(user);
   if (config.log_dir) WarnIfNotWritable(*config.log_dir, user);
   if (config.events_path && *config.events_path != "-") {
@@ -157,27 +218,55 @@ void BecomeUnprivileged(const Config& config, Pipeline& pipeline) {
 }
 #endif
 
+// A --log-dir that is not a directory fails with what to do, not with the errno of the first
+// file opened in it ("No such file or directory").
+void CheckLogDir(const Config& config) {
+  if (!config.log_dir) return;
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(*config.log_dir, error);
+  if (std::filesystem::is_directory(status)) return;
+  if (std::filesystem::exists(status)) {
+    throw std::runtime_error(
+        fmt::format("--log-dir '{}' is not a directory: name a directory", *config.log_dir));
+  }
+  throw std::runtime_error(fmt::format(
+      "--log-dir '{}' does not exist: create it first (mkdir -p '{}') or name another directory",
+      *config.log_dir, *config.log_dir));
+}
+
 int Run(const Config& config) {
   SetLogThreshold(config.log_level);
   // A reader that went away (`--events - | head`, a follower's socket) is a write error to
   // report and count, not a silent death.
   ::signal(SIGPIPE, SIG_IGN);
   SignalThread signals;
-  std::unique_ptr<CaptureSource> source = OpenSource(config);
+  CheckLogDir(config);
+  if (config.read_file) signals.Start();  // a replay never changes its privileges
+  std::unique_ptr<CaptureSource> source = OpenSourceUnlessStopped(config, signals.stop_flag());
+  if (!source) return 0;
   Pipeline pipeline(config);
+  if (config.log_dir_defaulted) {
+    std::error_code error;
+    Log(Severity::kInfo,
+        "no --log-dir or --events: writing the logs into the current directory ({}), as zeek -r "
+        "does",
+        std::filesystem::current_path(error).string());
+  }
   std::unique_ptr<QueryServer> server = OpenQueryServer(config, *source, pipeline);
 #ifdef MAILTAP_HAVE_LIVE
   // Everything privileged (BPF load, attach, ring mmap, socket bind) is done: parse hostile
   // traffic without privilege from here on. Capabilities are per thread, so this comes before
   // any thread is started.
-  if (!config.read_file) BecomeUnprivileged(config, pipeline);
+  if (!config.read_file) BecomeUnprivileged(config, pipeline, server.get());
 #endif
+  if (!config.read_file) signals.Start();
   if (server) server->Serve();
-  signals.Start(&pipeline, source.get());
+  signals.Attach(&pipeline, source.get());
   Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),
       config.ports.ToString());
   NotifyReady(fmt::format("capturing from {}", source->Describe()));  // attached, socket bound
   pipeline.Run(*source);
+  signals.MarkPipelineDone();
   if (server) server->MarkCaptureFinished();
   if (config.keep_serving && server) {
     Log(Severity::kInfo, "replay finished; serving queries until SIGINT/SIGTERM");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/event_selection.h"
 #include "common/log.h"
 #include "sinks/conn_log_writer.h"
 #include "sinks/jsonl_event_writer.h"
@@ -26,9 +27,16 @@ constexpr auto kPublishInterval = std::chrono::milliseconds(250);
 // Reading the clock per packet would cost more than the rest of the loop: check every N.
 constexpr uint64_t kSegmentsPerClockCheck = 1024;
 
-uint64_t UidSeed(const Config& config) {
-  // Replays get the same uids every time (outputs can be diffed); live runs differ per start.
-  return config.read_file ? 0x6d61696c746170ULL : static_cast<uint64_t>(std::time(nullptr));
+// uids unique across runs and agents (a SIEM fed by several agents, or by several replays, must
+// not see two connections under one uid), unless --uid-seed asks for reproducible output.
+uint64_t UidSeed(const Config& config) { return config.uid_seed.value_or(RandomUidSeed()); }
+
+// Message content in --events is the operator's explicit choice; the start-up log says so.
+void LogContentSelection(const Config& config) {
+  const std::string content = config.events_include.ContentNames();
+  if (content.empty()) return;
+  Log(Severity::kInfo, "--events {} carries message content ({}), as --events-include asks",
+      *config.events_path == "-" ? "(standard output)" : *config.events_path, content);
 }
 
 Timestamp WallClockNow() {
@@ -49,21 +57,31 @@ class Pipeline::Outputs {
  public:
   // `weirds` receives the log writers' own weirds (truncated fields).
   Outputs(const Config& config, EventSink* weirds) {
-    if (config.events_path) events_ = std::make_unique<JsonlEventWriter>(*config.events_path);
+    // A replay writes fresh outputs, as `zeek -r` does; the live agent continues them.
+    const bool replay = config.read_file.has_value();
+    if (config.events_path) {
+      events_ = std::make_unique<JsonlEventWriter>(
+          *config.events_path, 64 * 1024, replay ? OpenMode::kTruncate : OpenMode::kAppend);
+    }
+    const LogStart start = replay ? LogStart::kFresh : LogStart::kContinue;
     if (config.log_dir) {
       SmtpLogWriterOptions smtp_options;
+      smtp_options.start = start;
       smtp_options.format = config.log_format;
       smtp_options.limits = config.tunables.log_limits;
       smtp_options.weirds = weirds;
       smtp_log_ = std::make_unique<SmtpLogWriter>(*config.log_dir, smtp_options);
       WeirdLogWriterOptions weird_options;
+      weird_options.start = start;
       weird_options.format = config.log_format;
       weird_log_ = std::make_unique<WeirdLogWriter>(*config.log_dir, weird_options);
       SslLogWriterOptions ssl_options;
+      ssl_options.start = start;
       ssl_options.format = config.log_format;
       ssl_options.limits = config.tunables.log_limits;
       ssl_log_ = std::make_unique<SslLogWriter>(*config.log_dir, ssl_options);
       ConnLogWriterOptions conn_options;
+      conn_options.start = start;
       conn_options.format = config.log_format;
       conn_options.limits = config.tunables.log_limits;
       conn_log_ = std::make_unique<ConnLogWriter>(*config.log_dir, conn_options);
@@ -119,7 +137,11 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   redactor_ = std::make_unique<Redactor>(config.redact, outputs_fanout_);
   outputs_ = std::make_unique<Outputs>(config, redactor_.get());
   record_redactor_ = std::make_unique<RecordRedactor>(config.redact, records_);
-  if (outputs_->events()) outputs_fanout_.Add(outputs_->events());
+  if (outputs_->events()) {
+    selected_events_ = std::make_unique<SelectedEvents>(config.events_include, *outputs_->events());
+    outputs_fanout_.Add(selected_events_.get());
+    LogContentSelection(config);
+  }
   if (outputs_->weird_log()) outputs_fanout_.Add(outputs_->weird_log());
   if (outputs_->smtp_log()) records_.Add(outputs_->smtp_log());
 

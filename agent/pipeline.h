@@ -27,6 +27,7 @@ class ConnAnalysisObserver;
 class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
+class SelectedEvents;
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -64,6 +65,9 @@ class Pipeline {
   // Safe to call from another thread (the signal thread). To stop, stop the source: Run()
   // returns once the source has ended its input.
   void RequestReopen() { reopen_requested_.store(true); }
+  // Reopens the outputs now, logging it. Only while Run() is not running (after a replay, with
+  // --keep-serving): the caller is then the only user of the outputs.
+  void ReopenNow() { ReopenOutputs(); }
   // Gives the output files to the user the agent is about to become (before Run()).
   void HandOutputsTo(uid_t uid, gid_t gid);
   // Whether a file output (--events, the logs) dropped records on a failed write. After Run():
@@ -88,6 +92,7 @@ class Pipeline {
   RecordFanout records_;
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
+  std::unique_ptr<SelectedEvents> selected_events_;  // --events-include, in front of --events
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<ConnAnalysisObserver> conn_analysis_;  // conn.log's service and 'X' marks
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;

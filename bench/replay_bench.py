@@ -48,7 +48,7 @@ def main():
         size = os.path.getsize(pcap)
         packets = packet_count(pcap)
         tools = {
-            "mailtapd": [args.mailtapd, "-r", pcap, "--events", "/dev/null", "--log-dir", tmp],
+            "mailtapd": [args.mailtapd, "-r", pcap, "--events", "/dev/null", "--events-include", "all", "--log-dir", tmp],
             "tshark": ["tshark", "-r", pcap, "-Y", "smtp", "-T", "fields", "-e",
                        "smtp.req.command", "-e", "smtp.response.code"],
             "tcpdump": ["tcpdump", "-r", pcap, "-w", "/dev/null", "tcp port 25"],

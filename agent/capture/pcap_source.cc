@@ -1,9 +1,6 @@
 #include "capture/pcap_source.h"
 
-#include <poll.h>
-
 #include <pcap/pcap.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -12,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "capture/capture_input.h"
 #include "common/log.h"
 
 namespace mailtap {
@@ -46,25 +44,6 @@ std::string DescribePcapError(const char* errbuf) {
   return message;
 }
 
-// We open the file ourselves (rather than pcap_open_offline) so that errno gives the precise
-// cause, and so that a directory is refused before libpcap reports an obscure read error.
-FILE* OpenFile(const std::string& path) {
-  FILE* file = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
-  if (file == nullptr) ThrowOpenError(path, std::strerror(errno));
-  struct stat st;
-  if (fstat(fileno(file), &st) == 0 && S_ISDIR(st.st_mode)) {
-    std::fclose(file);
-    ThrowOpenError(path, std::strerror(EISDIR));
-  }
-  return file;
-}
-
-// A pipe or terminal (e.g. `tcpdump -w - | mailtapd -r -`) may go quiet for a long time.
-bool IsStream(FILE* file) {
-  struct stat st;
-  return fstat(fileno(file), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
-}
-
 // A pcapng file can say anything in 64 bits (timestamps, if_tsoffset): beyond what microseconds
 // since the epoch hold, the time saturates rather than wrapping (which would be undefined).
 Timestamp ToTimestamp(const timeval& tv) {
@@ -82,17 +61,15 @@ Timestamp ToTimestamp(const timeval& tv) {
 
 void PcapSource::PcapCloser::operator()(pcap* p) const { pcap_close(p); }
 
-std::unique_ptr<PcapSource> PcapSource::Open(const std::string& path, PortSet ports) {
-  FILE* file = OpenFile(path);
-  const bool stream = IsStream(file);
-  // Unbuffered, so that poll() on the descriptor tells whether the next record can be read: stdio
-  // would otherwise hold bytes that poll cannot see.
-  if (stream) std::setvbuf(file, nullptr, _IONBF, 0);
+std::unique_ptr<PcapSource> PcapSource::Open(const std::string& path, PortSet ports,
+                                             std::shared_ptr<std::atomic<bool>> stop) {
+  if (!stop) stop = std::make_shared<std::atomic<bool>>(false);
+  CaptureInput input = OpenCaptureInput(path, stop);
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  PcapHandle handle(OpenStream(file, errbuf));
+  PcapHandle handle(OpenStream(input.file, errbuf));
   if (!handle) {
-    // On failure libpcap leaves the stream to us; standard input is not ours to close.
-    if (file != stdin) std::fclose(file);
+    std::fclose(input.file);  // on failure libpcap leaves the stream to us
+    if (stop->load()) ThrowOpenError(path, "stopped before its first packet");
     ThrowOpenError(path, DescribePcapError(errbuf));
   }
   int link_type = pcap_datalink(handle.get());
@@ -101,37 +78,39 @@ std::unique_ptr<PcapSource> PcapSource::Open(const std::string& path, PortSet po
     ThrowOpenError(path, "unsupported link type " + std::string(name ? name : "?") + " (" +
                              std::to_string(link_type) + ")");
   }
-  auto source =
-      std::unique_ptr<PcapSource>(new PcapSource(path, std::move(handle), std::move(ports)));
-  if (stream) source->stream_fd_ = fileno(file);
+  auto source = std::unique_ptr<PcapSource>(
+      new PcapSource(path, std::move(handle), std::move(ports), std::move(stop)));
+  if (input.stream) source->readable_ = std::move(input.readable);
   return source;
 }
 
 // While a stream is quiet, Next() returns kTimeout now and then, so that the pipeline still
 // flushes outputs, expires idle connections, refreshes status and honours SIGHUP/SIGTERM.
-bool PcapSource::StreamIsQuiet() const {
-  if (stream_fd_ < 0) return false;
-  pollfd pfd{stream_fd_, POLLIN, 0};
-  return ::poll(&pfd, 1, kStreamPollMs) == 0;
-}
+bool PcapSource::StreamIsQuiet() const { return readable_ && !readable_(kStreamPollMs); }
 
-PcapSource::PcapSource(std::string path, PcapHandle handle, PortSet ports)
+PcapSource::PcapSource(std::string path, PcapHandle handle, PortSet ports,
+                       std::shared_ptr<std::atomic<bool>> stop)
     : path_(std::move(path)),
       pcap_(std::move(handle)),
       link_type_(pcap_datalink(pcap_.get())),
-      ports_(std::move(ports)) {}
+      ports_(std::move(ports)),
+      stop_requested_(std::move(stop)) {}
 
 PcapSource::~PcapSource() = default;
 
 CaptureStatus PcapSource::Next(TcpSegment* segment) {
   while (!ended_) {
-    if (stop_requested_.load(std::memory_order_relaxed)) break;
+    if (stop_requested_->load(std::memory_order_relaxed)) break;
     pcap_pkthdr* header = nullptr;
     const u_char* data = nullptr;
     if (StreamIsQuiet()) return CaptureStatus::kTimeout;
     int rc = pcap_next_ex(pcap_.get(), &header, &data);
     if (rc == PCAP_ERROR_BREAK) break;  // end of file
-    if (rc < 0) return EndWithReadError();
+    if (rc < 0) {
+      // A stop request ends a read that waited mid-packet: that is the end, not a read error.
+      if (stop_requested_->load(std::memory_order_relaxed)) break;
+      return EndWithReadError();
+    }
     if (rc == 0) return CaptureStatus::kTimeout;  // live handles only; not for files
     if (!decoder_.Decode(link_type_, ToTimestamp(header->ts), {data, header->caplen}, header->len,
                          segment)) {
@@ -154,7 +133,7 @@ CaptureStatus PcapSource::EndWithReadError() {
   return CaptureStatus::kEndOfInput;
 }
 
-void PcapSource::Stop() { stop_requested_.store(true, std::memory_order_relaxed); }
+void PcapSource::Stop() { stop_requested_->store(true, std::memory_order_relaxed); }
 
 std::string PcapSource::Describe() const { return "pcap file " + path_; }
 

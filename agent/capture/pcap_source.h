@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,13 +17,16 @@ namespace mailtap {
 
 class PcapSource : public CaptureSource {
  public:
-  // Opens `path` ("-" = standard input), pcap or pcapng, with nanosecond timestamps where the
-  // file has them (truncated to microseconds in TcpSegment::ts).
+  // Opens `path` ("-" = standard input), pcap or pcapng, gzip-compressed or not (capture_input.h),
+  // with nanosecond timestamps where the file has them (truncated to microseconds in
+  // TcpSegment::ts). Setting `stop` (shared with whoever may stop the replay before Open returns)
+  // ends the input as Stop() does, also while a read from a pipe waits.
   // Throws std::runtime_error at start-up, naming the file and the cause, e.g.
   //   cannot read capture file 'x.pcap': No such file or directory
   // for a missing or unreadable file, a directory, a file that is not a capture, or a link type
   // PacketDecoder does not handle.
-  static std::unique_ptr<PcapSource> Open(const std::string& path, PortSet ports);
+  static std::unique_ptr<PcapSource> Open(const std::string& path, PortSet ports,
+                                          std::shared_ptr<std::atomic<bool>> stop = nullptr);
 
   ~PcapSource() override;
   PcapSource(const PcapSource&) = delete;
@@ -54,7 +58,8 @@ class PcapSource : public CaptureSource {
   };
   using PcapHandle = std::unique_ptr<pcap, PcapCloser>;
 
-  PcapSource(std::string path, PcapHandle handle, PortSet ports);
+  PcapSource(std::string path, PcapHandle handle, PortSet ports,
+             std::shared_ptr<std::atomic<bool>> stop);
   CaptureStatus EndWithReadError();
   bool StreamIsQuiet() const;
 
@@ -64,10 +69,10 @@ class PcapSource : public CaptureSource {
   PcapHandle pcap_;
   int link_type_;
   PortSet ports_;
-  int stream_fd_ = -1;  // the pipe/terminal descriptor when reading a stream, else -1
+  std::function<bool(int)> readable_;  // for a stream (pipe, terminal): CaptureInput::readable
   PacketDecoder decoder_;
   bool ended_ = false;
-  std::atomic<bool> stop_requested_{false};
+  std::shared_ptr<std::atomic<bool>> stop_requested_;
   uint64_t not_smtp_port_ = 0;
   uint64_t read_errors_ = 0;
 };

@@ -1,6 +1,11 @@
 #include "common/uid.h"
 
+#include <sys/random.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 
 namespace mailtap {
 
@@ -27,6 +32,18 @@ std::string UidGenerator::Next(char prefix) {
   out.push_back(prefix);
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+uint64_t RandomUidSeed() {
+  uint64_t seed = 0;
+  ssize_t n = 0;
+  do {
+    n = ::getrandom(&seed, sizeof(seed), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof(seed))) return seed;
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()) ^
+         (static_cast<uint64_t>(::getpid()) << 40);
 }
 
 }  // namespace mailtap

@@ -61,6 +61,7 @@ class QueryServer::Impl : public SessionHost {
   void Open();
   void Serve();
   void Stop();
+  void HandSocketTo(uid_t uid);
   Hub& hub() { return hub_; }
   bool observe_data() const { return config_.observe_data; }
   std::vector<StatSample> OwnStats() const;
@@ -152,6 +153,10 @@ void QueryServer::Impl::Open() {
 void QueryServer::Impl::Serve() {
   stopped_ = false;
   thread_ = std::thread([this] { Run(); });
+}
+
+void QueryServer::Impl::HandSocketTo(uid_t uid) {
+  HandSocketDirectoryTo(config_.socket_path, listener_, uid);
 }
 
 void QueryServer::Impl::Stop() {
@@ -399,13 +404,17 @@ void QueryServer::Impl::Answer(const QueryRequest& request, QueryResponse* respo
       response->subscription = std::move(start.subscription);
       return;
     }
-    case Verb::kConnections:
-      for (const auto& c : connections_.GetFresh(kConnectionsWait)) {
+    case Verb::kConnections: {
+      const std::vector<ConnectionSummary> list = connections_.GetFresh(kConnectionsWait);
+      // A replay's clock is its packets': ages against the wall clock would be years.
+      const auto clock = info_.packet_clock ? NewestPacketTime(list) : now;
+      for (const auto& c : list) {
         if (!request.filter.Matches(KeysFromConnection(c))) continue;
-        response->lines.push_back(FormatConnectionJson(c, now));
+        response->lines.push_back(FormatConnectionJson(c, clock));
         ++response->data_lines;
       }
       return;
+    }
     case Verb::kStatus:
       response->lines.push_back(FormatStatusJson(
           info_, AllStats(), now, capture_finished_.load() ? "finished" : "running"));
@@ -496,15 +505,15 @@ void QueryServer::Serve() { impl_->Serve(); }
 
 void QueryServer::Stop() { impl_->Stop(); }
 
+void QueryServer::HandSocketTo(uid_t uid) { impl_->HandSocketTo(uid); }
+
 // At the event rate: the event's fields are copied into the history ring (no allocation, no
 // formatting); a client's read decodes and formats them.
 void QueryServer::OnEvent(const Event& event) {
   if (Wants(event.id)) impl_->hub().PublishEvent(event);
 }
 
-bool QueryServer::Wants(EventId id) const {
-  return id != EventId::kSmtpData || impl_->observe_data();
-}
+bool QueryServer::Wants(EventId id) const { return !IsContentEvent(id) || impl_->observe_data(); }
 
 void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }
 

@@ -34,8 +34,9 @@ struct QueryServerConfig {
   std::optional<std::vector<uid_t>> allowed_uids;
   std::optional<std::vector<gid_t>> allowed_gids;
   size_t history_size = kDefaultEventHistory;  // events kept for observe --last
-  // Whether smtp_data events (message lines) reach `observe`, --last and --follow alike
-  // (--observe-data). Off, the history keeps the protocol: one message of 64 KiB is ~900 lines.
+  // Whether content events (event_list.h: message lines, header values) reach `observe`, --last
+  // and --follow alike (--observe-data). Off, the history keeps the protocol events only: private
+  // by default, and one message of 64 KiB is ~900 smtp_data lines.
   bool observe_data = false;
   size_t record_history_size = 1000;  // smtp.log records kept for transactions --last
   size_t subscriber_queue = 10000;    // events/records a follower may fall behind before it
@@ -76,7 +77,11 @@ class QueryServer : public EventSink, public RecordSink {
   QueryServer(const QueryServer&) = delete;
   QueryServer& operator=(const QueryServer&) = delete;
 
-  // Closes every client, joins the thread, removes the socket file. Idempotent. Not to be
+  // Before the agent drops root for `uid`: lets it remove its socket and lock file at Stop()
+  // (socket_setup.h, HandSocketDirectoryTo).
+  void HandSocketTo(uid_t uid);
+
+  // Closes every client, joins the thread, removes the socket and lock files. Idempotent. Not to be
   // called concurrently with OnEvent/OnRecord.
   void Stop();
 

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "common/log.h"
+
 namespace mailtap {
 namespace {
 
@@ -33,9 +35,10 @@ sockaddr_un Address(const std::string& path) {
   return addr;
 }
 
-void PrepareDirectory(const std::string& path, std::optional<gid_t> gid) {
+// Returns whether it created the directory.
+bool PrepareDirectory(const std::string& path, std::optional<gid_t> gid) {
   std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) return;
+  if (dir.empty()) return false;
   mode_t mode = gid ? 0750 : 0700;
   if (::mkdir(dir.c_str(), mode) == 0) {
     // mkdir's mode is filtered by the umask; set it exactly.
@@ -43,27 +46,46 @@ void PrepareDirectory(const std::string& path, std::optional<gid_t> gid) {
       Throw("cannot give socket directory " + dir + " to its group", errno);
     }
     if (::chmod(dir.c_str(), mode) != 0) Throw("cannot set the mode of " + dir, errno);
-    return;
+    return true;
   }
   if (errno != EEXIST) Throw("cannot create socket directory " + dir, errno);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw std::runtime_error("socket directory " + dir + " is not a directory");
   }
+  return false;
 }
 
-UniqueFd LockAgainstOtherAgents(const std::string& path) {
+// Whether `fd` is the file at `path` now (the lock file was not removed and made anew meanwhile).
+bool IsFileAt(int fd, const std::string& path, struct stat* st) {
+  struct stat at_path {};
+  return ::fstat(fd, st) == 0 && ::stat(path.c_str(), &at_path) == 0 &&
+         st->st_dev == at_path.st_dev && st->st_ino == at_path.st_ino;
+}
+
+// The stopping agent removes its lock file while holding the lock: a file locked after that is
+// no longer the path's, so the lock is taken again on the path's new file.
+void LockAgainstOtherAgents(const std::string& path, ListeningSocket* s) {
   std::string lock_path = path + ".lock";
-  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd.valid()) Throw("cannot create lock file " + lock_path, errno);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      throw std::runtime_error("another mailtapd is already serving queries on " + path +
-                               " (it holds " + lock_path + "); stop it or choose another --socket");
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.valid()) Throw("cannot create lock file " + lock_path, errno);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) {
+        throw std::runtime_error("another mailtapd is already serving queries on " + path +
+                                 " (it holds " + lock_path +
+                                 "); stop it or choose another --socket");
+      }
+      Throw("cannot lock " + lock_path, errno);
     }
-    Throw("cannot lock " + lock_path, errno);
+    struct stat st {};
+    if (!IsFileAt(fd.get(), lock_path, &st)) continue;
+    s->lock = std::move(fd);
+    s->lock_dev = st.st_dev;
+    s->lock_ino = st.st_ino;
+    return;
   }
-  return fd;
+  throw std::runtime_error("cannot lock " + lock_path + ": it keeps being replaced");
 }
 
 // A socket file left by a crashed agent is replaced; a live one is not (connect() tells).
@@ -133,8 +155,8 @@ ListeningSocket OpenListeningSocket(const std::string& path,
   ListeningSocket s;
   if (group) s.group = ResolveGroup(*group);
   Address(path);  // validates the length before touching the file system
-  PrepareDirectory(path, s.group);
-  s.lock = LockAgainstOtherAgents(path);
+  s.created_directory = PrepareDirectory(path, s.group);
+  LockAgainstOtherAgents(path, &s);
   RemoveStaleSocket(path);
   BindAndListen(path, &s);
   return s;
@@ -142,9 +164,26 @@ ListeningSocket OpenListeningSocket(const std::string& path,
 
 void RemoveSocketFile(const std::string& path, const ListeningSocket& socket) {
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && st.st_dev == socket.dev && st.st_ino == socket.ino) {
-    ::unlink(path.c_str());
+  if (::lstat(path.c_str(), &st) == 0 && st.st_dev == socket.dev && st.st_ino == socket.ino &&
+      ::unlink(path.c_str()) != 0) {
+    Log(Severity::kWarn, "cannot remove the query socket {}: {}", path, std::strerror(errno));
   }
+  const std::string lock_path = path + ".lock";
+  if (socket.lock.valid() && ::lstat(lock_path.c_str(), &st) == 0 && st.st_dev == socket.lock_dev &&
+      st.st_ino == socket.lock_ino && ::unlink(lock_path.c_str()) != 0) {
+    Log(Severity::kWarn, "cannot remove {}: {}", lock_path, std::strerror(errno));
+  }
+}
+
+bool HandSocketDirectoryTo(const std::string& path, const ListeningSocket& socket, uid_t uid) {
+  if (!socket.created_directory) return true;
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (::chown(dir.c_str(), uid, static_cast<gid_t>(-1)) == 0) return true;
+  Log(Severity::kWarn,
+      "cannot give the socket directory {} to uid {}: {}; the socket will be "
+      "left behind at exit",
+      dir, uid, std::strerror(errno));
+  return false;
 }
 
 bool GetPeerCredentials(int fd, PeerCredentials* out) {

@@ -19,6 +19,9 @@ struct ListeningSocket {
   std::optional<gid_t> group;  // the resolved --socket-group
   dev_t dev = 0;               // identity of the socket file we created, so that RemoveSocket
   ino_t ino = 0;               // never unlinks a file that another process put there
+  dev_t lock_dev = 0;          // identity of the lock file, likewise
+  ino_t lock_ino = 0;
+  bool created_directory = false;  // the socket's directory was made by this agent
 };
 
 // Creates the socket at `path`:
@@ -31,8 +34,16 @@ struct ListeningSocket {
 ListeningSocket OpenListeningSocket(const std::string& path,
                                     const std::optional<std::string>& group);
 
-// Unlinks the socket file if it is still the one `socket` created.
+// Unlinks the socket file and its lock file if they are still the ones `socket` created (call
+// while the lock is held: an agent waiting for the lock then finds it on a removed file and
+// locks the path's new one).
 void RemoveSocketFile(const std::string& path, const ListeningSocket& socket);
+
+// Gives the socket's directory to `uid` if this agent created it, so that the agent can still
+// remove its socket and lock file after dropping root for that user (a directory that existed
+// before -- systemd's RuntimeDirectory, a hostPath -- is left as it is). False, logged, on
+// failure.
+bool HandSocketDirectoryTo(const std::string& path, const ListeningSocket& socket, uid_t uid);
 
 // Resolves a group name or numeric gid. Throws std::runtime_error if unknown.
 gid_t ResolveGroup(const std::string& group);

@@ -166,6 +166,12 @@ std::string FormatPrometheus(const AgentInfo& info, const std::vector<StatSample
   return out;
 }
 
+std::chrono::system_clock::time_point NewestPacketTime(const std::vector<ConnectionSummary>& list) {
+  int64_t newest = 0;
+  for (const ConnectionSummary& c : list) newest = std::max(newest, c.last_seen.usec);
+  return std::chrono::system_clock::time_point(std::chrono::microseconds(newest));
+}
+
 std::string FormatConnectionJson(const ConnectionSummary& c,
                                  std::chrono::system_clock::time_point now) {
   auto start = std::chrono::system_clock::time_point(std::chrono::microseconds(c.start.usec));

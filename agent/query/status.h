@@ -18,7 +18,12 @@ struct AgentInfo {
   std::vector<std::string> kernel_features;  // e.g. "ringbuf", "btf"; empty when replaying
   std::string redact;                        // --redact mode name; omitted from status when empty
   std::chrono::system_clock::time_point started;
+  // A replay: connection ages are measured against the newest packet, not the wall clock.
+  bool packet_clock = false;
 };
+
+// The newest last_seen of `list` (the epoch if empty), as a wall-clock time point.
+std::chrono::system_clock::time_point NewestPacketTime(const std::vector<ConnectionSummary>& list);
 
 // One JSON object (one line): version, protocol, started, uptime_seconds, capture_source,
 // capture_state (omitted when empty), kernel_features, redact, counters {group: {name: value}},
@@ -36,8 +41,8 @@ std::string FormatPrometheus(const AgentInfo& info, const std::vector<StatSample
                              std::chrono::system_clock::time_point now);
 
 // One JSON object (one line) per open connection: uid, the id.* 4-tuple, start, last_seen (packet
-// time), age_seconds (now - start, wall clock), orig_bytes, resp_bytes, gap_bytes, tcp_state,
-// smtp_state.
+// time), age_seconds (now - start: the wall clock live, the newest packet in a replay), orig_bytes,
+// resp_bytes, gap_bytes, tcp_state, smtp_state.
 std::string FormatConnectionJson(const ConnectionSummary& c,
                                  std::chrono::system_clock::time_point now);
 

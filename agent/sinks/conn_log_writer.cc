@@ -72,7 +72,8 @@ std::string FormatConnRecord(const ConnRecord& record, LogFormat format, const L
 
 ConnLogWriter::ConnLogWriter(const std::string& dir, ConnLogWriterOptions options)
     : limits_(options.limits),
-      file_(dir, ConnLogSchema(), options.format, std::move(options.clock), options.buffer_bytes) {}
+      file_(dir, ConnLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
+            options.start) {}
 
 void ConnLogWriter::OnConnRecord(const ConnRecord& record) {
   LogLineBuilder b(file_.format(), limits_, std::move(line_));

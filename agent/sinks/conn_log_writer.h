@@ -25,6 +25,7 @@ struct ConnLogWriterOptions {
   LogLimits limits;
   WallClock clock;  // for #open/#close; empty = the system clock
   size_t buffer_bytes = 64 * 1024;
+  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
 };
 
 // Writes DIR/conn.log. Not thread-safe: the pipeline thread only.

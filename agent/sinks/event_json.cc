@@ -126,6 +126,8 @@ std::string FormatEventSchemaJson() {
     if (out.size() > 1) out += ",";
     out += "\n{\"event\":";
     AppendQuoted(event.name, &out);
+    AppendKey("kind", &out);
+    AppendQuoted(EventKindName(event.kind), &out);
     AppendKey("doc", &out);
     AppendQuoted(event.doc, &out);
     AppendKey("args", &out);

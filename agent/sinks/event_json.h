@@ -18,8 +18,9 @@ std::string FormatEventJson(const Event& event);
 void AppendEventJson(const Event& event, std::string* out);
 
 // The schema of every event (mailtap/event_list.h), for `mailtapd --list-events`: a JSON array,
-// one event per line, each {"event":NAME,"doc":TEXT,"args":[{"name":KEY,"type":"bool"|"count"|
-// "string","doc":TEXT},...]}, arguments in the order events carry them. Ends with a newline.
+// one event per line, each {"event":NAME,"kind":"protocol"|"content","doc":TEXT,"args":[
+// {"name":KEY,"type":"bool"|"count"|"string","doc":TEXT},...]}, arguments in the order events
+// carry them. Ends with a newline.
 std::string FormatEventSchemaJson();
 
 }  // namespace mailtap

@@ -13,9 +13,9 @@
 
 namespace mailtap {
 
-FileOutput::FileOutput(std::string path, size_t buffer_bytes)
+FileOutput::FileOutput(std::string path, size_t buffer_bytes, OpenMode mode)
     : path_(std::move(path)), buffer_bytes_(buffer_bytes) {
-  fd_ = OpenPath();
+  fd_ = OpenPath(mode);
   if (fd_ < 0) {
     throw std::runtime_error("cannot open '" + path_ + "' for writing: " + std::strerror(errno));
   }
@@ -27,9 +27,10 @@ FileOutput::~FileOutput() {
   CloseFd();
 }
 
-int FileOutput::OpenPath() const {
+int FileOutput::OpenPath(OpenMode mode) const {
   if (is_stdout()) return STDOUT_FILENO;
-  return ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int truncate = mode == OpenMode::kTruncate ? O_TRUNC : 0;
+  return ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | truncate, 0644);
 }
 
 void FileOutput::CloseFd() {
@@ -116,7 +117,7 @@ void FileOutput::ReportRecovery() {
 bool FileOutput::Reopen() {
   Flush();
   if (is_stdout()) return true;
-  const int fd = OpenPath();
+  const int fd = OpenPath(OpenMode::kAppend);
   if (fd < 0) {
     const int e = errno;
     reopen_failures_.Add();

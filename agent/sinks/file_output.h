@@ -11,17 +11,23 @@
 
 namespace mailtap {
 
+// How a run starts an output file: a replay writes fresh files (as `zeek -r` does); the live
+// agent appends, so that a restart continues the files a log shipper is tailing.
+enum class OpenMode { kAppend, kTruncate };
+
 // Owns one file descriptor. Not thread-safe: the pipeline thread only (a SIGHUP handler should
 // set a flag that the pipeline thread turns into a Reopen() call).
 class FileOutput {
  public:
   static constexpr std::string_view kStdout = "-";
 
-  // Opens `path` for appending, creating it (mode 0644) if needed; "-" means standard output.
+  // Opens `path` for appending, creating it (mode 0644) if needed, and with kTruncate emptying it
+  // first (a later Reopen() appends); "-" means standard output.
   // Throws std::runtime_error naming the path and the errno text if it cannot be opened: this is
   // start-up, where a precise message is wanted.
   // `buffer_bytes`: output is written once this much is buffered (and on Flush()).
-  explicit FileOutput(std::string path, size_t buffer_bytes = 64 * 1024);
+  explicit FileOutput(std::string path, size_t buffer_bytes = 64 * 1024,
+                      OpenMode mode = OpenMode::kAppend);
   ~FileOutput();
   FileOutput(const FileOutput&) = delete;
   FileOutput& operator=(const FileOutput&) = delete;
@@ -57,7 +63,7 @@ class FileOutput {
                   std::string_view loss_cause) const;
 
  private:
-  int OpenPath() const;  // returns the fd or -1 (errno set)
+  int OpenPath(OpenMode mode) const;  // returns the fd or -1 (errno set)
   void CloseFd();
   // After a write of `written` buffered bytes failed: how many of them stay in the file as
   // whole records (a partial one is cut off again where possible).

@@ -6,8 +6,8 @@
 
 namespace mailtap {
 
-JsonlEventWriter::JsonlEventWriter(std::string path, size_t buffer_bytes)
-    : out_(std::move(path), buffer_bytes) {}
+JsonlEventWriter::JsonlEventWriter(std::string path, size_t buffer_bytes, OpenMode mode)
+    : out_(std::move(path), buffer_bytes, mode) {}
 
 void JsonlEventWriter::OnEvent(const Event& event) {
   line_.clear();

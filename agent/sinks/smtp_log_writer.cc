@@ -104,7 +104,8 @@ std::string FormatRecordZeek(const SmtpRecord& record, const LogLimits& limits) 
 SmtpLogWriter::SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions options)
     : limits_(options.limits),
       weirds_(options.weirds),
-      file_(dir, SmtpLogSchema(), options.format, std::move(options.clock), options.buffer_bytes) {}
+      file_(dir, SmtpLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
+            options.start) {}
 
 void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
   uint64_t strings = 0, containers = 0;

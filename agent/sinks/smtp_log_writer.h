@@ -25,6 +25,7 @@ struct SmtpLogWriterOptions {
   LogFormat format = LogFormat::kJson;
   LogLimits limits;
   WallClock clock;  // for #open/#close; empty = the system clock
+  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
   size_t buffer_bytes = 64 * 1024;
   // Receives Zeek's log_string_field_truncated / log_container_field_truncated weirds (addl
   // "SMTP::LOG", no connection) when a record had to be cut. May be null.

@@ -52,7 +52,8 @@ std::string FormatSslRecord(const SslRecord& record, LogFormat format, const Log
 
 SslLogWriter::SslLogWriter(const std::string& dir, SslLogWriterOptions options)
     : limits_(options.limits),
-      file_(dir, SslLogSchema(), options.format, std::move(options.clock), options.buffer_bytes) {}
+      file_(dir, SslLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
+            options.start) {}
 
 void SslLogWriter::OnSslRecord(const SslRecord& record) {
   LogLineBuilder b(file_.format(), limits_, std::move(line_));

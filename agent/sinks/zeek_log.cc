@@ -1,12 +1,22 @@
 #include "sinks/zeek_log.h"
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <utility>
 
 #include "common/enum_names.h"
 #include "common/json_escape.h"
+#include "common/log.h"
 
 namespace mailtap {
 namespace {
@@ -276,12 +286,48 @@ std::string ZeekLogHeader(const LogSchema& schema, std::time_t open_time) {
   return h;
 }
 
+namespace {
+
+// Whether a log left by an earlier run can take this run's lines: JSON lines onto JSON lines only.
+bool CanContinue(const std::string& path, LogFormat format) {
+  std::ifstream in(path, std::ios::binary);
+  const int first = in.get();
+  if (first == std::char_traits<char>::eof()) return true;  // missing or empty
+  return format == LogFormat::kJson && first == '{';
+}
+
+// The log file's path, after moving aside a file that this run must not continue (LogStart).
+std::string PrepareLogPath(const std::string& dir, const std::string& name, LogFormat format,
+                           LogStart start) {
+  std::string path = dir + "/" + name + ".log";
+  if (start == LogStart::kFresh || CanContinue(path, format)) return path;
+  struct stat st {};
+  const std::time_t mtime = ::stat(path.c_str(), &st) == 0 ? st.st_mtime : std::time(nullptr);
+  const std::string stem = dir + "/" + name + "." + FormatLogDate(mtime);
+  std::string aside = stem + ".log";
+  // Two restarts within a second must not overwrite the first file moved aside.
+  for (int n = 1; std::filesystem::exists(aside); ++n) aside = fmt::format("{}-{}.log", stem, n);
+  if (::rename(path.c_str(), aside.c_str()) == 0) {
+    Log(Severity::kInfo, "'{}' is from an earlier run in another format: moved to '{}'", path,
+        aside);
+  } else {
+    throw std::runtime_error(
+        fmt::format("'{}' is from an earlier run in another format and "
+                    "cannot be moved aside: {}; move it away",
+                    path, std::strerror(errno)));
+  }
+  return path;
+}
+
+}  // namespace
+
 LogFile::LogFile(const std::string& dir, LogSchema schema, LogFormat format, WallClock clock,
-                 size_t buffer_bytes)
+                 size_t buffer_bytes, LogStart start)
     : schema_(std::move(schema)),
       format_(format),
       clock_(clock ? std::move(clock) : SystemWallClock()),
-      out_(dir + "/" + schema_.path + ".log", buffer_bytes) {
+      out_(PrepareLogPath(dir, schema_.path, format, start), buffer_bytes,
+           start == LogStart::kFresh ? OpenMode::kTruncate : OpenMode::kAppend) {
   WriteHeader();
 }
 

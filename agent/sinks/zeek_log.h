@@ -113,13 +113,22 @@ struct LogSchema {
 // The header block of a Zeek-format log, each line ending in "\n".
 std::string ZeekLogHeader(const LogSchema& schema, std::time_t open_time);
 
+// How a run starts its log files (a file never mixes formats or runs' header blocks):
+//   kFresh     truncate them (a replay, as `zeek -r` writes fresh logs);
+//   kContinue  append JSON lines to a JSON file left by an earlier run (a restarted live agent:
+//              a shipper tailing the file just reads on). A file of the other format, or any
+//              non-empty Zeek-format file (one header block and #close per file, as Zeek's), is
+//              first renamed aside to <path>.<its modification time>.log, as Zeek names rotated
+//              logs (smtp.2024-05-01-13-45-00.log), and a new file started.
+enum class LogStart { kFresh, kContinue };
+
 // A log file DIR/<schema.path>.log in one format. Zeek format gets the header when opened and
 // "#close" when closed or rotated. Not thread-safe: the pipeline thread only.
 class LogFile {
  public:
   // Throws std::runtime_error naming the file and errno text if it cannot be opened (start-up).
   LogFile(const std::string& dir, LogSchema schema, LogFormat format, WallClock clock,
-          size_t buffer_bytes = 64 * 1024);
+          size_t buffer_bytes = 64 * 1024, LogStart start = LogStart::kContinue);
   ~LogFile();
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;

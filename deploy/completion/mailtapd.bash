@@ -38,6 +38,14 @@ _mailtapd() {
     --socket-group) mapfile -t COMPREPLY < <(compgen -g -- "${cur}"); return ;;
     --log-level)
       mapfile -t COMPREPLY < <(compgen -W "error warn info debug" -- "${cur}"); return ;;
+    --events-include)
+      # A comma-separated list: complete its last word with the groups and the event names.
+      local head="" names
+      [[ "${cur}" == *,* ]] && head="${cur%,*},"
+      names="protocol content all $("${program}" --list-events 2>/dev/null |
+        grep -oE '"event":"[a-z_]+"' | cut -d'"' -f4)"
+      mapfile -t COMPREPLY < <(compgen -P "${head}" -W "${names}" -- "${cur##*,}")
+      return ;;
     --*)
       local choices
       choices="$(_mailtap_help_choices "${prev}" "${program}")"

@@ -3,10 +3,14 @@
 // the JSON field order, `mailtapd --list-events` and the reference in docs/events.md (checked by
 // tests/common/event_schema_test.cc) -- is generated from it.
 //
-// MAILTAP_EVENTS(EVENT, ARG) expands EVENT(Id, name, doc, args) once per event, where `args` is
-// a sequence of ARG(ident, key, type, doc):
+// MAILTAP_EVENTS(EVENT, ARG) expands EVENT(Id, name, kind, doc, args) once per event, where
+// `args` is a sequence of ARG(ident, key, type, doc):
 //   Id     the EventId enumerator (kSmtpRequest)
 //   name   Zeek's event name, also the C++ namespace of its keys (mailtap::ev::smtp_request)
+//   kind   kContent if the event carries message content (message lines, header values, entity
+//          bodies: what the sender wrote rather than the protocol around it), else kProtocol.
+//          Content events leave the agent only when an operator asks for them
+//          (--events-include, --observe-data): private by default. When in doubt, kContent.
 //   ident  the C++ name of the argument (ev::smtp_request::command)
 //   key    its JSON key, Zeek's parameter name ("h.original_name" where Zeek has a record field)
 //   type   kBool (bool), kCount (int64_t, Zeek's count) or kString (raw protocol bytes)
@@ -18,34 +22,38 @@
 
 // clang-format off
 #define MAILTAP_EVENTS(EVENT, ARG)                                                                 \
-  EVENT(kSmtpRequest, smtp_request, "A command line from the SMTP client.",                        \
+  EVENT(kSmtpRequest, smtp_request, kProtocol, "A command line from the SMTP client.",             \
     ARG(is_orig, "is_orig", kBool,                                                                 \
         "whether the originator sent it: the client, unless TURN swapped the roles")               \
     ARG(command, "command", kString, "the command word as sent")                                   \
     ARG(arg, "arg", kString, "the rest of the line after the command word"))                       \
-  EVENT(kSmtpReply, smtp_reply, "One line of a server reply.",                                     \
+  EVENT(kSmtpReply, smtp_reply, kProtocol, "One line of a server reply.",                          \
     ARG(is_orig, "is_orig", kBool, "whether the originator sent the reply")                        \
     ARG(code, "code", kCount, "the reply code")                                                    \
     ARG(cmd, "cmd", kString, "the command the reply answers (\">\" for the greeting)")             \
     ARG(msg, "msg", kString, "the text after the code")                                            \
     ARG(cont_resp, "cont_resp", kBool, "whether more lines of this reply follow"))                 \
-  EVENT(kSmtpData, smtp_data, "One line of a message (DATA or BDAT), without its CRLF.",           \
+  EVENT(kSmtpData, smtp_data, kContent,                                                            \
+    "One line of a message (DATA or BDAT), without its CRLF.",                                     \
     ARG(is_orig, "is_orig", kBool, "whether the originator sent it")                               \
     ARG(data, "data", kString, "the line"))                                                        \
-  EVENT(kSmtpStartTls, smtp_starttls, "The server accepted STARTTLS: the rest is encrypted.", )    \
-  EVENT(kSmtpUnexpected, smtp_unexpected, "Input that does not fit the protocol.",                 \
+  EVENT(kSmtpStartTls, smtp_starttls, kProtocol,                                                   \
+    "The server accepted STARTTLS: the rest is encrypted.", )                                      \
+  EVENT(kSmtpUnexpected, smtp_unexpected, kProtocol, "Input that does not fit the protocol.",      \
     ARG(is_orig, "is_orig", kBool, "whether the originator sent it")                               \
     ARG(msg, "msg", kString, "what was unexpected")                                                \
     ARG(detail, "detail", kString, "the offending input"))                                         \
-  EVENT(kWeird, weird, "A named anomaly, as in Zeek's weird.log.",                                 \
+  EVENT(kWeird, weird, kProtocol, "A named anomaly, as in Zeek's weird.log.",                      \
     ARG(name, "name", kString, "the anomaly's stable name")                                        \
     ARG(addl, "addl", kString, "additional detail, may be empty")                                  \
     ARG(source, "source", kString,                                                                 \
         "the raising component (SMTP, CONTENTLINE, TCP...), may be empty"))                        \
-  EVENT(kMimeBeginEntity, mime_begin_entity, "The top-level entity of a message begins.", )       \
-  EVENT(kMimeOneHeader, mime_one_header, "A header of the top-level entity of a message.",         \
+  EVENT(kMimeBeginEntity, mime_begin_entity, kProtocol,                                            \
+    "The top-level entity of a message begins.", )                                                 \
+  EVENT(kMimeOneHeader, mime_one_header, kContent,                                                 \
+    "A header of the top-level entity of a message.",                                              \
     ARG(h_original_name, "h.original_name", kString, "the header name as sent")                    \
     ARG(h_name, "h.name", kString, "the header name upper-cased")                                  \
     ARG(h_value, "h.value", kString, "the value, folded lines joined"))                            \
-  EVENT(kMimeEndEntity, mime_end_entity, "The top-level entity of a message ends.", )
+  EVENT(kMimeEndEntity, mime_end_entity, kProtocol, "The top-level entity of a message ends.", )
 // clang-format on

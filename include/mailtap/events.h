@@ -21,12 +21,12 @@
 namespace mailtap {
 
 #define MAILTAP_IGNORE_ARG(...)
-#define MAILTAP_EVENT_ID(Id, name, doc, args) Id,
+#define MAILTAP_EVENT_ID(Id, name, kind, doc, args) Id,
 // Every event, in the order of event_list.h.
 enum class EventId : uint8_t { MAILTAP_EVENTS(MAILTAP_EVENT_ID, MAILTAP_IGNORE_ARG) };
 #undef MAILTAP_EVENT_ID
 
-#define MAILTAP_COUNT_EVENT(Id, name, doc, args) +1
+#define MAILTAP_COUNT_EVENT(Id, name, kind, doc, args) +1
 inline constexpr size_t kEventCount = 0 MAILTAP_EVENTS(MAILTAP_COUNT_EVENT, MAILTAP_IGNORE_ARG);
 #undef MAILTAP_COUNT_EVENT
 
@@ -65,6 +65,15 @@ constexpr std::string_view ArgTypeName(ArgType type) {
 // An argument value, held in the alternative its ArgType names.
 using EventValue = std::variant<bool, int64_t, std::string>;
 
+// Whether an event carries message content (event_list.h, `kind`). Content events reach an output
+// only when the operator selects them (--events-include, --observe-data).
+enum class EventKind : uint8_t { kProtocol, kContent };
+
+// "protocol" or "content": as `mailtapd --list-events` and --events-include name them.
+constexpr std::string_view EventKindName(EventKind kind) {
+  return kind == EventKind::kContent ? "content" : "protocol";
+}
+
 struct ArgSchema {
   std::string_view key;  // the JSON key (Zeek's parameter name)
   ArgType type;
@@ -74,6 +83,7 @@ struct ArgSchema {
 struct EventSchema {
   EventId id;
   std::string_view name;  // Zeek's event name
+  EventKind kind;
   std::string_view doc;
   std::span<const ArgSchema> args;  // in Zeek's parameter order
 };
@@ -109,12 +119,12 @@ namespace ev {
 
 // Pass 1: per event, its id and the positions of its arguments.
 #define MAILTAP_ARG_INDEX(ident, key, type, doc) ident,
-#define MAILTAP_EVENT_INDEX(Id, name, doc, args) \
-  namespace name {                               \
-  inline constexpr EventId kId = EventId::Id;    \
-  struct Index {                                 \
-    enum : size_t { args kArgCount };            \
-  };                                             \
+#define MAILTAP_EVENT_INDEX(Id, name, kind, doc, args) \
+  namespace name {                                     \
+  inline constexpr EventId kId = EventId::Id;          \
+  struct Index {                                       \
+    enum : size_t { args kArgCount };                  \
+  };                                                   \
   }
 MAILTAP_EVENTS(MAILTAP_EVENT_INDEX, MAILTAP_ARG_INDEX)
 #undef MAILTAP_EVENT_INDEX
@@ -123,9 +133,9 @@ MAILTAP_EVENTS(MAILTAP_EVENT_INDEX, MAILTAP_ARG_INDEX)
 // Pass 2: the typed keys, ev::NAME::ARG.
 #define MAILTAP_ARG_KEY(ident, key, type, doc) \
   inline constexpr ArgKey<kId, Index::ident, ArgType::type> ident{};
-#define MAILTAP_EVENT_KEYS(Id, name, doc, args) \
-  namespace name {                              \
-  args                                          \
+#define MAILTAP_EVENT_KEYS(Id, name, kind, doc, args) \
+  namespace name {                                    \
+  args                                                \
   }
 MAILTAP_EVENTS(MAILTAP_EVENT_KEYS, MAILTAP_ARG_KEY)
 #undef MAILTAP_EVENT_KEYS
@@ -133,7 +143,7 @@ MAILTAP_EVENTS(MAILTAP_EVENT_KEYS, MAILTAP_ARG_KEY)
 
 // Pass 3: the schema of each event's arguments, ev::NAME::kArgs.
 #define MAILTAP_ARG_SCHEMA(ident, key, type, doc) ArgSchema{key, ArgType::type, doc},
-#define MAILTAP_EVENT_ARGS(Id, name, doc, args)                           \
+#define MAILTAP_EVENT_ARGS(Id, name, kind, doc, args)                     \
   namespace name {                                                        \
   inline constexpr std::array<ArgSchema, Index::kArgCount> kArgs{{args}}; \
   }
@@ -144,11 +154,11 @@ MAILTAP_EVENTS(MAILTAP_EVENT_ARGS, MAILTAP_ARG_SCHEMA)
 // Pass 4: ev::NAME::Args, the arguments as a struct for Make, e.g.
 //   ev::smtp_unexpected::Make(ts, &conn, {.is_orig = true, .msg = "...", .detail = line})
 #define MAILTAP_ARG_FIELD(ident, key, type, doc) ArgValueType<ArgType::type> ident{};
-#define MAILTAP_EVENT_STRUCT(Id, name, doc, args) \
-  namespace name {                                \
-  struct Args {                                   \
-    args                                          \
-  };                                              \
+#define MAILTAP_EVENT_STRUCT(Id, name, kind, doc, args) \
+  namespace name {                                      \
+  struct Args {                                         \
+    args                                                \
+  };                                                    \
   }
 MAILTAP_EVENTS(MAILTAP_EVENT_STRUCT, MAILTAP_ARG_FIELD)
 #undef MAILTAP_EVENT_STRUCT
@@ -156,7 +166,7 @@ MAILTAP_EVENTS(MAILTAP_EVENT_STRUCT, MAILTAP_ARG_FIELD)
 
 // Pass 5: ev::NAME::Make(ts, conn, args) builds the event.
 #define MAILTAP_ARG_MOVE(ident, key, type, doc) EventValue(std::move(a.ident)),
-#define MAILTAP_EVENT_MAKE(Id, name, doc, args)                          \
+#define MAILTAP_EVENT_MAKE(Id, name, kind, doc, args)                    \
   namespace name {                                                       \
   inline Event Make(Timestamp ts, const Connection* conn, Args a = {}) { \
     (void)a;                                                             \
@@ -170,8 +180,8 @@ MAILTAP_EVENTS(MAILTAP_EVENT_MAKE, MAILTAP_ARG_MOVE)
 }  // namespace ev
 
 // Every event's schema, indexed by EventId.
-#define MAILTAP_EVENT_SCHEMA(Id, name, doc, args) \
-  EventSchema{EventId::Id, #name, doc, ev::name::kArgs},
+#define MAILTAP_EVENT_SCHEMA(Id, name, kind, doc, args) \
+  EventSchema{EventId::Id, #name, EventKind::kind, doc, ev::name::kArgs},
 inline constexpr std::array<EventSchema, kEventCount> kEventSchemas{
     {MAILTAP_EVENTS(MAILTAP_EVENT_SCHEMA, MAILTAP_IGNORE_ARG)}};
 #undef MAILTAP_EVENT_SCHEMA
@@ -179,6 +189,7 @@ inline constexpr std::array<EventSchema, kEventCount> kEventSchemas{
 
 constexpr const EventSchema& SchemaOf(EventId id) { return kEventSchemas[static_cast<size_t>(id)]; }
 constexpr std::string_view EventName(EventId id) { return SchemaOf(id).name; }
+constexpr bool IsContentEvent(EventId id) { return SchemaOf(id).kind == EventKind::kContent; }
 inline std::string_view Event::name() const { return EventName(id); }
 
 // The event called `name`, if there is one.

@@ -23,6 +23,18 @@ TEST(ParseCommandLine, DefaultsMatchTheInterface) {
   EXPECT_EQ(out.config->redact, RedactMode::kCredentials);
   EXPECT_FALSE(out.config->read_file);
   EXPECT_TRUE(out.config->interfaces.empty());
+  EXPECT_FALSE(out.config->events_include.IncludesContent());
+  EXPECT_FALSE(out.config->observe_data);
+}
+
+TEST(ParseCommandLine, EventsIncludeSelectsContentOnlyWhenAsked) {
+  ParseOutcome out = Parse({"--events", "-", "--events-include", "protocol,smtp_data"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_TRUE(out.config->events_include.Contains(EventId::kSmtpData));
+  EXPECT_FALSE(out.config->events_include.Contains(EventId::kMimeOneHeader));
+  out = Parse({"--events-include", "smtp_requst"});
+  EXPECT_EQ(out.exit_status, 2);
+  EXPECT_NE(out.message.find("--events-include: 'smtp_requst'"), std::string::npos) << out.message;
 }
 
 TEST(ParseCommandLine, ReadsPinnedShortAndLongOptions) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end checks of mailtapd's command line: exit statuses and messages as pinned in
 docs/interface.md (0 success, 2 bad usage naming the option, 1 runtime failure naming the cause)."""
+import gzip
 import json
 import os
 import random
@@ -39,7 +40,7 @@ def events_reference(schema):
     """The reference section of docs/events.md, as it must read for `schema`."""
     lines = []
     for e in schema:
-        lines += [f"### `{e['event']}`", "", e["doc"], ""]
+        lines += [f"### `{e['event']}`", "", e["doc"], "", f"Kind: {e['kind']}.", ""]
         if not e["args"]:
             lines += ["No arguments.", ""]
             continue
@@ -84,7 +85,7 @@ class EventSchema(unittest.TestCase):
         if not os.path.exists(trace):
             self.skipTest(f"Zeek corpus not found at '{CORPUS}'")
         schema = {e["event"]: e["args"] for e in list_events()}
-        out = run("-r", trace, "--events", "-", "--redact", "none")
+        out = run("-r", trace, "--events", "-", "--events-include", "all", "--redact", "none")
         self.assertEqual(out.returncode, 0, out.stderr.decode())
         seen = set()
         for line in out.stdout.decode("utf-8").splitlines():
@@ -133,6 +134,77 @@ class ExitStatus(unittest.TestCase):
         self.assertIn("/nonexistent/e.json", out.stderr.decode())
 
 
+SAMPLE = os.path.join(ROOT, "samples/smtp-sessions.pcap")
+
+
+def log_lines(directory):
+    """{file name: its lines} for every file in `directory`."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            out[name] = f.read().splitlines()
+    return out
+
+
+class LogsAndIds(unittest.TestCase):
+    """A run never mixes formats or runs in one file; uids differ between runs unless seeded."""
+
+    def test_each_replay_writes_fresh_logs_in_one_format(self):
+        with tempfile.TemporaryDirectory() as d:
+            for fmt in ("zeek", "zeek", "json"):
+                out = run("-r", SAMPLE, "--log-dir", d, "--log-format", fmt)
+                self.assertEqual(out.returncode, 0, out.stderr.decode())
+                logs = log_lines(d)
+                self.assertIn("smtp.log", logs)
+                for name, lines in logs.items():
+                    if fmt == "zeek":
+                        self.assertEqual(sum(l.startswith("#separator") for l in lines), 1, name)
+                        self.assertEqual(sum(l.startswith("#close") for l in lines), 1, name)
+                    else:
+                        self.assertTrue(all(l.startswith("{") for l in lines), (name, lines[:2]))
+            self.assertEqual(len(logs["smtp.log"]), 2)  # the sample's two transactions, once
+
+    def test_events_file_of_a_replay_is_fresh(self):
+        with tempfile.TemporaryDirectory() as d:
+            events = os.path.join(d, "events.json")
+            for _ in range(2):
+                self.assertEqual(run("-r", SAMPLE, "--events", events).returncode, 0)
+            with open(events, encoding="utf-8") as f:
+                self.assertEqual(len(f.read().splitlines()), 48)
+
+    def uids(self, *args):
+        out = run("-r", SAMPLE, "--events", "-", *args)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        return [json.loads(l)["uid"] for l in out.stdout.decode().splitlines()]
+
+    def test_uids_differ_between_runs_unless_seeded(self):
+        first, second = set(self.uids()), set(self.uids())
+        self.assertEqual(len(first), 3)  # the sample's three connections
+        self.assertFalse(first & second, "two replays share uids")
+        self.assertEqual(self.uids("--uid-seed", "7"), self.uids("--uid-seed", "7"))
+        self.assertNotEqual(self.uids("--uid-seed", "7"), self.uids("--uid-seed", "8"))
+        out = run("-r", SAMPLE, "--uid-seed", "-1")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--uid-seed", out.stderr.decode())
+
+    def test_replay_without_outputs_writes_logs_into_the_current_directory(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = subprocess.run([MAILTAPD, "-r", SAMPLE], capture_output=True, cwd=d, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr.decode())
+            self.assertIn("writing the logs into the current directory", out.stderr.decode())
+            self.assertEqual(len(log_lines(d)["smtp.log"]), 2)
+
+    def test_missing_log_dir_says_what_to_do(self):
+        out = run("-r", SAMPLE, "--log-dir", "/nonexistent/logs")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("--log-dir '/nonexistent/logs' does not exist: create it first "
+                      "(mkdir -p '/nonexistent/logs')", out.stderr.decode())
+        with tempfile.NamedTemporaryFile() as f:
+            out = run("-r", SAMPLE, "--log-dir", f.name)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("is not a directory", out.stderr.decode())
+
+
 class Replay(unittest.TestCase):
     def setUp(self):
         if not os.path.isdir(os.path.join(CORPUS, "traces")):
@@ -163,7 +235,7 @@ class Replay(unittest.TestCase):
         self.assertIn("Broken pipe", proc.stderr.decode())
 
     def test_events_to_stdout_are_valid_json_lines_with_common_keys(self):
-        events = self.events(run("-r", self.trace, "--events", "-"))
+        events = self.events(run("-r", self.trace, "--events", "-", "--events-include", "all"))
         self.assertGreater(len(events), 500)
         for e in events:
             for key in ("ts", "event"):
@@ -174,8 +246,26 @@ class Replay(unittest.TestCase):
 
     def test_reading_stdin_gives_the_same_events_as_the_file(self):
         with open(self.trace, "rb") as f:
-            from_stdin = self.events(run("-r", "-", "--events", "-", stdin=f.read()))
-        self.assertEqual(from_stdin, self.events(run("-r", self.trace, "--events", "-")))
+            from_stdin = self.events(run("-r", "-", "--events", "-", "--uid-seed", "1",
+                                         stdin=f.read()))
+        self.assertEqual(from_stdin,
+                         self.events(run("-r", self.trace, "--events", "-", "--uid-seed", "1")))
+
+    def test_content_events_are_written_only_when_selected(self):
+        content = {e["event"] for e in list_events() if e["kind"] == "content"}
+        self.assertTrue({"smtp_data", "mime_one_header"} <= content)
+        default = self.events(run("-r", self.trace, "--events", "-", "--uid-seed", "1"))
+        self.assertGreater(len(default), 20)
+        self.assertFalse([e for e in default if e["event"] in content])
+        chosen = self.events(run("-r", self.trace, "--events", "-", "--uid-seed", "1",
+                                 "--events-include", "protocol,mime_one_header"))
+        kinds = {e["event"] for e in chosen}
+        self.assertIn("mime_one_header", kinds)
+        self.assertNotIn("smtp_data", kinds)
+        self.assertEqual([e for e in chosen if e["event"] != "mime_one_header"], default)
+        out = run("-r", self.trace, "--events", "-", "--events-include", "protocol,smtp_dat")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--events-include: 'smtp_dat' is not an event", out.stderr.decode())
 
     def test_credentials_are_redacted_by_default_and_kept_with_redact_none(self):
         # smtp.pcap's session authenticates with AUTH LOGIN; Zeek shows the base64 answers.
@@ -228,7 +318,7 @@ class HostileInput(unittest.TestCase):
             pcap = os.path.join(d, "hostile.pcap")
             write_pcap(pcap, frames, snaplen)
             out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", MAILTAPD, "-r", pcap,
-                                  "--events", "-", "--redact", "none"],
+                                  "--events", "-", "--events-include", "all", "--redact", "none"],
                                  capture_output=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
         rss = int(re.search(rb"maxrss_kb=(\d+)", out.stderr).group(1))
@@ -358,6 +448,139 @@ class Signals(unittest.TestCase):
         self.assertNotIn(b"second@", rotated)
         # Drained on SIGTERM: open sessions are finished and their records written before exit.
         self.assertIn(b"second@example.com", current)
+
+    def stop_within(self, agent, sig, bound_s):
+        """Sends `sig`; the agent must exit 0 within `bound_s` seconds although its stdin is open.
+        Keeps its stderr in self.stderr."""
+        start = time.monotonic()
+        agent.send_signal(sig)
+        try:
+            status = agent.wait(timeout=bound_s)
+        except subprocess.TimeoutExpired:
+            self.fail(f"signal {sig} did not end the replay within {bound_s} s")
+        elapsed = time.monotonic() - start
+        self.stderr = agent.stderr.read()
+        self.assertEqual(status, 0, self.stderr.decode())
+        return elapsed
+
+    def replay_from_open_pipe(self, d, first_bytes):
+        agent = subprocess.Popen([MAILTAPD, "-r", "-", "--log-dir", d], stdin=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        self.addCleanup(agent.wait, 20)
+        self.addCleanup(agent.kill)
+        agent.stdin.write(first_bytes)
+        agent.stdin.flush()
+        time.sleep(0.5)  # the agent is now blocked on the pipe
+        return agent
+
+    def test_sigterm_ends_a_replay_waiting_for_the_capture_header(self):
+        # `cat | mailtapd -r -` with nothing typed yet: not even the file header has arrived.
+        with tempfile.TemporaryDirectory() as d:
+            agent = self.replay_from_open_pipe(d, b"")
+            self.stop_within(agent, signal.SIGTERM, 3)
+            self.assertIn(b"stopped before the capture started", self.stderr)
+
+    def test_sigint_ends_a_replay_waiting_for_the_rest_of_a_packet(self):
+        with tempfile.TemporaryDirectory() as d:
+            whole = pcap_bytes(mail_session(40003, b"cut@example.com", complete=False))
+            agent = self.replay_from_open_pipe(d, whole + whole[24:40])  # a record cut short
+            self.stop_within(agent, signal.SIGINT, 3)
+            # What arrived whole was analysed and logged when the open session was finished.
+            with open(os.path.join(d, "smtp.log"), "rb") as f:
+                self.assertIn(b"cut@example.com", f.read())
+
+    def test_sighup_after_a_replay_with_keep_serving_reopens_and_says_so(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "smtp.log")
+            agent = subprocess.Popen([MAILTAPD, "-r", SAMPLE, "--keep-serving", "--log-dir", d,
+                                      "--socket", os.path.join(d, "s.sock")],
+                                     stderr=subprocess.PIPE)
+            self.addCleanup(agent.wait, 20)
+            self.addCleanup(agent.kill)
+            lines = []
+            wait_for(lambda: lines.append(agent.stderr.readline()) or b"serving queries" in lines[-1],
+                     "the replay's end")
+            os.rename(log, log + ".1")
+            agent.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"SIGHUP: reopening" in agent.stderr.readline(), "SIGHUP logged")
+            wait_for(lambda: os.path.exists(log), "smtp.log reopened after SIGHUP")
+            self.stop_within(agent, signal.SIGTERM, 10)
+            # Neither the socket nor its lock file outlives the agent.
+            self.assertEqual(sorted(n for n in os.listdir(d) if n.startswith("s.sock")), [])
+
+    def test_connections_and_status_during_a_replay_from_a_pipe(self):
+        client = os.path.join(os.path.dirname(MAILTAPD), "mailtap")
+        with tempfile.TemporaryDirectory() as d:
+            sock = os.path.join(d, "s.sock")
+            agent = subprocess.Popen([MAILTAPD, "-r", "-", "--keep-serving", "--socket", sock,
+                                      "--log-dir", d], stdin=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+            self.addCleanup(agent.wait, 20)
+            self.addCleanup(agent.kill)
+            agent.stdin.write(pcap_bytes(mail_session(40009, b"open@example.com",
+                                                      complete=False)))
+            agent.stdin.flush()
+
+            def query(verb):
+                out = subprocess.run([client, "--socket", sock, verb, "-o", "json"],
+                                     capture_output=True, text=True, timeout=30)
+                return out.stdout if out.returncode == 0 else ""
+            wait_for(lambda: query("connections"), "the open session in `connections`")
+            [conn] = [json.loads(line) for line in query("connections").splitlines()]
+            self.assertEqual((conn["id.orig_p"], conn["smtp_state"]), (40009, "RCPT_OK"))
+            # Packet time: the session's packets span microseconds (wall clock: years).
+            self.assertLess(conn["age_seconds"], 1)
+            status = json.loads(query("status"))
+            self.assertEqual(status["capture_state"], "running")
+            self.assertEqual(status["counters"]["smtp"]["sessions_active"], 1)
+            self.stop_within(agent, signal.SIGTERM, 5)
+
+
+class Compressed(unittest.TestCase):
+    """gzip-compressed captures are read as tshark reads them: by content, file or pipe."""
+
+    def events(self, *args, stdin=None):
+        out = run("-r", *args, "--events", "-", "--events-include", "all", "--uid-seed", "3",
+                  stdin=stdin)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        return out.stdout
+
+    def test_gzip_file_and_pipe_give_the_events_of_the_plain_capture(self):
+        with open(SAMPLE, "rb") as f:
+            plain = f.read()
+        expected = self.events(SAMPLE)
+        self.assertEqual(len(expected.splitlines()), 71)
+        with tempfile.TemporaryDirectory() as d:
+            packed = os.path.join(d, "sample.pcap.gz")
+            with gzip.open(packed, "wb") as f:
+                f.write(plain)
+            self.assertEqual(self.events(packed), expected)
+            with open(packed, "rb") as f:
+                self.assertEqual(self.events("-", stdin=f.read()), expected)
+            # Two gzip members, as `cat a.gz b.gz` makes: one stream of bytes.
+            half = len(plain) // 2
+            with open(packed, "wb") as f:
+                f.write(gzip.compress(plain[:half]) + gzip.compress(plain[half:]))
+            self.assertEqual(self.events(packed), expected)
+
+    def test_zeeks_compressed_trace_is_replayed(self):
+        trace = os.path.join(CORPUS, "traces/smtp/mime-header-size-limit.pcap.gz")
+        if not os.path.exists(trace):
+            self.skipTest(f"Zeek corpus not found at '{CORPUS}'")
+        with gzip.open(trace, "rb") as f:
+            plain = f.read()
+        self.assertEqual(self.events(trace), self.events("-", stdin=plain))
+        self.assertIn(b'"event":"smtp_request"', self.events(trace))
+
+    def test_corrupt_gzip_ends_with_a_read_error_naming_the_file(self):
+        with open(SAMPLE, "rb") as f:
+            packed = bytearray(gzip.compress(f.read()))
+        packed[len(packed) // 2:] = b"\xff" * (len(packed) - len(packed) // 2)
+        with tempfile.NamedTemporaryFile(suffix=".pcap.gz") as f:
+            f.write(packed)
+            f.flush()
+            out = run("-r", f.name, "--events", "-")
+        self.assertIn(f.name, out.stderr.decode())
 
 
 if __name__ == "__main__":

@@ -26,5 +26,12 @@ TEST(UidGenerator, SameSeedSameSequenceDifferentUids) {
   }
 }
 
+TEST(UidGenerator, RandomSeedsDifferSoRunsDoNotShareUids) {
+  std::set<uint64_t> seeds;
+  for (int i = 0; i < 100; ++i) seeds.insert(RandomUidSeed());
+  EXPECT_EQ(seeds.size(), 100u);
+  EXPECT_NE(UidGenerator(RandomUidSeed()).Next(), UidGenerator(RandomUidSeed()).Next());
+}
+
 }  // namespace
 }  // namespace mailtap

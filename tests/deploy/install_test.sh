@@ -117,13 +117,19 @@ configs() {
 settings() { sed -nE 's/^[[:space:]]*([a-z-]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$/\1=\2/p' "$1"; }
 
 # Private by default: every shipped config, run as shipped on the sample capture, puts no message
-# line, header value or credential on stdout/stderr (the journal, the container log). Only the
-# socket and the file outputs are moved into the scratch directory.
+# line, header value or credential on stdout/stderr (the journal, the container log), and emits
+# no content event at all (not even redacted: they are selected out, which also saves the volume).
+# Only the socket and the file outputs are moved into the scratch directory.
 privacy() {
   local agent="${build}/bin/mailtapd" sample="${MAILTAP_SOURCE_DIR}/samples/smtp-sessions.pcap"
   local secrets=("shall we meet at the usual place" "The figures are attached"
                  "Message-ID: <sample-1@client.example.com>" "AGRhdmUAbm90LWEtcmVhbC1wYXNzd29yZA")
-  local conf name events args secret
+  local content_events
+  content_events="$("${agent}" --list-events | python3 -c '
+import json, sys
+print("\n".join(e["event"] for e in json.load(sys.stdin) if e["kind"] == "content"))')"
+  [[ -n "${content_events}" ]] || fail "mailtapd --list-events names no content event"
+  local conf name events args secret event
   while IFS= read -r conf; do
     name="${conf#"${MAILTAP_SOURCE_DIR}/"}"
     rm -rf "${SCRATCH}/logs" && mkdir -p "${SCRATCH}/logs"
@@ -132,22 +138,38 @@ privacy() {
     [[ -z "${events}" || "${events}" == "-" ]] || args+=(--events "${SCRATCH}/logs/events.json")
     "${agent}" "${args[@]}" >"${SCRATCH}/stdout" 2>"${SCRATCH}/stderr" ||
       { cat "${SCRATCH}/stderr" >&2; fail "${name}: replay of the sample failed"; }
-    [[ "${events}" != "-" ]] || [[ -s "${SCRATCH}/stdout" ]] ||
-      fail "${name}: events=- but nothing on stdout (the check would be empty)"
+    [[ "${events}" != "-" ]] || grep -q '"event":"smtp_request"' "${SCRATCH}/stdout" ||
+      fail "${name}: events=- but no smtp_request on stdout (the check would be empty)"
     for secret in "${secrets[@]}"; do
       ! grep -qF "${secret}" "${SCRATCH}/stdout" "${SCRATCH}/stderr" ||
         fail "${name}: '${secret}' reached stdout/stderr (the journal or container log)"
     done
-    pass "${name}: no message content or credential on stdout/stderr ($(wc -l <"${SCRATCH}/stdout") lines)"
+    while IFS= read -r event; do
+      ! grep -qF "\"event\":\"${event}\"" "${SCRATCH}/stdout" ||
+        fail "${name}: content event ${event} emitted on stdout by default"
+    done <<<"${content_events}"
+    pass "${name}: no content event, message content or credential on stdout/stderr ($(wc -l <"${SCRATCH}/stdout") lines)"
   done < <(find "${MAILTAP_SOURCE_DIR}/deploy" -name mailtapd.conf | sort)
-  # ...and the check has teeth: events=- without redact=data shows the message lines.
-  sed 's/^redact=data/redact=credentials/' "${MAILTAP_SOURCE_DIR}/deploy/kubernetes/base/mailtapd.conf" \
-    >"${SCRATCH}/open.conf"
+  # ...and the check has teeth: selecting the content events without redaction shows the message
+  # lines and headers; with redact=data they are emitted, but as [REDACTED].
+  local base="${MAILTAP_SOURCE_DIR}/deploy/kubernetes/base/mailtapd.conf"
+  sed -e 's/^redact=data/redact=credentials/' -e 's/^events-include=.*/events-include=all/' \
+    "${base}" >"${SCRATCH}/open.conf"
   "${agent}" --config "${SCRATCH}/open.conf" --socket "${SCRATCH}/s.sock" -r "${sample}" \
     >"${SCRATCH}/stdout" 2>/dev/null
-  grep -qF "${secrets[0]}" "${SCRATCH}/stdout" ||
-    fail "with redact=credentials the message lines should be on stdout: the check has no teeth"
-  pass "with redact=credentials instead, the message lines do reach stdout (the check can fail)"
+  for secret in "${secrets[@]:0:3}"; do
+    grep -qF "${secret}" "${SCRATCH}/stdout" ||
+      fail "with events-include=all and redact=credentials, '${secret}' should be on stdout: the check has no teeth"
+  done
+  pass "with events-include=all and redact=credentials, message lines and headers do reach stdout (the check can fail)"
+  sed 's/^events-include=.*/events-include=all/' "${base}" >"${SCRATCH}/all.conf"
+  "${agent}" --config "${SCRATCH}/all.conf" --socket "${SCRATCH}/s.sock" -r "${sample}" \
+    >"${SCRATCH}/stdout" 2>"${SCRATCH}/stderr"
+  grep -q '"event":"smtp_data".*\[REDACTED\]' "${SCRATCH}/stdout" ||
+    fail "with events-include=all and redact=data, smtp_data should be emitted redacted"
+  grep -q "carries message content (smtp_data" "${SCRATCH}/stderr" ||
+    fail "with events-include=all the start-up log should say that --events carries content"
+  pass "with events-include=all, redact=data still redacts, and the agent says content is on"
 }
 
 # The man pages: generated from --help, so every option the programs list is in them, and they
@@ -216,6 +238,10 @@ completion() {
   expect "json zeek" "${dir}/mailtapd" mailtapd --log-format ""
   expect "credentials data none" "${dir}/mailtapd" mailtapd -r x.pcap --redact ""
   expect "--keep-serving" "${dir}/mailtapd" mailtapd --keep
+  expect "--events --events-include" "${dir}/mailtapd" mailtapd --events
+  expect "protocol,smtp_reply protocol,smtp_request" \
+    "${dir}/mailtapd" mailtapd --events-include protocol,smtp_re
+  expect "all" "${dir}/mailtapd" mailtapd --events-include a
   expect "connections" "${dir}/mailtap" mailtap co
   expect "metrics" "${dir}/mailtap" mailtap --socket /tmp/s m
   expect "--follow" "${dir}/mailtap" mailtap observe --fo

@@ -88,7 +88,7 @@ def main():
         # Without $NOTIFY_SOCKET: nothing is sent, no warning, the replay ends as usual.
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
         run = subprocess.run([agent, "-r", pcap], env=env, capture_output=True, text=True,
-                             timeout=TIMEOUT_S)
+                             cwd=scratch, timeout=TIMEOUT_S)
         if run.returncode != 0 or "service manager" in run.stderr or "NOTIFY" in run.stderr:
             fail(f"without NOTIFY_SOCKET: exit {run.returncode}, stderr {run.stderr!r}")
         print("ok: without NOTIFY_SOCKET the agent runs and says nothing about it")

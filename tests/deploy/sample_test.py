@@ -76,7 +76,8 @@ def main():
     print(f"ok: samples/smtp-sessions.pcap ({size} bytes) is the generator's output")
 
     with tempfile.TemporaryDirectory(prefix="mailtap-sample.") as logs:
-        run = subprocess.run([AGENT, "-r", SAMPLE, "--events", "-", "--log-dir", logs],
+        run = subprocess.run([AGENT, "-r", SAMPLE, "--events", "-", "--events-include", "all",
+                              "--log-dir", logs],
                              capture_output=True, text=True, timeout=60)
         if run.returncode != 0:
             fail(f"mailtapd exited {run.returncode}: {run.stderr}")

@@ -85,7 +85,8 @@ class Run:
             with gzip.open(trace, "rb") as fin, open(src, "wb") as fout:
                 shutil.copyfileobj(fin, fout)
         self.events_path = os.path.join(self.dir, "events.jsonl")
-        cmd = [mailtapd, "-r", src, "--events", self.events_path, "--log-dir", self.dir,
+        cmd = [mailtapd, "-r", src, "--events", self.events_path, "--events-include", "all",
+               "--log-dir", self.dir,
                "--log-format", "zeek", "--redact", "none", *extra_args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:

@@ -9,6 +9,8 @@ as an unprivileged user (here --user nobody). logrotate renames what it rotates 
 2. A log directory the user cannot write (root's, 0755): the agent says so at start; after the
    rename it cannot create smtp.log, says so, and keeps writing into the renamed file — the next
    record is there, nothing is dropped.
+3. The query socket in a directory the agent makes: after SIGTERM, as the user, it removes the
+   socket and its lock file.
 
 Traffic: smtp-source sends one message at a time to smtp-sink on 127.0.0.1:2527.
 Usage: live_rotation_test.py [--mailtapd PATH] [--mailtap PATH] [--keep]
@@ -126,13 +128,36 @@ def root_owned_directory(res, opts):
         livelib.remove_workdir(workdir, keep=opts.keep or res.failed)
 
 
+def socket_removed_after_dropping_privileges(res, opts):
+    """The agent makes its socket's directory and binds the socket as root, then runs as the
+    user: after SIGTERM neither the socket nor its lock file may be left behind."""
+    workdir = livelib.make_workdir("mailtap-live-socket-")  # root's, 0755
+    run_dir = os.path.join(workdir, "run")  # made by the agent
+    agent = livelib.Mailtapd(opts.mailtapd, opts.mailtap, workdir, str(PORT),
+                             extra_args=["--user", USER])
+    agent.socket = os.path.join(run_dir, "mailtap.sock")
+    agent.args[agent.args.index("--socket") + 1] = agent.socket
+    try:
+        agent.start()
+        res.check("socket: bound and the lock file taken",
+                  os.path.exists(agent.socket) and os.path.exists(agent.socket + ".lock"))
+        res.equal("socket: mailtapd exits 0", agent.stop(), 0)
+        res.equal("socket: nothing left in its directory after SIGTERM", os.listdir(run_dir), [])
+        res.check("socket: no warning about it", "cannot remove" not in agent.stderr_text()
+                  and "socket directory" not in agent.stderr_text(), agent.stderr_text())
+    finally:
+        agent.stop()
+        livelib.remove_workdir(workdir, keep=opts.keep or res.failed)
+
+
 def main():
     opts = livelib.parse_common_args(sys.argv[1:])
     livelib.require_root_and_tools(["smtp-source", "smtp-sink"])
     res = Results()
     sink = livelib.SmtpSink(PORT)
     try:
-        for scenario in (user_owned_directory, root_owned_directory):
+        for scenario in (user_owned_directory, root_owned_directory,
+                         socket_removed_after_dropping_privileges):
             try:
                 scenario(res, opts)
             except Exception as e:  # a timeout or a broken fixture: a failure, not a traceback

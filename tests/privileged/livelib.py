@@ -114,6 +114,7 @@ class Mailtapd:
         self.events_path = os.path.join(workdir, "events.json")
         self.stderr_path = os.path.join(workdir, "mailtapd.stderr")
         self.args = [mailtapd, "-i", "lo", "--ports", ports, "--events", self.events_path,
+                     "--events-include", "all",
                      "--log-dir", workdir, "--log-format", "json", "--socket", self.socket,
                      *extra_args]
         self.proc = None

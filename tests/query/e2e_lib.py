@@ -67,6 +67,12 @@ def poll(condition, what, deadline=DEFAULT_DEADLINE):
         time.sleep(POLL_INTERVAL)
 
 
+def list_events():
+    """The agent's event schema (mailtapd --list-events)."""
+    out = subprocess.run([MAILTAPD, "--list-events"], capture_output=True, check=True, timeout=60)
+    return json.loads(out.stdout)
+
+
 def read_lines(path):
     """The lines of a text file (UTF-8; the agent only writes valid UTF-8), without newlines."""
     with open(path, "rb") as f:
@@ -150,12 +156,13 @@ class Agent:
         self.stderr = open(self.stderr_path, "wb")
         cmd = [MAILTAPD, "--socket", self.socket, *args]
         if events:
-            cmd += ["--events", self.events]
+            cmd += ["--events", self.events, "--events-include", "all"]
         if observe_data:
             cmd.append("--observe-data")
         if log_dir:
             cmd += ["--log-dir", self.log_dir, "--log-format", "json"]
-        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
+        # cwd: `-r` with no output option writes its logs into the current directory.
+        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, cwd=self.dir,
                                      stderr=self.stderr, preexec_fn=_die_with_parent)
         _running_agents.append(self)
 

@@ -280,16 +280,20 @@ class CorpusTraces(unittest.TestCase):
 
 
 class MessageLinesOnlyWhenAsked(unittest.TestCase):
-    """Without --observe-data the socket carries every event but smtp_data; without --events
-    too, nothing wants smtp_data and the analyzer does not raise it: smtp.log must not change."""
+    """Without --observe-data the socket carries the protocol events only (no smtp_data, no
+    mime_one_header: event kind "content"); without --events too, nothing wants smtp_data and the
+    analyzer does not raise it: smtp.log must not change."""
 
     @classmethod
     def setUpClass(cls):
         lib.need_corpus()
         trace = os.path.join(lib.TRACES, "smtp.pcap")
-        cls.with_events = lib.Agent(["-r", trace, "--keep-serving"], observe_data=False)
+        # One uid seed: the two runs are compared line for line.
+        cls.with_events = lib.Agent(["-r", trace, "--keep-serving", "--uid-seed", "1"],
+                                    observe_data=False)
         cls.addClassCleanup(stop_agent, cls.with_events)
-        cls.without_events = lib.Agent(["-r", trace, "--keep-serving"], events=False,
+        cls.without_events = lib.Agent(["-r", trace, "--keep-serving", "--uid-seed", "1"],
+                                       events=False,
                                        observe_data=False)
         cls.addClassCleanup(stop_agent, cls.without_events)
         cls.status = cls.with_events.wait_finished()
@@ -304,9 +308,11 @@ class MessageLinesOnlyWhenAsked(unittest.TestCase):
         self.assertGreater(len(self.data_lines), 50)
         self.assertEqual(self.status["counters"]["smtp"]["data_lines"], len(self.data_lines))
 
-    def test_observe_has_every_other_event(self):
-        expected = [l for l in self.events if json.loads(l)["event"] != "smtp_data"]
-        self.assertGreater(len(expected), 50)
+    def test_observe_has_every_protocol_event(self):
+        content = {e["event"] for e in lib.list_events() if e["kind"] == "content"}
+        self.assertEqual(content, {"smtp_data", "mime_one_header"} | content)
+        expected = [l for l in self.events if json.loads(l)["event"] not in content]
+        self.assertGreater(len(expected), 40)
         self.assertEqual(self.observe_all(self.with_events), expected)
         self.assertEqual(self.observe_all(self.without_events), expected)
 

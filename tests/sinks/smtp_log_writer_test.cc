@@ -182,6 +182,62 @@ TEST(SmtpLogWriter, ReopenClosesTheRotatedFileAndStartsANewHeader) {
   EXPECT_EQ(ReadFile(dir.path() / "smtp.log").substr(0, 18), "#separator \\x09\n#s");
 }
 
+// Writes one record into `dir` in `format`, starting the file as `start` says.
+void WriteOneRun(const TempDir& dir, LogFormat format, LogStart start) {
+  SmtpLogWriterOptions options;
+  options.format = format;
+  options.start = start;
+  options.clock = [] { return std::time_t{1254722767}; };
+  SmtpLogWriter writer(dir.path().string(), options);
+  writer.OnRecord(BasicRecord());
+}
+
+size_t CountOf(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(SmtpLogWriter, FreshStartTruncatesWhatAnEarlierRunLeft) {
+  TempDir dir;
+  WriteOneRun(dir, LogFormat::kZeek, LogStart::kFresh);
+  WriteOneRun(dir, LogFormat::kZeek, LogStart::kFresh);
+  const std::string zeek = ReadFile(dir.path() / "smtp.log");
+  EXPECT_EQ(CountOf(zeek, "#separator"), 1u);
+  EXPECT_EQ(CountOf(zeek, "#close"), 1u);
+  WriteOneRun(dir, LogFormat::kJson, LogStart::kFresh);
+  const std::vector<std::string> lines = Split(ReadFile(dir.path() / "smtp.log"), '\n');
+  ASSERT_EQ(lines.size(), 2u);  // one record, trailing ""
+  EXPECT_EQ(lines[0][0], '{');
+}
+
+TEST(SmtpLogWriter, ContinueAppendsJsonToJson) {
+  TempDir dir;
+  WriteOneRun(dir, LogFormat::kJson, LogStart::kContinue);
+  WriteOneRun(dir, LogFormat::kJson, LogStart::kContinue);
+  EXPECT_EQ(Split(ReadFile(dir.path() / "smtp.log"), '\n').size(), 3u);  // two records
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+}
+
+TEST(SmtpLogWriter, ContinueMovesAsideAFileItMustNotMixWith) {
+  TempDir dir;
+  WriteOneRun(dir, LogFormat::kZeek, LogStart::kContinue);
+  const std::string first = ReadFile(dir.path() / "smtp.log");
+  WriteOneRun(dir, LogFormat::kJson, LogStart::kContinue);  // JSON after TSV: moved aside
+  EXPECT_EQ(ReadFile(dir.path() / "smtp.log")[0], '{');
+  std::vector<std::filesystem::path> aside;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().filename() != "smtp.log") aside.push_back(entry.path());
+  }
+  ASSERT_EQ(aside.size(), 1u);
+  // smtp.<modification time as Zeek's #open>.log, holding the earlier run whole.
+  EXPECT_EQ(aside[0].filename().string().substr(0, 5), "smtp.");
+  EXPECT_EQ(aside[0].extension(), ".log");
+  EXPECT_EQ(aside[0].filename().string().size(),
+            std::string("smtp.2009-10-05-06-06-07.log").size());
+  EXPECT_EQ(ReadFile(aside[0]), first);
+}
+
 TEST(SmtpLogWriter, MissingDirectoryThrowsAtStartUp) {
   EXPECT_THROW(SmtpLogWriter("/nonexistent-dir/mailtap"), std::runtime_error);
 }

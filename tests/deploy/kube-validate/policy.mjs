@@ -109,10 +109,13 @@ function checkVolumes(pod, container, configMaps) {
   return volumes;
 }
 
-// Private by default: container logs leave the node, so no message content may be in them. Message
-// lines (smtp_data) and header values (mime_one_header, and smtp.log's header fields) are redacted;
+// Private by default: container logs leave the node, so no message content may be in them. The
+// content events (message lines, header values) are not selected at all (events-include, whose
+// default is "protocol"); should they be, their text and smtp.log's header fields are redacted.
 // AUTH credentials always are.
 function checkPrivacy(conf) {
+  const include = conf["events-include"] ?? "protocol";
+  check(include === "protocol", `events must be the protocol events only (events-include=${include})`);
   check(conf.redact === "data", "message content must be redacted (redact=data)");
   check(conf["observe-data"] === undefined || conf["observe-data"] === "false",
         "message lines must not reach `mailtap observe` (observe-data)");
