@@ -28,14 +28,14 @@ inline constexpr uint64_t kMinShareableBytes = uint64_t{64} << 20;
 // What is left after the fixed parts (ring, TLS kernel maps, query history, baseline) is shared
 // out in these per-mille parts.
 enum class Budget : uint8_t {
-  kFlows,            // tracked flows: count = bytes / kFlowBytes
-  kReassembly,       // out-of-order TCP data held for reassembly
-  kRetained,         // delivered bytes kept to check retransmissions
-  kLines,            // partial SMTP lines
-  kPendingRecords,   // pending smtp.log records' strings
-  kTlsHold,          // TLS plaintext held until its connection's analyzer takes it
-  kQueryOutput,      // output waiting for query clients
-  kMargin,           // per-session state and transient copies no budget counts
+  kFlows,           // tracked flows: count = bytes / kFlowBytes
+  kReassembly,      // out-of-order TCP data held for reassembly
+  kRetained,        // delivered bytes kept to check retransmissions
+  kLines,           // partial SMTP lines
+  kPendingRecords,  // pending smtp.log records' strings
+  kTlsHold,         // TLS plaintext held until its connection's analyzer takes it
+  kQueryOutput,     // output waiting for query clients
+  kMargin,          // per-session state and transient copies no budget counts
   kCount,
 };
 struct BudgetShare {

@@ -153,9 +153,8 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   ssl_analyzers_ =
       std::make_unique<SslAnalyzerFactory>(tls::HandshakeLimits{}, bus_, outputs_->ssl_records());
   analyzers_->SetTlsWireAnalyzers(ssl_analyzers_.get());
-  transaction_log_ =
-      std::make_unique<SmtpTransactionLog>(SmtpLogConfigFor(config.tunables, config.memory),
-                                           *redactor_, *record_redactor_);
+  transaction_log_ = std::make_unique<SmtpTransactionLog>(
+      SmtpLogConfigFor(config.tunables, config.memory), *redactor_, *record_redactor_);
   // smtp.log is built from the unredacted events (it holds no credentials; with --redact data its
   // records are redacted on the way out); every event output sees redacted events. The redactor
   // comes first so that an event reaches the outputs before the weirds it causes.

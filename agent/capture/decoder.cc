@@ -234,7 +234,8 @@ R DecodeEtherType(uint16_t type, Bytes rest, size_t uncaptured, TcpSegment* out)
 
 R DecodeEthernet(Bytes frame, size_t uncaptured, TcpSegment* out) {
   if (frame.size() < kEthernetHeaderLen) return R::kTruncatedLinkHeader;
-  return DecodeEtherType(Be16(frame.data() + 12), frame.subspan(kEthernetHeaderLen), uncaptured, out);
+  return DecodeEtherType(Be16(frame.data() + 12), frame.subspan(kEthernetHeaderLen), uncaptured,
+                         out);
 }
 
 // Linux cooked v1: packet type, ARPHRD type, address length, 8 address bytes, protocol.

@@ -44,7 +44,7 @@ enum class DecodeResult : uint8_t {
   kTruncatedTcpHeader,
   kBadTcpDataOffset,
   kIpLengthPastFrame,  // IP length field beyond the frame's length on the wire (not a snaplen cut)
-  kCount,  // not a result: the number of values
+  kCount,              // not a result: the number of values
 };
 
 // "tcp_segments", "unknown_link_type", "truncated_link_header", ...

@@ -333,9 +333,9 @@ void QueryServer::Impl::EnforceOutputBudget(SteadyTime now) {
     if (largest == nullptr) return;  // every holder is reading, or not stalled long: wait
     output_budget_disconnects_.Add();
     output_budget_dropped_.Add(largest->QueuedItems());
-    config_.log("query: disconnected a client holding " +
-                std::to_string(largest->QueuedBytes()) + " bytes of unread output (all clients: " +
-                std::to_string(total) + " > " + std::to_string(config_.max_output_bytes) + ")");
+    config_.log("query: disconnected a client holding " + std::to_string(largest->QueuedBytes()) +
+                " bytes of unread output (all clients: " + std::to_string(total) + " > " +
+                std::to_string(config_.max_output_bytes) + ")");
     total -= largest->QueuedBytes();
     closing_.push_back(largest->fd());
   }

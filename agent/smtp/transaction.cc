@@ -214,7 +214,8 @@ void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
     cs.session.helo = std::string(Kept(arg));
-    t.record.helo = std::string(Charge(t, t.record.helo ? t.record.helo->size() : 0, *cs.session.helo));
+    t.record.helo =
+        std::string(Charge(t, t.record.helo ? t.record.helo->size() : 0, *cs.session.helo));
   } else if (upper == "RCPT" && StartsWithNoCase(arg, "to:")) {
     OnRcptTo(event, cs, arg);
   } else if (upper == "MAIL" && StartsWithNoCase(arg, "from:")) {
@@ -236,16 +237,14 @@ void SmtpTransactionLog::OnRcptTo(const Event& event, ConnState& cs, std::string
   smtp_text::ForEachEmailAddr(arg, [&](std::string&& a) {
     if (!seen.insert(a).second) return true;
     // The cap is checked before every add, even of an address already in the set.
-    if (config_.max_rcptto_addresses > 0 &&
-        t.rcptto_index.size() >= config_.max_rcptto_addresses) {
+    if (config_.max_rcptto_addresses > 0 && t.rcptto_index.size() >= config_.max_rcptto_addresses) {
       addresses_capped_.Add();
       RaiseWeird(event, "smtp_too_many_rcptto_addresses", "", "");
       return false;
     }
     const size_t kept_before = t.record.rcptto->size();
     if (t.rcptto_index.AddIfMissing(*t.record.rcptto, RemoveOrcptPrefix(a),
-                                    config_.max_kept_set_elements,
-                                    config_.max_kept_string_bytes)) {
+                                    config_.max_kept_set_elements, config_.max_kept_string_bytes)) {
       if (t.record.rcptto->size() == kept_before) {
         fields_cut_.Add();
       } else {

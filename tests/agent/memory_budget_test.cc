@@ -41,14 +41,14 @@ TEST(MemoryBudget, LimitLeavingTooLittleToShareIsAUsageErrorNamingTheOption) {
 }
 
 TEST(MemoryBudget, TheLimitSizesEveryShare) {
-  const char* argv[] = {"mailtapd", "-r", "x.pcap", "--memory-limit", "1G", "--ring-size",
-                        "67108864"};
+  const char* argv[] = {"mailtapd", "-r",          "x.pcap",  "--memory-limit",
+                        "1G",       "--ring-size", "67108864"};
   ParseOutcome out = ParseCommandLine(7, argv);
   ASSERT_TRUE(out.config) << out.message;
   const MemoryPlan& plan = out.config->memory;
   EXPECT_EQ(out.config->memory_limit, uint64_t{1} << 30);
-  EXPECT_EQ(plan.fixed, (uint64_t{64} << 20) + kTlsKernelBytes + (uint64_t{10} << 20) +
-                            kBaselineBytes);
+  EXPECT_EQ(plan.fixed,
+            (uint64_t{64} << 20) + kTlsKernelBytes + (uint64_t{10} << 20) + kBaselineBytes);
   EXPECT_EQ(plan.shareable, (uint64_t{1} << 30) - plan.fixed);
   EXPECT_EQ(plan.Of(Budget::kLines), plan.shareable / 1000 * 200);
   EXPECT_EQ(plan.max_flows, plan.Of(Budget::kFlows) / kFlowBytes);

@@ -78,15 +78,15 @@ void Run(uint8_t knobs, std::span<const uint8_t> script) {
   IpAddress::Parse("10.0.0.2", &conn.id.resp_h);
   conn.id.orig_p = 40000;
   conn.id.resp_p = 25;
-  auto session = std::make_unique<SmtpSession>(conn, smtp_limits, log,
-                                               std::make_shared<SmtpShared>());
+  auto session =
+      std::make_unique<SmtpSession>(conn, smtp_limits, log, std::make_shared<SmtpShared>());
   int64_t usec = 1'700'000'000'000'000;
   uint64_t seq[2] = {0, 0};
   while (script.size() >= 2) {
     const uint8_t op = script[0];
     const size_t length = std::min<size_t>(script[1], script.size() - 2);
-    const Side side = (op & 3) == 1 || ((op & 3) >= 2 && (op & 4)) ? Side::kResponder
-                                                                   : Side::kOriginator;
+    const Side side =
+        (op & 3) == 1 || ((op & 3) >= 2 && (op & 4)) ? Side::kResponder : Side::kOriginator;
     const int s = side == Side::kResponder ? 1 : 0;
     usec += 1000;
     switch (op & 3) {

@@ -112,3 +112,24 @@ def parked_in_headers(sport, headers):
     s.send("s", b"354 go ahead\r\n")
     s.send("c", headers)
     return s
+
+
+def syn_flood(count, first_octet=11):
+    """`count` SYN-only flows from distinct sources to SERVER:25."""
+    return [tcp_frame((first_octet, 1 + (i >> 16), (i >> 8) & 0xFF, i & 0xFF), SERVER,
+                      1024 + i % 60000, 25, i, 0, "S") for i in range(count)]
+
+
+def parked_line(sport, size):
+    """A session whose client sends `size` bytes of one unterminated line, then nothing."""
+    s = Session(sport, mss=60000).handshake()
+    s.send("s", b"220 mx ESMTP\r\n")
+    return s.send("c", b"EHLO " + b"x" * size)
+
+
+def reassembly_hole(sport, size):
+    """A session whose client leaves a 10-byte hole, then sends `size` bytes after it."""
+    s = Session(sport, mss=60000).handshake()
+    s.send("s", b"220 mx ESMTP\r\n")
+    s.seq["c"] += 10
+    return s.send("c", b"y" * size)

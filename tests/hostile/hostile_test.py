@@ -47,14 +47,14 @@ def replay(session):
     return replay_frames(session.frames)
 
 
-def replay_frames(frames):
+def replay_frames(frames, options=()):
     with tempfile.TemporaryDirectory() as d:
         pcap = os.path.join(d, "attack.pcap")
         capture.write_pcap(pcap, frames)
         before = children_cpu()
         out = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", MAILTAPD, "-r", pcap,
                               "--events", os.path.join(d, "events.json"), "--log-dir", d,
-                              "--redact", "none"], capture_output=True, timeout=600)
+                              "--redact", "none", *options], capture_output=True, timeout=600)
         cpu = children_cpu() - before
         stderr = out.stderr.decode(errors="replace")
         if out.returncode != 0:
@@ -173,6 +173,54 @@ class PendingRecord(unittest.TestCase):
         self.assertEqual(len(r.smtp_log), conns)  # written when the capture ends
         self.assertEqual(r.smtp_log[0]["subject"], "s" * 4096)
         self.assertEqual(r.smtp_log[0]["from"], "f" * 4096)
+
+
+# A small --memory-limit, so that every attack below exhausts its share: 88 MiB of fixed parts
+# (the ring and TLS maps of live capture are planned for though a replay has none) and 152 MiB
+# shared.
+ALL_AT_ONCE_LIMIT_MIB = 240
+
+
+class AllBudgetsAtOnce(unittest.TestCase):
+    """Issue 17: the budgets held 283 + 539 + 295 MB each and peaked at 1,072 MB together."""
+
+    def attack(self):
+        frames = capture.syn_flood(60_000)  # flows: the share holds ~7,900
+        for i in range(48):  # lines: 48 x 2 MiB unterminated, the share is 30 MiB
+            frames += capture.parked_line(20000 + i, 2 * MIB).frames
+        for i in range(48):  # reassembly: 48 x 3 MiB behind a hole, the share is 30 MiB
+            frames += capture.reassembly_hole(21000 + i, 3 * MIB).frames
+        rcpts = [b"%d" % i + b"r" * 4096 + b"@example.org" for i in range(101)]
+        for i in range(48):  # pending records: 48 x 101 x 4 KiB, the share is 15 MiB
+            s = capture.Session(22000 + i, mss=60000).handshake()
+            s.send("s", b"220 mx ESMTP\r\n").send("c", b"EHLO c\r\n").send("s", b"250 mx\r\n")
+            s.send("c", b"MAIL FROM:<a@example.com>\r\n").send("s", b"250 ok\r\n")
+            s.send("c", b"".join(b"RCPT TO:<" + r + b">\r\n" for r in rcpts))
+            frames += s.frames
+        # A plain session at the end must still be analysed.
+        frames += capture.mail_session(sport=23000, body=b"survived\r\n").frames
+        return frames
+
+    def test_every_budget_exhausted_at_once_stays_within_the_limit(self):
+        r = replay_frames(self.attack(), ["--memory-limit", "%dM" % ALL_AT_ONCE_LIMIT_MIB])
+        print("\n  all budgets at once: peak RSS %.0f MB (limit %d MiB)" %
+              (r.rss_mb, ALL_AT_ONCE_LIMIT_MIB), file=sys.stderr)
+        slack = float(os.environ.get("MAILTAP_MEMORY_SLACK", "1"))
+        self.assertLess(r.rss_mb, ALL_AT_ONCE_LIMIT_MIB * 1.048576 * slack)
+        self.assertIn("contentline_size_exceeded", r.weirds())  # lines cut by their budget
+        # The plain session after the attack gets its record.
+        plain = [x for x in r.smtp_log if x["id.orig_p"] == 23000]
+        self.assertEqual(len(plain), 1, r.smtp_log[-3:])
+
+    # NOT DONE (issue 17 item 2): the pending-records budget cuts what arrives once it is
+    # exhausted, not the largest holders first, so 48 parked attack records starve the plain
+    # session's MAIL FROM and RCPT (kept as ""). Expected to fail until largest-first cutting exists.
+    @unittest.expectedFailure
+    def test_pending_records_budget_cuts_the_largest_holders_first(self):
+        r = replay_frames(self.attack(), ["--memory-limit", "%dM" % ALL_AT_ONCE_LIMIT_MIB])
+        plain = [x for x in r.smtp_log if x["id.orig_p"] == 23000]
+        self.assertEqual(plain[0].get("mailfrom"), "a@example.com")
+        self.assertEqual(plain[0].get("rcptto"), ["b@example.org"])
 
 
 class FlowFlood(unittest.TestCase):

@@ -434,7 +434,8 @@ TEST_F(QueryServerTest, ClientsThatNeverReadAreDroppedLargestFirstPastTheOutputB
   }
   // Each request is answered on arrival: the third unread reply crosses the budget, and so on
   // (the first ones once stalled for 50 ms; replies past twice the budget at once).
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::kGuardMillis);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::kGuardMillis);
   while (OwnStat("output_budget_disconnects") < 4 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -750,9 +750,9 @@ TEST_F(TransactionTest, PendingRecordsTogetherStayWithinTheirBudget) {
   Session a(log, "10.0.0.1", 60608, "10.0.0.2", 25);
   Session b(log, "10.0.0.3", 60609, "10.0.0.2", 25);
   a.Req("MAIL", "FROM:<" + std::string(20, 'a') + "@x.y>");  // 24 bytes
-  a.Reply(250, "MAIL", "ok");                              // "250 ok": 6 bytes
+  a.Reply(250, "MAIL", "ok");                                // "250 ok": 6 bytes
   b.Req("MAIL", "FROM:<" + std::string(20, 'b') + "@x.y>");  // 10 bytes left
-  b.Req("RCPT", "TO:<c@x.y>");                              // nothing left
+  b.Req("RCPT", "TO:<c@x.y>");                               // nothing left
   a.Reply(250, "MAIL", "ok again");  // replaces a's 6 bytes: 4 more, none left
   EXPECT_EQ(StatsOf(log)["memory_budget_cut"], 3u);
   a.End();  // gives back 34 bytes
