@@ -76,11 +76,8 @@ MimeMessage::MimeMessage(MimeListener& listener, MimeCounters& counters, MimeLim
       counters_(counters),
       limits_(limits),
       wants_(wants),
-      md5_(nullptr, EVP_MD_CTX_free) {
-  if (wants_.content_hash) {
-    md5_.reset(EVP_MD_CTX_new());
-    if (md5_ && EVP_DigestInit_ex(md5_.get(), EVP_md5(), nullptr) != 1) md5_.reset();
-  }
+      md5_(StartDigest(wants.content_hash, EVP_md5())),
+      sha256_(StartDigest(wants.content_hash_sha256, EVP_sha256())) {
   segment_.reserve(kSegmentLength);
   entities_.emplace_back();
   counters_.entities.Add();
@@ -88,6 +85,22 @@ MimeMessage::MimeMessage(MimeListener& listener, MimeCounters& counters, MimeLim
 }
 
 MimeMessage::~MimeMessage() = default;
+
+MimeMessage::Digest MimeMessage::StartDigest(bool wanted, const EVP_MD* type) {
+  Digest digest(wanted ? EVP_MD_CTX_new() : nullptr, EVP_MD_CTX_free);
+  if (digest && EVP_DigestInit_ex(digest.get(), type, nullptr) != 1) digest.reset();
+  return digest;
+}
+
+void MimeMessage::FinishDigest(Digest& digest, HashKind kind) {
+  unsigned char bytes[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (digest && EVP_DigestFinal_ex(digest.get(), bytes, &size) == 1) {
+    listener_.OnContentHash(kind, all_length_,
+                            std::string_view(reinterpret_cast<const char*>(bytes), size));
+  }
+  digest.reset();
+}
 
 bool MimeMessage::in_header() const { return entities_.front().in_header; }
 
@@ -374,6 +387,7 @@ void MimeMessage::Flush() {
 // Zeek's MIME_Mail::SubmitData: the hash and the data events see what the file sees.
 void MimeMessage::Submit(std::string_view bytes) {
   if (md5_) EVP_DigestUpdate(md5_.get(), bytes.data(), bytes.size());
+  if (sha256_) EVP_DigestUpdate(sha256_.get(), bytes.data(), bytes.size());
   all_length_ += bytes.size();
   entity_length_ += bytes.size();
   if (wants_.all_data)
@@ -403,14 +417,8 @@ void MimeMessage::Finish() {
   EndEntity(0);
   finished_ = true;
   if (wants_.all_data) listener_.OnAllData(all_length_, all_data_);
-  if (wants_.content_hash) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    if (md5_ && EVP_DigestFinal_ex(md5_.get(), digest, &size) == 1) {
-      listener_.OnContentHash(all_length_,
-                              std::string_view(reinterpret_cast<const char*>(digest), size));
-    }
-  }
+  FinishDigest(md5_, HashKind::kMd5);
+  FinishDigest(sha256_, HashKind::kSha256);
 }
 
 void MimeMessage::OnIllegalBase64(std::string_view message) {

@@ -62,12 +62,15 @@ struct MimeCounters {
 
 // What the message asks its listener for: data events cost copies, so only when wanted.
 struct MimeWants {
-  bool all_headers = false;   // mime_all_headers
-  bool entity_data = false;   // mime_entity_data
-  bool all_data = false;      // mime_all_data
-  bool content_hash = false;  // mime_content_hash
-  bool body = false;          // OnData (file analysis)
+  bool all_headers = false;          // mime_all_headers
+  bool entity_data = false;          // mime_entity_data
+  bool all_data = false;             // mime_all_data
+  bool content_hash = false;         // mime_content_hash
+  bool content_hash_sha256 = false;  // mime_content_hash_sha256
+  bool body = false;                 // OnData (file analysis)
 };
+
+enum class HashKind : uint8_t { kMd5, kSha256 };
 
 // Receives a message's structure and data, in Zeek's event order. Views are valid during the
 // call only.
@@ -87,10 +90,10 @@ class MimeListener {
   // `length`), then the end itself.
   virtual void OnEntityData(uint64_t length, std::string_view data) = 0;
   virtual void OnEndEntity() = 0;
-  // The message ends (after the top-level entity): all its data (MimeWants::all_data) and the
-  // MD5 of it (MimeWants::content_hash; 16 raw bytes).
+  // The message ends (after the top-level entity): all its data (MimeWants::all_data), its MD5
+  // (MimeWants::content_hash; 16 raw bytes), then its SHA-256 (content_hash_sha256; 32 bytes).
   virtual void OnAllData(uint64_t length, std::string_view data) = 0;
-  virtual void OnContentHash(uint64_t length, std::string_view md5) = 0;
+  virtual void OnContentHash(HashKind kind, uint64_t length, std::string_view digest) = 0;
   // A weird: `source` is "SMTP" for the analyzer's own, empty for the decoder's.
   virtual void OnWeird(std::string_view name, std::string_view addl, std::string_view source) = 0;
 };
@@ -157,7 +160,11 @@ class MimeMessage : private Base64Listener {
   uint64_t all_length_ = 0;
   std::string all_data_;
   bool all_truncated_ = false;
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md5_;
+  using Digest = std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)>;
+  static Digest StartDigest(bool wanted, const EVP_MD* type);
+  void FinishDigest(Digest& digest, HashKind kind);
+  Digest md5_;
+  Digest sha256_;
   bool finished_ = false;
 };
 

@@ -36,6 +36,7 @@ mime::MimeWants MessageAnalysis::Wants() const {
           .entity_data = output_.WantsEvent(EventId::kMimeEntityData),
           .all_data = output_.WantsEvent(EventId::kMimeAllData),
           .content_hash = output_.WantsEvent(EventId::kMimeContentHash),
+          .content_hash_sha256 = output_.WantsEvent(EventId::kMimeContentHashSha256),
           .body = files_.sink != nullptr};
 }
 
@@ -157,10 +158,15 @@ void MessageAnalysis::OnAllData(uint64_t length, std::string_view data) {
       output_.Now(), &conn_, {.length = static_cast<int64_t>(length), .data = std::string(data)}));
 }
 
-void MessageAnalysis::OnContentHash(uint64_t length, std::string_view md5) {
-  output_.DispatchEvent(ev::mime_content_hash::Make(
-      output_.Now(), &conn_,
-      {.content_len = static_cast<int64_t>(length), .hash_value = std::string(md5)}));
+void MessageAnalysis::OnContentHash(mime::HashKind kind, uint64_t length, std::string_view digest) {
+  const auto content_len = static_cast<int64_t>(length);
+  if (kind == mime::HashKind::kMd5) {
+    output_.DispatchEvent(ev::mime_content_hash::Make(
+        output_.Now(), &conn_, {.content_len = content_len, .hash_value = std::string(digest)}));
+  } else {
+    output_.DispatchEvent(ev::mime_content_hash_sha256::Make(
+        output_.Now(), &conn_, {.content_len = content_len, .hash_value = std::string(digest)}));
+  }
 }
 
 void MessageAnalysis::OnWeird(std::string_view name, std::string_view addl,

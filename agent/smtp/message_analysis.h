@@ -68,7 +68,7 @@ class MessageAnalysis : private mime::MimeListener {
   void OnEntityData(uint64_t length, std::string_view data) override;
   void OnEndEntity() override;
   void OnAllData(uint64_t length, std::string_view data) override;
-  void OnContentHash(uint64_t length, std::string_view md5) override;
+  void OnContentHash(mime::HashKind kind, uint64_t length, std::string_view digest) override;
   void OnWeird(std::string_view name, std::string_view addl, std::string_view source) override;
 
   std::string BeginFile(std::string declared_type, std::string filename, bool is_message);

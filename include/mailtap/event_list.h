@@ -60,5 +60,9 @@
     ARG(data, "data", kString, "the bodies (their first 4 MiB)"))                                  \
   EVENT(kMimeContentHash, mime_content_hash, "The MD5 of all decoded bodies of a message.",        \
     ARG(content_len, "content_len", kCount, "their length in bytes")                               \
-    ARG(hash_value, "hash_value", kString, "the MD5 digest, 16 raw bytes"))
+    ARG(hash_value, "hash_value", kString, "the MD5 digest, 16 raw bytes"))                      \
+  EVENT(kMimeContentHashSha256, mime_content_hash_sha256,                                          \
+    "The SHA-256 of all decoded bodies of a message.",                                             \
+    ARG(content_len, "content_len", kCount, "their length in bytes")                               \
+    ARG(hash_value, "hash_value", kString, "the SHA-256 digest, 32 raw bytes"))
 // clang-format on

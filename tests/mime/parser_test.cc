@@ -38,8 +38,9 @@ class Recorder : public MimeListener {
   void OnAllData(uint64_t length, std::string_view bytes) override {
     out.push_back("alldata " + std::to_string(length) + " " + std::string(bytes));
   }
-  void OnContentHash(uint64_t length, std::string_view md5) override {
-    out.push_back("hash " + std::to_string(length) + " " + Hex(md5));
+  void OnContentHash(HashKind kind, uint64_t length, std::string_view digest) override {
+    out.push_back((kind == HashKind::kMd5 ? "md5 " : "sha256 ") + std::to_string(length) + " " +
+                  Hex(digest));
   }
   void OnWeird(std::string_view name, std::string_view addl, std::string_view source) override {
     out.push_back("weird " + std::string(name) + " " + std::string(addl) + " " +
@@ -118,14 +119,16 @@ TEST(MimeMessage, AllHeadersIsAHeaderBlockInOrder) {
 // A plain body: every line with its CRLF (Zeek's DecodeBinary), the events at the end in
 // Zeek's order: mime_entity_data, mime_end_entity, mime_all_data, mime_content_hash.
 TEST(MimeMessage, PlainBodyKeepsEveryCrlfAndEndsWithTheMessageEvents) {
-  Harness h({.entity_data = true, .all_data = true, .content_hash = true});
+  Harness h(
+      {.entity_data = true, .all_data = true, .content_hash = true, .content_hash_sha256 = true});
   h.Lines({"Subject: x", "", "hello", ""});
   h.message.Finish();
   EXPECT_EQ(h.recorder.AllData(), "hello\r\n\r\n");
-  // md5("hello\r\n\r\n")
+  // md5 and sha256 of "hello\r\n\r\n" (Python's hashlib)
   EXPECT_EQ(h.recorder.out,
             (V{"begin", "H Subject=x", "entity 9 hello\r\n\r\n", "end", "alldata 9 hello\r\n\r\n",
-               "hash 9 fc86b020b0ddeeab491f415d51faf235"}));
+               "md5 9 fc86b020b0ddeeab491f415d51faf235",
+               "sha256 9 b5d93f2cd5fcb979cf1e62a74efacc13036888a5e5cff6c502f9469acc0bcc7b"}));
 }
 
 // RFC 2046 5.1.1: the CRLF before a boundary belongs to the boundary; preamble and epilogue are

@@ -180,7 +180,7 @@ class NullMime : public mime::MimeListener {
   void OnEntityData(uint64_t, std::string_view) override {}
   void OnEndEntity() override {}
   void OnAllData(uint64_t, std::string_view) override {}
-  void OnContentHash(uint64_t, std::string_view) override {}
+  void OnContentHash(mime::HashKind, uint64_t, std::string_view) override {}
   void OnWeird(std::string_view, std::string_view, std::string_view) override {}
   size_t headers = 0;
 };

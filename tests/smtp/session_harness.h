@@ -52,7 +52,7 @@ class RecordingSink : public EventSink {
 // they ask (a `wants` of their own).
 inline bool WithoutMimeData(std::string_view name) {
   return name != "mime_all_headers" && name != "mime_entity_data" && name != "mime_all_data" &&
-         name != "mime_content_hash";
+         name != "mime_content_hash" && name != "mime_content_hash_sha256";
 }
 
 class SessionHarness {
