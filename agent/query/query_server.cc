@@ -460,8 +460,11 @@ void QueryServer::OnEvent(const Event& event) {
   if (Wants(event.id)) impl_->hub().PublishEvent(event);
 }
 
+// Message bodies (lines, decoded MIME bodies) would crowd the protocol out of the history.
 bool QueryServer::Wants(EventId id) const {
-  return id != EventId::kSmtpData || impl_->observe_data();
+  const bool body = id == EventId::kSmtpData || id == EventId::kMimeEntityData ||
+                    id == EventId::kMimeAllData;
+  return !body || impl_->observe_data();
 }
 
 void QueryServer::OnRecord(const SmtpRecord& record) { impl_->hub().PublishRecord(record); }
