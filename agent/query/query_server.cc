@@ -462,8 +462,8 @@ void QueryServer::OnEvent(const Event& event) {
 
 // Message bodies (lines, decoded MIME bodies) would crowd the protocol out of the history.
 bool QueryServer::Wants(EventId id) const {
-  const bool body = id == EventId::kSmtpData || id == EventId::kMimeEntityData ||
-                    id == EventId::kMimeAllData;
+  const bool body =
+      id == EventId::kSmtpData || id == EventId::kMimeEntityData || id == EventId::kMimeAllData;
   return !body || impl_->observe_data();
 }
 
