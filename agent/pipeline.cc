@@ -162,6 +162,8 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   bus_.AddSink(transaction_log_.get());
   conn_analysis_ = std::make_unique<ConnAnalysisObserver>();
   bus_.AddSink(conn_analysis_.get());
+  fuid_recorder_ = std::make_unique<FuidRecorder>(*transaction_log_);
+  analyzers_->SetFileAnalysis(fuid_recorder_.get(), &uids_);
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
@@ -188,6 +190,8 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
 Pipeline::~Pipeline() = default;
 
 void Pipeline::AddEventSink(EventSink* sink) { outputs_fanout_.Add(sink); }
+void Pipeline::SetFileSink(FileSink* files) { fuid_recorder_->SetDownstream(files); }
+
 void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
 
 void Pipeline::Run(CaptureSource& source) {

@@ -28,6 +28,8 @@ class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
 class SelectedEvents;
+class FuidRecorder;
+class FileSink;
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -56,6 +58,9 @@ class Pipeline {
   // Extra outputs (the query server). Events reach them after redaction. Must outlive Run().
   void AddEventSink(EventSink* sink);
   void AddRecordSink(RecordSink* sink);
+  // File analysis: receives the files of the messages' MIME entities (null = none; smtp.log's
+  // fuids are filled either way). Must outlive Run().
+  void SetFileSink(FileSink* files);
 
   // Reads `source` until it ends its input, then finishes every connection and flushes all
   // outputs. Never throws for anything the network can cause. TLS plaintext the source reports
@@ -95,6 +100,7 @@ class Pipeline {
   std::unique_ptr<SelectedEvents> selected_events_;  // --events-include, in front of --events
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<ConnAnalysisObserver> conn_analysis_;  // conn.log's service and 'X' marks
+  std::unique_ptr<FuidRecorder> fuid_recorder_;  // in front of SetFileSink's sink
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;

@@ -127,6 +127,18 @@ def write(directory, name, data):
     (directory / name).write_bytes(data)
 
 
+# Messages for fuzz_mime: multipart nesting, an attached message, both transfer encodings.
+MIME_MESSAGES = [
+    b"Content-Type: multipart/mixed; boundary=\"b1\"\r\nSubject: x\r\n\r\npre\r\n--b1\r\n"
+    b"Content-Type: multipart/alternative; boundary=b2\r\n\r\n--b2\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\na=3Db=\r\nc\r\n--b2--\r\n--b1\r\n"
+    b"Content-Type: message/rfc822\r\n\r\nFrom: a\r\n\r\ninner\r\n--b1\r\n"
+    b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=x\r\n\r\n"
+    b"aGVsbG8=\r\n--b1--\r\nepilogue\r\n",
+    b"Received: from x\r\n\tby y\r\n\r\nbody\nno crlf\r\n",
+]
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     tmp = out / ".tmp"
@@ -152,6 +164,8 @@ def main():
               b"x" * 5000]
     for i, f in enumerate(fields):
         write(out / "fuzz_log_writers", "fields-%d" % i, bytes([i]) + f + b"\xff" + f)
+    for i, message in enumerate(MIME_MESSAGES):
+        write(out / "fuzz_mime", "message-%d" % i, message)
     print("seed corpora in %s (%d captures)" % (out, len(captures)))
 
 

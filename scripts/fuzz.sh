@@ -13,7 +13,7 @@ shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(fuzz_pcap_replay fuzz_tcp_streams fuzz_decoder
                                      fuzz_query_protocol fuzz_log_writers fuzz_tls_handshake
-                                     fuzz_smtp_log)
+                                     fuzz_smtp_log fuzz_mime)
 corpus="$build_dir/fuzz-corpus"
 [ -d "$corpus/fuzz_pcap_replay" ] || scripts/fuzz-seeds.py "$corpus" >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

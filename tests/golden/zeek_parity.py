@@ -115,13 +115,46 @@ def read_baseline(path):
 
 # ---- event sequence of smtp.pcap vs dump-events/really-all-events.log ----
 
-SMTP_EVENTS = ("smtp_request", "smtp_reply", "smtp_data", "smtp_unexpected")
 ARG_ORDER = {
     "smtp_request": ("is_orig", "command", "arg"),
     "smtp_reply": ("is_orig", "code", "cmd", "msg", "cont_resp"),
     "smtp_data": ("is_orig", "data"),
     "smtp_unexpected": ("is_orig", "msg", "detail"),
+    "mime_begin_entity": (),
+    "mime_one_header": ("h",),
+    "mime_all_headers": ("hlist",),
+    "mime_end_entity": (),
+    "mime_entity_data": ("length", "data"),
+    "mime_all_data": ("length", "data"),
+    "mime_content_hash": ("content_len", "hash_value"),
+    "mime_content_hash_sha256": ("content_len", "hash_value"),
 }
+SMTP_EVENTS = tuple(ARG_ORDER)
+
+
+def zeek_header_rec(original_name: bytes, value: bytes) -> str:
+    """Zeek's print of a mime_header_rec."""
+    return (f"[original_name={zeek_escape(original_name)}, "
+            f"name={zeek_escape(original_name.upper())}, value={zeek_escape(value)}]")
+
+
+def baseline_hlist(printed: str) -> str:
+    """The entries of a printed mime_header_list table, in index order (Zeek prints hash order)."""
+    inner = printed.strip()[1:-1]  # drop { }
+    entries = [e for e in inner.split("\\x0a\\x09") if e]
+    entries = [e[:-1] if e.endswith(",") else e for e in entries]
+    entries = [e[:-4] if e.endswith("\\x0a") else e for e in entries]
+    entries = [e for e in entries if e]
+    return " ".join(sorted(entries, key=lambda e: int(e[1:e.index("]")])))
+
+
+def our_hlist(block: bytes) -> str:
+    """mailtap's hlist ("name: value" CRLF per header) as the same entries."""
+    entries = []
+    for i, line in enumerate(l for l in block.split(b"\r\n") if l):
+        name, value = line.split(b": ", 1)
+        entries.append(f"[{i + 1}] = " + zeek_header_rec(name, value))
+    return " ".join(entries)
 
 
 def parse_dump_events(path):
@@ -143,6 +176,8 @@ def parse_dump_events(path):
             if name == "c":
                 cm = conn.search(value)
                 current["conn"] = "%s:%s>%s:%s" % cm.groups()
+            elif name == "hlist":
+                current["args"][name] = baseline_hlist(value)
             else:
                 current["args"][name] = value
     return [f"{e['ts']} {e['conn']} {e['event']} " +
@@ -155,8 +190,66 @@ def our_event_lines(run):
         if e["event"] not in SMTP_EVENTS:
             continue
         conn = f"{e['id.orig_h']}:{e['id.orig_p']}>{e['id.resp_h']}:{e['id.resp_p']}"
-        args = " | ".join(render(e[a]) for a in ARG_ORDER[e["event"]])
+        args = " | ".join(render_arg(e, a) for a in ARG_ORDER[e["event"]])
         out.append(f"{e['ts']:.6f} {conn} {e['event']} {args}")
+    return out
+
+
+def render_arg(event, arg):
+    if arg == "h":
+        return zeek_header_rec(json_string_bytes(event["h.original_name"]),
+                               json_string_bytes(event["h.value"]))
+    if arg == "hlist":
+        return our_hlist(json_string_bytes(event["hlist"]))
+    return render(event[arg])
+
+
+# ---- mime_content_hash `out` files: "mime_content_hash, <uid>, <len>, <md5 hex>" ----
+
+HASH_EVENTS = ("mime_content_hash", "mime_content_hash_sha256")
+
+
+def our_content_hash_lines(run, kinds):
+    uid = uid_mapper()
+    return [f"{e['event']}, {uid(e['uid'])}, {e['content_len']}, "
+            f"{json_string_bytes(e['hash_value']).hex()}"
+            for e in run.events if e["event"] in kinds]
+
+
+def baseline_content_hash_lines(path):
+    """The lines, and which of the two events the test handled (it prints only those)."""
+    uid = uid_mapper()
+    out = []
+    for line in read_baseline(path):
+        parts = line.split(", ")
+        if parts[0] in HASH_EVENTS:
+            parts[1] = uid(parts[1])
+            out.append(", ".join(parts))
+    return out
+
+
+# ---- mime_all_headers `out`: the header table of every entity ----
+
+def our_all_headers_lines(run):
+    return [our_hlist(json_string_bytes(e["hlist"]))
+            for e in run.events if e["event"] == "mime_all_headers"]
+
+
+def baseline_all_headers_lines(path):
+    """Each `mime_all_headers` line is followed by the printed table, one entry per line."""
+    out, entries = [], None
+    for line in read_baseline(path):
+        if line == "mime_all_headers":
+            entries = []
+        elif line == "}" and entries is not None:
+            entries.sort(key=lambda e: int(e[1:e.index("]")]))
+            out.append(" ".join(entries))
+            entries = None
+        elif entries is not None and line.startswith("["):
+            entries.append(line[:-1] if line.endswith(",") else line)
+        elif entries is not None and line == "{}":
+            out.append("")
+            entries = None
     return out
 
 
@@ -193,7 +286,9 @@ def baseline_request_lines(path, with_replies):
 # ---- smtp.log, ssl.log (Zeek TSV) field for field ----
 
 SET_FIELDS = {"rcptto", "to", "cc"}
-IGNORED_FIELDS = {"ts", "uid", "fuids"}
+IGNORED_FIELDS = {"ts", "uid"}
+# fuids are seeded random ids: compared as F1, F2, ... by order of first appearance in the log.
+ID_LIST_FIELDS = {"fuids"}
 
 
 def without_mailtap_columns(line, fields):
@@ -219,10 +314,13 @@ def parse_zeek_log(lines):
     return header, rows
 
 
-def normalise_row(row):
+def normalise_row(row, fuid):
     out = {}
     for k, v in row.items():
         if k in IGNORED_FIELDS:
+            continue
+        if k in ID_LIST_FIELDS and v not in ("-", "(empty)"):
+            out[k] = ",".join(fuid(f) for f in v.split(","))
             continue
         out[k] = tuple(sorted(v.split(","))) if k in SET_FIELDS and v not in ("-", "(empty)") else v
     return out
@@ -269,8 +367,9 @@ def compare_zeek_log(run, baseline_path, log_name):
         problems.append(f"header differs:\n  expected {exp_header}\n  got      {got_header}")
     if len(got_rows) != len(exp_rows):
         problems.append(f"{len(got_rows)} records, expected {len(exp_rows)}")
+    exp_fuid, got_fuid = uid_mapper(), uid_mapper()
     for i, (exp, got) in enumerate(zip(exp_rows, got_rows), 1):
-        e, g = normalise_row(exp), normalise_row(got)
+        e, g = normalise_row(exp, exp_fuid), normalise_row(got, got_fuid)
         for k in e:
             if e[k] != g.get(k):
                 problems.append(f"record {i} field {k}: expected {e[k]!r}, got {g.get(k)!r}")
@@ -395,6 +494,13 @@ def checks():
            b + "mime-header-size-limit/conn.log", ("--set", "Log::default_max_field_string_bytes=0"))
     yield ("conn.log http-connect", "http/connect-with-smtp.pcap", "conn.log",
            "scripts.base.protocols.http.http-connect/conn.log", ("--ports", "25,587,8240"))
+    # MIME: every entity's headers; the MD5 of each message's decoded content (Zeek's tests
+    # capture port 25 only, which changes nothing for mailtap).
+    yield ("mime_all_headers smtp.pcap", "smtp.pcap", "all-headers",
+           b + "mime-all-headers-event/out", ())
+    for test in ("mime-content-hash", "mime-content-hash-2", "mime-content-hash-3"):
+        yield (f"mime_content_hash {test}", "smtp.pcap", "content-hash",
+               f"scripts.base.files.mime.{test}/out", ())
     # Zeek's test switches the log string limit off (0 = no limit).
     yield ("weird.log mime-header-size-limit", "smtp/mime-header-size-limit.pcap.gz", "weirds",
            b + "mime-header-size-limit/weird.log", ("--set", "Log::default_max_field_string_bytes=0"))
@@ -410,6 +516,12 @@ def run_check(kind, run, baseline, name=""):
         return diff_lines(baseline_request_lines(baseline, replies), our_request_lines(run, replies))
     if kind in ("smtp.log", "ssl.log"):
         return compare_zeek_log(run, baseline, kind)
+    if kind == "content-hash":
+        expected = baseline_content_hash_lines(baseline)
+        kinds = {line.split(", ")[0] for line in expected}
+        return diff_lines(expected, our_content_hash_lines(run, kinds))
+    if kind == "all-headers":
+        return diff_lines(baseline_all_headers_lines(baseline), our_all_headers_lines(run))
     if kind == "weirds":
         return diff_lines(baseline_weirds(baseline), our_weirds(run))
     raise ValueError(kind)

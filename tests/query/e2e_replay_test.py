@@ -310,7 +310,7 @@ class MessageLinesOnlyWhenAsked(unittest.TestCase):
 
     def test_observe_has_every_protocol_event(self):
         content = {e["event"] for e in lib.list_events() if e["kind"] == "content"}
-        self.assertEqual(content, {"smtp_data", "mime_one_header"} | content)
+        self.assertEqual(content, {"smtp_data", "mime_one_header", "mime_entity_data", "mime_all_data"} | content)
         expected = [l for l in self.events if json.loads(l)["event"] not in content]
         self.assertGreater(len(expected), 40)
         self.assertEqual(self.observe_all(self.with_events), expected)
