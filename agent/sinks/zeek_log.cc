@@ -171,6 +171,11 @@ void LogLineBuilder::Count(std::string_view name, uint64_t value) {
   out_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
 }
 
+void LogLineBuilder::Count(std::string_view name, std::optional<uint64_t> value) {
+  if (!value) return Unset();
+  Count(name, *value);
+}
+
 void LogLineBuilder::Port(std::string_view name, uint16_t port) { Count(name, port); }
 
 void LogLineBuilder::ConnIdColumns(const ConnId& id) {

@@ -52,6 +52,9 @@ class LogLineBuilder {
   void Time(std::string_view name, Timestamp ts);
   void String(std::string_view name, const std::optional<std::string>& value);
   void Count(std::string_view name, uint64_t value);
+  void Count(std::string_view name, std::optional<uint64_t> value);  // nullopt: unset
+  // A Zeek interval ("1.165512" seconds), written as a time is.
+  void Interval(std::string_view name, int64_t usec) { Time(name, Timestamp{usec}); }
   void Port(std::string_view name, uint16_t port);
   void Bool(std::string_view name, bool value);
   void Bool(std::string_view name, std::optional<bool> value);  // nullopt: unset
