@@ -8,6 +8,7 @@
 
 #include "capture/ringbuf_source.h"  // kDefaultRingSize
 #include "common/log.h"              // Severity
+#include "files/file_extractor.h"    // ExtractConfig
 #include "mailtap/port_set.h"
 #include "query/hub.h"       // kDefaultEventHistory
 #include "sinks/redactor.h"  // RedactMode
@@ -37,6 +38,8 @@ struct Config {
   bool tls_plaintext = true;              // --tls-plaintext on|off (live capture)
   // --tls-processes: task names whose TLS plaintext is captured; unset = the usual MTA programs.
   std::optional<std::vector<std::string>> tls_processes;
+  bool file_hashes = true;  // --file-hashes: md5/sha1/sha256 in files.log and file_hash
+  ExtractConfig extract;    // --extract*: off unless an operator enables it
   Severity log_level = Severity::kInfo;
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
 };

@@ -20,6 +20,8 @@
 namespace mailtap {
 
 class FlowTable;
+class FileAnalyzer;
+class FileExtractor;
 class SmtpAnalyzerFactory;
 class SslAnalyzerFactory;
 class SmtpTransactionLog;
@@ -74,6 +76,10 @@ class Pipeline {
   const StatsSnapshot& stats() const { return stats_snapshot_; }
   const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
 
+  // Where the MIME analyzer hands the files it cuts out of messages (files.log, file events,
+  // extraction). Lives as long as the pipeline.
+  FileAnalyzer& file_analyzer() { return *file_analyzer_; }
+
  private:
   void ProcessSegment(const TcpSegment& segment);
   void Housekeeping(Timestamp now, bool source_idle);
@@ -88,6 +94,9 @@ class Pipeline {
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
+  // Declared before the analyzers that feed it, so that it outlives them.
+  std::unique_ptr<FileExtractor> extractor_;  // null unless --extract
+  std::unique_ptr<FileAnalyzer> file_analyzer_;
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;

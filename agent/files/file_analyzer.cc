@@ -60,16 +60,7 @@ struct FileAnalyzer::OpenFile {
 
 FileAnalyzer::FileAnalyzer(FileAnalysisConfig config, EventSink& events, FileRecordSink& records,
                            FileExtractor* extractor)
-    : config_(config),
-      events_(events),
-      records_(records),
-      extractor_(extractor),
-      want_sniff_(events.Wants(EventId::kFileSniff)),
-      want_gap_(events.Wants(EventId::kFileGap)),
-      want_hash_(events.Wants(EventId::kFileHash)),
-      want_new_(events.Wants(EventId::kFileNew)),
-      want_over_(events.Wants(EventId::kFileOverNewConnection)),
-      want_remove_(events.Wants(EventId::kFileStateRemove)) {}
+    : config_(config), events_(events), records_(records), extractor_(extractor) {}
 
 FileAnalyzer::~FileAnalyzer() = default;
 
@@ -89,7 +80,20 @@ bool FileAnalyzer::Admit(const FileInfo& info) {
   return true;
 }
 
+// Asked at the first file rather than at construction: the pipeline adds its sinks (and the
+// query server its own) after it built the analyzers, and the answers are fixed once it runs.
+void FileAnalyzer::LearnWants() {
+  wants_known_ = true;
+  want_sniff_ = events_.Wants(EventId::kFileSniff);
+  want_gap_ = events_.Wants(EventId::kFileGap);
+  want_hash_ = events_.Wants(EventId::kFileHash);
+  want_new_ = events_.Wants(EventId::kFileNew);
+  want_over_ = events_.Wants(EventId::kFileOverNewConnection);
+  want_remove_ = events_.Wants(EventId::kFileStateRemove);
+}
+
 void FileAnalyzer::BeginFile(const FileInfo& info) {
+  if (!wants_known_) LearnWants();
   if (!Admit(info)) return;
   auto file = std::make_unique<OpenFile>();
   file->info = info;

@@ -65,6 +65,7 @@ class FileAnalyzer : public FileSink, public EventSink, public StatsSource {
   struct OpenFile;
   using FileMap = std::map<std::string, std::unique_ptr<OpenFile>, std::less<>>;
 
+  void LearnWants();
   bool Admit(const FileInfo& info);
   OpenFile* Find(std::string_view fuid);
   void Sniff(OpenFile& file);
@@ -81,7 +82,9 @@ class FileAnalyzer : public FileSink, public EventSink, public StatsSource {
   MimeSniffer sniffer_;
   FileMap files_;
   std::map<const Connection*, size_t> open_per_connection_;
-  bool want_sniff_, want_gap_, want_hash_, want_new_, want_over_, want_remove_;
+  bool wants_known_ = false;
+  bool want_sniff_ = false, want_gap_ = false, want_hash_ = false, want_new_ = false,
+       want_over_ = false, want_remove_ = false;
   Counter begun_, logged_, seen_bytes_, missing_bytes_;
   Counter over_connection_limit_, over_total_limit_, duplicate_begins_, unknown_fuid_calls_;
   Counter ended_by_removal_;
