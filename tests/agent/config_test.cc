@@ -47,25 +47,22 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
     std::vector<const char*> args;
     const char* must_mention;
   };
-  for (const Case& c : {Case{{"--log-format", "xml"}, "--log-format"},
-                        Case{{"--ports", "25,smtp"}, "--ports"},
-                        Case{{"--tls-ports", "465,smtps"}, "--tls-ports"},
-                        Case{{"--redact", "all"}, "--redact"},
-                        Case{{"--no-such-option"}, "no-such-option"},
-                        Case{{"-r"}, "read"},
-                        Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
-                        Case{{"--keep-serving"}, "--keep-serving"},
-                        // Boost alone takes -1 for the largest size_t (issue 17).
-                        Case{{"--history", "-1"}, "--history: '-1' is not a whole number from 0"},
-                        Case{{"--history", "100000000"}, "from 0 to 1000000"},
-                        Case{{"--history", "1e3"}, "--history"},
-                        Case{{"--ring-size", "-4096"}, "--ring-size"},
-                        Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
-                        Case{{"--ring-size", "2147483648"}, "--ring-size"},
-                        // A stray word used to start a live capture on every interface (issue 16).
-                        Case{{"extra-arg"}, "did you mean -r extra-arg?"},
-                        Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"},
-                        Case{{"-r", "a.pcap", "b.pcap"}, "unexpected argument 'b.pcap'"}}) {
+  for (const Case& c :
+       {Case{{"--log-format", "xml"}, "--log-format"}, Case{{"--ports", "25,smtp"}, "--ports"},
+        Case{{"--tls-ports", "465,smtps"}, "--tls-ports"}, Case{{"--redact", "all"}, "--redact"},
+        Case{{"--no-such-option"}, "no-such-option"}, Case{{"-r"}, "read"},
+        Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
+        Case{{"--keep-serving"}, "--keep-serving"},
+        // Boost alone takes -1 for the largest size_t (issue 17).
+        Case{{"--history", "-1"}, "--history: '-1' is not a whole number from 0"},
+        Case{{"--history", "100000000"}, "from 0 to 1000000"},
+        Case{{"--history", "1e3"}, "--history"}, Case{{"--ring-size", "-4096"}, "--ring-size"},
+        Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
+        Case{{"--ring-size", "2147483648"}, "--ring-size"},
+        // A stray word used to start a live capture on every interface (issue 16).
+        Case{{"extra-arg"}, "did you mean -r extra-arg?"},
+        Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"},
+        Case{{"-r", "a.pcap", "b.pcap"}, "unexpected argument 'b.pcap'"}}) {
     ParseOutcome out = Parse(c.args);
     EXPECT_FALSE(out.config);
     EXPECT_EQ(out.exit_status, 2);
@@ -151,6 +148,45 @@ TEST(ParseCommandLine, SetRejectsUnknownNamesAndBadValuesNamingThem) {
     ParseOutcome out = Parse({"--set", bad});
     EXPECT_EQ(out.exit_status, 2) << bad;
     EXPECT_NE(out.message.find("--set"), std::string::npos) << out.message;
+  }
+}
+
+// Message content is private by default: nothing is extracted unless an operator says so.
+TEST(ParseCommandLine, ExtractionIsOffAndHashesOnByDefault) {
+  ParseOutcome out = Parse({});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->extract.what, ExtractWhat::kNone);
+  EXPECT_TRUE(out.config->extract.dir.empty());
+  EXPECT_TRUE(out.config->file_hashes);
+}
+
+TEST(ParseCommandLine, ExtractionOptionsAndCaps) {
+  ParseOutcome out = Parse({"--extract", "messages", "--extract-dir", "/var/lib/mailtap/extract",
+                            "--extract-max-file", "1000", "--extract-max-connection", "2000",
+                            "--extract-max-total", "3000", "--file-hashes", "off"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->extract.what, ExtractWhat::kMessages);
+  EXPECT_EQ(out.config->extract.dir, "/var/lib/mailtap/extract");
+  EXPECT_EQ(out.config->extract.max_file_bytes, 1000u);
+  EXPECT_EQ(out.config->extract.max_connection_bytes, 2000u);
+  EXPECT_EQ(out.config->extract.max_total_bytes, 3000u);
+  EXPECT_FALSE(out.config->file_hashes);
+}
+
+TEST(ParseCommandLine, ExtractionMisuseExitsTwoNamingTheOption) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* must_mention;
+  };
+  for (const Case& c : {Case{{"--extract", "all"}, "--extract needs --extract-dir"},
+                        Case{{"--extract-dir", "/tmp"}, "--extract is none"},
+                        Case{{"--extract", "everything", "--extract-dir", "/tmp"}, "--extract"},
+                        Case{{"--extract-max-file", "-1"}, "--extract-max-file"},
+                        Case{{"--file-hashes", "yes"}, "--file-hashes"}}) {
+    ParseOutcome out = Parse(c.args);
+    EXPECT_FALSE(out.config);
+    EXPECT_EQ(out.exit_status, 2);
+    EXPECT_NE(out.message.find(c.must_mention), std::string::npos) << out.message;
   }
 }
 
