@@ -165,6 +165,9 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   // comes first so that an event reaches the outputs before the weirds it causes.
   bus_.AddSink(redactor_.get());
   bus_.AddSink(transaction_log_.get());
+  fuid_recorder_ = std::make_unique<FuidRecorder>(*transaction_log_);
+  analyzers_->SetFileAnalysis(fuid_recorder_.get(), &uids_);
+  fuid_recorder_->SetDownstream(file_analyzer_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
@@ -187,6 +190,8 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
 Pipeline::~Pipeline() = default;
 
 void Pipeline::AddEventSink(EventSink* sink) { outputs_fanout_.Add(sink); }
+void Pipeline::SetFileSink(FileSink* files) { fuid_recorder_->SetDownstream(files); }
+
 void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
 
 void Pipeline::Run(CaptureSource& source) {

@@ -28,6 +28,8 @@ class SmtpTransactionLog;
 class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
+class FuidRecorder;
+class FileSink;
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -56,6 +58,9 @@ class Pipeline {
   // Extra outputs (the query server). Events reach them after redaction. Must outlive Run().
   void AddEventSink(EventSink* sink);
   void AddRecordSink(RecordSink* sink);
+  // File analysis: receives the files of the messages' MIME entities (null = none; smtp.log's
+  // fuids are filled either way). Must outlive Run().
+  void SetFileSink(FileSink* files);
 
   // Reads `source` until it ends its input, then finishes every connection and flushes all
   // outputs. Never throws for anything the network can cause. TLS plaintext the source reports
@@ -94,6 +99,7 @@ class Pipeline {
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
+  std::unique_ptr<FuidRecorder> fuid_recorder_;  // in front of SetFileSink's sink
   // Declared before the analyzers that feed it, so that it outlives them.
   std::unique_ptr<FileExtractor> extractor_;  // null unless --extract
   std::unique_ptr<FileAnalyzer> file_analyzer_;

@@ -27,8 +27,18 @@ bool IsCredentialRequest(const Event& event) {
   return command == kAuthCommand && AuthArgHasInitialResponse(arg);
 }
 
+// Message text: lines, header values, decoded bodies. (mime_content_hash's digest is not.)
 bool IsContent(const Event& event) {
-  return event.id == EventId::kSmtpData || event.id == EventId::kMimeOneHeader;
+  switch (event.id) {
+    case EventId::kSmtpData:
+    case EventId::kMimeOneHeader:
+    case EventId::kMimeAllHeaders:
+    case EventId::kMimeEntityData:
+    case EventId::kMimeAllData:
+      return true;
+    default:
+      return false;
+  }
 }
 
 void RedactCredential(Event* event) {
@@ -41,12 +51,23 @@ void RedactCredential(Event* event) {
   }
 }
 
-void RedactContent(Event* event) {
-  std::string& value = event->id == EventId::kSmtpData
-                           ? GetMutable(*event, ev::smtp_data::data)
-                           : GetMutable(*event, ev::mime_one_header::h_value);
-  value = kRedactedText;
+std::string& ContentOf(Event* event) {
+  switch (event->id) {
+    case EventId::kSmtpData:
+      return GetMutable(*event, ev::smtp_data::data);
+    case EventId::kMimeAllHeaders:
+      return GetMutable(*event, ev::mime_all_headers::hlist);
+    case EventId::kMimeEntityData:
+      return GetMutable(*event, ev::mime_entity_data::data);
+    case EventId::kMimeAllData:
+      return GetMutable(*event, ev::mime_all_data::data);
+    default:
+      return GetMutable(*event, ev::mime_one_header::h_value);
+  }
 }
+
+// Lengths stay: they say how much was hidden, not what.
+void RedactContent(Event* event) { ContentOf(event) = kRedactedText; }
 
 void RedactField(std::optional<std::string>* field) {
   if (field->has_value()) *field = std::string(kRedactedText);

@@ -33,7 +33,8 @@ inline constexpr std::array<std::pair<std::string_view, RedactMode>, 3> kRedactM
 //                smtp_unexpected "unknown command" after the client's AUTH and before its next
 //                other command: detail -> [REDACTED] (SASL responses sent too early or too late
 //                for the analyzer to take them as AUTH answers).
-//   data:        credentials, plus smtp_data `data` and mime_one_header `h.value`.
+//   data:        credentials, plus smtp_data `data`, mime_one_header `h.value`,
+//                mime_all_headers `hlist`, mime_entity_data and mime_all_data `data`.
 //   none:        events pass through untouched (the output equals Zeek's).
 // Not thread-safe (pipeline thread). `downstream` must outlive the Redactor.
 class Redactor : public EventSink {

@@ -9,6 +9,7 @@ SmtpLimits LimitsFrom(const SmtpConfig& config) {
   limits.max_line_length = config.max_line_length;
   limits.bdat_max_line_length = config.bdat_max_line_length;
   limits.max_header_bytes = config.max_header_bytes;
+  limits.max_mime_depth = config.max_mime_depth;
   limits.max_pending_commands = config.max_pending_commands;
   limits.dpd_ignore_violations_after = config.dpd_ignore_violations_after;
   return limits;
@@ -20,7 +21,9 @@ SmtpAnalyzerFactory::SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink)
     : config_(std::move(config)),
       limits_(LimitsFrom(config_)),
       sink_(sink),
-      shared_(std::make_shared<SmtpShared>(config_.max_total_line_bytes)) {}
+      shared_(std::make_shared<SmtpShared>(config_.max_total_line_bytes)) {
+  shared_->files.rfc822_messages = config_.rfc822_msg_file_analysis;
+}
 
 SmtpAnalyzerFactory::~SmtpAnalyzerFactory() = default;
 
@@ -29,6 +32,33 @@ std::unique_ptr<StreamConsumer> SmtpAnalyzerFactory::Create(const Connection& co
   const SessionTls tls =
       config_.tls_ports.Contains(conn.id.resp_p) ? SessionTls::kImplicit : SessionTls::kStartTls;
   return std::make_unique<SmtpSession>(conn, limits_, sink_, shared_, tls);
+}
+
+void SmtpAnalyzerFactory::VisitMimeStats(StatsVisitor& v) const {
+  const mime::MimeCounters& m = shared_->mime;
+  constexpr std::string_view g = "smtp";
+  v.Visit(g, "mime_entities", m.entities.Get(), "MIME entities begun (mime_begin_entity).");
+  v.Visit(g, "mime_depth_exceeded", m.depth_exceeded.Get(),
+          "Child entities not created at MIME::max_depth (exceeded_mime_max_depth).",
+          StatKind::kCounter, "mime_max_depth");
+  v.Visit(g, "mime_boundaries_too_long", m.boundaries_too_long.Get(),
+          "Multipart boundaries longer than 1024 bytes, ignored (the part is opaque).",
+          StatKind::kCounter, "mime_boundary_too_long");
+  v.Visit(g, "mime_kept_headers_dropped", m.kept_headers_dropped.Get(),
+          "Headers left out of mime_all_headers beyond 256 KiB per entity.", StatKind::kCounter,
+          "mime_all_headers_cap");
+  v.Visit(g, "mime_entity_data_truncated", m.entity_data_truncated.Get(),
+          "mime_entity_data events whose data was cut at 1 MiB.", StatKind::kCounter,
+          "mime_entity_data_cap");
+  v.Visit(g, "mime_all_data_truncated", m.all_data_truncated.Get(),
+          "mime_all_data events whose data was cut at 4 MiB.", StatKind::kCounter,
+          "mime_all_data_cap");
+  v.Visit(g, "mime_base64_problems", m.base64_problems.Get(),
+          "Broken base64 bodies reported (base64_illegal_encoding).");
+  v.Visit(g, "mime_quoted_printable_problems", m.quoted_printable_problems.Get(),
+          "Bad quoted-printable escapes or control characters, kept as sent.");
+  v.Visit(g, "mime_format_problems", m.format_problems.Get(),
+          "Malformed MIME structure (Zeek's mime_event \"illegal format\").");
 }
 
 void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
@@ -59,9 +89,10 @@ void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
   v.Visit(g, "lines_truncated", c.lines_truncated.Get(),
           "Lines cut at the maximum line length (contentline_size_exceeded).", StatKind::kCounter,
           "smtp_line_too_long");
-  v.Visit(g, "header_lines_dropped", c.header_lines_dropped.Get(),
+  v.Visit(g, "header_lines_dropped", shared_->mime.header_lines_dropped.Get(),
           "Folded header lines dropped at MIME::max_header_bytes.", StatKind::kCounter,
           "mime_header_too_long");
+  VisitMimeStats(v);
   v.Visit(g, "lines_cut_by_memory_budget", c.lines_cut_by_budget.Get(),
           "Lines cut early because all sessions' partial lines together reached the line memory "
           "budget.",

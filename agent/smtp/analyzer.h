@@ -22,6 +22,9 @@ struct SmtpConfig {
   size_t max_line_length = SmtpLimits{}.max_line_length;
   size_t bdat_max_line_length = SmtpLimits{}.bdat_max_line_length;
   size_t max_header_bytes = SmtpLimits{}.max_header_bytes;
+  size_t max_mime_depth = SmtpLimits{}.max_mime_depth;  // MIME::max_depth
+  // SMTP::enable_rfc822_msg_file_analysis: each whole message is a file too (is_message).
+  bool rfc822_msg_file_analysis = false;
   size_t max_pending_commands = SmtpLimits{}.max_pending_commands;
   uint64_t dpd_ignore_violations_after = SmtpLimits{}.dpd_ignore_violations_after;
   // Not Zeek's: partial lines of all sessions together (see LineMemoryBudget).
@@ -45,7 +48,18 @@ class SmtpAnalyzerFactory : public StreamConsumerFactory, public StatsSource {
   // the sessions.
   void SetTlsWireAnalyzers(StreamConsumerFactory* tls_wire) { shared_->tls_wire = tls_wire; }
 
+  // Sessions hand the bodies of their messages' MIME entities (and, with
+  // rfc822_msg_file_analysis, the messages) to `files` as files named by fuids from `file_ids`.
+  // Null `files`: no file analysis; null `file_ids`: a generator of the factory's own. Both must
+  // outlive the sessions. Call before the first session is created.
+  void SetFileAnalysis(FileSink* files, UidGenerator* file_ids) {
+    shared_->files.sink = files;
+    shared_->files.file_ids = file_ids;
+  }
+
  private:
+  void VisitMimeStats(StatsVisitor& visitor) const;
+
   SmtpConfig config_;
   SmtpLimits limits_;
   EventSink& sink_;

@@ -39,6 +39,8 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       orig_lines_(orig_listener_, limits.max_line_length, &shared_->line_budget),
       resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget),
       raise_data_(sink.Wants(EventId::kSmtpData)),
+      message_(*this, conn, shared_->mime, {limits.max_header_bytes, limits.max_mime_depth},
+               shared_->files, shared_->own_file_ids),
       implicit_tls_(tls == SessionTls::kImplicit) {
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);
@@ -106,7 +108,7 @@ void SmtpSession::FeedLines(Side side, std::span<const uint8_t> data) {
 // dot-stuffed), take the usual path.
 void SmtpSession::FeedSenderLines(smtp::LineSplitter& lines, std::span<const uint8_t> data) {
   while (!data.empty() && !lines.detached() && state_ == State::kInData && !raise_data_ && !bdat_) {
-    if (message_ && !message_->in_header()) {
+    if (message_.open() && !message_.NeedsBody()) {
       const auto skipped =
           lines.SkipLines(data, [](std::string_view l) { return !l.starts_with('.'); });
       counters_.data_lines.Add(skipped.lines);
@@ -133,7 +135,10 @@ void SmtpSession::ContentGap(Side side, uint64_t seq, uint64_t len) {
   // Zeek passes is_orig where the other calls pass the sender flag (spec 14).
   Unexpected(IsOrig(side) ? Role::kSender : Role::kReceiver, "content gap",
              fmt::format("seq = {}, len = {}", seq, len));
-  if (state_ == State::kInData || state_ == State::kInBdat) EndData();
+  if (state_ == State::kInData || state_ == State::kInBdat) {
+    message_.Gap(len);
+    EndData();
+  }
   // Spec 14.3: the queue is cleared; the pending multi-line reply code and the partial line
   // buffers are kept.
   pending_.clear();
@@ -151,7 +156,7 @@ void SmtpSession::EndOfStream(Side side, Timestamp ts) {
   if (!conn_.partial && !tls_) (IsOrig(side) ? orig_lines_ : resp_lines_).FlushAtEnd();
   (IsOrig(side) ? orig_ended_ : resp_ended_) = true;
   // Zeek's ConnectionFinished: both sides closed, an open message is closed silently.
-  if (orig_ended_ && resp_ended_ && message_) EndData();
+  if (orig_ended_ && resp_ended_ && message_.open()) EndData();
 }
 
 void SmtpSession::Finish(Timestamp ts) {
@@ -164,7 +169,7 @@ void SmtpSession::Finish(Timestamp ts) {
     } else if (implicit_tls_) {
       counters_.implicit_tls_without_plaintext.Add();
     }
-    if (message_) EndData();
+    if (message_.open()) EndData();
     disabled_ = true;  // the last call: nothing may follow
   }
   // Even a disabled analyzer's connection is removed: smtp.log writes its pending record then
@@ -199,7 +204,7 @@ std::unique_ptr<StreamConsumer> SmtpSession::Retire() {
   // The TLS analyzer logs an unfinished handshake when the connection is removed.
   if (tls_wire_) return nullptr;
   const bool finish_only_reports_removal =
-      !tls_may_follow && (disabled_ || (orig_ended_ && resp_ended_ && !message_));
+      !tls_may_follow && (disabled_ || (orig_ended_ && resp_ended_ && !message_.open()));
   if (!finish_only_reports_removal || call_depth_ > 0) return nullptr;
   sink_.OnConnectionFinished(conn_);
   return std::make_unique<RetiredSession>(conn_, sink_, StateName());
@@ -266,8 +271,11 @@ void SmtpSession::SenderLine(Side side, std::string_view line) {
 
 void SmtpSession::DataLine(Side side, std::string_view line) {
   if (!line.empty() && line[0] == '.') line.remove_prefix(1);  // dot-unstuffing (RFC 5321 4.5.2)
-  if (!message_) BeginData(State::kInData);
-  message_->Line(line);
+  if (!message_.open()) BeginData(State::kInData);
+  message_.Line(line, mime::LineEnd::kCrlf);
+  // The whole-message file holds the message as sent, dot-unstuffed (spec 5.3).
+  message_.RawMessageBytes(line);
+  message_.RawMessageBytes("\r\n");
   Data(side, line);
 }
 

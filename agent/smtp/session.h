@@ -13,13 +13,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/uid.h"
 #include "mailtap/events.h"
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
 #include "mailtap/stream_consumer.h"
 #include "smtp/bdat.h"
 #include "smtp/line_splitter.h"
-#include "smtp/mime_headers.h"
+#include "smtp/message_analysis.h"
 #include "smtp/protocol.h"
 #include "smtp/state_machine.h"
 
@@ -28,11 +29,12 @@ namespace mailtap {
 // Bounds and thresholds of one session. Defaults are Zeek's.
 struct SmtpLimits {
   size_t max_line_length = smtp::LineSplitter::kDefaultMaxLineLength;
-  size_t bdat_max_line_length = 4096;            // SMTP::bdat_max_line_length
-  size_t max_header_bytes = 65536;               // MIME::max_header_bytes
-  size_t max_pending_commands = 1000;            // hard-coded in Zeek's SMTP.cc
-  uint64_t dpd_ignore_violations_after = 10240;  // DPD::ignore_violations_after
-  uint64_t max_analyzer_violations = 1000;       // max_analyzer_violations
+  size_t bdat_max_line_length = 4096;                      // SMTP::bdat_max_line_length
+  size_t max_header_bytes = mime::kDefaultMaxHeaderBytes;  // MIME::max_header_bytes
+  size_t max_mime_depth = mime::kDefaultMaxDepth;          // MIME::max_depth
+  size_t max_pending_commands = 1000;                      // hard-coded in Zeek's SMTP.cc
+  uint64_t dpd_ignore_violations_after = 10240;            // DPD::ignore_violations_after
+  uint64_t max_analyzer_violations = 1000;                 // max_analyzer_violations
 };
 
 // Counters of all sessions of one factory. Written by the pipeline thread only.
@@ -54,7 +56,6 @@ struct SmtpCounters {
   Counter disabled_script;
   Counter lines_truncated;        // contentline_size_exceeded
   Counter lines_cut_by_budget;    // cut early: all partial lines together hit the memory budget
-  Counter header_lines_dropped;   // exceeded_mime_max_header_bytes
   Counter pending_cmd_overflows;  // smtp_excessive_pending_cmds
 };
 
@@ -132,6 +133,11 @@ struct SmtpShared {
   ReusableEvent reply_event;
   ReusableEvent data_event;
   ReusableEvent header_event;
+  mime::MimeCounters mime;
+  // Files of the messages' MIME entities (set by the factory); fuids come from
+  // files.file_ids, or else from own_file_ids (deterministic, for tests).
+  smtp::FileAnalysis files;
+  UidGenerator own_file_ids{0x6d61696c74617046};
   // Analyses a connection's wire bytes once they are TLS (ssl.log); null = not analysed.
   StreamConsumerFactory* tls_wire = nullptr;
 };
@@ -147,7 +153,7 @@ enum class DisableReason : uint8_t { kDpd, kScript };
 
 class SmtpSession : public StreamConsumer,
                     private smtp::BdatChunkListener,
-                    private smtp::HeaderListener {
+                    private smtp::MessageOutput {
  public:
   // `conn` and `sink` must outlive the session. Acts on conn.analyzer_requests after each event
   // it raises.
@@ -225,8 +231,6 @@ class SmtpSession : public StreamConsumer,
   void DoDisable(DisableReason reason);
   void OnChunkLine(std::string_view line, smtp::ChunkLineEnd end) override;
   void OnChunkWeird(std::string_view name, std::string_view addl) override;
-  void OnHeader(std::string_view original_name, std::string_view value) override;
-  void OnHeaderTooLong(size_t total_bytes) override;
 
   // Events (session_events.cc).
   // Marks `event` as from inside TLS when the session reads plaintext, hands it to the sink, then
@@ -234,14 +238,21 @@ class SmtpSession : public StreamConsumer,
   void Dispatch(Event& event);
   void Dispatch(Event&& event) { Dispatch(event); }
   // Raises an event without arguments.
-  void Announce(EventId id);
+  void Announce(EventId id) override;
   // Readies a leased reusable event (SmtpShared) for the current event.
   Event& Reuse(ReusableEvent::Lease& lease, EventId id);
   void Request(std::string_view command, std::string_view arg);
   void Reply(Side side, int code, std::string_view cmd, std::string_view msg, bool cont);
   void Data(Side side, std::string_view data);
   void FeedSenderLines(smtp::LineSplitter& lines, std::span<const uint8_t> data);
-  void Header(std::string_view original_name, std::string_view value);
+  void Header(std::string_view original_name, std::string_view value) override;
+  // The rest of MessageOutput.
+  bool WantsEvent(EventId id) const override { return sink_.Wants(id); }
+  Timestamp Now() const override { return ts_; }
+  void DispatchEvent(Event&& event) override { Dispatch(event); }
+  void RaiseWeird(std::string_view name, std::string_view addl, std::string_view source) override {
+    Weird(name, addl, source);
+  }
   // Which role Zeek's per-call is_sender flag names; is_orig follows from the current roles.
   enum class Role : uint8_t { kSender, kReceiver };
   void Unexpected(Role role, std::string_view msg, std::string_view detail);
@@ -269,8 +280,8 @@ class SmtpSession : public StreamConsumer,
   std::optional<smtp::Command> last_replied_;
   std::optional<int> pending_reply_;  // code of an unfinished multi-line reply
 
-  std::unique_ptr<smtp::TopLevelHeaders> message_;  // open DATA/BDAT message
-  std::unique_ptr<smtp::BdatChunkSplitter> bdat_;   // open BDAT transfer
+  smtp::MessageAnalysis message_;                  // the DATA/BDAT message, when open
+  std::unique_ptr<smtp::BdatChunkSplitter> bdat_;  // open BDAT transfer
 
   bool tls_ = false;  // STARTTLS accepted: the splitters are gone
   // Once the wire bytes are TLS, their analyzer (SmtpShared::tls_wire): the handshake, ssl.log.

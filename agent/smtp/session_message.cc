@@ -34,6 +34,8 @@ void SmtpSession::HandleBdat(std::string_view arg) {
 
 void SmtpSession::HandleChunkBytes(std::span<const uint8_t> bytes) {
   if (!bdat_) return;  // plain mode is only ever set together with an open transfer
+  message_.RawMessageBytes(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   bdat_->Deliver(bytes);
   // The final byte of a LAST chunk ends the message; no "." request is raised (spec 10.2.6).
   if (bdat_->Complete()) RunMachine(Command::kEndOfData, 0);
@@ -42,20 +44,18 @@ void SmtpSession::HandleChunkBytes(std::span<const uint8_t> bytes) {
 // Spec 9 "Start message".
 void SmtpSession::BeginData(State state) {
   state_ = state;
-  if (message_) {
+  if (message_.open()) {
     Weird("smtp_nested_mail_transaction", "", "SMTP");
     FinishMessage();
   }
-  message_ = std::make_unique<smtp::TopLevelHeaders>(static_cast<smtp::HeaderListener&>(*this),
-                                                     limits_.max_header_bytes);
   counters_.messages.Add();
-  Announce(EventId::kMimeBeginEntity);
+  message_.Begin(orig_is_sender_);  // raises mime_begin_entity
 }
 
 // Spec 9 "Close message" (Zeek's EndData).
 void SmtpSession::EndData() {
   if (bdat_) CloseBdat();
-  if (!message_) {
+  if (!message_.open()) {
     Weird("smtp_unmatched_end_of_data", "", "SMTP");
     return;
   }
@@ -74,9 +74,7 @@ void SmtpSession::CloseBdat() {
 }
 
 void SmtpSession::FinishMessage() {
-  message_->Finish();
-  message_.reset();
-  Announce(EventId::kMimeEndEntity);
+  message_.End();  // mime_end_entity and the rest of the message's events
 }
 
 // Spec 11: the reply to STARTTLS/X-ANONYMOUSTLS was 220. The splitters are removed; the rest of
@@ -97,27 +95,19 @@ void SmtpSession::DoDisable(DisableReason reason) {
   // Zeek's Done() on analyzer removal closes an open message; a disable requested meanwhile
   // is moot.
   ++call_depth_;
-  if (message_) EndData();
+  if (message_.open()) EndData();
   --call_depth_;
   disabled_ = true;
   (reason == DisableReason::kDpd ? counters_.disabled_dpd : counters_.disabled_script).Add();
 }
 
-void SmtpSession::OnChunkLine(std::string_view line, smtp::ChunkLineEnd /*end*/) {
-  if (message_) message_->Line(line);
+void SmtpSession::OnChunkLine(std::string_view line, smtp::ChunkLineEnd end) {
+  message_.Line(
+      line, end == smtp::ChunkLineEnd::kCrlfRemoved ? mime::LineEnd::kCrlf : mime::LineEnd::kNone);
 }
 
 void SmtpSession::OnChunkWeird(std::string_view name, std::string_view addl) {
   Weird(name, addl, "SMTP_BDAT");
-}
-
-void SmtpSession::OnHeader(std::string_view original_name, std::string_view value) {
-  Header(original_name, value);
-}
-
-void SmtpSession::OnHeaderTooLong(size_t total_bytes) {
-  counters_.header_lines_dropped.Add();
-  Weird("exceeded_mime_max_header_bytes", std::to_string(total_bytes), "SMTP");
 }
 
 }  // namespace mailtap

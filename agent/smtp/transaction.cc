@@ -389,6 +389,34 @@ void SmtpTransactionLog::RaiseWeird(const Event& cause, std::string_view name, s
   weirds_.OnEvent(weird);
 }
 
+void SmtpTransactionLog::OnFileBegin(const Connection& conn, std::string_view fuid) {
+  ConnState* cs = StateOf(conn);
+  if (cs == nullptr || !cs->current || cs->current->record.tls) return;
+  std::vector<std::string>& fuids = cs->current->record.fuids;
+  if (fuids.size() >= kMaxRecordFuids) {
+    fuids_capped_.Add();
+    return;
+  }
+  fuids.emplace_back(fuid);
+}
+
+void FuidRecorder::BeginFile(const FileInfo& info) {
+  if (info.conn != nullptr) log_.OnFileBegin(*info.conn, info.fuid);
+  if (downstream_ != nullptr) downstream_->BeginFile(info);
+}
+
+void FuidRecorder::FileData(std::string_view fuid, Timestamp ts, std::string_view bytes) {
+  if (downstream_ != nullptr) downstream_->FileData(fuid, ts, bytes);
+}
+
+void FuidRecorder::FileGap(std::string_view fuid, Timestamp ts, uint64_t length) {
+  if (downstream_ != nullptr) downstream_->FileGap(fuid, ts, length);
+}
+
+void FuidRecorder::EndFile(std::string_view fuid, Timestamp ts) {
+  if (downstream_ != nullptr) downstream_->EndFile(fuid, ts);
+}
+
 void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
   v.Visit("smtp_log", "records_written", records_written_.Get(), "smtp.log records written.");
   v.Visit("smtp_log", "invalid_mail_transactions", invalid_transactions_.Get(),
@@ -402,6 +430,8 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
   v.Visit("smtp_log", "table_full", table_full_.Get(),
           "Connections not logged because the smtp.log connection table was full.",
           StatKind::kCounter, "smtp_log_table_full");
+  v.Visit("smtp_log", "fuids_capped", fuids_capped_.Get(),
+          "File ids not added to a record's fuids beyond 1000 per record.");
 }
 
 }  // namespace mailtap

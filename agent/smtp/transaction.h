@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mailtap/events.h"
+#include "mailtap/file_sink.h"
 #include "mailtap/sink.h"
 #include "mailtap/stats.h"
 #include "smtp/text_scan.h"
@@ -76,6 +77,10 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   void OnConnectionFinished(const Connection& conn) override;
   // Group "smtp_log".
   void VisitStats(StatsVisitor& visitor) const override;
+
+  // Zeek's files.zeek: a file that begins while the connection has a current record (not in TLS)
+  // joins its fuids, up to kMaxRecordFuids (then counted).
+  void OnFileBegin(const Connection& conn, std::string_view fuid);
 
   // Connections with state right now (for tests and the gauge).
   size_t TrackedConnections() const { return tracked_; }
@@ -144,6 +149,30 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   Counter analyzers_disabled_;
   Counter addresses_capped_;
   Counter table_full_;
+  Counter fuids_capped_;
+};
+
+// Not Zeek's: fuids kept per smtp.log record (the log shows at most
+// Log::default_max_field_container_elements of them anyway).
+inline constexpr size_t kMaxRecordFuids = 1000;
+
+// The seam between the MIME analyzer's files and the rest: each file's fuid goes into smtp.log
+// (SmtpTransactionLog::OnFileBegin), then the file goes on to file analysis, if any.
+class FuidRecorder : public FileSink {
+ public:
+  // `log` and `downstream` (nullable) must outlive this object.
+  explicit FuidRecorder(SmtpTransactionLog& log, FileSink* downstream = nullptr)
+      : log_(log), downstream_(downstream) {}
+  void SetDownstream(FileSink* downstream) { downstream_ = downstream; }
+
+  void BeginFile(const FileInfo& info) override;
+  void FileData(std::string_view fuid, Timestamp ts, std::string_view bytes) override;
+  void FileGap(std::string_view fuid, Timestamp ts, uint64_t length) override;
+  void EndFile(std::string_view fuid, Timestamp ts) override;
+
+ private:
+  SmtpTransactionLog& log_;
+  FileSink* downstream_;
 };
 
 }  // namespace mailtap

@@ -42,13 +42,26 @@
     ARG(addl, "addl", kString, "additional detail, may be empty")                                  \
     ARG(source, "source", kString,                                                                 \
         "the raising component (SMTP, CONTENTLINE, TCP...), may be empty"))                        \
-  EVENT(kMimeBeginEntity, mime_begin_entity, "The top-level entity of a message begins.", )       \
-  EVENT(kMimeOneHeader, mime_one_header, "A header of the top-level entity of a message.",         \
+  EVENT(kMimeBeginEntity, mime_begin_entity,                                                       \
+    "A MIME entity begins: a message's top level, a multipart part or an attached message.", )      \
+  EVENT(kMimeOneHeader, mime_one_header, "A header of the current MIME entity.",                   \
     ARG(h_original_name, "h.original_name", kString, "the header name as sent")                    \
     ARG(h_name, "h.name", kString, "the header name upper-cased")                                  \
     ARG(h_value, "h.value", kString, "the value, folded lines joined"))                            \
-  EVENT(kMimeEndEntity, mime_end_entity, "The top-level entity of a message ends.", )         \
-  EVENT(kFileNew, file_new, "File analysis begins a file (a MIME entity, or a whole message).",   \
+  EVENT(kMimeAllHeaders, mime_all_headers, "The headers of the current MIME entity have ended.",   \
+    ARG(hlist, "hlist", kString,                                                                   \
+        "every header as \"name: value\" + CRLF, in order (Zeek: a table of mime_header_rec)"))    \
+  EVENT(kMimeEndEntity, mime_end_entity, "The current MIME entity ends.", )                        \
+  EVENT(kMimeEntityData, mime_entity_data, "The decoded body of the MIME entity that ends.",       \
+    ARG(length, "length", kCount, "the body's length in bytes")                                    \
+    ARG(data, "data", kString, "the body (its first 1 MiB)"))                                      \
+  EVENT(kMimeAllData, mime_all_data, "The decoded bodies of all entities of a message.",           \
+    ARG(length, "length", kCount, "their length in bytes")                                         \
+    ARG(data, "data", kString, "the bodies (their first 4 MiB)"))                                  \
+  EVENT(kMimeContentHash, mime_content_hash, "The MD5 of all decoded bodies of a message.",        \
+    ARG(content_len, "content_len", kCount, "their length in bytes")                               \
+    ARG(hash_value, "hash_value", kString, "the MD5 digest, 16 raw bytes"))                        \
+  EVENT(kFileNew, file_new, "File analysis begins a file (a MIME entity, or a whole message).",  \
     ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
     ARG(f_source, "f.source", kString, "the protocol it came over (SMTP)"))                        \
   EVENT(kFileOverNewConnection, file_over_new_connection,                                          \

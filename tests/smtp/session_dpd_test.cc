@@ -74,6 +74,7 @@ TEST(SmtpSessionDpd, PartialConnectionOnlyReportsGaps) {
 // rest of the current delivery is analysed, an open message is closed, then nothing.
 TEST(SmtpSessionDpd, ScriptDisableTakesEffectAfterTheCurrentDelivery) {
   RecordingSink sink;
+  sink.wants = WithoutMimeData;
   SmtpAnalyzerFactory factory(SmtpConfig{}, sink);
   Connection conn;
   conn.id.resp_p = 25;
