@@ -57,10 +57,28 @@ po::options_description Options() {
      "'protocol' (commands, replies, anomalies), 'content' (message lines, header values) and "
      "'all'; message content leaves the agent only if listed here")
     ("log-dir", po::value<std::string>()->value_name("DIR"),
-     "write smtp.log, ssl.log and weird.log into DIR (an existing directory); -r with neither "
+     "write smtp.log, ssl.log, conn.log, files.log and weird.log into DIR (an existing directory); -r with neither "
      "--events nor --log-dir writes them into the current directory, as zeek -r does")
     ("log-format", po::value<std::string>()->value_name("json|zeek")->default_value("json"),
      "the logs as JSON lines or Zeek's tab-separated format")
+    ("file-hashes", po::value<std::string>()->value_name("on|off")->default_value("on"),
+     "MD5, SHA-1 and SHA-256 of every file (attachment, message part) in files.log and "
+     "file_hash events")
+    ("extract", po::value<std::string>()->value_name("none|files|messages|all")
+                    ->default_value("none"),
+     "write files (attachments, message parts), whole messages (.eml), or both into "
+     "--extract-dir; off by default: message content is private")
+    ("extract-dir", po::value<std::string>()->value_name("DIR"),
+     "the directory extracted files are written to (must exist; files are named by their fuid)")
+    ("extract-max-file", po::value<std::string>()->value_name("BYTES")->default_value(
+                             std::to_string(kDefaultExtractFileBytes)),
+     "extraction: bytes written per file; the rest is cut off (extracted_cutoff in files.log)")
+    ("extract-max-connection", po::value<std::string>()->value_name("BYTES")->default_value(
+                                   std::to_string(kDefaultExtractConnectionBytes)),
+     "extraction: bytes written per connection, all its files together")
+    ("extract-max-total", po::value<std::string>()->value_name("BYTES")->default_value(
+                              std::to_string(kDefaultExtractTotalBytes)),
+     "extraction: bytes written in total since the agent started")
     ("socket", po::value<std::string>()->value_name("PATH"),
      "query socket (default /run/mailtap/mailtap.sock when capturing live; none for -r)")
     ("socket-group", po::value<std::string>()->value_name("GROUP"),
@@ -242,6 +260,31 @@ bool FillEventOptions(const po::variables_map& vm, Config* cfg, std::string* err
   return true;
 }
 
+constexpr uint64_t kMaxExtractBytes = uint64_t{1} << 50;
+
+bool FillFileOptions(const po::variables_map& vm, Config* cfg, std::string* error) {
+  ExtractConfig& x = cfg->extract;
+  if (!ParseChoice<bool>(vm, "file-hashes", kOnOffNames, &cfg->file_hashes, error) ||
+      !ParseChoice<ExtractWhat>(vm, "extract", kExtractWhatNames, &x.what, error) ||
+      !ParseCount(vm, "extract-max-file", 0, kMaxExtractBytes, &x.max_file_bytes, error) ||
+      !ParseCount(vm, "extract-max-connection", 0, kMaxExtractBytes, &x.max_connection_bytes,
+                  error) ||
+      !ParseCount(vm, "extract-max-total", 0, kMaxExtractBytes, &x.max_total_bytes, error)) {
+    return false;
+  }
+  if (vm.count("extract-dir")) x.dir = vm["extract-dir"].as<std::string>();
+  if (x.what != ExtractWhat::kNone && x.dir.empty()) {
+    *error = "--extract needs --extract-dir: the directory to write the files to";
+    return false;
+  }
+  if (x.what == ExtractWhat::kNone && !x.dir.empty()) {
+    *error =
+        "--extract-dir is set but --extract is none: say what to extract (files, messages, all)";
+    return false;
+  }
+  return true;
+}
+
 bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("read")) cfg->read_file = vm["read"].as<std::string>();
   if (vm.count("interface")) cfg->interfaces = vm["interface"].as<std::vector<std::string>>();
@@ -269,6 +312,7 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (!ParseSizes(vm, cfg, error)) return false;
   if (!FillTlsOptions(vm, cfg, error)) return false;
   if (!PlanMemoryOf(vm, cfg, error)) return false;
+  if (!FillFileOptions(vm, cfg, error)) return false;
   if (vm.count("set")) {
     for (const std::string& assignment : vm["set"].as<std::vector<std::string>>()) {
       if (!ApplyTunable(assignment, &cfg->tunables, error)) return false;

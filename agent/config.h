@@ -9,6 +9,7 @@
 #include "capture/ringbuf_source.h"  // kDefaultRingSize
 #include "common/event_selection.h"
 #include "common/log.h"              // Severity
+#include "files/file_extractor.h"    // ExtractConfig
 #include "mailtap/port_set.h"
 #include "memory_budget.h"
 #include "query/hub.h"       // kDefaultEventHistory
@@ -46,6 +47,8 @@ struct Config {
   // --memory-limit and the budgets it gives (filled by ParseCommandLine; the default plan here).
   uint64_t memory_limit = kDefaultMemoryLimit;
   MemoryPlan memory = DefaultMemoryPlan();
+  bool file_hashes = true;  // --file-hashes: md5/sha1/sha256 in files.log and file_hash
+  ExtractConfig extract;    // --extract*: off unless an operator enables it
   Severity log_level = Severity::kInfo;
   std::optional<uint64_t> uid_seed;  // --uid-seed: reproducible uids; unset = random per run
   Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)

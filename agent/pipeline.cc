@@ -6,6 +6,8 @@
 #include "common/event_selection.h"
 #include "common/log.h"
 #include "sinks/conn_log_writer.h"
+#include "files/file_analyzer.h"
+#include "sinks/files_log_writer.h"
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
@@ -50,6 +52,12 @@ class NoSslRecords : public SslRecordSink {
   void OnSslRecord(const SslRecord&) override {}
 };
 
+// Where files.log records go without --log-dir.
+class NoFileRecords : public FileRecordSink {
+ public:
+  void OnFileRecord(const FileRecord&) override {}
+};
+
 }  // namespace
 
 // The file outputs named on the command line.
@@ -85,7 +93,17 @@ class Pipeline::Outputs {
       conn_options.format = config.log_format;
       conn_options.limits = config.tunables.log_limits;
       conn_log_ = std::make_unique<ConnLogWriter>(*config.log_dir, conn_options);
+      OpenFilesLog(config, start);
     }
+  }
+  void OpenFilesLog(const Config& config, LogStart start) {
+    FilesLogWriterOptions options;
+    options.start = start;
+    options.format = config.log_format;
+    options.limits = config.tunables.log_limits;
+    options.columns = {.hashes = config.file_hashes,
+                       .extraction = config.extract.what != ExtractWhat::kNone};
+    files_log_ = std::make_unique<FilesLogWriter>(*config.log_dir, options);
   }
   // A failed reopen is counted and logged by the writer and retried at the next SIGHUP.
   void Reopen() {
@@ -94,6 +112,7 @@ class Pipeline::Outputs {
     if (weird_log_) weird_log_->Reopen();
     if (ssl_log_) ssl_log_->Reopen();
     if (conn_log_) conn_log_->Reopen();
+    if (files_log_) files_log_->Reopen();
   }
   void HandTo(uid_t uid, gid_t gid) {
     if (events_) events_->output().HandTo(uid, gid);
@@ -101,12 +120,14 @@ class Pipeline::Outputs {
     if (weird_log_) weird_log_->output().HandTo(uid, gid);
     if (ssl_log_) ssl_log_->output().HandTo(uid, gid);
     if (conn_log_) conn_log_->output().HandTo(uid, gid);
+    if (files_log_) files_log_->output().HandTo(uid, gid);
   }
   // Whether any output dropped bytes on a failed write (each said so on stderr when it began).
   bool LostOutput() {
     const auto lost = [](const FileOutput& out) { return out.bytes_dropped() > 0; };
     return (events_ && lost(events_->output())) || (smtp_log_ && lost(smtp_log_->output())) ||
-           (weird_log_ && lost(weird_log_->output())) || (conn_log_ && lost(conn_log_->output()));
+           (weird_log_ && lost(weird_log_->output())) || (conn_log_ && lost(conn_log_->output())) ||
+           (files_log_ && lost(files_log_->output()));
   }
   JsonlEventWriter* events() { return events_.get(); }
   SmtpLogWriter* smtp_log() { return smtp_log_.get(); }
@@ -117,6 +138,11 @@ class Pipeline::Outputs {
     if (ssl_log_) return *ssl_log_;
     return no_ssl_records_;
   }
+  FilesLogWriter* files_log() { return files_log_.get(); }
+  FileRecordSink& file_records() {
+    if (files_log_) return *files_log_;
+    return no_file_records_;
+  }
 
  private:
   std::unique_ptr<JsonlEventWriter> events_;
@@ -125,6 +151,8 @@ class Pipeline::Outputs {
   std::unique_ptr<SslLogWriter> ssl_log_;
   std::unique_ptr<ConnLogWriter> conn_log_;
   NoSslRecords no_ssl_records_;
+  std::unique_ptr<FilesLogWriter> files_log_;
+  NoFileRecords no_file_records_;
 };
 
 // The stages, in the order events flow (README, "How it works"): the analyzer publishes into the
@@ -145,6 +173,17 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   if (outputs_->weird_log()) outputs_fanout_.Add(outputs_->weird_log());
   if (outputs_->smtp_log()) records_.Add(outputs_->smtp_log());
 
+  // File analysis (files.log, file events, extraction): what the MIME analyzer cuts out of
+  // messages reaches it through the FileSink seam (file_analyzer()).
+  if (config.extract.what != ExtractWhat::kNone) {
+    extractor_ = std::make_unique<FileExtractor>(config.extract);
+  }
+  FileAnalysisConfig file_config;
+  file_config.hashes = config.file_hashes;
+  file_config.redact_filenames = config.redact == RedactMode::kData;
+  file_analyzer_ =
+      std::make_unique<FileAnalyzer>(file_config, bus_, outputs_->file_records(), extractor_.get());
+
   SmtpConfig smtp_config = config.tunables.smtp;
   smtp_config.ports = config.ports;
   smtp_config.tls_ports = config.tls_ports;
@@ -164,6 +203,7 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   bus_.AddSink(conn_analysis_.get());
   fuid_recorder_ = std::make_unique<FuidRecorder>(*transaction_log_);
   analyzers_->SetFileAnalysis(fuid_recorder_.get(), &uids_);
+  fuid_recorder_->SetDownstream(file_analyzer_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
@@ -177,6 +217,7 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   tls_config.max_held_bytes_total = config.memory.Of(Budget::kTlsHold);
   tls_router_ = std::make_unique<TlsPlaintextRouter>(tls_config, *flows_, bus_);
   bus_.AddSink(tls_router_.get());
+  bus_.AddSink(file_analyzer_.get());  // for connection removals: it ends what is still open
 
   stats_sources_ = {flows_.get(), analyzers_.get(), ssl_analyzers_.get(), tls_router_.get(),
                     transaction_log_.get()};
@@ -185,6 +226,9 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
   if (outputs_->ssl_log()) stats_sources_.push_back(outputs_->ssl_log());
   if (outputs_->conn_log()) stats_sources_.push_back(outputs_->conn_log());
+  stats_sources_.push_back(file_analyzer_.get());
+  if (extractor_) stats_sources_.push_back(extractor_.get());
+  if (outputs_->files_log()) stats_sources_.push_back(outputs_->files_log());
 }
 
 Pipeline::~Pipeline() = default;
@@ -254,6 +298,7 @@ void Pipeline::FlushRecords() {
   records_.Flush();
   outputs_->ssl_records().Flush();
   if (outputs_->conn_log()) outputs_->conn_log()->Flush();
+  outputs_->file_records().Flush();
 }
 
 void Pipeline::HandOutputsTo(uid_t uid, gid_t gid) { outputs_->HandTo(uid, gid); }

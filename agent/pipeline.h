@@ -20,6 +20,8 @@
 namespace mailtap {
 
 class FlowTable;
+class FileAnalyzer;
+class FileExtractor;
 class SmtpAnalyzerFactory;
 class SslAnalyzerFactory;
 class SmtpTransactionLog;
@@ -84,6 +86,10 @@ class Pipeline {
   const StatsSnapshot& stats() const { return stats_snapshot_; }
   const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
 
+  // Where the MIME analyzer hands the files it cuts out of messages (files.log, file events,
+  // extraction). Lives as long as the pipeline.
+  FileAnalyzer& file_analyzer() { return *file_analyzer_; }
+
  private:
   void ProcessSegment(const TcpSegment& segment);
   void Housekeeping(Timestamp now, bool source_idle);
@@ -101,6 +107,9 @@ class Pipeline {
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<ConnAnalysisObserver> conn_analysis_;  // conn.log's service and 'X' marks
   std::unique_ptr<FuidRecorder> fuid_recorder_;  // in front of SetFileSink's sink
+  // Declared before the analyzers that feed it, so that it outlives them.
+  std::unique_ptr<FileExtractor> extractor_;  // null unless --extract
+  std::unique_ptr<FileAnalyzer> file_analyzer_;
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;

@@ -112,7 +112,15 @@ po::options_description CommandOptions(const CommandSpec& spec) {
           ? "case-insensitive TEXT in a request's command or argument"
           : "case-insensitive TEXT in helo, mailfrom, rcptto, from, to, cc, subject or the "
             "last reply");
+  d.add_options()("fuid", po::value<Strings>()->composing()->value_name("LIST"),
+                  spec.filters == Filters::kEvent
+                      ? "file ids, comma-separated (repeatable): the file events of those files"
+                      : "file ids, comma-separated (repeatable): the transactions that carried "
+                        "those files");
   if (spec.filters == Filters::kTransaction) return d;
+  d.add_options()("mime-type", po::value<Strings>()->composing()->value_name("LIST"),
+                  "media types of files, comma-separated (repeatable), e.g. application/pdf or "
+                  "image/*: their file_sniff and file_state_remove events");
   d.add_options()("event", po::value<Strings>()->composing()->value_name("LIST"),
                   "event names, comma-separated (repeatable), e.g. smtp_request,smtp_reply")(
       "command", po::value<Strings>()->composing()->value_name("LIST"),
@@ -205,6 +213,8 @@ void ParseFilters(const po::variables_map& vm, Filter* f) {
     throw UsageError("--until is not after --since: no item can match (--until TIME is the end)");
   }
   if (vm.count("match")) f->match = vm["match"].as<std::string>();
+  if (vm.count("fuid")) f->fuids = SplitCommas(vm["fuid"].as<Strings>());
+  if (vm.count("mime-type")) f->mime_types = SplitCommas(vm["mime-type"].as<Strings>());
   if (vm.count("event")) f->events = ParseEvents(vm["event"].as<Strings>());
   if (vm.count("command")) f->commands = SplitCommas(vm["command"].as<Strings>());
   if (vm.count("direction")) {

@@ -40,6 +40,48 @@ constexpr std::array<int, kEventCount> kIsOrigPosition = ArgPositions("is_orig",
 static_assert(kIsOrigPosition[static_cast<size_t>(EventId::kSmtpRequest)] ==
               ev::smtp_request::Index::is_orig);
 
+// Per event, where its file id and its media type are (the file events).
+constexpr std::array<int, kEventCount> kFuidPosition = ArgPositions("f.id", ArgType::kString);
+constexpr std::array<int, kEventCount> kSniffedTypePosition =
+    ArgPositions("meta.mime_type", ArgType::kString);
+constexpr std::array<int, kEventCount> kFileTypePosition =
+    ArgPositions("f.info.mime_type", ArgType::kString);
+
+const std::string* StringArg(const Event& event, const std::array<int, kEventCount>& positions) {
+  const int at = positions[static_cast<size_t>(event.id)];
+  return at < 0 ? nullptr : std::get_if<std::string>(&event.args[static_cast<size_t>(at)]);
+}
+
+void FillFileKeys(const Event& event, FilterKeys* k) {
+  const std::string* fuid = StringArg(event, kFuidPosition);
+  k->fuids.resize(fuid != nullptr ? 1 : 0);
+  if (fuid != nullptr) k->fuids[0].assign(*fuid);
+  const std::string* type = StringArg(event, kSniffedTypePosition);
+  if (type == nullptr) type = StringArg(event, kFileTypePosition);
+  k->mime_type.clear();
+  if (type != nullptr) k->mime_type.assign(*type);
+}
+
+// "image/*" selects every image type; otherwise the whole type must be equal.
+bool MimeTypeMatches(std::string_view wanted, std::string_view type) {
+  if (type.empty()) return false;
+  if (wanted.size() >= 2 && wanted.substr(wanted.size() - 2) == "/*") {
+    wanted.remove_suffix(1);
+    return type.size() > wanted.size() && EqualsIgnoreCase(type.substr(0, wanted.size()), wanted);
+  }
+  return EqualsIgnoreCase(wanted, type);
+}
+
+bool MatchesFiles(const Filter& f, const FilterKeys& k) {
+  if (!f.fuids.empty() && std::none_of(k.fuids.begin(), k.fuids.end(),
+                                       [&](const std::string& id) { return AnyOf(f.fuids, id); })) {
+    return false;
+  }
+  return f.mime_types.empty() ||
+         std::any_of(f.mime_types.begin(), f.mime_types.end(),
+                     [&](const std::string& t) { return MimeTypeMatches(t, k.mime_type); });
+}
+
 // "text match on command/arg": smtp_request's command; smtp_reply's cmd labels the command it
 // answers, so `command` filters select requests and their replies alike.
 const std::string* CommandOf(const Event& event) {
@@ -112,6 +154,7 @@ void FillKeysFromEvent(const Event& event, FilterKeys* k) {
     add_text(Get(event, ev::smtp_request::arg));
   }
   k->texts.resize(texts);
+  FillFileKeys(event, k);
 }
 
 FilterKeys KeysFromRecord(const SmtpRecord& r) {
@@ -129,6 +172,7 @@ FilterKeys KeysFromRecord(const SmtpRecord& r) {
   AddTexts(&k.texts, r.cc);
   AddText(&k.texts, r.subject);
   AddText(&k.texts, r.last_reply);
+  k.fuids = r.fuids;
   return k;
 }
 
@@ -152,6 +196,7 @@ bool Filter::Matches(const FilterKeys& k) const {
   }
   if (since && k.ts < *since) return false;
   if (until && !(k.ts < *until)) return false;
+  if (!MatchesFiles(*this, k)) return false;
   return MatchesText(*this, k);
 }
 

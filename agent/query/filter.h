@@ -25,6 +25,8 @@ struct FilterKeys {
   Timestamp ts;
   std::string command;             // smtp_request command / smtp_reply cmd
   std::vector<std::string> texts;  // what `match` searches
+  std::vector<std::string> fuids;  // a file event's f.id; an smtp.log record's fuids
+  std::string mime_type;           // a file event's sniffed type (file_sniff, file_state_remove)
 };
 
 FilterKeys KeysFromEvent(const Event& event);
@@ -45,6 +47,10 @@ struct Filter {
   std::optional<Timestamp> until;      // ts < until
   std::vector<std::string> commands;   // ASCII case-insensitive equality with FilterKeys::command
   std::string match;                   // ASCII case-insensitive substring of one of the texts
+  std::vector<std::string> fuids;      // file ids: file events of those files, records with them
+  // Media types, ASCII case-insensitive; "image/*" is every image type. Items without a type
+  // (every event but file_sniff and file_state_remove) never match.
+  std::vector<std::string> mime_types;
 
   bool Matches(const FilterKeys& keys) const;
 };

@@ -12,19 +12,19 @@ using Json = nlohmann::json;
 constexpr uint64_t kMaxLast = 1u << 30;
 
 struct Applicability {
-  bool events, direction, command, match, time;
+  bool events, direction, command, match, time, fuid, mime_type;
 };
 
 Applicability FiltersFor(Verb verb) {
   switch (verb) {
     case Verb::kObserve:
-      return {true, true, true, true, true};
+      return {true, true, true, true, true, true, true};
     case Verb::kTransactions:
-      return {false, false, false, true, true};
+      return {false, false, false, true, true, true, false};
     case Verb::kConnections:
-      return {false, false, false, false, false};
+      return {false, false, false, false, false, false, false};
     default:
-      return {false, false, false, false, false};
+      return {false, false, false, false, false, false, false};
   }
 }
 
@@ -135,15 +135,17 @@ bool ParseFilterMember(const std::string& key, const Json& v, Verb verb, Filter*
   if (key == "direction" && a.direction) return ParseDirection(v, &f->direction, error);
   if (key == "since" && a.time) return ParseTime(v, key, &f->since, error);
   if (key == "until" && a.time) return ParseTime(v, key, &f->until, error);
+  if (key == "fuid" && a.fuid) return ParseStrings(v, key, &f->fuids, error);
+  if (key == "mime_type" && a.mime_type) return ParseStrings(v, key, &f->mime_types, error);
   if (key == "match" && a.match) {
     if (!v.is_string())
       return Fail(error, query_errors::kBadRequest, "filter 'match' must be a string");
     f->match = v.get<std::string>();
     return true;
   }
-  static constexpr std::string_view kKnown[] = {"uid",   "community_id", "address",   "port",
-                                                "event", "command",      "direction", "since",
-                                                "until", "match"};
+  static constexpr std::string_view kKnown[] = {
+      "uid",       "community_id", "address", "port",  "event",    "command",
+      "direction", "since",        "until",   "match", "fuid",     "mime_type"};
   for (auto k : kKnown) {
     if (k == key) return NotApplicable(key, verb, error);
   }
@@ -265,6 +267,8 @@ std::string FormatQueryRequest(const QueryRequest& r) {
   if (filter.until) f["until"] = static_cast<double>(filter.until->usec) / 1e6;
   AddList(&f, "command", filter.commands);
   if (!filter.match.empty()) f["match"] = filter.match;
+  AddList(&f, "fuid", filter.fuids);
+  AddList(&f, "mime_type", filter.mime_types);
   if (!f.empty()) j["filter"] = f;
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

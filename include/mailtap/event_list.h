@@ -73,5 +73,33 @@
   EVENT(kMimeContentHashSha256, mime_content_hash_sha256, kProtocol,                               \
     "The SHA-256 of all decoded bodies of a message.",                                             \
     ARG(content_len, "content_len", kCount, "their length in bytes")                               \
-    ARG(hash_value, "hash_value", kString, "the SHA-256 digest, 32 raw bytes"))
+    ARG(hash_value, "hash_value", kString, "the SHA-256 digest, 32 raw bytes"))                    \
+  EVENT(kFileNew, file_new, kProtocol,                                                             \
+    "File analysis begins a file (a MIME entity, or a whole message).",                            \
+    ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
+    ARG(f_source, "f.source", kString, "the protocol it came over (SMTP)"))                        \
+  EVENT(kFileOverNewConnection, file_over_new_connection, kProtocol,                               \
+    "The file is seen over a connection (the one the event names).",                               \
+    ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
+    ARG(is_orig, "is_orig", kBool, "whether the originator sent it"))                              \
+  EVENT(kFileSniff, file_sniff, kProtocol,                                                         \
+    "The file's content type, sniffed from its first bytes.",                                      \
+    ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
+    ARG(meta_mime_type, "meta.mime_type", kString, "the media type, empty if none was found"))     \
+  EVENT(kFileGap, file_gap, kProtocol,                                                             \
+    "Bytes of the file are missing (a gap in the TCP content).",                                   \
+    ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
+    ARG(offset, "offset", kCount, "where in the file the gap begins")                              \
+    ARG(len, "len", kCount, "how many bytes are missing"))                                         \
+  EVENT(kFileHash, file_hash, kProtocol, "A digest of the whole file's content, when it ends.",    \
+    ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
+    ARG(kind, "kind", kString, "md5, sha1 or sha256")                                              \
+    ARG(hash, "hash", kString, "the digest in lower-case hex"))                                    \
+  EVENT(kFileStateRemove, file_state_remove, kProtocol,                                            \
+    "The file ended; its files.log record is written.",                                            \
+    ARG(f_id, "f.id", kString, "the file's fuid")                                                  \
+    ARG(f_source, "f.source", kString, "the protocol it came over (SMTP)")                         \
+    ARG(f_info_mime_type, "f.info.mime_type", kString, "the sniffed media type, may be empty")     \
+    ARG(f_seen_bytes, "f.seen_bytes", kCount, "bytes of content seen")                             \
+    ARG(f_missing_bytes, "f.missing_bytes", kCount, "bytes of content missed in gaps"))
 // clang-format on

@@ -177,5 +177,44 @@ TEST(ParseCommandLine, SetRejectsUnknownNamesAndBadValuesNamingThem) {
   }
 }
 
+// Message content is private by default: nothing is extracted unless an operator says so.
+TEST(ParseCommandLine, ExtractionIsOffAndHashesOnByDefault) {
+  ParseOutcome out = Parse({});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->extract.what, ExtractWhat::kNone);
+  EXPECT_TRUE(out.config->extract.dir.empty());
+  EXPECT_TRUE(out.config->file_hashes);
+}
+
+TEST(ParseCommandLine, ExtractionOptionsAndCaps) {
+  ParseOutcome out = Parse({"--extract", "messages", "--extract-dir", "/var/lib/mailtap/extract",
+                            "--extract-max-file", "1000", "--extract-max-connection", "2000",
+                            "--extract-max-total", "3000", "--file-hashes", "off"});
+  ASSERT_TRUE(out.config) << out.message;
+  EXPECT_EQ(out.config->extract.what, ExtractWhat::kMessages);
+  EXPECT_EQ(out.config->extract.dir, "/var/lib/mailtap/extract");
+  EXPECT_EQ(out.config->extract.max_file_bytes, 1000u);
+  EXPECT_EQ(out.config->extract.max_connection_bytes, 2000u);
+  EXPECT_EQ(out.config->extract.max_total_bytes, 3000u);
+  EXPECT_FALSE(out.config->file_hashes);
+}
+
+TEST(ParseCommandLine, ExtractionMisuseExitsTwoNamingTheOption) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* must_mention;
+  };
+  for (const Case& c : {Case{{"--extract", "all"}, "--extract needs --extract-dir"},
+                        Case{{"--extract-dir", "/tmp"}, "--extract is none"},
+                        Case{{"--extract", "everything", "--extract-dir", "/tmp"}, "--extract"},
+                        Case{{"--extract-max-file", "-1"}, "--extract-max-file"},
+                        Case{{"--file-hashes", "yes"}, "--file-hashes"}}) {
+    ParseOutcome out = Parse(c.args);
+    EXPECT_FALSE(out.config);
+    EXPECT_EQ(out.exit_status, 2);
+    EXPECT_NE(out.message.find(c.must_mention), std::string::npos) << out.message;
+  }
+}
+
 }  // namespace
 }  // namespace mailtap

@@ -170,7 +170,7 @@ class LogsAndIds(unittest.TestCase):
             for _ in range(2):
                 self.assertEqual(run("-r", SAMPLE, "--events", events).returncode, 0)
             with open(events, encoding="utf-8") as f:
-                self.assertEqual(len(f.read().splitlines()), 52)  # one replay's protocol events
+                self.assertEqual(len(f.read().splitlines()), 66)  # one replay's protocol events
 
     def uids(self, *args):
         out = run("-r", SAMPLE, "--events", "-", *args)
@@ -549,7 +549,7 @@ class Compressed(unittest.TestCase):
         with open(SAMPLE, "rb") as f:
             plain = f.read()
         expected = self.events(SAMPLE)
-        self.assertEqual(len(expected.splitlines()), 81)
+        self.assertEqual(len(expected.splitlines()), 95)
         with tempfile.TemporaryDirectory() as d:
             packed = os.path.join(d, "sample.pcap.gz")
             with gzip.open(packed, "wb") as f:

@@ -49,18 +49,32 @@ std::string Render(const Event& e) {
   return s;
 }
 
-// The MIME events that carry a message's content (tests/mime, PipelineFiles) are left out: these
-// tests are about where the plaintext goes, and the structure events show that.
-bool IsMimeContent(EventId id) {
-  return id == EventId::kMimeAllHeaders || id == EventId::kMimeEntityData ||
-         id == EventId::kMimeAllData || id == EventId::kMimeContentHash ||
-         id == EventId::kMimeContentHashSha256;
+// The MIME events that carry a message's content and the file events (tests/mime, tests/files,
+// PipelineFiles) are left out: these tests are about where the plaintext goes, and the
+// structure events show that.
+bool IsMimeContentOrFile(EventId id) {
+  switch (id) {
+    case EventId::kMimeAllHeaders:
+    case EventId::kMimeEntityData:
+    case EventId::kMimeAllData:
+    case EventId::kMimeContentHash:
+    case EventId::kMimeContentHashSha256:
+    case EventId::kFileNew:
+    case EventId::kFileOverNewConnection:
+    case EventId::kFileSniff:
+    case EventId::kFileGap:
+    case EventId::kFileHash:
+    case EventId::kFileStateRemove:
+      return true;
+    default:
+      return false;
+  }
 }
 
 class EventLines : public EventSink {
  public:
   void OnEvent(const Event& event) override {
-    if (!IsMimeContent(event.id)) lines.push_back(Render(event));
+    if (!IsMimeContentOrFile(event.id)) lines.push_back(Render(event));
   }
   std::vector<std::string> lines;
 };

@@ -28,6 +28,10 @@ TR = "traces"
 DIVERGENCES = {
     "smtp.log http-connect": "SMTP inside an HTTP CONNECT tunnel on port 8240 needs Zeek's "
                              "content-based protocol detection (DPD); mailtap analyses by port",
+    "files.cut rfc822-msg-file-analysis-gap": "after the BDAT gap Zeek's file handles collide and "
+                                              "it merges the next message's 8-byte body into that "
+                                              "message's rfc822 file (86 bytes); mailtap keeps "
+                                              "them apart (78 + 8)",
 }
 
 # Fields of a check that cannot match by design, with the reason (docs/zeek-divergences.md); the
@@ -85,6 +89,10 @@ class Run:
             with gzip.open(trace, "rb") as fin, open(src, "wb") as fout:
                 shutil.copyfileobj(fin, fout)
         self.events_path = os.path.join(self.dir, "events.jsonl")
+        # Extraction goes into a directory of this run's own.
+        self.extract_dir = os.path.join(self.dir, "extract")
+        os.mkdir(self.extract_dir)
+        extra_args = [self.extract_dir if a == EXTRACT_DIR else a for a in extra_args]
         cmd = [mailtapd, "-r", src, "--events", self.events_path, "--events-include", "all",
                "--log-dir", self.dir,
                "--log-format", "zeek", "--redact", "none", *extra_args]
@@ -97,6 +105,9 @@ class Run:
 
     def log(self, name):
         return os.path.join(self.dir, name)
+
+
+EXTRACT_DIR = "<extract-dir>"  # placeholder in a check's arguments: the run's directory
 
 
 def uid_mapper():
@@ -286,7 +297,7 @@ def baseline_request_lines(path, with_replies):
 # ---- smtp.log, ssl.log (Zeek TSV) field for field ----
 
 SET_FIELDS = {"rcptto", "to", "cc"}
-IGNORED_FIELDS = {"ts", "uid"}
+IGNORED_FIELDS = {"ts", "uid", "fuid", "parent_fuid"}
 # fuids are seeded random ids: compared as F1, F2, ... by order of first appearance in the log.
 ID_LIST_FIELDS = {"fuids"}
 
@@ -418,6 +429,78 @@ def diff_lines(expected, got, limit=8):
 
 # ---- the checks ----
 
+# ---- files.log and extraction ----
+
+def our_files(run):
+    with open(run.log("files.log"), encoding="utf-8", errors="surrogateescape") as f:
+        return parse_zeek_log([l.rstrip("\n") for l in f])[1]
+
+
+def compare_files_cut(run, baseline_path):
+    """A files.cut baseline (zeek-cut columns) against our files.log: the same files in the same
+    order, fuids compared by order of appearance so that parent_fuid links are checked too."""
+    lines = [l for l in read_baseline(baseline_path) if l]
+    columns, expected = lines[0].split("\t"), [l.split("\t") for l in lines[1:]]
+    ours, problems = our_files(run), []
+    if len(ours) != len(expected):
+        problems.append(f"{len(ours)} files, expected {len(expected)}")
+    exp_ids, our_ids = uid_mapper(), uid_mapper()
+    for i, (exp, got) in enumerate(zip(expected, ours), 1):
+        for col, value in zip(columns, exp):
+            mine = got.get(col)
+            if col in ("fuid", "parent_fuid"):
+                value = value if value == "-" else exp_ids(value)
+                mine = mine if mine == "-" else our_ids(mine)
+            elif col == "uid":
+                continue
+            elif col == "sha1" and value == "-":
+                # Zeek's test attaches its SHA1 analyzer to the message/rfc822 files only; ours
+                # hashes every file (hash-all-files): compare where Zeek hashed.
+                continue
+            if value != mine:
+                problems.append(f"file {i} {col}: expected {value!r}, got {mine!r}")
+    return problems
+
+
+def baseline_bytes(path, btest_header):
+    with open(path, "rb") as f:
+        data = f.read()
+    return data.split(b"\n", 1)[1] if btest_header else data
+
+
+def compare_extracted(run, baseline_dir, names, suffix):
+    """Zeek's extracted files (in the order Zeek logged them) against ours, byte for byte."""
+    ours = [r for r in our_files(run) if r.get("extracted", "-") != "-"]
+    ours = [r for r in ours if r["extracted"].endswith(suffix)] if suffix else ours
+    problems = []
+    if len(ours) < len(names):
+        problems.append(f"{len(ours)} extracted files, expected at least {len(names)}")
+    for name, row in zip(names, ours):
+        header = not name.startswith("extract_files")
+        expected = baseline_bytes(os.path.join(baseline_dir, name), header)
+        with open(os.path.join(run.extract_dir, row["extracted"]), "rb") as f:
+            got = f.read()
+        if got != expected:
+            problems.append(f"{row['extracted']} differs from Zeek's {name} "
+                            f"({len(got)} bytes, expected {len(expected)})")
+        if row.get("extracted_size") != str(len(got)):
+            problems.append(f"{row['extracted']}: extracted_size {row.get('extracted_size')}")
+    return problems
+
+
+def compare_file_hashes(run, out_path):
+    """The MD5/SHA1/SHA256 lines of file-analysis.smtp's `out` (SMTP files only) against ours."""
+    expected, current = [], None
+    for line in read_baseline(out_path):
+        if line.startswith("source: "):
+            current = line == "source: SMTP"
+        for kind in ("MD5", "SHA1", "SHA256"):
+            if current and line.startswith(kind + ": "):
+                expected.append((kind, line.split(": ", 1)[1]))
+    ours = [(k.upper(), r[k]) for r in our_files(run) for k in ("md5", "sha1", "sha256")]
+    return diff_lines(expected, ours)
+
+
 def checks():
     """(name, trace, kind, baseline file, extra mailtapd args)"""
     b = "scripts.base.protocols.smtp."
@@ -501,6 +584,27 @@ def checks():
     for test in ("mime-content-hash", "mime-content-hash-2", "mime-content-hash-3"):
         yield (f"mime_content_hash {test}", "smtp.pcap", "content-hash",
                f"scripts.base.files.mime.{test}/out", ())
+    # files.log: Zeek's base scripts log no hashes; hash-all-files and extraction add columns.
+    yield ("files.log attachment", "smtp.pcap", "files.log", b + "attachment/files.log",
+           ("--file-hashes", "off"))
+    fa = "scripts.base.frameworks.file-analysis.smtp"
+    extract_files = ("--extract", "files", "--extract-dir", EXTRACT_DIR)
+    yield ("file hashes file-analysis.smtp", "smtp.pcap", "file-hashes", fa + "/out",
+           extract_files)
+    yield ("extracted files file-analysis.smtp", "smtp.pcap", "extracted:thefile0,thefile1,"
+           "thefile2", fa, extract_files)
+    rfc822 = ("--set", "SMTP::enable_rfc822_msg_file_analysis=T", "--extract", "messages",
+              "--extract-dir", EXTRACT_DIR)
+    for test, trace, extracted in [
+            ("rfc822-msg-file-analysis", "smtp-attachment-msg.pcap", True),
+            ("rfc822-msg-file-analysis-binary", "smtp/rfc3030-bdat-nonascii.pcap", True),
+            ("rfc822-msg-file-analysis-gap", "smtp/smtp-bdat-gap.pcap", True),
+            ("rfc822-msg-file-analysis-multi-mail", "smtp/smtp-bdat-pipeline-8bitmime.pcap", False),
+            ("rfc822-msg-file-analysis-multi-session", "smtp.pcap", False)]:
+        yield (f"files.cut {test}", trace, "files.cut", b + test + "/files.cut", rfc822)
+        if extracted:
+            yield (f"extracted message {test}", trace, "extracted.eml:extract_files.mail",
+                   b + test, rfc822)
     # Zeek's test switches the log string limit off (0 = no limit).
     yield ("weird.log mime-header-size-limit", "smtp/mime-header-size-limit.pcap.gz", "weirds",
            b + "mime-header-size-limit/weird.log", ("--set", "Log::default_max_field_string_bytes=0"))
@@ -524,6 +628,16 @@ def run_check(kind, run, baseline, name=""):
         return diff_lines(baseline_all_headers_lines(baseline), our_all_headers_lines(run))
     if kind == "weirds":
         return diff_lines(baseline_weirds(baseline), our_weirds(run))
+    if kind == "files.log":
+        return compare_zeek_log(run, baseline, kind)
+    if kind == "files.cut":
+        return compare_files_cut(run, baseline)
+    if kind == "file-hashes":
+        return compare_file_hashes(run, baseline)
+    if kind.startswith("extracted"):
+        what, names = kind.split(":", 1)
+        return compare_extracted(run, baseline, names.split(","),
+                                 ".eml" if what.endswith(".eml") else "")
     raise ValueError(kind)
 
 
