@@ -7,6 +7,7 @@
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
+#include "sinks/smtp_traffic_counters.h"
 #include "sinks/ssl_log_writer.h"
 #include "sinks/weird_log_writer.h"
 #include "smtp/analyzer.h"
@@ -128,6 +129,9 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   // comes first so that an event reaches the outputs before the weirds it causes.
   bus_.AddSink(redactor_.get());
   bus_.AddSink(transaction_log_.get());
+  smtp_counters_ = std::make_unique<SmtpTrafficCounters>();
+  bus_.AddSink(smtp_counters_.get());
+  records_.Add(smtp_counters_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
@@ -135,8 +139,8 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   tls_router_ = std::make_unique<TlsPlaintextRouter>(TlsJoinConfig{}, *flows_, bus_);
   bus_.AddSink(tls_router_.get());
 
-  stats_sources_ = {flows_.get(), analyzers_.get(), ssl_analyzers_.get(), tls_router_.get(),
-                    transaction_log_.get()};
+  stats_sources_ = {flows_.get(),      analyzers_.get(),       ssl_analyzers_.get(),
+                    tls_router_.get(), transaction_log_.get(), smtp_counters_.get()};
   if (outputs_->events()) stats_sources_.push_back(outputs_->events());
   if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
@@ -154,7 +158,9 @@ void Pipeline::Run(CaptureSource& source) {
   tls_router_->SetCaptureActive(source.CapturesTlsPlaintext());
   TcpSegment segment;
   while (true) {
+    heartbeat_.Waiting();
     CaptureStatus status = source.Next(&segment);
+    heartbeat_.Working();
     if (status == CaptureStatus::kEndOfInput) break;
     if (status == CaptureStatus::kSegment) {
       ProcessSegment(segment);
@@ -172,6 +178,7 @@ void Pipeline::Run(CaptureSource& source) {
   FlushRecords();
   stats_snapshot_.Publish(CollectStats(stats_sources_));
   connections_snapshot_.PublishFinal(flows_->Summaries());
+  heartbeat_.Waiting();  // done: idle from here on, not stuck
 }
 
 void Pipeline::ProcessSegment(const TcpSegment& segment) {

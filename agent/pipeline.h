@@ -11,6 +11,7 @@
 
 #include "common/event_bus.h"
 #include "common/event_fanout.h"
+#include "common/heartbeat.h"
 #include "common/uid.h"
 #include "config.h"
 #include "mailtap/capture_source.h"
@@ -26,6 +27,7 @@ class SmtpTransactionLog;
 class TlsPlaintextRouter;
 class Redactor;
 class RecordRedactor;
+class SmtpTrafficCounters;
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -73,6 +75,8 @@ class Pipeline {
   // connections when a reader asks (within one poll interval of the live source).
   const StatsSnapshot& stats() const { return stats_snapshot_; }
   const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
+  // When the pipeline thread last made progress (status and metrics show a stall).
+  const Heartbeat& heartbeat() const { return heartbeat_; }
 
  private:
   void ProcessSegment(const TcpSegment& segment);
@@ -88,6 +92,7 @@ class Pipeline {
   std::unique_ptr<Redactor> redactor_;
   std::unique_ptr<RecordRedactor> record_redactor_;
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
+  std::unique_ptr<SmtpTrafficCounters> smtp_counters_;  // commands, reply classes, transactions
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;
@@ -98,6 +103,7 @@ class Pipeline {
   std::vector<const StatsSource*> stats_sources_;
   StatsSnapshot stats_snapshot_;
   ConnectionsSnapshot connections_snapshot_;
+  Heartbeat heartbeat_;
 
   Timestamp last_packet_time_{};
   Timestamp last_expiry_{};

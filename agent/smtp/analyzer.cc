@@ -58,14 +58,14 @@ void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
           "Analyzers disabled by the smtp.log logic.");
   v.Visit(g, "lines_truncated", c.lines_truncated.Get(),
           "Lines cut at the maximum line length (contentline_size_exceeded).", StatKind::kCounter,
-          "smtp_line_too_long");
+          Loss{"smtp_line_too_long", LossUnit::kLines});
   v.Visit(g, "header_lines_dropped", c.header_lines_dropped.Get(),
           "Folded header lines dropped at MIME::max_header_bytes.", StatKind::kCounter,
-          "mime_header_too_long");
+          Loss{"mime_header_too_long", LossUnit::kLines});
   v.Visit(g, "lines_cut_by_memory_budget", c.lines_cut_by_budget.Get(),
           "Lines cut early because all sessions' partial lines together reached the line memory "
           "budget.",
-          StatKind::kCounter, "smtp_line_memory_budget");
+          StatKind::kCounter, Loss{"smtp_line_memory_budget", LossUnit::kLines});
   v.Visit(g, "line_buffer_bytes", shared_->line_budget.used(),
           "Bytes held in partial lines by all sessions.", StatKind::kGauge);
   v.Visit(g, "pending_cmd_overflows", c.pending_cmd_overflows.Get(),

@@ -401,7 +401,7 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
           StatKind::kGauge);
   v.Visit("smtp_log", "table_full", table_full_.Get(),
           "Connections not logged because the smtp.log connection table was full.",
-          StatKind::kCounter, "smtp_log_table_full");
+          StatKind::kCounter, Loss{"smtp_log_table_full", LossUnit::kConnections});
 }
 
 }  // namespace mailtap
