@@ -14,11 +14,13 @@ namespace mailtap {
 
 class SmtpTrafficCounters : public EventSink, public RecordSink, public StatsSource {
  public:
-  // The commands counted by name; any other command word counts as "OTHER". A fixed list: a
-  // label value never comes from the network, so a client cannot create series at will.
-  static constexpr std::array<std::string_view, 20> kCommands = {
-      "EHLO", "HELO", "MAIL", "RCPT",     "DATA", "BDAT", "RSET", "NOOP",    "QUIT",     "VRFY",
-      "EXPN", "HELP", "AUTH", "STARTTLS", "TURN", "ETRN", "ATRN", "XCLIENT", "XFORWARD", "LHLO"};
+  // The commands counted by name ("." is the end of DATA, which Zeek raises as a command); any
+  // other command word counts as "OTHER". A fixed list: a label value never comes from the
+  // network, so a client cannot create series at will.
+  static constexpr std::array<std::string_view, 21> kCommands = {
+      "EHLO", "HELO", "MAIL", "RCPT",    "DATA",     "BDAT", "RSET",
+      "NOOP", "QUIT", "VRFY", "EXPN",    "HELP",     "AUTH", "STARTTLS",
+      "TURN", "ETRN", "ATRN", "XCLIENT", "XFORWARD", "LHLO", "."};
 
   // Events: smtp_request and smtp_reply only (the pipeline thread).
   void OnEvent(const Event& event) override;
