@@ -10,6 +10,7 @@
 
 #include "common/enum_names.h"
 #include "mailtap/version.h"
+#include "query/listen_address.h"
 #include "sinks/event_json.h"
 
 namespace po = boost::program_options;
@@ -84,6 +85,9 @@ po::options_description Options() {
     ("socket-group", po::value<std::string>()->value_name("GROUP"),
      "group allowed to query the agent (socket directory and file get this group)")
     ("keep-serving", po::bool_switch(), "with -r: keep serving queries after the replay ended")
+    ("metrics-address", po::value<std::string>()->value_name("HOST:PORT"),
+     "also serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (no authentication: "
+     "counters only, never mail content; e.g. 127.0.0.1:9465); default: only `mailtap metrics`")
     ("history", po::value<std::string>()->value_name("N")->default_value(
                     std::to_string(Config{}.history)),
      "events kept in memory for `mailtap observe --last`")
@@ -308,6 +312,13 @@ bool FillConfig(const po::variables_map& vm, Config* cfg, std::string* error) {
   if (vm.count("socket-group")) cfg->socket_group = vm["socket-group"].as<std::string>();
   if (vm.count("user")) cfg->user = vm["user"].as<std::string>();
   cfg->keep_serving = vm["keep-serving"].as<bool>();
+  if (vm.count("metrics-address")) {
+    cfg->metrics_address = ParseListenAddress(vm["metrics-address"].as<std::string>(), error);
+    if (!cfg->metrics_address) {
+      *error = "--metrics-address: " + *error;
+      return false;
+    }
+  }
   cfg->observe_data = vm["observe-data"].as<bool>();
   if (!ParseSizes(vm, cfg, error)) return false;
   if (!FillTlsOptions(vm, cfg, error)) return false;
@@ -355,16 +366,16 @@ std::string StrayArgumentMessage(const std::string& word, const po::variables_ma
         word);
   }
   if (vm.count("interface")) {
-    return fmt::format("unexpected argument '{}': mailtapd takes options only (another interface "
-                       "is another -i)",
-                       word);
+    return fmt::format(
+        "unexpected argument '{}': mailtapd takes options only (another interface "
+        "is another -i)",
+        word);
   }
   return fmt::format("unexpected argument '{}': mailtapd takes options only (did you mean -r {}?)",
                      word, word);
 }
 
 }  // namespace
-
 
 ParseOutcome ParseCommandLine(int argc, const char* const argv[]) {
   const po::options_description opts = Options();

@@ -35,7 +35,9 @@ struct Config {
   // when replaying (a replay must not collide with a running agent), unless --keep-serving.
   std::optional<std::string> socket_path;
   std::optional<std::string> socket_group;
-  bool keep_serving = false;              // after -r finished, keep answering queries
+  bool keep_serving = false;  // after -r finished, keep answering queries
+  // --metrics-address HOST:PORT: serve GET /metrics over HTTP there; unset = no listener.
+  std::optional<std::string> metrics_address;
   size_t history = kDefaultEventHistory;  // events kept for `mailtap observe --last`
   bool observe_data = false;              // content events reach `mailtap observe` too
   RedactMode redact = RedactMode::kCredentials;

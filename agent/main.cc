@@ -20,7 +20,9 @@
 #include "config.h"
 #include "mailtap/version.h"
 #include "pipeline.h"
+#include "query/metrics_http.h"
 #include "query/query_server.h"
+#include "query/status.h"
 #include "sinks/redactor.h"
 #ifdef MAILTAP_HAVE_LIVE
 #include "capture/privileges.h"
@@ -164,8 +166,21 @@ std::optional<std::string> SocketPath(const Config& config) {
   return std::nullopt;
 }
 
+AgentInfo MakeAgentInfo(const Config& config, const CaptureSource& source,
+                        const Pipeline& pipeline) {
+  AgentInfo info;
+  info.version = kVersion;
+  info.capture_source = source.Describe();
+  if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
+  info.packet_clock = config.read_file.has_value();
+  info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));
+  info.started = std::chrono::system_clock::now();
+  info.heartbeat = &pipeline.heartbeat();
+  return info;
+}
+
 // Binds the query socket; the server thread starts later (Serve), after privileges are dropped.
-std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const CaptureSource& source,
+std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const AgentInfo& info,
                                              Pipeline& pipeline) {
   std::optional<std::string> path = SocketPath(config);
   if (!path) return nullptr;
@@ -175,13 +190,6 @@ std::unique_ptr<QueryServer> OpenQueryServer(const Config& config, const Capture
   server_config.history_size = config.history;
   server_config.max_output_bytes = config.memory.Of(Budget::kQueryOutput);
   server_config.observe_data = config.observe_data;
-  AgentInfo info;
-  info.version = kVersion;
-  info.capture_source = source.Describe();
-  if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
-  info.packet_clock = config.read_file.has_value();
-  info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));
-  info.started = std::chrono::system_clock::now();
   auto server = QueryServer::Open(server_config, info, pipeline.stats(), pipeline.connections());
   pipeline.AddEventSink(server.get());
   pipeline.AddRecordSink(server.get());
@@ -234,6 +242,28 @@ void CheckLogDir(const Config& config) {
       *config.log_dir, *config.log_dir));
 }
 
+// The HTTP listener serves the same families as the socket's `metrics`: the pipeline's
+// statistics and, when there is a query server, its own. Started after privileges are dropped,
+// so that no thread parsing HTTP ever holds a capability.
+std::unique_ptr<MetricsHttpListener> StartMetricsListener(const Config& config,
+                                                          const AgentInfo& info,
+                                                          const Pipeline& pipeline,
+                                                          const QueryServer* server) {
+  if (!config.metrics_address) return nullptr;
+  auto provider = [info, &pipeline, server] {
+    std::vector<StatSample> samples = pipeline.stats().Get();
+    if (server != nullptr) {
+      std::vector<StatSample> own = server->OwnStats();
+      samples.insert(samples.end(), own.begin(), own.end());
+    }
+    return BuildMetricFamilies(info, samples, std::chrono::system_clock::now());
+  };
+  auto listener = MetricsHttpListener::Start(*config.metrics_address, provider);
+  Log(Severity::kInfo, "metrics on http://{}/metrics (port {})", *config.metrics_address,
+      listener->port());
+  return listener;
+}
+
 int Run(const Config& config) {
   SetLogThreshold(config.log_level);
   // A reader that went away (`--events - | head`, a follower's socket) is a write error to
@@ -252,7 +282,8 @@ int Run(const Config& config) {
         "does",
         std::filesystem::current_path(error).string());
   }
-  std::unique_ptr<QueryServer> server = OpenQueryServer(config, *source, pipeline);
+  const AgentInfo info = MakeAgentInfo(config, *source, pipeline);
+  std::unique_ptr<QueryServer> server = OpenQueryServer(config, info, pipeline);
 #ifdef MAILTAP_HAVE_LIVE
   // Everything privileged (BPF load, attach, ring mmap, socket bind) is done: parse hostile
   // traffic without privilege from here on. Capabilities are per thread, so this comes before
@@ -260,6 +291,8 @@ int Run(const Config& config) {
   if (!config.read_file) BecomeUnprivileged(config, pipeline, server.get());
 #endif
   if (!config.read_file) signals.Start();
+  std::unique_ptr<MetricsHttpListener> metrics_listener =
+      StartMetricsListener(config, info, pipeline, server.get());
   if (server) server->Serve();
   signals.Attach(&pipeline, source.get());
   Log(Severity::kInfo, "capturing from {} (SMTP ports {})", source->Describe(),

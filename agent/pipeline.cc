@@ -11,6 +11,7 @@
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"
 #include "sinks/smtp_log_writer.h"
+#include "sinks/smtp_traffic_counters.h"
 #include "sinks/ssl_log_writer.h"
 #include "sinks/weird_log_writer.h"
 #include "smtp/analyzer.h"
@@ -204,6 +205,9 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   fuid_recorder_ = std::make_unique<FuidRecorder>(*transaction_log_);
   analyzers_->SetFileAnalysis(fuid_recorder_.get(), &uids_);
   fuid_recorder_->SetDownstream(file_analyzer_.get());
+  smtp_counters_ = std::make_unique<SmtpTrafficCounters>();
+  bus_.AddSink(smtp_counters_.get());
+  records_.Add(smtp_counters_.get());
 
   FlowTableConfig flow_config;
   flow_config.service_ports = config.ports;
@@ -219,8 +223,8 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   bus_.AddSink(tls_router_.get());
   bus_.AddSink(file_analyzer_.get());  // for connection removals: it ends what is still open
 
-  stats_sources_ = {flows_.get(), analyzers_.get(), ssl_analyzers_.get(), tls_router_.get(),
-                    transaction_log_.get()};
+  stats_sources_ = {flows_.get(),      analyzers_.get(),       ssl_analyzers_.get(),
+                    tls_router_.get(), transaction_log_.get(), smtp_counters_.get()};
   if (outputs_->events()) stats_sources_.push_back(outputs_->events());
   if (outputs_->smtp_log()) stats_sources_.push_back(outputs_->smtp_log());
   if (outputs_->weird_log()) stats_sources_.push_back(outputs_->weird_log());
@@ -244,7 +248,9 @@ void Pipeline::Run(CaptureSource& source) {
   tls_router_->SetCaptureActive(source.CapturesTlsPlaintext());
   TcpSegment segment;
   while (true) {
+    heartbeat_.Waiting();
     CaptureStatus status = source.Next(&segment);
+    heartbeat_.Working();
     if (status == CaptureStatus::kEndOfInput) break;
     if (status == CaptureStatus::kSegment) {
       ProcessSegment(segment);
@@ -262,6 +268,7 @@ void Pipeline::Run(CaptureSource& source) {
   FlushRecords();
   stats_snapshot_.Publish(CollectStats(stats_sources_));
   connections_snapshot_.PublishFinal(flows_->Summaries());
+  heartbeat_.Waiting();  // done: idle from here on, not stuck
 }
 
 void Pipeline::ProcessSegment(const TcpSegment& segment) {

@@ -11,6 +11,7 @@
 
 #include "common/event_bus.h"
 #include "common/event_fanout.h"
+#include "common/heartbeat.h"
 #include "common/uid.h"
 #include "config.h"
 #include "mailtap/capture_source.h"
@@ -32,6 +33,7 @@ class RecordRedactor;
 class SelectedEvents;
 class FuidRecorder;
 class FileSink;
+class SmtpTrafficCounters;
 
 // Fans smtp.log records out to several record sinks.
 class RecordFanout : public RecordSink {
@@ -85,6 +87,8 @@ class Pipeline {
   // connections when a reader asks (within one poll interval of the live source).
   const StatsSnapshot& stats() const { return stats_snapshot_; }
   const ConnectionsSnapshot& connections() const { return connections_snapshot_; }
+  // When the pipeline thread last made progress (status and metrics show a stall).
+  const Heartbeat& heartbeat() const { return heartbeat_; }
 
   // Where the MIME analyzer hands the files it cuts out of messages (files.log, file events,
   // extraction). Lives as long as the pipeline.
@@ -110,6 +114,7 @@ class Pipeline {
   // Declared before the analyzers that feed it, so that it outlives them.
   std::unique_ptr<FileExtractor> extractor_;  // null unless --extract
   std::unique_ptr<FileAnalyzer> file_analyzer_;
+  std::unique_ptr<SmtpTrafficCounters> smtp_counters_;  // commands, reply classes, transactions
   std::unique_ptr<SmtpAnalyzerFactory> analyzers_;
   std::unique_ptr<SslAnalyzerFactory> ssl_analyzers_;  // TLS on the wire, for ssl.log
   std::unique_ptr<FlowTable> flows_;
@@ -120,6 +125,7 @@ class Pipeline {
   std::vector<const StatsSource*> stats_sources_;
   StatsSnapshot stats_snapshot_;
   ConnectionsSnapshot connections_snapshot_;
+  Heartbeat heartbeat_;
 
   Timestamp last_packet_time_{};
   Timestamp last_expiry_{};

@@ -371,10 +371,11 @@ void PacketDecoder::VisitStats(StatsVisitor& visitor) const {
   visitor.Visit(kGroup, "bytes_total", bytes_, "Captured bytes read, link headers included");
   visitor.Visit(kGroup, "snaplen_truncated_payload", snaplen_truncated_,
                 "TCP segments delivered with part of their payload not captured (snaplen)",
-                StatKind::kCounter, "snaplen_truncated_payload");
+                StatKind::kCounter, Loss{"snaplen_truncated_payload", LossUnit::kPackets});
   for (size_t i = 0; i < kResultInfo.size(); ++i) {
     const ResultInfo& info = kResultInfo[i];
-    visitor.Visit(kGroup, info.name, results_[i], info.help, StatKind::kCounter, info.loss_cause);
+    visitor.Visit(kGroup, info.name, results_[i], info.help, StatKind::kCounter,
+                  Loss{info.loss_cause, LossUnit::kPackets});
   }
 }
 

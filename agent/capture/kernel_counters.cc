@@ -41,7 +41,7 @@ void KernelCounters::Visit(StatsVisitor& visitor, std::string_view group,
                            std::span<const KernelCounterInfo> table) const {
   for (size_t i = 0; i < table.size(); ++i) {
     const KernelCounterInfo& c = table[i];
-    visitor.Visit(group, c.name, Sum(i), c.help, StatKind::kCounter, c.loss_cause);
+    visitor.Visit(group, c.name, Sum(i), c.help, StatKind::kCounter, c.loss);
   }
 }
 

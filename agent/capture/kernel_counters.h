@@ -12,12 +12,12 @@
 
 namespace mailtap {
 
-// One counter's name, one-sentence help and loss cause ("" when it counts no loss), for status
+// One counter's name, one-sentence help and loss (cause "" when it counts no loss), for status
 // and metrics. Tables of these are indexed by the counter enum of the program's ABI header.
 struct KernelCounterInfo {
   const char* name;
   const char* help;
-  const char* loss_cause;
+  Loss loss;
 };
 
 class KernelCounters {

@@ -1,6 +1,8 @@
 #include "capture/pcap_source.h"
 
 #include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -143,7 +145,7 @@ void PcapSource::VisitStats(StatsVisitor& visitor) const {
                 "TCP segments with neither port among the SMTP ports");
   visitor.Visit(kGroup, "pcap_read_errors", read_errors_,
                 "Capture files whose reading ended early on an error (e.g. truncated)",
-                StatKind::kCounter, "pcap_read_errors");
+                StatKind::kCounter, Loss{"pcap_read_errors", LossUnit::kFiles});
 }
 
 }  // namespace mailtap

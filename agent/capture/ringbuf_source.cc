@@ -37,30 +37,35 @@ namespace {
 
 // Names and help of the kernel counters, indexed by enum mailtap_counter.
 constexpr KernelCounterInfo kCounterInfo[MAILTAP_CTR__COUNT] = {
-    {"kernel_packets_seen", "Packets the socket filter ran on.", ""},
-    {"kernel_loopback_tx_skipped", "Loopback transmit copies skipped (captured when received).",
-     ""},
-    {"kernel_non_ip", "Packets that are neither IPv4 nor IPv6.", ""},
-    {"kernel_bad_ip_header", "Packets with an unreadable or inconsistent IP header.", ""},
-    {"kernel_fragments", "IP fragments (not reassembled by the filter).", ""},
-    {"kernel_not_tcp", "IP packets that are not TCP.", ""},
-    {"kernel_bad_tcp_header", "TCP segments with an unreadable or inconsistent header.", ""},
-    {"kernel_port_mismatch", "TCP segments on no SMTP port.", ""},
-    {"kernel_matched", "TCP segments on an SMTP port.", ""},
-    {"kernel_matched_bytes", "TCP payload bytes on the wire of matched segments.", ""},
-    {"kernel_records", "Ring buffer records submitted.", ""},
-    {"kernel_record_bytes", "Payload bytes copied into the ring buffer.", ""},
-    {"kernel_ringbuf_full", "Segments not copied in full because the ring buffer was full.",
-     "kernel_ringbuf_full"},
-    {"kernel_ringbuf_full_bytes", "Payload bytes lost because the ring buffer was full.", ""},
+    {"kernel_packets_seen", "Packets the socket filter ran on.", {}},
+    {"kernel_loopback_tx_skipped",
+     "Loopback transmit copies skipped (captured when received).",
+     {}},
+    {"kernel_non_ip", "Packets that are neither IPv4 nor IPv6.", {}},
+    {"kernel_bad_ip_header", "Packets with an unreadable or inconsistent IP header.", {}},
+    {"kernel_fragments", "IP fragments (not reassembled by the filter).", {}},
+    {"kernel_not_tcp", "IP packets that are not TCP.", {}},
+    {"kernel_bad_tcp_header", "TCP segments with an unreadable or inconsistent header.", {}},
+    {"kernel_port_mismatch", "TCP segments on no SMTP port.", {}},
+    {"kernel_matched", "TCP segments on an SMTP port.", {}},
+    {"kernel_matched_bytes", "TCP payload bytes on the wire of matched segments.", {}},
+    {"kernel_records", "Ring buffer records submitted.", {}},
+    {"kernel_record_bytes", "Payload bytes copied into the ring buffer.", {}},
+    {"kernel_ringbuf_full",
+     "Segments not copied in full because the ring buffer was full.",
+     {"kernel_ringbuf_full", LossUnit::kPackets}},
+    {"kernel_ringbuf_full_bytes", "Payload bytes lost because the ring buffer was full.", {}},
     {"kernel_ringbuf_lost_packets",
-     "Segments lost to a full ring buffer without even a loss marker.", ""},
-    {"kernel_truncated", "Segments whose payload exceeds what the filter copies.",
-     "kernel_truncated"},
-    {"kernel_truncated_bytes", "Payload bytes not copied because of truncation.", ""},
-    {"kernel_unknown_link", "Segments whose link-layer header length was not recognised.", ""},
-    {"kernel_load_failed", "Segments whose payload could not be read from the packet.",
-     "kernel_load_failed"},
+     "Segments lost to a full ring buffer without even a loss marker.",
+     {}},
+    {"kernel_truncated",
+     "Segments whose payload exceeds what the filter copies.",
+     {"kernel_truncated", LossUnit::kPackets}},
+    {"kernel_truncated_bytes", "Payload bytes not copied because of truncation.", {}},
+    {"kernel_unknown_link", "Segments whose link-layer header length was not recognised.", {}},
+    {"kernel_load_failed",
+     "Segments whose payload could not be read from the packet.",
+     {"kernel_load_failed", LossUnit::kPackets}},
 };
 
 using ringbuf_loader::ErrnoText;
@@ -360,10 +365,10 @@ void RingbufSource::VisitStats(StatsVisitor& visitor) const {
                 "Segments handed out with less payload than on the wire.");
   visitor.Visit("capture", "ringbuf_orphan_chunks", a.orphan_chunks().Get(),
                 "Chunk records whose packet's first chunk was lost.", StatKind::kCounter,
-                "ringbuf_orphan_chunk");
+                Loss{"ringbuf_orphan_chunk", LossUnit::kRingRecords});
   visitor.Visit("capture", "ringbuf_bad_records", a.bad_records().Get(),
                 "Malformed ring buffer records (a kernel/userspace mismatch).", StatKind::kCounter,
-                "ringbuf_bad_record");
+                Loss{"ringbuf_bad_record", LossUnit::kRingRecords});
   visitor.Visit("capture", "ring_size", s.config.ring_size, "Ring buffer size in bytes.",
                 StatKind::kGauge);
   visitor.Visit("capture", "interfaces_missing",

@@ -129,10 +129,10 @@ void TlsRecordAssembler::VisitStats(StatsVisitor& visitor) const {
                 "Socket owners (accept/connect on an SMTP port) handed to the pipeline.");
   visitor.Visit("tls", "ring_bad_records", bad_records_.Get(),
                 "Malformed TLS ring records (a kernel/userspace mismatch).", StatKind::kCounter,
-                "tls_ringbuf_bad_record");
+                Loss{"tls_ringbuf_bad_record", LossUnit::kRingRecords});
   visitor.Visit("tls", "ring_orphan_chunks", orphan_chunks_.Get(),
                 "TLS chunk records whose call's first chunk was lost.", StatKind::kCounter,
-                "tls_ringbuf_orphan_chunk");
+                Loss{"tls_ringbuf_orphan_chunk", LossUnit::kRingRecords});
 }
 
 }  // namespace mailtap

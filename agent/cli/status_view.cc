@@ -1,5 +1,6 @@
 #include "cli/status_view.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <utility>
@@ -27,7 +28,7 @@ constexpr std::pair<std::string_view, std::string_view> kLossUnits[] = {
     {"truncated_tcp_header", "packets"},
     {"unknown_link_type", "packets"},
     {"snaplen_truncated_payload", "packets"},
-    {"pcap_read_errors", "read errors"},
+    {"pcap_read_errors", "files"},
     {"kernel_ringbuf_full", "packets"},
     {"kernel_truncated", "packets"},
     {"reassembly_gap", "bytes"},
@@ -42,7 +43,10 @@ constexpr std::pair<std::string_view, std::string_view> kLossUnits[] = {
     {"mime_all_data_cap", "events"},
     {"smtp_log_table_full", "connections"},
     {"slow_subscriber", "events"},
+    {"slow_subscriber_records", "records"},
     {"query_oversize", "events"},
+    {"query_oversize_records", "records"},
+    {"flow_table_full", "connections"},
     {"events_output_error", "bytes"},
     {"smtp_log_output_error", "bytes"},
     {"weird_log_output_error", "bytes"},
@@ -117,6 +121,16 @@ std::string CaptureLines(const Json& s) {
   return out;
 }
 
+// Only when something is wrong: a pipeline that stopped making progress (its counters, and
+// everything above, are stale).
+std::string PipelineLine(const Json& s) {
+  const Json& p = Member(s, "pipeline");
+  if (!Member(p, "stalled").is_boolean() || !Member(p, "stalled").get<bool>()) return "";
+  const Json& since = Member(p, "seconds_since_progress");
+  std::string age = since.is_number() ? FormatAge(since.get<double>()) : "?";
+  return Line("pipeline", "STALLED: no progress for " + age + " (the counters are not moving)");
+}
+
 std::string SmtpLines(const Json& s) {
   std::string sessions = std::to_string(Count(s, "smtp", "sessions_active")) + " open, " +
                          std::to_string(Count(s, "smtp", "sessions_created")) + " seen; " +
@@ -148,6 +162,10 @@ std::string LossLines(const Json& s) {
     }
   }
   if (lost.empty()) return Line("losses", "none");
+  // The causes of one unit together, as in loss_by_unit.
+  std::stable_sort(lost.begin(), lost.end(), [&s](const auto& a, const auto& b) {
+    return LossUnit(s, a.first) < LossUnit(s, b.first);
+  });
   // Causes count different things (bytes, packets, events): each with its unit, never a sum.
   std::string out = Line("losses", "by cause (every cause: mailtap status -o json):");
   // Enough causes for a bad day, few enough to keep the summary on one screen.
@@ -182,8 +200,8 @@ std::string LossUnit(const Json& status, std::string_view cause) {
 }
 
 std::string FormatStatusSummary(const Json& status) {
-  return AgentLine(status) + CaptureLines(status) + SmtpLines(status) + QueryLine(status) +
-         LossLines(status);
+  return AgentLine(status) + CaptureLines(status) + PipelineLine(status) + SmtpLines(status) +
+         QueryLine(status) + LossLines(status);
 }
 
 }  // namespace mailtap::cli

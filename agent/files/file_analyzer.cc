@@ -275,10 +275,10 @@ void FileAnalyzer::VisitStats(StatsVisitor& v) const {
   v.Visit("files", "missing_bytes", missing_bytes_.Get(), "File bytes missing in content gaps.");
   v.Visit("files", "over_connection_limit", over_connection_limit_.Get(),
           "Files not analysed: the connection had the most files open at once.", StatKind::kCounter,
-          "files_connection_limit");
+          Loss{"files_connection_limit", LossUnit::kFiles});
   v.Visit("files", "over_total_limit", over_total_limit_.Get(),
           "Files not analysed: the agent had the most files open at once.", StatKind::kCounter,
-          "files_total_limit");
+          Loss{"files_total_limit", LossUnit::kFiles});
   v.Visit("files", "duplicate_begins", duplicate_begins_.Get(),
           "File begins for a fuid already open (ignored).");
   v.Visit("files", "unknown_fuid_calls", unknown_fuid_calls_.Get(),

@@ -268,7 +268,7 @@ void Hub::Publish(Stream stream, size_t size, WriteEntry write_entry) {
     std::lock_guard lock(mu_);
     EntryRing& r = ring(stream);
     if (size > r.max_entry_bytes()) {
-      ++oversize_dropped_;
+      ++oversize_dropped_[s];
     } else {
       write_entry(r.Append(size));
     }
@@ -291,7 +291,7 @@ void Hub::AfterPublish(Stream stream) {
     const uint64_t lost = keep_from - sub->next_;
     sub->next_ = keep_from;
     sub->lost_unreported_ += lost;
-    slow_subscriber_lost_ += lost;
+    slow_subscriber_lost_[static_cast<int>(stream)] += lost;
   }
 }
 
@@ -417,14 +417,14 @@ uint64_t Hub::Take(Subscription& sub, size_t max, std::vector<ItemPtr>* out) {
   return lost;
 }
 
-uint64_t Hub::slow_subscriber_lost() const {
+uint64_t Hub::slow_subscriber_lost(Stream stream) const {
   std::lock_guard lock(mu_);
-  return slow_subscriber_lost_;
+  return slow_subscriber_lost_[static_cast<int>(stream)];
 }
 
-uint64_t Hub::oversize_dropped() const {
+uint64_t Hub::oversize_dropped(Stream stream) const {
   std::lock_guard lock(mu_);
-  return oversize_dropped_;
+  return oversize_dropped_[static_cast<int>(stream)];
 }
 
 uint64_t Hub::published(Stream stream) const {

@@ -102,8 +102,9 @@ class Hub {
   uint64_t Take(Subscription& subscription, size_t max, std::vector<ItemPtr>* out);
 
   // Any thread.
-  uint64_t slow_subscriber_lost() const;
-  uint64_t oversize_dropped() const;
+  // Counted per stream: a lost event and a lost smtp.log record are different units.
+  uint64_t slow_subscriber_lost(Stream stream) const;
+  uint64_t oversize_dropped(Stream stream) const;
   uint64_t published(Stream stream) const;
   size_t subscribers() const;
   size_t history_size(Stream stream) const;
@@ -142,8 +143,8 @@ class Hub {
   uint64_t published_[2] = {0, 0};
   std::vector<std::shared_ptr<Subscription>> subscriptions_;
   size_t followers_[2] = {0, 0};
-  uint64_t slow_subscriber_lost_ = 0;
-  uint64_t oversize_dropped_ = 0;
+  uint64_t slow_subscriber_lost_[2] = {0, 0};
+  uint64_t oversize_dropped_[2] = {0, 0};
 
   // Reading thread only.
   std::array<std::vector<CacheSlot>, 2> cache_;

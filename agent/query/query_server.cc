@@ -439,11 +439,15 @@ std::vector<StatSample> QueryServer::Impl::AllStats() const {
 }
 
 std::vector<StatSample> QueryServer::Impl::OwnStats() const {
-  auto counter = [](const char* name, uint64_t v, const char* help, const char* cause = "") {
-    return StatSample{"query", name, help, cause, v, StatKind::kCounter};
+  auto counter = [](const char* name, uint64_t v, const char* help) {
+    return StatSample{"query", name, help, "", v, StatKind::kCounter, "", "", ""};
+  };
+  auto loss = [](const char* name, uint64_t v, const char* help, const char* cause, LossUnit unit) {
+    return StatSample{
+        "query", name, help, cause, v, StatKind::kCounter, std::string(LossUnitName(unit)), "", ""};
   };
   auto gauge = [](const char* name, uint64_t v, const char* help) {
-    return StatSample{"query", name, help, "", v, StatKind::kGauge};
+    return StatSample{"query", name, help, "", v, StatKind::kGauge, "", "", ""};
   };
   return {
       gauge("clients", clients_.load(), "Query clients connected now."),
@@ -465,19 +469,27 @@ std::vector<StatSample> QueryServer::Impl::OwnStats() const {
               "Clients closed for not sending a request in time."),
       counter("write_timeouts", write_timeouts_.Get(),
               "Clients closed for accepting no output in time."),
-      counter("slow_subscriber_dropped", hub_.slow_subscriber_lost(),
-              "Events or records a subscriber lost by reading too slowly (counted before its "
-              "filter).",
-              "slow_subscriber"),
+      loss("slow_subscriber_dropped", hub_.slow_subscriber_lost(Stream::kEvents),
+           "Events a subscriber lost by reading too slowly (counted before its filter).",
+           "slow_subscriber", LossUnit::kEvents),
+      loss("slow_subscriber_dropped_records", hub_.slow_subscriber_lost(Stream::kRecords),
+           "smtp.log records a subscriber lost by reading too slowly (counted before its "
+           "filter).",
+           "slow_subscriber_records", LossUnit::kRecords),
+      loss("history_oversize_dropped", hub_.oversize_dropped(Stream::kEvents),
+           "Events larger than a quarter of the query history, not kept for queries (outputs "
+           "still have them).",
+           "query_oversize", LossUnit::kEvents),
+      loss("history_oversize_dropped_records", hub_.oversize_dropped(Stream::kRecords),
+           "smtp.log records larger than a quarter of their query history, not kept for "
+           "queries (smtp.log still has them).",
+           "query_oversize_records", LossUnit::kRecords),
       counter("output_budget_disconnects", output_budget_disconnects_.Get(),
               "Clients disconnected for holding the most unread output when all clients' output "
               "exceeded its budget."),
-      counter("output_budget_dropped", output_budget_dropped_.Get(),
-              "Reply lines, events or records those clients never got.", "slow_subscriber"),
-      counter("history_oversize_dropped", hub_.oversize_dropped(),
-              "Events or records larger than a quarter of the query history, not kept for "
-              "queries (outputs still have them).",
-              "query_oversize"),
+      loss("output_budget_dropped", output_budget_dropped_.Get(),
+           "Reply lines, events or records (one JSON line each) those clients never got.",
+           "query_output_budget", LossUnit::kLines),
   };
 }
 

@@ -1,13 +1,19 @@
 #include "query/status.h"
 
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <utility>
 
 #include "common/json_escape.h"
+#include "query/process_stats.h"
 
 namespace mailtap {
 namespace {
@@ -32,10 +38,26 @@ double EpochSeconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-std::map<std::string, uint64_t> LossByCause(const std::vector<StatSample>& samples) {
-  std::map<std::string, uint64_t> loss;
+std::string FormatDouble(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return buf;
+}
+
+struct CauseLoss {
+  std::string unit;
+  uint64_t value = 0;
+};
+
+// Loss counters summed by cause. A cause has one unit (mailtap/stats.h); a sample without one
+// (from a component that predates units) counts "items".
+std::map<std::string, CauseLoss> LossByCause(const std::vector<StatSample>& samples) {
+  std::map<std::string, CauseLoss> loss;
   for (const auto& s : samples) {
-    if (!s.loss_cause.empty()) loss[s.loss_cause] += s.value;
+    if (s.loss_cause.empty()) continue;
+    CauseLoss& l = loss[s.loss_cause];
+    if (l.unit.empty()) l.unit = s.loss_unit.empty() ? "items" : s.loss_unit;
+    l.value += s.value;
   }
   return loss;
 }
@@ -62,58 +84,155 @@ std::string MetricName(const StatSample& s) {
   return name;
 }
 
-// Text format: HELP escapes backslash and newline; label values also escape the double quote.
-std::string Escape(std::string_view s, bool label) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"' && label) {
-      out += "\\\"";
+ordered_json PipelineJson(const Heartbeat& heartbeat) {
+  HeartbeatReading r = heartbeat.Read();
+  ordered_json j;
+  j["last_progress"] = Iso8601(r.last_progress);
+  j["seconds_since_progress"] = std::round(r.seconds_since_progress * 1000) / 1000;
+  j["waiting_for_input"] = r.waiting_for_input;
+  j["stalled"] = r.stalled;
+  return j;
+}
+
+ordered_json CountersJson(const std::vector<StatSample>& samples) {
+  ordered_json counters = ordered_json::object();
+  for (const auto& s : samples) {
+    ordered_json& slot = counters[s.group][s.name];
+    if (s.label.empty()) {
+      slot = s.value;
     } else {
-      out += c;
+      if (!slot.is_object()) slot = ordered_json::object();
+      slot[s.label_value] = s.value;
     }
+  }
+  return counters;
+}
+
+// --- Prometheus families ------------------------------------------------------------------------
+
+namespace prom = prometheus;
+
+// The text format needs HELP on one line; prometheus-cpp writes it as given.
+std::string HelpText(std::string_view help) {
+  std::string out(help);
+  for (char& c : out) {
+    if (c == '\n' || c == '\\') c = ' ';
   }
   return out;
 }
 
-void AppendFamily(std::string* out, const std::string& name, std::string_view help,
-                  std::string_view type) {
-  *out += "# HELP " + name + " " + Escape(help, false) + "\n";
-  *out += "# TYPE " + name + " " + std::string(type) + "\n";
+prom::ClientMetric Sample(prom::MetricType type, double value,
+                          std::vector<prom::ClientMetric::Label> labels = {}) {
+  prom::ClientMetric m;
+  m.label = std::move(labels);
+  if (type == prom::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  return m;
 }
 
-std::string FormatDouble(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  return buf;
+prom::MetricFamily Single(std::string name, std::string_view help, prom::MetricType type,
+                          double value, std::vector<prom::ClientMetric::Label> labels = {}) {
+  prom::MetricFamily f{std::move(name), HelpText(help), type, {}};
+  f.metric.push_back(Sample(type, value, std::move(labels)));
+  return f;
 }
 
-struct Family {
-  std::string help;
-  StatKind kind;
-  uint64_t value;
-};
+void AppendAgentFamilies(std::vector<prom::MetricFamily>* out, const AgentInfo& info,
+                         std::chrono::system_clock::time_point now) {
+  using T = prom::MetricType;
+  out->push_back(Single("mailtap_build_info", "Build of the running agent (value is always 1).",
+                        T::Gauge, 1, {{"version", info.version}}));
+  out->push_back(Single("mailtap_start_time_seconds",
+                        "When the agent started, seconds since the epoch.", T::Gauge,
+                        EpochSeconds(info.started)));
+  out->push_back(Single("mailtap_uptime_seconds", "Seconds since the agent started.", T::Gauge,
+                        SecondsBetween(info.started, now)));
+  if (info.heartbeat == nullptr) return;
+  HeartbeatReading r = info.heartbeat->Read();
+  out->push_back(Single("mailtap_pipeline_last_progress_timestamp_seconds",
+                        "When the pipeline thread last finished a slice of work or started "
+                        "waiting for input, seconds since the epoch.",
+                        T::Gauge, EpochSeconds(r.last_progress)));
+  out->push_back(Single("mailtap_pipeline_waiting_for_input",
+                        "1 while the pipeline waits for the capture source (idle, not stuck).",
+                        T::Gauge, r.waiting_for_input ? 1 : 0));
+  out->push_back(Single("mailtap_pipeline_stalled",
+                        "1 while the pipeline has been working for more than 5 s without "
+                        "finishing a slice of work (its counters are not moving).",
+                        T::Gauge, r.stalled ? 1 : 0));
+}
 
-void AppendComponentFamilies(std::string* out, const std::vector<StatSample>& samples) {
-  static const std::string kReserved[] = {"mailtap_lost_total", "mailtap_build_info",
-                                          "mailtap_uptime_seconds", "mailtap_start_time_seconds"};
+void AppendLossFamilies(std::vector<prom::MetricFamily>* out,
+                        const std::map<std::string, CauseLoss>& loss) {
+  std::map<std::string, prom::MetricFamily> by_unit;
+  for (const auto& [cause, l] : loss) {
+    std::string name = "mailtap_lost_" + Sanitize(l.unit) + "_total";
+    auto [it, inserted] = by_unit.try_emplace(name);
+    if (inserted) {
+      it->second = prom::MetricFamily{
+          name, "Data lost, in " + l.unit + ", by cause.", prom::MetricType::Counter, {}};
+    }
+    it->second.metric.push_back(
+        Sample(prom::MetricType::Counter, static_cast<double>(l.value), {{"cause", cause}}));
+  }
+  for (auto& [name, family] : by_unit) out->push_back(std::move(family));
+}
+
+bool Reserved(const std::vector<prom::MetricFamily>& taken, const std::string& name) {
+  return std::any_of(taken.begin(), taken.end(),
+                     [&name](const prom::MetricFamily& f) { return f.name == name; });
+}
+
+void AppendComponentFamilies(std::vector<prom::MetricFamily>* out,
+                             const std::vector<StatSample>& samples) {
+  const std::vector<prom::MetricFamily> taken = *out;
   std::vector<std::string> order;
-  std::map<std::string, Family> families;
+  std::map<std::string, prom::MetricFamily> families;
+  std::map<std::pair<std::string, std::string>, size_t> series;  // (family, label value) -> index
   for (const auto& s : samples) {
     std::string name = MetricName(s);
-    if (std::find(std::begin(kReserved), std::end(kReserved), name) != std::end(kReserved))
-      continue;
-    auto [it, inserted] = families.try_emplace(name, Family{s.help, s.kind, 0});
+    if (Reserved(taken, name)) continue;
+    prom::MetricType type =
+        s.kind == StatKind::kCounter ? prom::MetricType::Counter : prom::MetricType::Gauge;
+    auto [it, inserted] =
+        families.try_emplace(name, prom::MetricFamily{name, HelpText(s.help), type, {}});
     if (inserted) order.push_back(name);
-    it->second.value += s.value;
+    prom::MetricFamily& f = it->second;
+    auto [at, is_new] = series.try_emplace({name, s.label + '\0' + s.label_value}, f.metric.size());
+    if (is_new) {
+      std::vector<prom::ClientMetric::Label> labels;
+      if (!s.label.empty()) labels.push_back({Sanitize(s.label), s.label_value});
+      f.metric.push_back(Sample(f.type, 0, std::move(labels)));
+    }
+    prom::ClientMetric& m = f.metric[at->second];
+    (f.type == prom::MetricType::Counter ? m.counter.value : m.gauge.value) +=
+        static_cast<double>(s.value);
   }
-  for (const auto& name : order) {
-    const Family& f = families[name];
-    AppendFamily(out, name, f.help, f.kind == StatKind::kCounter ? "counter" : "gauge");
-    *out += name + " " + std::to_string(f.value) + "\n";
+  for (const auto& name : order) out->push_back(std::move(families[name]));
+}
+
+void AppendProcessFamilies(std::vector<prom::MetricFamily>* out) {
+  using T = prom::MetricType;
+  std::optional<ProcessStats> p = ReadProcessStats();
+  if (!p) return;
+  out->push_back(Single("process_cpu_seconds_total",
+                        "Total user and system CPU time spent in seconds.", T::Counter,
+                        p->cpu_seconds));
+  out->push_back(Single("process_resident_memory_bytes", "Resident memory size in bytes.", T::Gauge,
+                        static_cast<double>(p->resident_bytes)));
+  out->push_back(Single("process_virtual_memory_bytes", "Virtual memory size in bytes.", T::Gauge,
+                        static_cast<double>(p->virtual_bytes)));
+  out->push_back(Single("process_start_time_seconds",
+                        "Start time of the process since unix epoch in seconds.", T::Gauge,
+                        p->start_time_seconds));
+  out->push_back(Single("process_max_fds", "Maximum number of open file descriptors.", T::Gauge,
+                        static_cast<double>(p->max_fds)));
+  if (p->open_fds) {
+    out->push_back(Single("process_open_fds", "Number of open file descriptors.", T::Gauge,
+                          static_cast<double>(*p->open_fds)));
   }
 }
 
@@ -131,37 +250,32 @@ std::string FormatStatusJson(const AgentInfo& info, const std::vector<StatSample
   if (!capture_state.empty()) j["capture_state"] = capture_state;
   j["kernel_features"] = info.kernel_features;
   if (!info.redact.empty()) j["redact"] = info.redact;
-  ordered_json counters = ordered_json::object();
-  for (const auto& s : samples) counters[s.group][s.name] = s.value;
-  j["counters"] = counters;
+  if (info.heartbeat != nullptr) j["pipeline"] = PipelineJson(*info.heartbeat);
+  j["counters"] = CountersJson(samples);
   uint64_t total = 0;
   ordered_json loss = ordered_json::object();
-  for (const auto& [cause, value] : LossByCause(samples)) {
-    loss[cause] = value;
-    total += value;
+  ordered_json units = ordered_json::object();
+  ordered_json by_unit = ordered_json::object();
+  for (const auto& [cause, l] : LossByCause(samples)) {
+    loss[cause] = l.value;
+    units[cause] = l.unit;
+    by_unit[l.unit][cause] = l.value;
+    total += l.value;
   }
   j["loss"] = loss;
+  j["loss_units"] = units;
+  j["loss_by_unit"] = by_unit;
   j["lost_total"] = total;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string FormatPrometheus(const AgentInfo& info, const std::vector<StatSample>& samples,
-                             std::chrono::system_clock::time_point now) {
-  std::string out;
-  AppendFamily(&out, "mailtap_build_info", "Build of the running agent (value is always 1).",
-               "gauge");
-  out += "mailtap_build_info{version=\"" + Escape(info.version, true) + "\"} 1\n";
-  AppendFamily(&out, "mailtap_start_time_seconds",
-               "When the agent started, seconds since the epoch.", "gauge");
-  out += "mailtap_start_time_seconds " + FormatDouble(EpochSeconds(info.started)) + "\n";
-  AppendFamily(&out, "mailtap_uptime_seconds", "Seconds since the agent started.", "gauge");
-  out += "mailtap_uptime_seconds " + FormatDouble(SecondsBetween(info.started, now)) + "\n";
-  AppendFamily(&out, "mailtap_lost_total",
-               "Data lost, by cause (the sum of the loss counters of that cause).", "counter");
-  for (const auto& [cause, value] : LossByCause(samples)) {
-    out +=
-        "mailtap_lost_total{cause=\"" + Escape(cause, true) + "\"} " + std::to_string(value) + "\n";
-  }
+std::vector<prometheus::MetricFamily> BuildMetricFamilies(
+    const AgentInfo& info, const std::vector<StatSample>& samples,
+    std::chrono::system_clock::time_point now) {
+  std::vector<prom::MetricFamily> out;
+  AppendAgentFamilies(&out, info, now);
+  AppendLossFamilies(&out, LossByCause(samples));
+  AppendProcessFamilies(&out);
   AppendComponentFamilies(&out, samples);
   return out;
 }
@@ -170,6 +284,13 @@ std::chrono::system_clock::time_point NewestPacketTime(const std::vector<Connect
   int64_t newest = 0;
   for (const ConnectionSummary& c : list) newest = std::max(newest, c.last_seen.usec);
   return std::chrono::system_clock::time_point(std::chrono::microseconds(newest));
+}
+
+std::string FormatPrometheus(const AgentInfo& info, const std::vector<StatSample>& samples,
+                             std::chrono::system_clock::time_point now) {
+  std::ostringstream out;
+  prom::TextSerializer().Serialize(out, BuildMetricFamilies(info, samples, now));
+  return out.str();
 }
 
 std::string FormatConnectionJson(const ConnectionSummary& c,

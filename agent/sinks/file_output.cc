@@ -147,7 +147,8 @@ void FileOutput::VisitStats(StatsVisitor& v, std::string_view group, std::string
   v.Visit(group, "bytes_written", bytes_written(), fmt::format("Bytes written to {}.", what));
   v.Visit(group, "write_errors", write_errors(), fmt::format("Failed writes to {}.", what));
   v.Visit(group, "bytes_dropped", bytes_dropped(),
-          fmt::format("Bytes of {} lost to write errors.", what), StatKind::kCounter, loss_cause);
+          fmt::format("Bytes of {} lost to write errors.", what), StatKind::kCounter,
+          Loss{loss_cause, LossUnit::kBytes});
   v.Visit(group, "reopen_failures", reopen_failures(),
           fmt::format("Failed reopens of {} (SIGHUP).", what));
 }

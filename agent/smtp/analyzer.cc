@@ -40,19 +40,19 @@ void SmtpAnalyzerFactory::VisitMimeStats(StatsVisitor& v) const {
   v.Visit(g, "mime_entities", m.entities.Get(), "MIME entities begun (mime_begin_entity).");
   v.Visit(g, "mime_depth_exceeded", m.depth_exceeded.Get(),
           "Child entities not created at MIME::max_depth (exceeded_mime_max_depth).",
-          StatKind::kCounter, "mime_max_depth");
+          StatKind::kCounter, Loss{"mime_max_depth", LossUnit::kEntities});
   v.Visit(g, "mime_boundaries_too_long", m.boundaries_too_long.Get(),
           "Multipart boundaries longer than 1024 bytes, ignored (the part is opaque).",
-          StatKind::kCounter, "mime_boundary_too_long");
+          StatKind::kCounter, Loss{"mime_boundary_too_long", LossUnit::kEntities});
   v.Visit(g, "mime_kept_headers_dropped", m.kept_headers_dropped.Get(),
           "Headers left out of mime_all_headers beyond 256 KiB per entity.", StatKind::kCounter,
-          "mime_all_headers_cap");
+          Loss{"mime_all_headers_cap", LossUnit::kLines});
   v.Visit(g, "mime_entity_data_truncated", m.entity_data_truncated.Get(),
           "mime_entity_data events whose data was cut at 1 MiB.", StatKind::kCounter,
-          "mime_entity_data_cap");
+          Loss{"mime_entity_data_cap", LossUnit::kEntities});
   v.Visit(g, "mime_all_data_truncated", m.all_data_truncated.Get(),
           "mime_all_data events whose data was cut at 4 MiB.", StatKind::kCounter,
-          "mime_all_data_cap");
+          Loss{"mime_all_data_cap", LossUnit::kEntities});
   v.Visit(g, "mime_base64_problems", m.base64_problems.Get(),
           "Broken base64 bodies reported (base64_illegal_encoding).");
   v.Visit(g, "mime_quoted_printable_problems", m.quoted_printable_problems.Get(),
@@ -88,15 +88,15 @@ void SmtpAnalyzerFactory::VisitStats(StatsVisitor& v) const {
           "Analyzers disabled by the smtp.log logic.");
   v.Visit(g, "lines_truncated", c.lines_truncated.Get(),
           "Lines cut at the maximum line length (contentline_size_exceeded).", StatKind::kCounter,
-          "smtp_line_too_long");
+          Loss{"smtp_line_too_long", LossUnit::kLines});
   v.Visit(g, "header_lines_dropped", shared_->mime.header_lines_dropped.Get(),
           "Folded header lines dropped at MIME::max_header_bytes.", StatKind::kCounter,
-          "mime_header_too_long");
+          Loss{"mime_header_too_long", LossUnit::kLines});
   VisitMimeStats(v);
   v.Visit(g, "lines_cut_by_memory_budget", c.lines_cut_by_budget.Get(),
           "Lines cut early because all sessions' partial lines together reached the line memory "
           "budget.",
-          StatKind::kCounter, "smtp_line_memory_budget");
+          StatKind::kCounter, Loss{"smtp_line_memory_budget", LossUnit::kLines});
   v.Visit(g, "line_buffer_bytes", shared_->line_budget.used(),
           "Bytes held in partial lines by all sessions.", StatKind::kGauge);
   v.Visit(g, "pending_cmd_overflows", c.pending_cmd_overflows.Get(),

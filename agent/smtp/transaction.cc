@@ -506,7 +506,7 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
           StatKind::kGauge);
   v.Visit("smtp_log", "table_full", table_full_.Get(),
           "Connections not logged because the smtp.log connection table was full.",
-          StatKind::kCounter, "smtp_log_table_full");
+          StatKind::kCounter, Loss{"smtp_log_table_full", LossUnit::kConnections});
   v.Visit("smtp_log", "pending_fields_cut", fields_cut_.Get(),
           "Strings and set elements the pending record did not keep beyond what the smtp.log "
           "writer prints (Log::default_max_field_* + 1; not a loss).");
@@ -515,7 +515,7 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
   v.Visit("smtp_log", "memory_budget_cut", budget_cut_.Get(),
           "Strings of pending records cut because all pending records together reached their "
           "share of --memory-limit.",
-          StatKind::kCounter, "smtp_log_memory_budget");
+          StatKind::kCounter, Loss{"smtp_log_memory_budget", LossUnit::kBytes});
   v.Visit("smtp_log", "fuids_capped", fuids_capped_.Get(),
           "File ids not added to a record's fuids beyond 1000 per record.");
 }

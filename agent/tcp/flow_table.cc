@@ -402,7 +402,7 @@ void FlowTable::VisitStats(StatsVisitor& v) const {
           "open connections finished early because the flow table was full");
   v.Visit(kGroup, "established_flows_evicted", established_evicted_.Get(),
           "of these, sessions with payload both ways (weird flow_table_full_eviction)",
-          StatKind::kCounter, "flow_table_full");
+          StatKind::kCounter, Loss{"flow_table_full", LossUnit::kConnections});
   v.Visit(kGroup, "flows_expired_idle", flows_expired_idle_.Get(),
           "connections finished after the inactivity timeout");
   v.Visit(kGroup, "segments", segments_.Get(), "TCP segments processed");
@@ -412,12 +412,21 @@ void FlowTable::VisitStats(StatsVisitor& v) const {
   v.Visit(kGroup, "out_of_order_segments", context_.out_of_order_segments.Get(),
           "segments whose bytes had to wait for earlier ones");
   v.Visit(kGroup, "gap_events", context_.gap_events.Get(), "content gaps reported");
-  v.Visit(kGroup, "gap_bytes", context_.gap_bytes.Get(),
-          "stream bytes that never arrived, reported as content gaps", StatKind::kCounter,
-          "reassembly_gap");
+  // Every stream byte the analyzer never got is a gap byte, counted as lost once: under
+  // reassembly_buffer when it was dropped here, else under reassembly_gap (never captured).
+  const uint64_t gap_bytes = context_.gap_bytes.Get();
+  const uint64_t dropped = context_.gap_bytes_dropped.Get();
+  v.Visit(kGroup, "gap_bytes", gap_bytes,
+          "stream bytes that never reached the analyzer, reported as content gaps");
+  v.Visit(kGroup, "gap_bytes_not_captured", gap_bytes - dropped,
+          "of the gap bytes, those the capture never carried", StatKind::kCounter,
+          Loss{"reassembly_gap", LossUnit::kBytes});
+  v.Visit(kGroup, "gap_bytes_buffer_dropped", dropped,
+          "of the gap bytes, those dropped at a reassembly buffer bound", StatKind::kCounter,
+          Loss{"reassembly_buffer", LossUnit::kBytes});
   v.Visit(kGroup, "reassembly_buffer_overflow_bytes", context_.overflow_bytes.Get(),
-          "out-of-order bytes dropped at a buffer bound (also reported as gaps later)",
-          StatKind::kCounter, "reassembly_buffer");
+          "out-of-order bytes dropped at a buffer bound (lost only if never sent again: then "
+          "they are gap bytes)");
   v.Visit(kGroup, "truncated_payload_bytes", context_.truncated_payload_bytes.Get(),
           "payload bytes cut by the capture (reported as gaps)");
   v.Visit(kGroup, "rexmit_inconsistency", context_.rexmit_inconsistency.Get(),

@@ -199,8 +199,10 @@ void Reassembler::Buffer(int64_t start, std::span<const uint8_t> bytes) {
   size_t cost = bytes.size() + kBlockOverhead;
   if (buffered_cost_ + cost > limits_.max_buffered_bytes_per_direction ||
       !context_.ReserveBuffered(cost)) {
-    // Dropped, not lost yet: the hole is reported when acknowledged or at close.
+    // Dropped, not lost yet: the hole is reported when acknowledged or at close (and may be
+    // filled before by a retransmission).
     context_.overflow_bytes.Add(bytes.size());
+    NoteDropped(start, start + static_cast<int64_t>(bytes.size()));
     return;
   }
   blocks_.emplace(start, std::vector<uint8_t>(bytes.begin(), bytes.end()));
@@ -235,8 +237,27 @@ void Reassembler::AdvanceTo(Timestamp ts, int64_t limit) {
   }
 }
 
+void Reassembler::NoteDropped(int64_t start, int64_t end) {
+  if (dropped_end_ <= dropped_begin_) {
+    dropped_begin_ = start;
+    dropped_end_ = end;
+    return;
+  }
+  dropped_begin_ = std::min(dropped_begin_, start);
+  dropped_end_ = std::max(dropped_end_, end);
+}
+
+// How much of the gap [start, end) was dropped here; forgets the dropped span up to `end`, since
+// bytes before next_rel_ are never reported again.
+uint64_t Reassembler::DroppedWithin(int64_t start, int64_t end) {
+  int64_t overlap = std::min(end, dropped_end_) - std::max(start, dropped_begin_);
+  dropped_begin_ = std::max(dropped_begin_, end);
+  return overlap > 0 ? static_cast<uint64_t>(overlap) : 0;
+}
+
 void Reassembler::ReportGap(Timestamp ts, int64_t len) {
   auto seq = static_cast<uint64_t>(next_rel_);
+  context_.gap_bytes_dropped.Add(DroppedWithin(next_rel_, next_rel_ + len));
   next_rel_ += len;
   gap_bytes_ += static_cast<uint64_t>(len);
   ++gap_events_;

@@ -62,6 +62,7 @@ class ReassemblyContext {
   Counter gap_events;               // Undelivered() calls
   Counter gap_bytes;                // bytes reported as content gaps
   Counter overflow_bytes;           // out-of-order bytes dropped because a buffer bound was hit
+  Counter gap_bytes_dropped;        // of gap_bytes, those dropped at a buffer bound (see below)
   Counter truncated_payload_bytes;  // bytes on the wire the capture did not carry
   Counter rexmit_inconsistency;     // retransmissions overlapping earlier bytes with other bytes
   Counter seq_out_of_window;        // segments absurdly far from the expected sequence, dropped
@@ -169,6 +170,8 @@ class Reassembler {
   void DrainContiguous(Timestamp ts);
   void AdvanceTo(Timestamp ts, int64_t limit);
   void ReportGap(Timestamp ts, int64_t len);
+  void NoteDropped(int64_t start, int64_t end);
+  uint64_t DroppedWithin(int64_t start, int64_t end);
   void EraseBlock(BlockMap::iterator it);
   void CheckEnd(Timestamp ts);
   void EndStream(Timestamp ts);
@@ -194,7 +197,13 @@ class Reassembler {
   uint64_t gap_bytes_ = 0;
   uint64_t gap_events_ = 0;
 
-  BlockMap blocks_;           // out-of-order bytes, all starting after next_rel_
+  BlockMap blocks_;  // out-of-order bytes, all starting after next_rel_
+  // The span from the first to the last byte dropped at a buffer bound and not yet passed: a gap
+  // within it is counted as dropped (gap_bytes_dropped), the rest of a gap as never captured.
+  // One span, not a list, keeps this O(1) in memory; a hole that was never captured but lies
+  // between dropped bytes is counted as dropped. Empty when dropped_end_ <= dropped_begin_.
+  int64_t dropped_begin_ = 0;
+  int64_t dropped_end_ = 0;
   size_t buffered_cost_ = 0;  // what blocks_ holds against the bounds
 
   // Delivered bytes [retained_start_, next_rel_) not yet acknowledged, stored in

@@ -368,27 +368,27 @@ void TlsPlaintextRouter::VisitStats(StatsVisitor& v) const {
           "Plaintext bytes handed to SMTP analyzers.");
   v.Visit(g, "truncated_bytes", truncated_bytes_.Get(),
           "Plaintext bytes cut from records in the kernel (reported as content gaps).",
-          StatKind::kCounter, "tls_truncated");
+          StatKind::kCounter, Loss{"tls_truncated", LossUnit::kBytes});
   v.Visit(g, "not_analysed_records", not_analysed_records_.Get(),
           "Records of connections that are not analysed (not an SMTP port).");
   v.Visit(g, "unmatched_records", unmatched_records_.Get(),
           "Records whose TCP connection never appeared in the flow table (dropped).");
   v.Visit(g, "unmatched_bytes", unmatched_bytes_.Get(), "Bytes of those records.",
-          StatKind::kCounter, "tls_unmatched");
+          StatKind::kCounter, Loss{"tls_unmatched", LossUnit::kBytes});
   v.Visit(g, "pending_full_records", pending_full_records_.Get(),
           "Records dropped because the table of not-yet-seen connections was full.",
-          StatKind::kCounter, "tls_pending_full");
+          StatKind::kCounter, Loss{"tls_pending_full", LossUnit::kRingRecords});
   v.Visit(g, "held_full_bytes", held_full_bytes_.Get(),
           "Plaintext dropped because a connection's (or all) held plaintext hit its bound before "
           "the reply to STARTTLS was seen.",
-          StatKind::kCounter, "tls_held_full");
+          StatKind::kCounter, Loss{"tls_held_full", LossUnit::kBytes});
   v.Visit(g, "held_connection_bound_hits", held_connection_bound_hits_.Get(),
           "Connections whose held plaintext hit the per-connection bound (256 KiB).");
   v.Visit(g, "held_total_bound_hits", held_total_bound_hits_.Get(),
           "Connections whose held plaintext hit the bound of all held plaintext (64 MiB).");
   v.Visit(g, "held_at_close_bytes", held_at_close_bytes_.Get(),
           "Plaintext held for connections that ended without switching to TLS (dropped).",
-          StatKind::kCounter, "tls_held_at_close");
+          StatKind::kCounter, Loss{"tls_held_at_close", LossUnit::kBytes});
   v.Visit(g, "other_end_records", other_end_records_.Get(),
           "Records of the second local end of a connection (both ends local): the same bytes as "
           "the first end's, not used again.");

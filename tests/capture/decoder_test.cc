@@ -513,6 +513,7 @@ TEST(DecoderTest, StatsAreInCaptureGroupAndLossCountersNameACause) {
     return StatSample{};
   };
   EXPECT_EQ(find("ip_fragment").loss_cause, "ip_fragment");
+  EXPECT_EQ(find("ip_fragment").loss_unit, "packets");
   EXPECT_EQ(find("snaplen_truncated_payload").loss_cause, "snaplen_truncated_payload");
   EXPECT_TRUE(find("not_tcp").loss_cause.empty());
   EXPECT_TRUE(find("not_ip").loss_cause.empty());

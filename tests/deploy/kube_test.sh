@@ -76,6 +76,27 @@ out="${SCRATCH}"
 mapfile -t variants < <(render_all "${out}")
 ((${#variants[@]} >= 9)) || fail "expected base, default and 7 combinations, found: ${variants[*]}"
 
+# With components/prometheus, and only with it: the agent listens on its node's IP on the port
+# the PodMonitor scrapes, and the PodMonitor selects the agent's pods (by labels they carry).
+check_prometheus_component() {
+  local v="$1" file="$2" listening monitors
+  listening="$(grep -c -- '- --metrics-address=$(MAILTAP_NODE_IP):9465' "${file}" || true)"
+  monitors="$(grep -c '^kind: PodMonitor$' "${file}" || true)"
+  if [[ "${v}" != *prometheus* ]]; then
+    [[ "${listening}${monitors}" == "00" ]] || fail "${v}: metrics listener without the component"
+    return
+  fi
+  [[ "${listening}" == 1 && "${monitors}" == 1 ]] ||
+    fail "${v}: want one --metrics-address argument and one PodMonitor, got ${listening}, ${monitors}"
+  grep -q 'fieldPath: status.podIP' "${file}" || fail "${v}: MAILTAP_NODE_IP not from status.podIP"
+  grep -A2 -- '- containerPort: 9465' "${file}" | grep -q 'name: metrics' ||
+    fail "${v}: no container port 9465 named metrics"
+  grep -A12 '^kind: PodMonitor$' "${file}" | grep -q 'namespace: mailtap' ||
+    fail "${v}: the PodMonitor is not in the agent's namespace"
+  grep -A30 '^kind: PodMonitor$' "${file}" | grep -q 'app.kubernetes.io/component: agent' ||
+    fail "${v}: the PodMonitor does not select the agent's pods"
+}
+
 case "${mode}" in
   render)
     for v in "${variants[@]}"; do
@@ -85,6 +106,7 @@ case "${mode}" in
                 sort | uniq -c | awk '{print $2 " x" $1}' | paste -sd ' ')"
       [[ "${images}" =~ ^mailtap:${MAILTAP_VERSION}\ x[0-9]+$ ]] ||
         fail "${v}: images are '${images}', want only mailtap:${MAILTAP_VERSION}"
+      check_prometheus_component "${v}" "${out}/${v}.yaml"
       pass "${v}: renders, schema-valid, image ${images}"
     done
     ;;

@@ -211,7 +211,7 @@ TEST_F(FileAnalyzerTest, RedactedFilenamesNeverReachTheRecord) {
 
 struct StatsMap : StatsVisitor {
   void Visit(std::string_view, std::string_view name, uint64_t value, std::string_view, StatKind,
-             std::string_view) override {
+             Loss) override {
     values[std::string(name)] = value;
   }
   std::map<std::string, uint64_t> values;

@@ -43,9 +43,9 @@ struct Sinks : EventSink, FileRecordSink {
 
 struct StatsMap : StatsVisitor {
   void Visit(std::string_view, std::string_view name, uint64_t value, std::string_view, StatKind,
-             std::string_view cause) override {
+             Loss loss) override {
     values[std::string(name)] = value;
-    if (!cause.empty()) causes[std::string(name)] = std::string(cause);
+    if (!loss.cause.empty()) causes[std::string(name)] = std::string(loss.cause);
   }
   std::map<std::string, uint64_t> values;
   std::map<std::string, std::string> causes;

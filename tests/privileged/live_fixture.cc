@@ -222,7 +222,7 @@ class MapVisitor : public StatsVisitor {
  public:
   explicit MapVisitor(std::map<std::string, uint64_t>* out) : out_(out) {}
   void Visit(std::string_view, std::string_view name, uint64_t value, std::string_view, StatKind,
-             std::string_view) override {
+             Loss) override {
     (*out_)[std::string(name)] = value;
   }
 

@@ -40,13 +40,35 @@ class MetricsTest(unittest.TestCase):
                 return s.value
         self.fail(f"no sample {sample_name}{labels} in {family.samples}")
 
-    def test_loss_is_exported_by_cause(self):
-        lost = self.families()["mailtap_lost"]
-        self.assertEqual(lost.type, "counter")
-        self.assertEqual(self.value(lost, "mailtap_lost_total", cause="kernel_ring_buffer"), 5)
-        self.assertEqual(self.value(lost, "mailtap_lost_total", cause="truncation"), 2)
-        self.assertEqual(self.value(lost, "mailtap_lost_total", cause="reassembly_gap"), 7)
-        self.assertEqual(self.value(lost, "mailtap_lost_total", cause="slow_subscriber"), 0)
+    def test_loss_is_exported_by_unit_and_cause(self):
+        fams = self.families()
+        self.assertNotIn("mailtap_lost", fams)  # one family per unit, never a mixed sum
+        packets = fams["mailtap_lost_packets"]
+        self.assertEqual(packets.type, "counter")
+        self.assertEqual(self.value(packets, "mailtap_lost_packets_total",
+                                    cause="kernel_ring_buffer"), 5)
+        self.assertEqual(self.value(packets, "mailtap_lost_packets_total", cause="truncation"), 2)
+        self.assertEqual(len(packets.samples), 2)
+        by = fams["mailtap_lost_bytes"]
+        self.assertEqual(self.value(by, "mailtap_lost_bytes_total", cause="reassembly_gap"), 7)
+        self.assertEqual(self.value(by, "mailtap_lost_bytes_total", cause="reassembly_buffer"), 3)
+        self.assertEqual(len(by.samples), 2)
+        self.assertEqual(self.value(fams["mailtap_lost_lines"], "mailtap_lost_lines_total",
+                                    cause="smtp_line_too_long"), 1)
+        self.assertEqual(self.value(fams["mailtap_lost_events"], "mailtap_lost_events_total",
+                                    cause="slow_subscriber"), 0)
+        self.assertEqual(self.value(fams["mailtap_lost_records"], "mailtap_lost_records_total",
+                                    cause="slow_subscriber_records"), 0)
+
+    def test_labelled_counters_are_one_family_with_a_series_per_value(self):
+        fams = self.families()
+        commands = fams["mailtap_smtp_commands"]
+        self.assertEqual(commands.type, "counter")
+        self.assertEqual(self.value(commands, "mailtap_smtp_commands_total", command="MAIL"), 4)
+        self.assertEqual(self.value(commands, "mailtap_smtp_commands_total", command="RCPT"), 6)
+        self.assertEqual(self.value(fams["mailtap_smtp_replies_by_class"],
+                                    "mailtap_smtp_replies_by_class_total",
+                                    **{"class": "2xx"}), 9)
 
     def test_every_counter_is_prefixed_and_typed(self):
         fams = self.families()
@@ -59,7 +81,9 @@ class MetricsTest(unittest.TestCase):
         self.assertIn("mailtap_smtp_analyzer_lines", fams)
         self.assertIn("mailtap_query_peers_refused", fams)
         for name in fams:
-            self.assertTrue(name.startswith("mailtap_"), name)
+            self.assertTrue(name.startswith(("mailtap_", "process_")), name)
+        self.assertGreater(self.value(fams["process_resident_memory_bytes"],
+                                      "process_resident_memory_bytes"), 0)
 
     def test_build_info_and_uptime(self):
         fams = self.families()

@@ -234,6 +234,25 @@ TEST(CliStatusTest, ManyLossCausesStillFitOneScreen) {
   EXPECT_NE(text.find("more causes: mailtap status -o json"), std::string::npos) << text;
 }
 
+TEST(CliStatusTest, LossesOfOneUnitAreListedTogether) {
+  auto status = nlohmann::ordered_json::parse(R"({"version":"1",
+      "loss":{"a_bytes":5,"b_events":3,"c_bytes":7},
+      "loss_units":{"a_bytes":"bytes","b_events":"events","c_bytes":"bytes"}})");
+  std::string text = FormatStatusSummary(status);
+  size_t a = text.find("a_bytes"), b = text.find("b_events"), c = text.find("c_bytes");
+  ASSERT_NE(b, std::string::npos) << text;
+  EXPECT_LT(a, c) << text;
+  EXPECT_LT(c, b) << text;  // bytes before events, never interleaved
+}
+
+TEST(CliStatusTest, AStalledPipelineIsSaidAndOnlyThen) {
+  auto status = LiveStatus();
+  EXPECT_EQ(FormatStatusSummary(status).find("STALLED"), std::string::npos);
+  status["pipeline"] = {{"stalled", true}, {"seconds_since_progress", 75.0}};
+  std::string text = FormatStatusSummary(status);
+  EXPECT_NE(text.find("pipeline     STALLED: no progress for 1m15s"), std::string::npos) << text;
+}
+
 TEST(CliStatusTest, NothingLostSaysNone) {
   auto status = LiveStatus();
   status["loss"] = {{"reassembly_gap", 0}};

@@ -10,6 +10,7 @@ Usage: e2e_live_test.py MAILTAPD MAILTAP SOURCE_DIR
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -247,10 +248,16 @@ class LiveFollowers(unittest.TestCase):
     def test_metrics_expose_every_loss_cause(self):
         from prometheus_client.parser import text_string_to_metric_families
         self.assertEqual(self.metrics.returncode, 0, self.metrics.stderr)
-        lost = {s.labels["cause"]: s.value
-                for f in text_string_to_metric_families(self.metrics.stdout)
-                if f.name == "mailtap_lost" for s in f.samples}
+        lost, units = {}, {}
+        for f in text_string_to_metric_families(self.metrics.stdout):
+            m = re.fullmatch(r"mailtap_lost_(\w+)", f.name)
+            for s in f.samples if m else []:
+                lost[s.labels["cause"]] = s.value
+                units[s.labels["cause"]] = m.group(1)  # one family per unit
         self.assertEqual(lost, {c: float(v) for c, v in self.status["loss"].items()})
+        self.assertEqual(units, self.status["loss_units"])
+        self.assertEqual(units["kernel_ringbuf_full"], "packets")
+        self.assertEqual(units["slow_subscriber"], "events")
         self.assertEqual(lost["kernel_ringbuf_full"], 0)
         self.assertGreater(lost["slow_subscriber"], 0)
 

@@ -207,25 +207,49 @@ class ZeekTraceOverTheSocket(ReplayFixture):
         status = self.agent.status()
         samples = {}
         for fam in families.values():
-            self.assertTrue(fam.name.startswith("mailtap_"), fam.name)
+            self.assertTrue(fam.name.startswith(("mailtap_", "process_")), fam.name)
             for s in fam.samples:
                 samples[(s.name, tuple(sorted(s.labels.items())))] = (fam.type, s.value)
-        # Every loss cause of status, with its value, as mailtap_lost_total{cause=...}.
-        lost = {dict(k[1])["cause"]: v[1] for k, v in samples.items()
-                if k[0] == "mailtap_lost_total"}
-        self.assertEqual(lost, {c: float(v) for c, v in status["loss"].items()})
-        self.assertEqual(families["mailtap_lost"].type, "counter")
+        # Every loss cause of status, with its value, in the family of its unit:
+        # mailtap_lost_<unit>_total{cause=...}; no family mixes units.
+        lost = {}
+        for (name, labels), (kind, value) in samples.items():
+            m = re.fullmatch(r"mailtap_lost_(\w+)_total", name)
+            if m:
+                self.assertEqual(kind, "counter")
+                lost.setdefault(m.group(1), {})[dict(labels)["cause"]] = value
+        self.assertEqual(lost, {unit: {c: float(v) for c, v in causes.items()}
+                                for unit, causes in status["loss_by_unit"].items()})
+        self.assertNotIn("mailtap_lost", families)
+        self.assertEqual(set(lost["bytes"]) & {"reassembly_gap", "reassembly_buffer"},
+                         {"reassembly_gap", "reassembly_buffer"})
+        self.assertIn("slow_subscriber", lost["events"])
+        self.assertIn("slow_subscriber_records", lost["records"])
         # Every counter and gauge of status is exposed (values of the query group move while
         # we ask, so compare the pipeline's, which are final after the replay).
         for group, names in status["counters"].items():
             for name, value in names.items():
                 base = re.sub(r"[^a-zA-Z0-9_]", "_", f"mailtap_{group}_{name}")
+                if isinstance(value, dict):  # a labelled counter: one series per label value
+                    for label_value, v in value.items():
+                        hits = [s for (n, labels), s in samples.items()
+                                if n in (base, base + "_total") and len(labels) == 1
+                                and labels[0][1] == label_value]
+                        self.assertEqual(len(hits), 1, f"{group}.{name}[{label_value}]")
+                        self.assertEqual(hits[0][1], v, f"{group}.{name}[{label_value}]")
+                    continue
                 hits = [v for (n, labels), v in samples.items()
                         if not labels and n in (base, base + "_total")]
                 self.assertEqual(len(hits), 1, f"{group}.{name} as {base}")
                 if group != "query":
                     self.assertEqual(hits[0][1], value, f"{group}.{name}")
         self.assertEqual(samples[("mailtap_build_info", (("version", status["version"]),))][1], 1)
+        # The agent's own process, named as Prometheus client libraries name it.
+        self.assertGreater(samples[("process_resident_memory_bytes", ())][1], 1 << 20)
+        self.assertGreater(samples[("process_cpu_seconds_total", ())][1], 0)
+        self.assertGreater(samples[("process_open_fds", ())][1], 3)
+        self.assertAlmostEqual(samples[("process_start_time_seconds", ())][1],
+                               samples[("mailtap_start_time_seconds", ())][1], delta=30)
 
     def test_default_redaction_hides_auth_credentials(self):
         everything = self.observe("--last", "1000000")

@@ -14,16 +14,34 @@ int main(int argc, char** argv) {
     return 2;
   }
   StatsSnapshot stats;
+  auto sample = [](const char* group, const char* name, const char* help, uint64_t value,
+                   StatKind kind = StatKind::kCounter) {
+    return StatSample{group, name, help, "", value, kind, "", "", ""};
+  };
+  auto loss = [](const char* group, const char* name, const char* cause, LossUnit unit,
+                 uint64_t value) {
+    return StatSample{
+        group, name, "Lost.", cause, value, StatKind::kCounter, std::string(LossUnitName(unit)),
+        "",    ""};
+  };
+  auto labelled = [](const char* name, const char* label, const char* label_value, uint64_t value) {
+    return StatSample{"smtp", name,  "Per label.", "", value, StatKind::kCounter,
+                      "",     label, label_value};
+  };
   stats.Publish({
-      {"capture", "packets", "Packets seen.", "", 1234, StatKind::kCounter},
-      {"capture", "bytes", "Bytes seen, with a \\ backslash and\na newline in the help.", "", 99999,
-       StatKind::kCounter},
-      {"capture", "ringbuf_lost", "Records the kernel could not queue.", "kernel_ring_buffer", 5,
-       StatKind::kCounter},
-      {"capture", "truncated", "Packets cut short.", "truncation", 2, StatKind::kCounter},
-      {"tcp", "gap_bytes", "Bytes never seen.", "reassembly_gap", 7, StatKind::kCounter},
-      {"tcp", "flows", "Flows tracked now.", "", 3, StatKind::kGauge},
-      {"smtp-analyzer", "lines.total", "Odd characters in the name.", "", 11, StatKind::kCounter},
+      sample("capture", "packets", "Packets seen.", 1234),
+      sample("capture", "bytes", "Bytes seen, with a \\ backslash and\na newline in the help.",
+             99999),
+      loss("capture", "ringbuf_lost", "kernel_ring_buffer", LossUnit::kPackets, 5),
+      loss("capture", "truncated", "truncation", LossUnit::kPackets, 2),
+      loss("tcp", "gap_bytes_not_captured", "reassembly_gap", LossUnit::kBytes, 7),
+      loss("tcp", "gap_bytes_buffer_dropped", "reassembly_buffer", LossUnit::kBytes, 3),
+      loss("smtp", "lines_truncated", "smtp_line_too_long", LossUnit::kLines, 1),
+      sample("tcp", "flows", "Flows tracked now.", 3, StatKind::kGauge),
+      sample("smtp-analyzer", "lines.total", "Odd characters in the name.", 11),
+      labelled("commands", "command", "MAIL", 4),
+      labelled("commands", "command", "RCPT", 6),
+      labelled("replies_by_class", "class", "2xx", 9),
   });
   ConnectionsSnapshot connections;
   QueryServerConfig config;

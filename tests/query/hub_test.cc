@@ -165,11 +165,11 @@ TEST(HubTest, HistoryIsBoundedInEventsAndInBytes) {
   EXPECT_LT(hub.history_size(Stream::kEvents), 7u);
   last = hub.Subscribe(Stream::kEvents, Filter{}, 1, false).backlog;
   EXPECT_EQ(last[0]->Json(), FormatEventJson(Request(&conn, 9, std::string(10240, 'x'))));
-  EXPECT_EQ(hub.oversize_dropped(), 0u);
+  EXPECT_EQ(hub.oversize_dropped(Stream::kEvents), 0u);
 
   // More than a quarter of the ring: not kept, counted.
   hub.PublishEvent(Request(&conn, 10, std::string(20000, 'y')));
-  EXPECT_EQ(hub.oversize_dropped(), 1u);
+  EXPECT_EQ(hub.oversize_dropped(Stream::kEvents), 1u);
   EXPECT_EQ(hub.published(Stream::kEvents), 311u);
 }
 
@@ -206,7 +206,8 @@ TEST(HubTest, AFollowerTooFarBehindLosesTheOldestAndLearnsHowMany) {
   std::vector<std::string> expected;
   for (int i = 12; i < 20; ++i) expected.push_back(FormatEventJson(Request(&conn, i)));
   EXPECT_EQ(Lines(items), expected);
-  EXPECT_EQ(hub.slow_subscriber_lost(), 12u);
+  EXPECT_EQ(hub.slow_subscriber_lost(Stream::kEvents), 12u);
+  EXPECT_EQ(hub.slow_subscriber_lost(Stream::kRecords), 0u);  // another unit, counted apart
 
   items.clear();
   EXPECT_EQ(hub.Take(*sub, 100, &items), 0u);  // caught up

@@ -278,10 +278,13 @@ TEST_F(QueryServerTest, ConnectionsListTheOpenSessions) {
 }
 
 TEST_F(QueryServerTest, StatusReportsEveryCounterAndLossByCause) {
-  stats_.Publish({{"capture", "packets", "Packets seen.", "", 42, StatKind::kCounter},
-                  {"capture", "ringbuf_lost", "Lost in the kernel.", "kernel_ring_buffer", 3,
-                   StatKind::kCounter},
-                  {"tcp", "gap_bytes", "Gap bytes.", "reassembly_gap", 7, StatKind::kCounter}});
+  stats_.Publish(
+      {{"capture", "packets", "Packets seen.", "", 42, StatKind::kCounter, "", "", ""},
+       {"capture", "ringbuf_lost", "Lost in the kernel.", "kernel_ring_buffer", 3,
+        StatKind::kCounter, "packets", "", ""},
+       {"tcp", "gap_bytes", "Gap bytes.", "reassembly_gap", 7, StatKind::kCounter, "bytes", "", ""},
+       {"tcp", "more_gap_bytes", "More.", "reassembly_gap", 2, StatKind::kCounter, "bytes", "", ""},
+       {"smtp", "commands", "Commands.", "", 4, StatKind::kCounter, "", "command", "MAIL"}});
   Start();
   auto data = DataLines(Ask(R"({"verb":"status"})"));
   ASSERT_EQ(data.size(), 1u);
@@ -294,9 +297,16 @@ TEST_F(QueryServerTest, StatusReportsEveryCounterAndLossByCause) {
   EXPECT_EQ(j["counters"]["capture"]["packets"], 42);
   EXPECT_EQ(j["counters"]["query"]["slow_subscriber_dropped"], 0);
   EXPECT_EQ(j["loss"]["kernel_ring_buffer"], 3);
-  EXPECT_EQ(j["loss"]["reassembly_gap"], 7);
+  EXPECT_EQ(j["loss"]["reassembly_gap"], 9);
   EXPECT_EQ(j["loss"]["slow_subscriber"], 0);
-  EXPECT_EQ(j["lost_total"], 10);
+  // Each unit apart: bytes are never added to packets.
+  EXPECT_EQ(j["loss_units"]["reassembly_gap"], "bytes");
+  EXPECT_EQ(j["loss_units"]["slow_subscriber"], "events");
+  EXPECT_EQ(j["loss_units"]["slow_subscriber_records"], "records");
+  EXPECT_EQ(j["loss_by_unit"]["bytes"], Json({{"reassembly_gap", 9}}));
+  EXPECT_EQ(j["loss_by_unit"]["packets"], Json({{"kernel_ring_buffer", 3}}));
+  EXPECT_EQ(j["counters"]["smtp"]["commands"], Json({{"MAIL", 4}}));
+  EXPECT_EQ(j["lost_total"], 12);
 }
 
 TEST_F(QueryServerTest, PeerWithADisallowedUidIsRefusedAndLogged) {
@@ -450,7 +460,7 @@ TEST_F(QueryServerTest, ClientsThatNeverReadAreDroppedLargestFirstPastTheOutputB
   EXPECT_GT(dropped, disconnects * 2000);
   EXPECT_LE(dropped, disconnects * 3003);
   Json status = Parse(DataLines(Ask(R"({"verb":"status"})"))[0]);
-  EXPECT_EQ(status["loss"]["slow_subscriber"], dropped);
+  EXPECT_EQ(status["loss"]["query_output_budget"], dropped);
   bool logged = false;
   for (const auto& line : Log()) logged |= line.find("unread output") != std::string::npos;
   EXPECT_TRUE(logged);

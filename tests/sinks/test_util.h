@@ -52,7 +52,7 @@ inline std::vector<std::string> Split(const std::string& s, char sep) {
 class StatsMap : public StatsVisitor {
  public:
   void Visit(std::string_view, std::string_view name, uint64_t value, std::string_view, StatKind,
-             std::string_view) override {
+             Loss) override {
     values[std::string(name)] = value;
   }
   std::map<std::string, uint64_t> values;

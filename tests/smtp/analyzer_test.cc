@@ -12,7 +12,7 @@ namespace {
 class StatsMap : public StatsVisitor {
  public:
   void Visit(std::string_view group, std::string_view name, uint64_t value, std::string_view,
-             StatKind, std::string_view) override {
+             StatKind, Loss) override {
     EXPECT_EQ(group, "smtp");
     values[std::string(name)] = value;
   }

@@ -101,7 +101,7 @@ TEST(SmtpSessionDpd, ScriptDisableTakesEffectAfterTheCurrentDelivery) {
   struct V : StatsVisitor {
     std::vector<std::string>* out;
     void Visit(std::string_view, std::string_view name, uint64_t value, std::string_view, StatKind,
-               std::string_view) override {
+               Loss) override {
       if (name == "analyzers_disabled_script") out->push_back(std::to_string(value));
     }
   } visitor;

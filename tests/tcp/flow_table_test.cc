@@ -477,6 +477,11 @@ TEST_F(FlowTableTest, OutOfOrderOverflowIsCountedAndReportedAsAGapLater) {
   EXPECT_EQ(Stats()["buffered_bytes"], 0u);
   Send(From::kServer, kAck, kS + 1, kC + 211);
   EXPECT_EQ(LogOf(0), (Log{"Uo:1+210"}));
+  // 210 bytes lost, once: 10 never captured, 200 dropped here.
+  auto stats = Stats();
+  EXPECT_EQ(stats["gap_bytes"], 210u);
+  EXPECT_EQ(stats["gap_bytes_not_captured"], 10u);
+  EXPECT_EQ(stats["gap_bytes_buffer_dropped"], 200u);
 }
 
 TEST_F(FlowTableTest, GlobalBufferBoundIsSharedByConnections) {
@@ -518,6 +523,8 @@ TEST_F(FlowTableTest, StatisticsCarryKindsAndLossCauses) {
                                 "out_of_order_segments",
                                 "gap_events",
                                 "gap_bytes",
+                                "gap_bytes_not_captured",
+                                "gap_bytes_buffer_dropped",
                                 "reassembly_buffer_overflow_bytes",
                                 "truncated_payload_bytes",
                                 "rexmit_inconsistency",
@@ -534,8 +541,9 @@ TEST_F(FlowTableTest, StatisticsCarryKindsAndLossCauses) {
   EXPECT_EQ(reader.kinds["flows_active"], StatKind::kGauge);
   EXPECT_EQ(reader.kinds["buffered_bytes"], StatKind::kGauge);
   EXPECT_EQ(reader.kinds["segments"], StatKind::kCounter);
-  EXPECT_EQ(reader.causes["gap_bytes"], "reassembly_gap");
-  EXPECT_EQ(reader.causes["reassembly_buffer_overflow_bytes"], "reassembly_buffer");
+  // Each lost byte under one cause: the totals and the drop counter carry none.
+  EXPECT_EQ(reader.causes["gap_bytes_not_captured"], "reassembly_gap");
+  EXPECT_EQ(reader.causes["gap_bytes_buffer_dropped"], "reassembly_buffer");
   EXPECT_EQ(reader.causes["established_flows_evicted"], "flow_table_full");
   EXPECT_EQ(reader.causes.size(), 3u);
 }

@@ -280,6 +280,32 @@ TEST_F(ReassemblerTest, PerDirectionBoundDropsNewOutOfOrderBytes) {
   Data(1, std::string(10, 'a'));
   Ack(300);
   EXPECT_EQ(log_, (Log{"Do:aaaaaaaaaa", "Do:" + std::string(100, 'x'), "Uo:111+189"}));
+  // The gap's last 100 bytes were dropped here; its first 89 never arrived.
+  EXPECT_EQ(context_.gap_bytes.Get(), 189u);
+  EXPECT_EQ(context_.gap_bytes_dropped.Get(), 100u);
+}
+
+TEST_F(ReassemblerTest, DroppedBytesSentAgainAreNotLost) {
+  Make(1000, ReassemblyLimits{200, 64 << 10});
+  Data(11, std::string(100, 'x'));
+  Data(200, std::string(100, 'y'));  // dropped at the bound
+  Data(1, std::string(10, 'a'));
+  Data(111, std::string(89, 'z'));
+  Data(200, std::string(100, 'y'));  // the sender's retransmission, now in order
+  Ack(300);
+  EXPECT_EQ(context_.overflow_bytes.Get(), 100u);
+  EXPECT_EQ(context_.gap_bytes.Get(), 0u);
+  EXPECT_EQ(context_.gap_bytes_dropped.Get(), 0u);
+}
+
+TEST_F(ReassemblerTest, AGapBeforeTheDroppedBytesIsNotCountedAsDropped) {
+  Make(1000, ReassemblyLimits{200, 64 << 10});
+  Data(51, std::string(100, 'x'));
+  Data(300, std::string(50, 'y'));  // dropped
+  Ack(151);                         // [1, 51) never arrived
+  Ack(350);                         // [151, 300) never arrived, [300, 350) dropped
+  EXPECT_EQ(context_.gap_bytes.Get(), 50u + 149u + 50u);
+  EXPECT_EQ(context_.gap_bytes_dropped.Get(), 50u);
 }
 
 TEST_F(ReassemblerTest, GlobalBoundIsSharedByAllDirections) {

@@ -106,10 +106,10 @@ class WeirdRecorder : public EventSink {
 class StatsReader : public StatsVisitor {
  public:
   void Visit(std::string_view /*group*/, std::string_view name, uint64_t value,
-             std::string_view /*help*/, StatKind kind, std::string_view loss_cause) override {
+             std::string_view /*help*/, StatKind kind, Loss loss) override {
     values[std::string(name)] = value;
     kinds[std::string(name)] = kind;
-    if (!loss_cause.empty()) causes[std::string(name)] = std::string(loss_cause);
+    if (!loss.cause.empty()) causes[std::string(name)] = std::string(loss.cause);
   }
   std::map<std::string, uint64_t> values;
   std::map<std::string, StatKind> kinds;

@@ -96,9 +96,13 @@ function checkVolumes(pod, container, configMaps) {
   const configMap = configMaps.find((c) => c.metadata.name === configMapName);
   check(configMap !== undefined, "/etc/mailtap must mount a ConfigMap of this kustomization");
   check(configMount?.readOnly === true, "the config mount must be read-only");
-  const args = container.args ?? [];
+  // The configuration is the ConfigMap; the one option allowed beside it is the metrics
+  // listener of components/prometheus, on the node's own IP (never 0.0.0.0: every interface).
+  const args = (container.args ?? []).filter(
+      (a) => a !== "--metrics-address=$(MAILTAP_NODE_IP):9465");
   check(args.join(" ") === "--config /etc/mailtap/mailtapd.conf",
-        "args must be --config /etc/mailtap/mailtapd.conf");
+        "args must be --config /etc/mailtap/mailtapd.conf (and the prometheus component's " +
+        "--metrics-address=$(MAILTAP_NODE_IP):9465)");
   const conf = parseConf(configMap?.data?.["mailtapd.conf"] ?? "");
   check(conf.events === "-", "events must go to stdout (events=-)");
   checkPrivacy(conf);

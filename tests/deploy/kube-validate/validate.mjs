@@ -19,9 +19,13 @@ import * as k8s from "@kubernetes/client-node";
 const require = createRequire(import.meta.url);
 
 // "apps/v1" + "DaemonSet" -> the model's module; the core group ("v1") has no group directory.
+// The Prometheus Operator's kinds (components/prometheus) come from its CRDs' schemas.
+const kCrdPackages = { "monitoring.coreos.com": "@kubernetes-models/prometheus-operator" };
 function modelModule(apiVersion, kind) {
   if (typeof apiVersion !== "string" || typeof kind !== "string") return null;
   if (!/^[A-Za-z0-9.\-/]+$/.test(apiVersion) || !/^[A-Za-z0-9]+$/.test(kind)) return null;
+  const crdPackage = kCrdPackages[apiVersion.split("/")[0]];
+  if (crdPackage) return `${crdPackage}/${apiVersion}/${kind}`;
   return `kubernetes-models/${apiVersion}/${kind}`;
 }
 
@@ -83,6 +87,9 @@ function validateDocument(doc) {
     return [e.message];
   }
   const errors = [];
+  // @kubernetes/client-node has no field lists for custom resources: their schema pass is all
+  // (it checks types, enums and required fields; unknown fields would pass).
+  if (kCrdPackages[doc.apiVersion.split("/")[0]]) return errors;
   const className = modelClassName(doc.apiVersion, doc.kind);
   if (typeof k8s[className]?.getAttributeTypeMap !== "function") {
     return [`no field list for ${className} in @kubernetes/client-node`];
