@@ -10,11 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mailtap;
-  static const bool quiet = [] {
-    SetLogThreshold(Severity::kError);
-    return true;
-  }();
-  (void)quiet;
+  fuzz::QuietLogs();
   const std::string path = (fuzz::ScratchDir().parent_path() /
                             (fuzz::ScratchDir().filename().string() + ".pcap")).string();
   {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "fuzz_support.h"
 #include "mailtap/flow.h"
 #include "mailtap/sink.h"
 #include "sinks/smtp_log_writer.h"
@@ -115,11 +116,7 @@ void Run(uint8_t knobs, std::span<const uint8_t> script) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mailtap;
-  static const bool quiet = [] {
-    SetLogThreshold(Severity::kError);
-    return true;
-  }();
-  (void)quiet;
+  fuzz::QuietLogs();
   if (size < 1) return 0;
   fuzz::Run(data[0], {data + 1, size - 1});
   return 0;

@@ -11,11 +11,22 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/log.h"
 #include "config.h"
 #include "mailtap/capture_source.h"
 #include "pipeline.h"
 
 namespace mailtap::fuzz {
+
+// Only errors on stderr: the agent's warnings about hostile input would drown the fuzzer's output.
+// Call at the top of LLVMFuzzerTestOneInput; it acts once.
+inline void QuietLogs() {
+  static const bool quiet = [] {
+    SetLogThreshold(Severity::kError);
+    return true;
+  }();
+  (void)quiet;
+}
 
 // A directory of this process's own under /dev/shm (or TMPDIR), emptied per input.
 inline const std::filesystem::path& ScratchDir() {

@@ -72,11 +72,7 @@ class ScriptSource : public CaptureSource {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mailtap;
-  static const bool quiet = [] {
-    SetLogThreshold(Severity::kError);
-    return true;
-  }();
-  (void)quiet;
+  fuzz::QuietLogs();
   fuzz::ScriptSource source({data, size});
   fuzz::RunPipeline(source);
   return 0;
