@@ -46,6 +46,14 @@ FIELD_DIVERGENCES = {
     },
 }
 
+# The BDAT tests: each prints the requests (`out`) and cuts its conn.log.
+BDAT_TESTS = [("bdat", "smtp/rfc3030-bdat-example1.pcap"),
+              ("bdat-0-last", "smtp/rfc3030-bdat-0-last.pcap"),
+              ("bdat-multipart", "smtp/rfc3030-bdat-multipart.pcap"),
+              ("bdat-multipart-chunked", "smtp/rfc3030-bdat-multipart-chunked.pcap"),
+              ("bdat-pipeline-8bitmime", "smtp/smtp-bdat-pipeline-8bitmime.pcap"),
+              ("bdat-gap", "smtp/smtp-bdat-gap.pcap")]
+
 # Columns mailtap appends after Zeek's (docs/interface.md); not in Zeek's baselines.
 MAILTAP_COLUMNS = {"community_id"}
 
@@ -506,12 +514,7 @@ def checks():
     b = "scripts.base.protocols.smtp."
     yield ("events smtp.pcap", "smtp.pcap", "events",
            "scripts.policy.misc.dump-events/really-all-events.log", ())
-    for test, trace in [("bdat", "smtp/rfc3030-bdat-example1.pcap"),
-                        ("bdat-0-last", "smtp/rfc3030-bdat-0-last.pcap"),
-                        ("bdat-multipart", "smtp/rfc3030-bdat-multipart.pcap"),
-                        ("bdat-multipart-chunked", "smtp/rfc3030-bdat-multipart-chunked.pcap"),
-                        ("bdat-pipeline-8bitmime", "smtp/smtp-bdat-pipeline-8bitmime.pcap"),
-                        ("bdat-gap", "smtp/smtp-bdat-gap.pcap")]:
+    for test, trace in BDAT_TESTS:
         yield (f"requests {test}", trace, "requests", b + test + "/out", ())
     for test, trace in [("bdat-cmd-invalid", "smtp/smtp-bdat-cmd-invalid.pcapng"),
                         ("bdat-chunk-size-overflow", "smtp/smtp-bdat-cmd-chunk-size-overflow.pcap"),
@@ -563,12 +566,7 @@ def checks():
                         ("mail-transactions-invalid", "smtp-mail-transactions-invalid.pcap")]:
         yield (f"weird.log {test}", trace, "weirds", b + test + "/weird.log", ())
     # conn.log: the cuts of the BDAT tests, the MIME tests' cuts, the tunnel test's whole log.
-    for test, trace in [("bdat", "smtp/rfc3030-bdat-example1.pcap"),
-                        ("bdat-0-last", "smtp/rfc3030-bdat-0-last.pcap"),
-                        ("bdat-multipart", "smtp/rfc3030-bdat-multipart.pcap"),
-                        ("bdat-multipart-chunked", "smtp/rfc3030-bdat-multipart-chunked.pcap"),
-                        ("bdat-pipeline-8bitmime", "smtp/smtp-bdat-pipeline-8bitmime.pcap"),
-                        ("bdat-gap", "smtp/smtp-bdat-gap.pcap")]:
+    for test, trace in BDAT_TESTS:
         yield (f"conn.log {test}", trace, "conn.log", b + test + "/conn.log.cut", ())
     for test in ("mime-content-hash", "mime-content-hash-2", "mime-content-hash-3"):
         yield (f"conn.log {test}", "smtp.pcap", "conn.log",
