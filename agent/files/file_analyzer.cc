@@ -104,9 +104,9 @@ void FileAnalyzer::BeginFile(const FileInfo& info) {
   begun_.Add();
   files_.emplace(info.fuid, std::move(file));
   const std::string& fuid = info.fuid;
-  if (want_new_) Publish(ev::file_new::Make(info.ts, info.conn, {fuid, std::string(kSource)}));
+  if (want_new_) Publish(info, ev::file_new::Make(info.ts, info.conn, {fuid, std::string(kSource)}));
   if (want_over_) {
-    Publish(ev::file_over_new_connection::Make(info.ts, info.conn, {fuid, info.is_orig}));
+    Publish(info, ev::file_over_new_connection::Make(info.ts, info.conn, {fuid, info.is_orig}));
   }
 }
 
@@ -145,7 +145,7 @@ void FileAnalyzer::FileGap(std::string_view fuid, Timestamp ts, uint64_t length)
   file->hasher.reset();
   if (file->extracted) extractor_->Gap(*file->extracted);
   if (want_gap_) {
-    Publish(ev::file_gap::Make(
+    Publish(file->info, ev::file_gap::Make(
         ts, file->info.conn,
         {file->info.fuid, static_cast<int64_t>(offset), static_cast<int64_t>(length)}));
   }
@@ -169,7 +169,7 @@ void FileAnalyzer::Sniff(OpenFile& file) {
   }
   std::string().swap(file.head);
   if (want_sniff_ && file.seen > 0) {
-    Publish(ev::file_sniff::Make(file.last_active, file.info.conn,
+    Publish(file.info, ev::file_sniff::Make(file.last_active, file.info.conn,
                                  {file.info.fuid, file.mime_type.value_or("")}));
   }
 }
@@ -230,7 +230,7 @@ void FileAnalyzer::AddHashes(OpenFile& file, FileRecord& record) {
   for (HashKind kind : kHashKinds) {
     std::string hex = file.hasher->Finish(kind);
     if (want_hash_) {
-      Publish(ev::file_hash::Make(file.last_active, file.info.conn,
+      Publish(file.info, ev::file_hash::Make(file.last_active, file.info.conn,
                                   {file.info.fuid, std::string(HashKindName(kind)), hex}));
     }
     std::optional<std::string>& column = kind == HashKind::kMd5    ? record.md5
@@ -242,7 +242,7 @@ void FileAnalyzer::AddHashes(OpenFile& file, FileRecord& record) {
 
 void FileAnalyzer::RaiseStateRemove(const OpenFile& file, const FileRecord& record) {
   if (!want_remove_) return;
-  Publish(ev::file_state_remove::Make(
+  Publish(file.info, ev::file_state_remove::Make(
       file.last_active, file.info.conn,
       {file.info.fuid, std::string(kSource), record.mime_type.value_or(""),
        static_cast<int64_t>(record.seen_bytes), static_cast<int64_t>(record.missing_bytes)}));
@@ -265,7 +265,11 @@ void FileAnalyzer::OnConnectionRemoved(const Connection& conn, Timestamp ts) {
   if (extractor_ != nullptr) extractor_->ConnectionRemoved(&conn);
 }
 
-void FileAnalyzer::Publish(Event event) { events_.OnEvent(event); }
+// A file's events say, as its message's do, whether its bytes came from inside TLS.
+void FileAnalyzer::Publish(const FileInfo& file, Event event) {
+  event.inside_tls = file.inside_tls;
+  events_.OnEvent(event);
+}
 
 void FileAnalyzer::VisitStats(StatsVisitor& v) const {
   v.Visit("files", "begun", begun_.Get(), "Files (MIME entities, messages) analysed.");

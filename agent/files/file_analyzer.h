@@ -73,7 +73,7 @@ class FileAnalyzer : public FileSink, public EventSink, public StatsSource {
   FileRecord BuildRecord(OpenFile& file);
   void AddHashes(OpenFile& file, FileRecord& record);
   void RaiseStateRemove(const OpenFile& file, const FileRecord& record);
-  void Publish(Event event);
+  void Publish(const FileInfo& file, Event event);
 
   FileAnalysisConfig config_;
   EventSink& events_;

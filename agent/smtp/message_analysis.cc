@@ -88,6 +88,7 @@ std::string MessageAnalysis::BeginFile(std::string declared_type, std::string fi
   info.declared_type = std::move(declared_type);
   info.parent_fuid = is_message ? "" : message_fuid_;
   info.is_message = is_message;
+  info.inside_tls = output_.InsideTls();
   files_.sink->BeginFile(info);
   return info.fuid;
 }

@@ -23,6 +23,8 @@ class MessageOutput {
   virtual ~MessageOutput() = default;
   virtual bool WantsEvent(EventId id) const = 0;
   virtual Timestamp Now() const = 0;
+  // Whether the bytes being analysed came from inside TLS (the TLS library's plaintext).
+  virtual bool InsideTls() const = 0;
   virtual void Announce(EventId id) = 0;
   virtual void Header(std::string_view original_name, std::string_view value) = 0;
   virtual void DispatchEvent(Event&& event) = 0;

@@ -249,6 +249,7 @@ class SmtpSession : public StreamConsumer,
   // The rest of MessageOutput.
   bool WantsEvent(EventId id) const override { return sink_.Wants(id); }
   Timestamp Now() const override { return ts_; }
+  bool InsideTls() const override { return plaintext_; }
   void DispatchEvent(Event&& event) override { Dispatch(event); }
   void RaiseWeird(std::string_view name, std::string_view addl, std::string_view source) override {
     Weird(name, addl, source);

@@ -24,6 +24,7 @@ struct FileInfo {
   std::string declared_type;   // the Content-Type the sender declared ("text/plain"), lower case
   std::string parent_fuid;     // the enclosing message/rfc822 file, empty at top level
   bool is_message = false;     // the whole message (rfc822 file analysis, .eml extraction)
+  bool inside_tls = false;     // the message came from inside TLS (the TLS library's plaintext)
 };
 
 // Receives the files of every connection, on the pipeline thread, in order: BeginFile, then any

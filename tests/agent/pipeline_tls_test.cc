@@ -20,6 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using testing::FakeTlsSource;
 using ::testing::IsEmpty;
+using ::testing::StartsWith;
 
 // One line per event: name, "[tls]" when from inside TLS, "[proc …]" when the owner is known,
 // then the arguments. Rendered as the event arrives (its connection is gone afterwards).
@@ -75,8 +76,12 @@ class EventLines : public EventSink {
  public:
   void OnEvent(const Event& event) override {
     if (!IsMimeContentOrFile(event.id)) lines.push_back(Render(event));
+    if (event.id == EventId::kFileNew || event.id == EventId::kFileStateRemove) {
+      file_lines.push_back(Render(event));
+    }
   }
   std::vector<std::string> lines;
+  std::vector<std::string> file_lines;  // file_new and file_state_remove only
 };
 
 class Records : public RecordSink {
@@ -89,6 +94,7 @@ struct Outcome {
   std::vector<std::string> events;
   std::vector<SmtpRecord> records;
   std::vector<StatSample> stats;
+  std::vector<std::string> file_events;
   uint64_t Stat(std::string_view group, std::string_view name) const {
     for (const StatSample& s : stats) {
       if (s.group == group && s.name == name) return s.value;
@@ -107,7 +113,7 @@ Outcome RunPipeline(FakeTlsSource& source) {
   pipeline.AddEventSink(&events);
   pipeline.AddRecordSink(&records);
   pipeline.Run(source);
-  return {events.lines, records.records, pipeline.stats().Get()};
+  return {events.lines, records.records, pipeline.stats().Get(), events.file_lines};
 }
 
 // The server's lines and the client's commands, one place for the script and the expectations.
@@ -254,6 +260,10 @@ TEST(PipelineTls, PlaintextAfterTheStartTlsReplyGoesStraightThrough) {
   EXPECT_THAT(out.events, ElementsAreArray(Concat(expected, MailEvents())));
   ASSERT_EQ(out.records.size(), 2u);
   ExpectMailRecord(out.records[1]);
+  // The message's file came from inside TLS too, and its events say so.
+  ASSERT_EQ(out.file_events.size(), 2u);
+  EXPECT_THAT(out.file_events[0], StartsWith("file_new [tls] "));
+  EXPECT_THAT(out.file_events[1], StartsWith("file_state_remove [tls] "));
 }
 
 // The local process is the client (an MTA delivering outbound): what it wrote was sent by the
