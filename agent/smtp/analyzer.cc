@@ -45,14 +45,14 @@ void SmtpAnalyzerFactory::VisitMimeStats(StatsVisitor& v) const {
           "Multipart boundaries longer than 1024 bytes, ignored (the part is opaque).",
           StatKind::kCounter, Loss{"mime_boundary_too_long", LossUnit::kEntities});
   v.Visit(g, "mime_kept_headers_dropped", m.kept_headers_dropped.Get(),
-          "Headers left out of mime_all_headers beyond 256 KiB per entity.", StatKind::kCounter,
-          Loss{"mime_all_headers_cap", LossUnit::kLines});
+          "Headers left out of mime_all_headers beyond 256 KiB per entity (not a loss: every "
+          "header was analysed and raised as mime_one_header).");
   v.Visit(g, "mime_entity_data_truncated", m.entity_data_truncated.Get(),
-          "mime_entity_data events whose data was cut at 1 MiB.", StatKind::kCounter,
-          Loss{"mime_entity_data_cap", LossUnit::kEntities});
+          "mime_entity_data events whose data was cut at 1 MiB (not a loss: file analysis and the "
+          "content hashes have every byte).");
   v.Visit(g, "mime_all_data_truncated", m.all_data_truncated.Get(),
-          "mime_all_data events whose data was cut at 4 MiB.", StatKind::kCounter,
-          Loss{"mime_all_data_cap", LossUnit::kEntities});
+          "mime_all_data events whose data was cut at 4 MiB (not a loss: file analysis and the "
+          "content hashes have every byte).");
   v.Visit(g, "mime_base64_problems", m.base64_problems.Get(),
           "Broken base64 bodies reported (base64_illegal_encoding).");
   v.Visit(g, "mime_quoted_printable_problems", m.quoted_printable_problems.Get(),

@@ -134,7 +134,7 @@ def check_session(res, name, chunks, by_uid, records_by_uid):
     res.check(f"{name}: exact smtp_* event sequence ({len(model.events)} events)",
               actual == model.events, livelib.first_difference(actual, model.events))
     others = sorted({e["event"] for e in evs if e["event"] not in livelib.SMTP_EVENTS
-                     and not e["event"].startswith("mime_")})
+                     and not e["event"].startswith(("mime_", "file_"))})
     res.equal(f"{name}: no other events (weird, loss)", others, [])
     got = [record_view(r) for r in records_by_uid.get(uid, [])]
     want = [record_view(r) for r in model.records]

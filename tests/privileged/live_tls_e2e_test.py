@@ -162,7 +162,7 @@ def check_session(res, name, server, chunks, by_uid, records_by_uid):
     res.check(f"{name}: exact smtp_* events, {inside} of {len(expected)} inside TLS",
               actual == expected, livelib.first_difference(actual, expected))
     others = sorted({e["event"] for e in evs if e["event"] not in livelib.SMTP_EVENTS
-                     and not e["event"].startswith("mime_")})
+                     and not e["event"].startswith(("mime_", "file_"))})
     res.equal(f"{name}: no other events (weird, loss)", others, [])
     names = {e.get("proc.name") for e in evs if e.get("inside_tls")}
     res.equal(f"{name}: every event inside TLS names the server process", names, {server})

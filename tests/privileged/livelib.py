@@ -219,6 +219,8 @@ def loss_summary(status):
                                              "reassembly_buffer_overflow_bytes",
                                              "truncated_payload_bytes", "flows_evicted")})
     out["smtp.content_gaps"] = smtp["content_gaps"]
+    # Every cause that lost something, so that a failure names it.
+    out.update({f"loss.{cause}": n for cause, n in status["loss"].items() if n})
     out["lost_total"] = status["lost_total"]
     return out
 
