@@ -30,7 +30,7 @@ _mailtapd() {
   COMPREPLY=()
   case "${prev}" in
     -r | --read | --config | --events | --socket) _mailtap_files "${cur}" -f; return ;;
-    --log-dir) _mailtap_files "${cur}" -d; return ;;
+    --log-dir | --extract-dir) _mailtap_files "${cur}" -d; return ;;
     -i | --interface)
       mapfile -t COMPREPLY < <(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "${cur}")
       return ;;
