@@ -190,9 +190,10 @@ bool ParseMemoryLimit(const po::variables_map& vm, uint64_t* out, std::string* e
   constexpr uint64_t kMax = uint64_t{1} << 46;  // 64 TiB
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
       value > (kMax >> shift)) {
-    *error = fmt::format("--memory-limit: '{}' is not a byte count (a whole number, optionally "
-                         "followed by K, M or G, at most 64 TiB)",
-                         text);
+    *error = fmt::format(
+        "--memory-limit: '{}' is not a byte count (a whole number, optionally "
+        "followed by K, M or G, at most 64 TiB)",
+        text);
     return false;
   }
   *out = value << shift;

@@ -8,8 +8,8 @@
 
 #include "capture/ringbuf_source.h"  // kDefaultRingSize
 #include "common/event_selection.h"
-#include "common/log.h"              // Severity
-#include "files/file_extractor.h"    // ExtractConfig
+#include "common/log.h"            // Severity
+#include "files/file_extractor.h"  // ExtractConfig
 #include "mailtap/port_set.h"
 #include "memory_budget.h"
 #include "query/hub.h"       // kDefaultEventHistory
@@ -27,8 +27,8 @@ struct Config {
   std::optional<std::string> events_path;     // --events ("-" = stdout)
   // --events-include: what --events carries; message content only when asked for.
   EventSelection events_include = EventSelection::Protocol();
-  std::optional<std::string> log_dir;         // --log-dir; "." for -r without any output option
-  bool log_dir_defaulted = false;             // log_dir is "." because no output was named
+  std::optional<std::string> log_dir;  // --log-dir; "." for -r without any output option
+  bool log_dir_defaulted = false;      // log_dir is "." because no output was named
   LogFormat log_format = LogFormat::kJson;
   uint16_t community_id_seed = 0;  // --community-id-seed (the Community ID's seed)
   // The query socket. Unset means the default path when capturing live and no socket at all
@@ -53,7 +53,7 @@ struct Config {
   ExtractConfig extract;    // --extract*: off unless an operator enables it
   Severity log_level = Severity::kInfo;
   std::optional<uint64_t> uid_seed;  // --uid-seed: reproducible uids; unset = random per run
-  Tunables tunables;  // --set NAME=VALUE (Zeek's redef-able constants)
+  Tunables tunables;                 // --set NAME=VALUE (Zeek's redef-able constants)
 };
 
 inline constexpr char kDefaultSocketPath[] = "/run/mailtap/mailtap.sock";

@@ -5,8 +5,8 @@
 
 #include "common/event_selection.h"
 #include "common/log.h"
-#include "sinks/conn_log_writer.h"
 #include "files/file_analyzer.h"
+#include "sinks/conn_log_writer.h"
 #include "sinks/files_log_writer.h"
 #include "sinks/jsonl_event_writer.h"
 #include "sinks/redactor.h"

@@ -110,7 +110,7 @@ class Pipeline {
   std::unique_ptr<SelectedEvents> selected_events_;  // --events-include, in front of --events
   std::unique_ptr<SmtpTransactionLog> transaction_log_;
   std::unique_ptr<ConnAnalysisObserver> conn_analysis_;  // conn.log's service and 'X' marks
-  std::unique_ptr<FuidRecorder> fuid_recorder_;  // in front of SetFileSink's sink
+  std::unique_ptr<FuidRecorder> fuid_recorder_;          // in front of SetFileSink's sink
   // Declared before the analyzers that feed it, so that it outlives them.
   std::unique_ptr<FileExtractor> extractor_;  // null unless --extract
   std::unique_ptr<FileAnalyzer> file_analyzer_;

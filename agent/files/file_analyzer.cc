@@ -104,7 +104,8 @@ void FileAnalyzer::BeginFile(const FileInfo& info) {
   begun_.Add();
   files_.emplace(info.fuid, std::move(file));
   const std::string& fuid = info.fuid;
-  if (want_new_) Publish(info, ev::file_new::Make(info.ts, info.conn, {fuid, std::string(kSource)}));
+  if (want_new_)
+    Publish(info, ev::file_new::Make(info.ts, info.conn, {fuid, std::string(kSource)}));
   if (want_over_) {
     Publish(info, ev::file_over_new_connection::Make(info.ts, info.conn, {fuid, info.is_orig}));
   }
@@ -145,9 +146,9 @@ void FileAnalyzer::FileGap(std::string_view fuid, Timestamp ts, uint64_t length)
   file->hasher.reset();
   if (file->extracted) extractor_->Gap(*file->extracted);
   if (want_gap_) {
-    Publish(file->info, ev::file_gap::Make(
-        ts, file->info.conn,
-        {file->info.fuid, static_cast<int64_t>(offset), static_cast<int64_t>(length)}));
+    Publish(file->info, ev::file_gap::Make(ts, file->info.conn,
+                                           {file->info.fuid, static_cast<int64_t>(offset),
+                                            static_cast<int64_t>(length)}));
   }
 }
 
@@ -170,7 +171,7 @@ void FileAnalyzer::Sniff(OpenFile& file) {
   std::string().swap(file.head);
   if (want_sniff_ && file.seen > 0) {
     Publish(file.info, ev::file_sniff::Make(file.last_active, file.info.conn,
-                                 {file.info.fuid, file.mime_type.value_or("")}));
+                                            {file.info.fuid, file.mime_type.value_or("")}));
   }
 }
 
@@ -230,7 +231,8 @@ void FileAnalyzer::AddHashes(OpenFile& file, FileRecord& record) {
   for (HashKind kind : kHashKinds) {
     std::string hex = file.hasher->Finish(kind);
     if (want_hash_) {
-      Publish(file.info, ev::file_hash::Make(file.last_active, file.info.conn,
+      Publish(file.info,
+              ev::file_hash::Make(file.last_active, file.info.conn,
                                   {file.info.fuid, std::string(HashKindName(kind)), hex}));
     }
     std::optional<std::string>& column = kind == HashKind::kMd5    ? record.md5
@@ -243,9 +245,10 @@ void FileAnalyzer::AddHashes(OpenFile& file, FileRecord& record) {
 void FileAnalyzer::RaiseStateRemove(const OpenFile& file, const FileRecord& record) {
   if (!want_remove_) return;
   Publish(file.info, ev::file_state_remove::Make(
-      file.last_active, file.info.conn,
-      {file.info.fuid, std::string(kSource), record.mime_type.value_or(""),
-       static_cast<int64_t>(record.seen_bytes), static_cast<int64_t>(record.missing_bytes)}));
+                         file.last_active, file.info.conn,
+                         {file.info.fuid, std::string(kSource), record.mime_type.value_or(""),
+                          static_cast<int64_t>(record.seen_bytes),
+                          static_cast<int64_t>(record.missing_bytes)}));
 }
 
 // The MIME analyzer ends every file before its connection goes; what is left open here (a

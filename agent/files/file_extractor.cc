@@ -185,14 +185,17 @@ void FileExtractor::VisitStats(StatsVisitor& v) const {
   v.Visit("extract", "write_errors", write_errors_.Get(),
           "Extracted files cut off by a failed write (disk full, I/O error).");
   v.Visit("extract", "file_cap_bytes", file_cap_bytes_.Get(),
-          "Bytes not extracted: beyond the per-file cap.", StatKind::kCounter, Loss{"extract_file_cap", LossUnit::kBytes});
+          "Bytes not extracted: beyond the per-file cap.", StatKind::kCounter,
+          Loss{"extract_file_cap", LossUnit::kBytes});
   v.Visit("extract", "connection_cap_bytes", connection_cap_bytes_.Get(),
           "Bytes not extracted: beyond the per-connection cap.", StatKind::kCounter,
           Loss{"extract_connection_cap", LossUnit::kBytes});
   v.Visit("extract", "total_cap_bytes", total_cap_bytes_.Get(),
-          "Bytes not extracted: beyond the total cap.", StatKind::kCounter, Loss{"extract_total_cap", LossUnit::kBytes});
+          "Bytes not extracted: beyond the total cap.", StatKind::kCounter,
+          Loss{"extract_total_cap", LossUnit::kBytes});
   v.Visit("extract", "write_error_bytes", write_error_bytes_.Get(),
-          "Bytes not extracted: a write failed.", StatKind::kCounter, Loss{"extract_write_error", LossUnit::kBytes});
+          "Bytes not extracted: a write failed.", StatKind::kCounter,
+          Loss{"extract_write_error", LossUnit::kBytes});
   v.Visit("extract", "after_gap_bytes", gap_bytes_.Get(),
           "Bytes not extracted: they followed a gap in the file.", StatKind::kCounter,
           Loss{"extract_after_gap", LossUnit::kBytes});

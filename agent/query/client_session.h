@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "query/hub.h"
 #include "query/protocol.h"
-#include "common/unique_fd.h"
 
 namespace mailtap {
 

@@ -143,9 +143,9 @@ bool ParseFilterMember(const std::string& key, const Json& v, Verb verb, Filter*
     f->match = v.get<std::string>();
     return true;
   }
-  static constexpr std::string_view kKnown[] = {
-      "uid",       "community_id", "address", "port",  "event",    "command",
-      "direction", "since",        "until",   "match", "fuid",     "mime_type"};
+  static constexpr std::string_view kKnown[] = {"uid",   "community_id", "address",   "port",
+                                                "event", "command",      "direction", "since",
+                                                "until", "match",        "fuid",      "mime_type"};
   for (auto k : kKnown) {
     if (k == key) return NotApplicable(key, verb, error);
   }

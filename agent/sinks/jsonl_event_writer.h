@@ -13,9 +13,9 @@ namespace mailtap {
 // Not thread-safe: the pipeline thread only.
 class JsonlEventWriter : public EventSink, public StatsSource {
  public:
-  // Opens `path` for appending, or with kTruncate emptied first ("-" = standard output). Throws std::runtime_error naming the path
-  // and the errno text if it cannot be opened (start-up only). Lines are written when
-  // `buffer_bytes` are buffered, on Flush() and on destruction.
+  // Opens `path` for appending, or with kTruncate emptied first ("-" = standard output). Throws
+  // std::runtime_error naming the path and the errno text if it cannot be opened (start-up only).
+  // Lines are written when `buffer_bytes` are buffered, on Flush() and on destruction.
   explicit JsonlEventWriter(std::string path, size_t buffer_bytes = 64 * 1024,
                             OpenMode mode = OpenMode::kAppend);
 

@@ -24,7 +24,7 @@ std::string FormatRecordZeek(const SmtpRecord& record, const LogLimits& limits =
 struct SmtpLogWriterOptions {
   LogFormat format = LogFormat::kJson;
   LogLimits limits;
-  WallClock clock;  // for #open/#close; empty = the system clock
+  WallClock clock;                       // for #open/#close; empty = the system clock
   LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
   size_t buffer_bytes = 64 * 1024;
   // Receives Zeek's log_string_field_truncated / log_container_field_truncated weirds (addl

@@ -19,7 +19,7 @@ std::string FormatSslRecord(const SslRecord& record, LogFormat format,
 struct SslLogWriterOptions {
   LogFormat format = LogFormat::kJson;
   LogLimits limits;
-  WallClock clock;  // for #open/#close; empty = the system clock
+  WallClock clock;                       // for #open/#close; empty = the system clock
   LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
   size_t buffer_bytes = 64 * 1024;
 };

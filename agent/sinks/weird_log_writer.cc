@@ -37,8 +37,7 @@ const LogSchema& WeirdLogSchema() {
 WeirdLogWriter::WeirdLogWriter(const std::string& dir, WeirdLogWriterOptions options)
     : max_dedup_entries_(options.max_dedup_entries),
       file_(dir, WeirdLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
-            options.start) {
-}
+            options.start) {}
 
 void WeirdLogWriter::OnEvent(const Event& event) {
   if (event.id != EventId::kWeird) return;

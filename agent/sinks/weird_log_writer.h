@@ -15,7 +15,7 @@ const LogSchema& WeirdLogSchema();
 
 struct WeirdLogWriterOptions {
   LogFormat format = LogFormat::kJson;
-  WallClock clock;  // for #open/#close; empty = the system clock
+  WallClock clock;                       // for #open/#close; empty = the system clock
   LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
   size_t buffer_bytes = 64 * 1024;
   // Bound of the de-duplication table. When it is full and nothing has expired, weirds are

@@ -42,8 +42,7 @@ void LineSplitter::Restart() {
 size_t LineSplitter::CurrentCap() const {
   if (budget_ == nullptr) return max_line_length_;
   // At least 2 so that a starved splitter still makes progress (one byte per line).
-  return std::clamp<size_t>(buf_.size() + budget_->AvailableFor(buf_.size()), 2,
-                            max_line_length_);
+  return std::clamp<size_t>(buf_.size() + budget_->AvailableFor(buf_.size()), 2, max_line_length_);
 }
 
 void LineSplitter::Append(const uint8_t* bytes, size_t n) {

@@ -15,16 +15,16 @@ namespace mailtap {
 // What the MIME analyzer knows about a file when it begins. Everything here except `fuid`,
 // `conn`, `depth` and `is_message` comes from the sender and is display-only: never a path.
 struct FileInfo {
-  std::string fuid;            // "F" + base62, chosen by the MIME analyzer (Zeek's fuid)
+  std::string fuid;                  // "F" + base62, chosen by the MIME analyzer (Zeek's fuid)
   const Connection* conn = nullptr;  // valid until the connection's removal notice
-  Timestamp ts;                // time of the first byte of the entity
-  bool is_orig = true;         // which side sent it (the client, for SMTP)
-  uint64_t depth = 0;          // Zeek's files.log depth: the entity's number within the connection
-  std::string filename;        // Content-Disposition filename / Content-Type name, may be empty
-  std::string declared_type;   // the Content-Type the sender declared ("text/plain"), lower case
-  std::string parent_fuid;     // the enclosing message/rfc822 file, empty at top level
-  bool is_message = false;     // the whole message (rfc822 file analysis, .eml extraction)
-  bool inside_tls = false;     // the message came from inside TLS (the TLS library's plaintext)
+  Timestamp ts;                      // time of the first byte of the entity
+  bool is_orig = true;               // which side sent it (the client, for SMTP)
+  uint64_t depth = 0;         // Zeek's files.log depth: the entity's number within the connection
+  std::string filename;       // Content-Disposition filename / Content-Type name, may be empty
+  std::string declared_type;  // the Content-Type the sender declared ("text/plain"), lower case
+  std::string parent_fuid;    // the enclosing message/rfc822 file, empty at top level
+  bool is_message = false;    // the whole message (rfc822 file analysis, .eml extraction)
+  bool inside_tls = false;    // the message came from inside TLS (the TLS library's plaintext)
 };
 
 // Receives the files of every connection, on the pipeline thread, in order: BeginFile, then any

@@ -59,27 +59,24 @@ TEST(ParseCommandLine, BadUsageExitsTwoNamingTheOption) {
     std::vector<const char*> args;
     const char* must_mention;
   };
-  for (const Case& c : {Case{{"--log-format", "xml"}, "--log-format"},
-                        Case{{"--ports", "25,smtp"}, "--ports"},
-                        Case{{"--tls-ports", "465,smtps"}, "--tls-ports"},
-                        Case{{"--redact", "all"}, "--redact"},
-                        Case{{"--no-such-option"}, "no-such-option"},
-                        Case{{"-r"}, "read"},
-                        Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
-                        Case{{"--keep-serving"}, "--keep-serving"},
-                        // Boost alone takes -1 for the largest size_t (issue 17).
-                        Case{{"--history", "-1"}, "--history: '-1' is not a whole number from 0"},
-                        Case{{"--history", "100000000"}, "from 0 to 1000000"},
-                        Case{{"--history", "1e3"}, "--history"},
-                        Case{{"--ring-size", "-4096"}, "--ring-size"},
-                        Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
-                        Case{{"--ring-size", "2147483648"}, "--ring-size"},
-                        Case{{"--community-id-seed", "65536"}, "--community-id-seed"},
-                        Case{{"--community-id-seed", "-1"}, "--community-id-seed"},
-                        // A stray word used to start a live capture on every interface (issue 16).
-                        Case{{"extra-arg"}, "did you mean -r extra-arg?"},
-                        Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"},
-                        Case{{"-r", "a.pcap", "b.pcap"}, "unexpected argument 'b.pcap'"}}) {
+  for (const Case& c :
+       {Case{{"--log-format", "xml"}, "--log-format"}, Case{{"--ports", "25,smtp"}, "--ports"},
+        Case{{"--tls-ports", "465,smtps"}, "--tls-ports"}, Case{{"--redact", "all"}, "--redact"},
+        Case{{"--no-such-option"}, "no-such-option"}, Case{{"-r"}, "read"},
+        Case{{"-r", "a.pcap", "-i", "lo"}, "--interface"},
+        Case{{"--keep-serving"}, "--keep-serving"},
+        // Boost alone takes -1 for the largest size_t (issue 17).
+        Case{{"--history", "-1"}, "--history: '-1' is not a whole number from 0"},
+        Case{{"--history", "100000000"}, "from 0 to 1000000"},
+        Case{{"--history", "1e3"}, "--history"}, Case{{"--ring-size", "-4096"}, "--ring-size"},
+        Case{{"--ring-size", "12288"}, "--ring-size: 12288 is not a power of two"},
+        Case{{"--ring-size", "2147483648"}, "--ring-size"},
+        Case{{"--community-id-seed", "65536"}, "--community-id-seed"},
+        Case{{"--community-id-seed", "-1"}, "--community-id-seed"},
+        // A stray word used to start a live capture on every interface (issue 16).
+        Case{{"extra-arg"}, "did you mean -r extra-arg?"},
+        Case{{"-i", "lo", "extra-arg"}, "'extra-arg'"},
+        Case{{"-r", "a.pcap", "b.pcap"}, "unexpected argument 'b.pcap'"}}) {
     ParseOutcome out = Parse(c.args);
     EXPECT_FALSE(out.config);
     EXPECT_EQ(out.exit_status, 2);

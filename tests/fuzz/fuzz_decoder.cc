@@ -10,7 +10,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mailtap;
   if (size < 3) return 0;
-  // DLT_NULL, DLT_EN10MB, DLT_RAW (two numbers), DLT_LOOP, DLT_LINUX_SLL, DLT_LINUX_SLL2, IPv4, IPv6.
+  // DLT_NULL, DLT_EN10MB, DLT_RAW (two numbers), DLT_LOOP, DLT_LINUX_SLL, DLT_LINUX_SLL2, IPv4,
+  // IPv6.
   static constexpr int kLinkTypes[] = {0, 1, 12, 14, 101, 108, 113, 276, 228, 229};
   const int dlt = kLinkTypes[data[0] % std::size(kLinkTypes)];
   // Bytes 1-2: how many bytes of the frame the snaplen cut off.

@@ -11,8 +11,9 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mailtap;
   fuzz::QuietLogs();
-  const std::string path = (fuzz::ScratchDir().parent_path() /
-                            (fuzz::ScratchDir().filename().string() + ".pcap")).string();
+  const std::string path =
+      (fuzz::ScratchDir().parent_path() / (fuzz::ScratchDir().filename().string() + ".pcap"))
+          .string();
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string again = FormatQueryRequest(request);
   QueryRequest reparsed;
   if (!ParseQueryRequest(again, &reparsed, &error)) {
-    std::fprintf(stderr, "formatted request refused: %s (%s)\n", again.c_str(), error.message.c_str());
+    std::fprintf(stderr, "formatted request refused: %s (%s)\n", again.c_str(),
+                 error.message.c_str());
     std::abort();
   }
   if (FormatQueryRequest(reparsed) != again) std::abort();

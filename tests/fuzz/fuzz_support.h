@@ -32,7 +32,8 @@ inline void QuietLogs() {
 inline const std::filesystem::path& ScratchDir() {
   static const std::filesystem::path dir = [] {
     const char* base = std::getenv("TMPDIR");
-    std::filesystem::path p = std::filesystem::exists("/dev/shm") ? "/dev/shm" : (base ? base : "/tmp");
+    std::filesystem::path p =
+        std::filesystem::exists("/dev/shm") ? "/dev/shm" : (base ? base : "/tmp");
     p /= "mailtap-fuzz-" + std::to_string(::getpid());
     std::filesystem::create_directories(p);
     std::atexit([] {

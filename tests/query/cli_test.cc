@@ -261,8 +261,8 @@ TEST_F(CliTest, FiltersReachTheAgent) {
 
 TEST_F(CliTest, CommunityIdFilterReachesTheAgent) {
   StartWithEvents(6);
-  ClientProcess p({"--socket", socket(), "observe", "--last", "10", "--community-id", "1:cid1=",
-                   "-o", "json"});
+  ClientProcess p(
+      {"--socket", socket(), "observe", "--last", "10", "--community-id", "1:cid1=", "-o", "json"});
   ASSERT_EQ(p.Wait(), 0) << p.err();
   std::string expected;
   for (int i : {1, 3, 5}) expected += FormatEventJson(Request(i, 1)) + "\n";

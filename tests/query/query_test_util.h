@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "mailtap/events.h"
 #include "mailtap/flow.h"
-#include "common/unique_fd.h"
 
 namespace mailtap::testing {
 

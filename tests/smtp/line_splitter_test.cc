@@ -136,8 +136,8 @@ TEST(LineSplitter, HugePartialLinesCannotStarveOtherSessionsOrdinaryLines) {
   LineMemoryBudget budget(1'048'576);
   Recorder attacker_out, victim_out;
   LineSplitter a(attacker_out, 16 << 20, &budget), b(attacker_out, 16 << 20, &budget);
-  Feed(a, std::string(900'000, 'x'));  // parked: no end of line
-  Feed(b, std::string(148'000, 'y'));  // would leave 576 bytes for everyone else
+  Feed(a, std::string(900'000, 'x'));               // parked: no end of line
+  Feed(b, std::string(148'000, 'y'));               // would leave 576 bytes for everyone else
   EXPECT_EQ(attacker_out.out.front(), "W:budget");  // b was cut instead
   LineSplitter victim(victim_out, 16 << 20, &budget);
   Feed(victim, "220 mx.example.org ESMTP\r\n" + std::string(998, 'h') + "\r\n");

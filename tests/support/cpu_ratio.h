@@ -45,9 +45,9 @@ struct RatioOutcome {
   double ratio = 0;       // CPU time of the work / CPU time of the plain pass
   double limit_seconds = 0;
   std::string Describe() const {
-    return finished ? "took " + std::to_string(ratio) + "x a plain pass"
-                    : "still running after " + std::to_string(limit_seconds) +
-                          " CPU seconds (the cap)";
+    return finished
+               ? "took " + std::to_string(ratio) + "x a plain pass"
+               : "still running after " + std::to_string(limit_seconds) + " CPU seconds (the cap)";
   }
 };
 
