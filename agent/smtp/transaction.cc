@@ -45,6 +45,56 @@ std::string RemoveOrcptPrefix(std::string_view addr) {
   return out;
 }
 
+// A record that must give up bytes gives at least this many, or 1/64 of the budget if less
+// (unless it would then hold less than the record that needs them): a budget that stays
+// exhausted then costs one cut per 16 KiB that arrives, not one per string.
+constexpr size_t kMinCutBytes = 16 << 10;
+// Records cut to make room for one arriving value, at most.
+constexpr int kMaxRecordsCutPerCharge = 8;
+
+// Cuts the longest of `strings` down to one common length, just far enough to free `bytes` (or
+// all of them to nothing when they hold less); returns the bytes freed.
+size_t CutLongestFirst(std::vector<std::string*>& strings, size_t bytes) {
+  std::sort(strings.begin(), strings.end(),
+            [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
+  size_t level = 0;  // the common length
+  size_t count = strings.size();
+  size_t total = 0;  // bytes of the `n + 1` longest
+  for (size_t n = 0; n < strings.size(); ++n) {
+    total += strings[n]->size();
+    const size_t next = n + 1 < strings.size() ? strings[n + 1]->size() : 0;
+    // Cutting the n + 1 longest down to the length of the next frees this much.
+    if (total - (n + 1) * next >= bytes) {
+      count = n + 1;
+      level = (total - bytes) / count;
+      break;
+    }
+  }
+  size_t freed = 0;
+  for (size_t i = 0; i < count; ++i) {
+    freed += strings[i]->size() - std::min(level, strings[i]->size());
+    if (strings[i]->size() > level) strings[i]->resize(level);
+  }
+  return freed;
+}
+
+// Every string of `r` the pending-records budget pays for.
+std::vector<std::string*> ChargedStrings(SmtpRecord& r) {
+  std::vector<std::string*> out;
+  for (std::optional<std::string>* s :
+       {&r.helo, &r.mailfrom, &r.date, &r.from, &r.reply_to, &r.msg_id, &r.in_reply_to, &r.subject,
+        &r.first_received, &r.second_received, &r.last_reply, &r.user_agent}) {
+    if (*s && !(*s)->empty()) out.push_back(&**s);
+  }
+  for (std::optional<std::vector<std::string>>* list : {&r.rcptto, &r.to, &r.cc}) {
+    if (!*list) continue;
+    for (std::string& s : **list) {
+      if (!s.empty()) out.push_back(&s);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 // What a connection holds in its StateSlot::kSmtpLog.
@@ -163,9 +213,11 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) {
   const Timestamp ts = cause.ts;
   std::string uid;
   std::vector<IpAddress> path;
+  std::optional<std::string> helo;  // Zeek's c$smtp_state$helo, which outlives records
   if (cs.current) {
     uid = std::move(cs.current->record.uid);
     if (cs.current->record.path) path = std::move(*cs.current->record.path);
+    helo = std::move(cs.current->record.helo);
     Release(*cs.current);
     *cs.current = Transaction{};
   } else {
@@ -179,7 +231,10 @@ void SmtpTransactionLog::StartTransaction(ConnState& cs, const Event& cause) {
   r.community_id.assign(conn.community_id);
   // messages_transferred is only incremented when a message is finished, hence the + 1.
   r.trans_depth = cs.session.messages_transferred + 1;
-  r.helo = cs.session.helo;
+  if (helo) {
+    helo->resize(Charge(*cs.current, 0, *helo).size());
+    r.helo = std::move(helo);
+  }
   // A transaction begun inside TLS (plaintext from the TLS library, after STARTTLS or on an
   // implicit-TLS port) is a TLS one from the start.
   r.tls = cause.inside_tls;
@@ -213,9 +268,7 @@ void SmtpTransactionLog::OnRequest(const Event& event, ConnState& cs) {
   const std::string_view upper = UpperShortCommand(Get(event, ev::smtp_request::command), buf);
   const std::string_view arg = Get(event, ev::smtp_request::arg);
   if (upper == "HELO" || upper == "EHLO") {
-    cs.session.helo = std::string(Kept(arg));
-    t.record.helo =
-        std::string(Charge(t, t.record.helo ? t.record.helo->size() : 0, *cs.session.helo));
+    t.record.helo = std::string(Charge(t, t.record.helo ? t.record.helo->size() : 0, Kept(arg)));
   } else if (upper == "RCPT" && StartsWithNoCase(arg, "to:")) {
     OnRcptTo(event, cs, arg);
   } else if (upper == "MAIL" && StartsWithNoCase(arg, "from:")) {
@@ -377,16 +430,9 @@ void SmtpTransactionLog::KeepHeader(Transaction& t, std::optional<std::string>& 
 
 std::string_view SmtpTransactionLog::Charge(Transaction& t, size_t old_size,
                                             std::string_view value) {
-  old_size = std::min(old_size, t.charged);
-  t.charged -= old_size;
-  pending_bytes_ -= old_size;
-  const size_t max = config_.max_pending_bytes;
-  if (max > 0 && pending_bytes_ + value.size() > max) {
-    value = value.substr(0, max - std::min(max, pending_bytes_));
-    budget_cut_.Add();
-  }
-  t.charged += value.size();
-  pending_bytes_ += value.size();
+  SetCharged(t, t.charged - std::min(old_size, t.charged));
+  value = value.substr(0, Reserve(t, value.size()));
+  SetCharged(t, t.charged + value.size());
   return value;
 }
 
@@ -394,9 +440,54 @@ void SmtpTransactionLog::ChargeLast(Transaction& t, std::vector<std::string>& li
   list.back().resize(Charge(t, 0, list.back()).size());
 }
 
-void SmtpTransactionLog::Release(Transaction& t) {
-  pending_bytes_ -= std::min(pending_bytes_, t.charged);
-  t.charged = 0;
+bool SmtpTransactionLog::ChargeWhole(Transaction& t, size_t bytes) {
+  const size_t room = Reserve(t, bytes);
+  if (room < bytes) {
+    budget_cut_.Add(room);  // Reserve counted the rest
+    return false;
+  }
+  SetCharged(t, t.charged + bytes);
+  return true;
+}
+
+size_t SmtpTransactionLog::Reserve(Transaction& t, size_t wanted) {
+  const size_t max = config_.max_pending_bytes;
+  if (max == 0) return wanted;
+  // No record is cut below what `t` will hold: when all hold alike, the arriving value is cut.
+  const size_t floor = t.charged + wanted;
+  for (int cut = 0;
+       cut < kMaxRecordsCutPerCharge && pending_bytes_ + wanted > max && !holders_.empty(); ++cut) {
+    const auto [held, largest] = *holders_.rbegin();
+    if (largest == &t || held <= floor) break;
+    const size_t min_cut = std::min(kMinCutBytes, max / 64);
+    Shrink(*largest, std::min(held - floor, std::max(pending_bytes_ + wanted - max, min_cut)));
+  }
+  const size_t room = max - std::min(max, pending_bytes_);
+  if (wanted <= room) return wanted;
+  budget_cut_.Add(wanted - room);
+  return room;
+}
+
+void SmtpTransactionLog::Shrink(Transaction& t, size_t bytes) {
+  SmtpRecord& r = t.record;
+  std::vector<std::string*> strings = ChargedStrings(r);
+  size_t freed = CutLongestFirst(strings, bytes);
+  for (; freed < bytes && !r.fuids.empty(); r.fuids.pop_back()) freed += r.fuids.back().size();
+  // The first two entries (this connection's hosts) were never charged.
+  for (; freed < bytes && r.path && r.path->size() > 2; r.path->pop_back()) {
+    freed += sizeof(IpAddress);
+  }
+  freed = std::min(freed, t.charged);
+  budget_cut_.Add(freed);
+  SetCharged(t, t.charged - freed);
+}
+
+void SmtpTransactionLog::SetCharged(Transaction& t, size_t charged) {
+  if (charged == t.charged) return;
+  if (t.charged > 0) holders_.erase({t.charged, &t});
+  if (charged > 0) holders_.emplace(charged, &t);
+  pending_bytes_ = pending_bytes_ - t.charged + charged;
+  t.charged = charged;
 }
 
 void SmtpTransactionLog::OnReceivedPath(const Event& event, Transaction& t,
@@ -411,7 +502,7 @@ void SmtpTransactionLog::OnReceivedPath(const Event& event, Transaction& t,
     RaiseWeird(event, "smtp_max_path_length_exceeded", "", "");
     return;
   }
-  path.push_back(*ip);
+  if (ChargeWhole(t, sizeof(IpAddress))) path.push_back(*ip);
 }
 
 void SmtpTransactionLog::AddAddresses(const Event& event, Transaction& t,
@@ -474,7 +565,7 @@ void SmtpTransactionLog::OnFileBegin(const Connection& conn, std::string_view fu
     fuids_capped_.Add();
     return;
   }
-  fuids.emplace_back(fuid);
+  if (ChargeWhole(*cs->current, fuid.size())) fuids.emplace_back(fuid);
 }
 
 void FuidRecorder::BeginFile(const FileInfo& info) {
@@ -513,8 +604,8 @@ void SmtpTransactionLog::VisitStats(StatsVisitor& v) const {
   v.Visit("smtp_log", "pending_bytes", pending_bytes_,
           "Bytes of strings held by pending smtp.log records now.", StatKind::kGauge);
   v.Visit("smtp_log", "memory_budget_cut", budget_cut_.Get(),
-          "Strings of pending records cut because all pending records together reached their "
-          "share of --memory-limit.",
+          "Bytes cut from pending records because all pending records together reached their "
+          "share of --memory-limit (the records holding the most are cut first).",
           StatKind::kCounter, Loss{"smtp_log_memory_budget", LossUnit::kBytes});
   v.Visit("smtp_log", "fuids_capped", fuids_capped_.Get(),
           "File ids not added to a record's fuids beyond 1000 per record.");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,8 +35,10 @@ struct SmtpLogConfig {
   // count every distinct address. 0 = no bound.
   size_t max_kept_string_bytes = 4096 + 1;
   size_t max_kept_set_elements = 100 + 1;
-  // The strings of all pending records together (a share of --memory-limit). Past it, what
-  // arrives is cut and counted as lost (cause "smtp_log_memory_budget"). 0 = no bound.
+  // The strings, path entries and file ids of all pending records together (a share of
+  // --memory-limit). When what arrives does not fit, the records holding the most are cut first,
+  // down to no less than the arriving record will hold; only then is the arriving value cut. What
+  // is cut is counted as lost (cause "smtp_log_memory_budget", bytes). 0 = no bound.
   size_t max_pending_bytes = 0;
   // Bound of the per-connection table (not a Zeek option). Connections beyond it get no smtp.log
   // records; they are counted as lost (cause "smtp_log_table_full").
@@ -105,8 +108,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
 
  private:
   // Zeek's SMTP::State: per connection, survives records.
+  // (The HELO name lives in the current record and is carried from one record to the next.)
   struct Session {
-    std::optional<std::string> helo;
     uint64_t messages_transferred = 0;
     bool trans_mail_from_seen = false;
     bool trans_rcpt_to_seen = false;
@@ -121,7 +124,7 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
     bool process_smtp_headers = true;
     uint64_t entity_count = 0;
     StringListIndex rcptto_index, to_index, cc_index;  // of record.rcptto, .to and .cc
-    size_t charged = 0;  // bytes of its strings charged to max_pending_bytes
+    size_t charged = 0;  // bytes charged to max_pending_bytes (holders_ knows it too)
   };
   struct ConnState {
     Session session;
@@ -165,7 +168,15 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   std::string_view Charge(Transaction& t, size_t old_size, std::string_view value);
   // Charges the last element of a list that just grew; cuts it if the budget says so.
   void ChargeLast(Transaction& t, std::vector<std::string>& list);
-  void Release(Transaction& t);
+  // Charges `t` for an entry of `bytes` that is kept whole or not at all; false if no room.
+  bool ChargeWhole(Transaction& t, size_t bytes);
+  // How many of `wanted` more bytes `t` may hold: makes room by cutting the records that hold
+  // the most first, never below what `t` will then hold; counts what `t` itself cannot get.
+  size_t Reserve(Transaction& t, size_t wanted);
+  // Cuts about `bytes` from `t`'s record, its longest strings first, then its file ids and path.
+  void Shrink(Transaction& t, size_t bytes);
+  void SetCharged(Transaction& t, size_t charged);
+  void Release(Transaction& t) { SetCharged(t, 0); }
 
   SmtpLogConfig config_;
   EventSink& weirds_;
@@ -181,6 +192,8 @@ class SmtpTransactionLog : public EventSink, public StatsSource {
   Counter fields_cut_;
   Counter budget_cut_;
   size_t pending_bytes_ = 0;  // charged by all pending records
+  // The pending records that hold bytes, by how many: the largest is the first to be cut.
+  std::set<std::pair<size_t, Transaction*>> holders_;
   Counter fuids_capped_;
 };
 

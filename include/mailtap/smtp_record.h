@@ -35,7 +35,7 @@ struct SmtpRecord {
   std::optional<std::vector<IpAddress>> path;
   std::optional<std::string> user_agent;
   bool tls = false;
-  // File ids of MIME parts. Always empty for now: attachments are not analysed yet.
+  // File ids of the MIME entities of the message (files.log), outside TLS as in Zeek.
   std::vector<std::string> fuids;
   // Not Zeek's: the local process owning the connection's socket, when the socket probes said
   // (live only). Written in JSON only (proc.pid, proc.name, proc.cgroup_id), and only if known.

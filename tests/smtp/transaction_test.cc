@@ -742,27 +742,97 @@ std::map<std::string, uint64_t> StatsOf(const SmtpTransactionLog& log) {
 }
 
 // All pending records together stay within their share of --memory-limit: past it, what arrives
-// is cut and counted as lost; a record written or replaced gives its bytes back.
+// is cut and counted as lost (in bytes); a record written gives its bytes back.
 TEST_F(TransactionTest, PendingRecordsTogetherStayWithinTheirBudget) {
   SmtpLogConfig config;
   config.max_pending_bytes = 40;
   SmtpTransactionLog& log = Log(config);
   Session a(log, "10.0.0.1", 60608, "10.0.0.2", 25);
-  Session b(log, "10.0.0.3", 60609, "10.0.0.2", 25);
   a.Req("MAIL", "FROM:<" + std::string(20, 'a') + "@x.y>");  // 24 bytes
   a.Reply(250, "MAIL", "ok");                                // "250 ok": 6 bytes
-  b.Req("MAIL", "FROM:<" + std::string(20, 'b') + "@x.y>");  // 10 bytes left
-  b.Req("RCPT", "TO:<c@x.y>");                               // nothing left
-  a.Reply(250, "MAIL", "ok again");  // replaces a's 6 bytes: 4 more, none left
-  EXPECT_EQ(StatsOf(log)["memory_budget_cut"], 3u);
-  a.End();  // gives back 34 bytes
-  b.Req("RCPT", "TO:<d@x.y>");
+  a.Req("RCPT", "TO:<" + std::string(20, 'r') + "@x.y>");    // 10 of 24 bytes fit
+  EXPECT_EQ(StatsOf(log)["memory_budget_cut"], 14u);
+  EXPECT_EQ(StatsOf(log)["pending_bytes"], 40u);
+  a.End();
+  EXPECT_EQ(StatsOf(log)["pending_bytes"], 0u);
+  Session b(log, "10.0.0.3", 60609, "10.0.0.2", 25);
+  b.Req("MAIL", "FROM:<" + std::string(20, 'b') + "@x.y>");
   b.End();
   ASSERT_EQ(records().size(), 2u);
   EXPECT_EQ(records()[0].mailfrom, std::string(20, 'a') + "@x.y");
-  EXPECT_EQ(records()[0].last_reply, "250 ok");
-  EXPECT_EQ(records()[1].mailfrom, std::string(10, 'b'));
-  EXPECT_THAT(*records()[1].rcptto, ElementsAre("", "d@x.y"));
+  EXPECT_THAT(*records()[0].rcptto, ElementsAre(std::string(10, 'r')));
+  EXPECT_EQ(records()[1].mailfrom, std::string(20, 'b') + "@x.y");
+}
+
+// Issue 17: a few connections holding the whole budget must not starve the others. The record
+// holding the most gives up bytes, its longest strings first, down to no less than the arriving
+// record will hold.
+TEST_F(TransactionTest, PendingRecordsBudgetCutsTheLargestHolderFirst) {
+  SmtpLogConfig config;
+  config.max_pending_bytes = 100;
+  SmtpTransactionLog& log = Log(config);
+  Session attacker(log, "10.0.0.1", 60610, "10.0.0.2", 25);
+  attacker.Req("MAIL", "FROM:<a@x.y>");  // 5 bytes
+  for (char c : {'p', 'q', 'r'}) attacker.Req("RCPT", "TO:<" + std::string(26, c) + "@x.y>");
+  EXPECT_EQ(StatsOf(log)["pending_bytes"], 95u);
+  Session plain(log, "10.0.0.3", 60611, "10.0.0.2", 25);
+  // 13 bytes, 8 too many: the attacker's three 30-byte addresses give 3 each.
+  plain.Req("MAIL", "FROM:<b@example.com>");
+  // 13 bytes, 12 too many: 4 more each.
+  plain.Req("RCPT", "TO:<c@example.org>");
+  EXPECT_EQ(StatsOf(log)["memory_budget_cut"], 21u);
+  plain.End();
+  attacker.End();
+  ASSERT_EQ(records().size(), 2u);
+  EXPECT_EQ(records()[0].mailfrom, "b@example.com");
+  EXPECT_THAT(*records()[0].rcptto, ElementsAre("c@example.org"));
+  EXPECT_EQ(records()[1].mailfrom, "a@x.y");
+  EXPECT_THAT(*records()[1].rcptto,
+              ElementsAre(std::string(23, 'p'), std::string(23, 'q'), std::string(23, 'r')));
+  EXPECT_EQ(StatsOf(log)["pending_bytes"], 0u);
+}
+
+// When every record holds alike, the arriving value is the one cut: no record is cut below what
+// the one asking will hold.
+TEST_F(TransactionTest, PendingRecordsHoldingAlikeCutTheArrivingValue) {
+  SmtpLogConfig config;
+  config.max_pending_bytes = 20;
+  SmtpTransactionLog& log = Log(config);
+  Session a(log, "10.0.0.1", 60612, "10.0.0.2", 25);
+  Session b(log, "10.0.0.3", 60613, "10.0.0.2", 25);
+  a.Req("MAIL", "FROM:<aaaaaa@x.y>");  // 10 bytes
+  b.Req("MAIL", "FROM:<bbbbbb@x.y>");  // 10 bytes
+  a.Req("RCPT", "TO:<c@x.y>");
+  EXPECT_EQ(StatsOf(log)["memory_budget_cut"], 5u);
+  a.End();
+  b.End();
+  ASSERT_EQ(records().size(), 2u);
+  EXPECT_EQ(records()[0].mailfrom, "aaaaaa@x.y");
+  EXPECT_THAT(*records()[0].rcptto, ElementsAre(""));
+  EXPECT_EQ(records()[1].mailfrom, "bbbbbb@x.y");
+}
+
+// Path entries and the HELO name are paid for too (before, 1000 path entries and a HELO copy per
+// connection were outside every budget).
+TEST_F(TransactionTest, PathEntriesAndHeloArePaidForByThePendingRecordsBudget) {
+  SmtpLogConfig config;
+  config.max_pending_bytes = 4 + 30 + 2 * sizeof(IpAddress);
+  SmtpTransactionLog& log = Log(config);
+  Session s(log, "10.0.0.1", 60614, "10.0.0.2", 25);
+  s.Req("HELO", "helo");
+  s.Req("MAIL", "FROM:<>");
+  s.Req("RCPT", "TO:<>");
+  s.Req("DATA", "");
+  s.BeginEntity();
+  // 15 bytes each; the record keeps the last two; each adds a path entry.
+  for (const char* ip : {"10.0.0.7", "10.0.0.8", "10.0.0.9"}) {
+    s.Header("Received", std::string("from [") + ip + "]");
+  }
+  EXPECT_EQ(StatsOf(log)["memory_budget_cut"], sizeof(IpAddress));
+  s.End();
+  ASSERT_EQ(records().size(), 1u);
+  EXPECT_EQ(records()[0].helo, "helo");
+  EXPECT_EQ(records()[0].path->size(), 4u);
   EXPECT_EQ(StatsOf(log)["pending_bytes"], 0u);
 }
 
