@@ -22,12 +22,37 @@ constexpr size_t kKeptRetainedCapacity = 4096;
 
 constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
+// A reassembler that must shed gives at least this much, or 1/64 of the budget if less (unless
+// it would then hold less than the one asking): an exhausted budget then costs one shedding per
+// 64 KiB, not one per segment.
+constexpr size_t kMinShedBytes = 64 << 10;
+// Reassemblers made to shed for one reservation, at most.
+constexpr int kMaxShedPerReservation = 8;
+
 std::span<const uint8_t> Slice(std::span<const uint8_t> bytes, int64_t bytes_start, int64_t from,
                                int64_t to) {
   return bytes.subspan(static_cast<size_t>(from - bytes_start), static_cast<size_t>(to - from));
 }
 
 }  // namespace
+
+bool ReassemblyContext::ReserveBuffered(const Reassembler& requester, size_t held_after, size_t n) {
+  for (int shed = 0; shed < kMaxShedPerReservation && !holders_.empty() &&
+                     buffered_.load(std::memory_order_relaxed) + n > max_buffered_total_;
+       ++shed) {
+    const auto [held, largest] = *holders_.rbegin();
+    if (largest == &requester || held <= held_after) break;
+    const size_t over = buffered_.load(std::memory_order_relaxed) + n - max_buffered_total_;
+    const size_t min_shed = std::min(kMinShedBytes, max_buffered_total_ / 64);
+    largest->ShedFarthest(std::max(over, min_shed), held_after);
+  }
+  return Reserve(buffered_, max_buffered_total_, n);
+}
+
+void ReassemblyContext::Rank(Reassembler* r, size_t from, size_t to) {
+  if (from > 0) holders_.erase({from, r});
+  if (to > 0) holders_.emplace(to, r);
+}
 
 void ReassemblyContext::GiveRetainedBuffer(std::vector<uint8_t>& buffer, size_t charged) {
   if (retained_pool_.size() < kMaxPooledBuffers && buffer.capacity() > 0 &&
@@ -67,6 +92,7 @@ Reassembler::Reassembler(Side side, StreamConsumer* consumer, const ReassemblyLi
     : side_(side), consumer_(consumer), limits_(limits), context_(context) {}
 
 Reassembler::~Reassembler() {
+  context_.Rank(this, buffered_cost_, 0);
   context_.ReleaseBuffered(buffered_cost_);
   context_.ReleaseRetained(retained_charged_);
 }
@@ -198,7 +224,7 @@ void Reassembler::DeliverNow(Timestamp ts, std::span<const uint8_t> bytes) {
 void Reassembler::Buffer(int64_t start, std::span<const uint8_t> bytes) {
   size_t cost = bytes.size() + kBlockOverhead;
   if (buffered_cost_ + cost > limits_.max_buffered_bytes_per_direction ||
-      !context_.ReserveBuffered(cost)) {
+      !context_.ReserveBuffered(*this, buffered_cost_ + cost, cost)) {
     // Dropped, not lost yet: the hole is reported when acknowledged or at close (and may be
     // filled before by a retransmission).
     context_.overflow_bytes.Add(bytes.size());
@@ -206,14 +232,31 @@ void Reassembler::Buffer(int64_t start, std::span<const uint8_t> bytes) {
     return;
   }
   blocks_.emplace(start, std::vector<uint8_t>(bytes.begin(), bytes.end()));
-  buffered_cost_ += cost;
+  SetBufferedCost(buffered_cost_ + cost);
 }
 
 void Reassembler::EraseBlock(BlockMap::iterator it) {
   size_t cost = it->second.size() + kBlockOverhead;
-  buffered_cost_ -= cost;
+  SetBufferedCost(buffered_cost_ - cost);
   context_.ReleaseBuffered(cost);
   blocks_.erase(it);
+}
+
+void Reassembler::SetBufferedCost(size_t cost) {
+  context_.Rank(this, buffered_cost_, cost);
+  buffered_cost_ = cost;
+}
+
+void Reassembler::ShedFarthest(size_t bytes, size_t floor) {
+  for (size_t freed = 0; freed < bytes && buffered_cost_ > floor && !blocks_.empty();) {
+    auto last = std::prev(blocks_.end());
+    const int64_t start = last->first;
+    const size_t size = last->second.size();
+    context_.overflow_bytes.Add(size);
+    NoteDropped(start, start + static_cast<int64_t>(size));
+    freed += size + kBlockOverhead;
+    EraseBlock(last);
+  }
 }
 
 void Reassembler::DrainContiguous(Timestamp ts) {

@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "mailtap/packet.h"
@@ -28,6 +30,8 @@ struct ReassemblyLimits {
   size_t max_retained_bytes_per_direction = 64 << 10;
 };
 
+class Reassembler;
+
 // State shared by every reassembler of one flow table: the counters and the global bounds.
 // Counters are atomics: the pipeline thread writes, the query server thread reads.
 class ReassemblyContext {
@@ -37,9 +41,14 @@ class ReassemblyContext {
   ReassemblyContext(const ReassemblyContext&) = delete;
   ReassemblyContext& operator=(const ReassemblyContext&) = delete;
 
-  // Reserves `n` bytes of the global out-of-order budget; false (nothing reserved) if over.
-  bool ReserveBuffered(size_t n) { return Reserve(buffered_, max_buffered_total_, n); }
+  // Reserves `n` bytes of the global out-of-order budget for `requester`, which will then hold
+  // `held_after`. When the budget is exhausted, the reassemblers holding the most shed their
+  // farthest blocks first, down to about `held_after` (never the requester itself: a few
+  // connections cannot starve the others); false (nothing reserved) if there is still no room.
+  bool ReserveBuffered(const Reassembler& requester, size_t held_after, size_t n);
   void ReleaseBuffered(size_t n) { buffered_.fetch_sub(n, std::memory_order_relaxed); }
+  // Keeps the ranking of holders current: `r` held `from` bytes, now `to`.
+  void Rank(Reassembler* r, size_t from, size_t to);
   bool ReserveRetained(size_t n) { return Reserve(retained_, max_retained_total_, n); }
   void ReleaseRetained(size_t n) { retained_.fetch_sub(n, std::memory_order_relaxed); }
   uint64_t buffered_bytes() const { return buffered_.load(std::memory_order_relaxed); }
@@ -88,6 +97,8 @@ class ReassemblyContext {
 
   size_t max_buffered_total_;
   size_t max_retained_total_;
+  // Reassemblers holding out-of-order bytes, by how many: the largest sheds first.
+  std::set<std::pair<size_t, Reassembler*>> holders_;
   std::vector<PooledBuffer> retained_pool_;
   size_t pooled_capacity_ = 0;  // the pool's buffers together
   std::atomic<uint64_t> buffered_{0};
@@ -156,6 +167,11 @@ class Reassembler {
   uint64_t gap_events() const { return gap_events_; }  // content gaps reported
   size_t buffered_bytes() const { return buffered_cost_; }
 
+  // Drops buffered blocks, the farthest from delivery first, until `bytes` are freed or no more
+  // than `floor` is held; the dropped bytes are counted (overflow_bytes) and reported as a gap
+  // when acknowledged, like bytes that never fitted. For ReassemblyContext::ReserveBuffered.
+  void ShedFarthest(size_t bytes, size_t floor);
+
  private:
   using BlockMap = std::map<int64_t, std::vector<uint8_t>>;  // start -> bytes, non-overlapping
 
@@ -173,6 +189,7 @@ class Reassembler {
   void NoteDropped(int64_t start, int64_t end);
   uint64_t DroppedWithin(int64_t start, int64_t end);
   void EraseBlock(BlockMap::iterator it);
+  void SetBufferedCost(size_t cost);
   void CheckEnd(Timestamp ts);
   void EndStream(Timestamp ts);
   void Retain(std::span<const uint8_t> bytes);

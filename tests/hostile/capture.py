@@ -71,6 +71,14 @@ class Session:
             self.seq[side] += len(chunk)
         return self
 
+    def send_swapped(self, side, data):
+        """Like send, but the first two segments arrive in the opposite order (a reordering,
+        which the monitor must buffer the second segment for)."""
+        first = len(self.frames)
+        self.send(side, data)
+        self.frames[first], self.frames[first + 1] = self.frames[first + 1], self.frames[first]
+        return self
+
     def close(self):
         for side in ("c", "s"):
             self.frames.append(self._frame(side, "FA"))
@@ -127,9 +135,9 @@ def parked_line(sport, size):
     return s.send("c", b"EHLO " + b"x" * size)
 
 
-def reassembly_hole(sport, size):
+def reassembly_hole(sport, size, mss=60000):
     """A session whose client leaves a 10-byte hole, then sends `size` bytes after it."""
-    s = Session(sport, mss=60000).handshake()
+    s = Session(sport, mss=mss).handshake()
     s.send("s", b"220 mx ESMTP\r\n")
     s.seq["c"] += 10
     return s.send("c", b"y" * size)

@@ -177,6 +177,10 @@ class PendingRecord(unittest.TestCase):
         self.assertEqual(r.smtp_log[0]["from"], "f" * 4096)
 
 
+# 500 bytes of message: three segments of the session that arrives reordered.
+REORDERED_MESSAGE = b"Subject: x\r\n\r\n" + b"".join(b"line %03d of the body\r\n" % i
+                                                       for i in range(22)) + b".\r\n"
+
 # A small --memory-limit, so that every attack below exhausts its share: 88 MiB of fixed parts
 # (the ring and TLS maps of live capture are planned for though a replay has none) and 152 MiB
 # shared.
@@ -197,6 +201,8 @@ class AllBudgetsAtOnce(unittest.TestCase):
             frames += capture.parked_line(20000 + i, 2 * MIB).frames
         for i in range(48):  # reassembly: 48 x 3 MiB behind a hole, the share is 30 MiB
             frames += capture.reassembly_hole(21000 + i, 3 * MIB).frames
+        # Small segments fill what the large ones left of the share to the last few bytes.
+        frames += capture.reassembly_hole(21048, MIB, mss=100).frames
         rcpts = [b"%d" % i + b"r" * 4096 + b"@example.org" for i in range(101)]
         for i in range(48):  # pending records: 48 x 101 x 4 KiB, the share is 15 MiB
             s = capture.Session(22000 + i, mss=60000).handshake()
@@ -206,6 +212,14 @@ class AllBudgetsAtOnce(unittest.TestCase):
             frames += s.frames
         # A plain session at the end must still be analysed.
         frames += capture.mail_session(sport=23000, body=b"survived\r\n").frames
+        # And one whose message arrives reordered needs the reassembly share the attack holds.
+        s = capture.Session(23001, mss=200).handshake()
+        s.send("s", b"220 mx ESMTP\r\n").send("c", b"EHLO c\r\n").send("s", b"250 mx\r\n")
+        s.send("c", b"MAIL FROM:<a@example.com>\r\n").send("s", b"250 ok\r\n")
+        s.send("c", b"RCPT TO:<b@example.org>\r\n").send("s", b"250 ok\r\n")
+        s.send("c", b"DATA\r\n").send("s", b"354 go\r\n")
+        s.send_swapped("c", REORDERED_MESSAGE).send("s", b"250 queued\r\n").close()
+        frames += s.frames
         return frames
 
     def test_every_budget_exhausted_at_once_stays_within_the_limit(self):
@@ -231,6 +245,16 @@ class AllBudgetsAtOnce(unittest.TestCase):
         self.assertEqual(len(attack), 48)
         kept = sum(len(a) for x in attack for a in x.get("rcptto", []))
         self.assertLess(kept, 15.2 * MIB)
+
+    def test_reassembly_budget_sheds_the_largest_holders_first(self):
+        # 48 connections park 3 MiB each behind a hole, twice the share: a session whose
+        # segments arrive reordered still gets its message whole, without a content gap.
+        reordered = [e for e in self.r.events if e.get("id.orig_p") == 23001]
+        data = [e["data"] for e in reordered if e["event"] == "smtp_data"]
+        self.assertEqual(data, REORDERED_MESSAGE.decode().split("\r\n")[:-2])
+        self.assertNotIn("content_gap", [e.get("event") for e in reordered])
+        records = [x for x in self.r.smtp_log if x["id.orig_p"] == 23001]
+        self.assertEqual(records[0]["subject"], "x")
 
 
 def split_message(message):

@@ -322,6 +322,32 @@ TEST_F(ReassemblerTest, GlobalBoundIsSharedByAllDirections) {
   EXPECT_EQ(small.buffered_bytes(), a.buffered_bytes());
 }
 
+// Issue 17: a few connections parking data behind holes must not starve the others. When the
+// global bound is exhausted, the reassembler holding the most sheds its farthest blocks, and the
+// shed bytes are a gap of the connection that held them, counted as dropped.
+TEST_F(ReassemblerTest, GlobalBoundMakesTheLargestHolderShedItsFarthestBlocks) {
+  ReassemblyContext small(700, 1 << 20);
+  Log a_log, b_log;
+  RecordingConsumer a_consumer(&a_log), b_consumer(&b_log);
+  Reassembler a(Side::kOriginator, &a_consumer, {}, small);
+  Reassembler b(Side::kOriginator, &b_consumer, {}, small);
+  a.Init(0);
+  b.Init(0);
+  for (uint32_t seq : {100u, 300u, 500u}) a.AddData(ts_, seq, Bytes(std::string(100, 'a')), 0);
+  b.AddData(ts_, 10, Bytes(std::string(100, 'b')), 0);
+  EXPECT_EQ(small.overflow_bytes.Get(), 0u);  // 4 blocks of 100 + 64 fit in 700, not 5
+  b.AddData(ts_, 110, Bytes(std::string(100, 'c')), 0);
+  EXPECT_EQ(small.overflow_bytes.Get(), 100u);  // a's block at 500 made room
+  EXPECT_EQ(a.buffered_bytes(), 2u * 164u);
+  EXPECT_EQ(b.buffered_bytes(), 2u * 164u);
+  b.AddData(ts_, 1, Bytes(std::string(9, 'x')), 0);
+  EXPECT_EQ(Stream(b_log, Side::kOriginator),
+            std::string(9, 'x') + std::string(100, 'b') + std::string(100, 'c'));
+  a.AckReceived(ts_, 600);  // [1, 100), [200, 300) and [400, 500) never seen, [500, 600) shed
+  EXPECT_EQ(small.gap_bytes.Get(), 99u + 100u + 100u + 100u);
+  EXPECT_EQ(small.gap_bytes_dropped.Get(), 100u);
+}
+
 TEST_F(ReassemblerTest, BufferedBytesAreReleasedWhenTheReassemblerGoesAway) {
   Make(1000);
   Data(5, "late");
