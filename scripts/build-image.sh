@@ -52,6 +52,18 @@ apt_mirror() {
 
 buildah_() { buildah "${store_args[@]}" "$@"; }
 
+# buildah's overlay driver leaves its store mounted when it exits (a bind mount of
+# storage/overlay, and a container's merged tree when a build fails half-way): unmounted on the
+# way out, so that the work directory can be removed and no mount outlives the build.
+release_store_mounts() {
+  local store="$1" mnt
+  [[ "${store}" == system ]] && return
+  buildah_ umount --all >/dev/null 2>&1 || true
+  # Deepest first: a merged tree lies inside the store's own bind mount.
+  awk -v root="${store}/" 'index($2, root) == 1 {print $2}' /proc/self/mounts | sort -r |
+    while read -r mnt; do umount "${mnt}" 2>/dev/null || umount -l "${mnt}" || true; done
+}
+
 setup_store() {
   store_args=()
   local store="${MAILTAP_IMAGE_STORE:-${work}/containers}"
@@ -151,7 +163,10 @@ main() {
   [[ "$(id -u)" == 0 ]] || die "needs root (buildah's image store and chroot isolation)"
   command -v buildah >/dev/null || die "buildah missing: run scripts/deploy-deps.sh"
   mkdir -p "${work}"
+  work="$(cd "${work}" && pwd)"  # /proc/self/mounts names absolute paths
   setup_store
+  local store="${MAILTAP_IMAGE_STORE:-${work}/containers}"
+  trap "release_store_mounts '${store}'" EXIT
   ensure_base_image
   if ((base_only)); then echo "${base_name}"; return; fi
   build_image
