@@ -1,12 +1,14 @@
-// The smtp.log logic on its own: one SMTP session of any client and server bytes (with gaps and
-// an end at any point) through the analyzer into SmtpTransactionLog, every record it produces
+// The smtp.log logic on its own: two SMTP sessions of any client and server bytes (with gaps and
+// an end at any point) through the analyzer into one SmtpTransactionLog, every record it produces
 // formatted both ways: a Zeek (TSV) line has exactly one field per smtp.log column and no raw
 // newline, a JSON line parses as one object with ts and uid. Cheaper per input than the whole
 // pipeline of fuzz_tcp_streams, so the fuzzer reaches deeper into transactions and headers.
 //
-// Input: byte 0 picks the log limits and the SMTP limits; then records of [op, length, bytes...]:
+// Input: byte 0 picks the log limits, the SMTP limits and (bit 4) a pending-records budget of
+// 256 bytes, small enough that the two sessions cut each other's records; then records of
+// [op, length, bytes...]:
 //   op & 3: 0 client bytes, 1 server bytes, 2 a gap of `length` * 97 bytes on the side op & 4
-//   picks, 3 the end of that side's stream.
+//   picks, 3 the end of that side's stream; op & 8: the second session.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -64,6 +66,7 @@ void Run(uint8_t knobs, std::span<const uint8_t> script) {
     log_config.max_path_length = 2;
     log_config.max_invalid_mail_transactions = 2;
   }
+  if (knobs & 16) log_config.max_pending_bytes = 256;
   SmtpLimits smtp_limits;
   if (knobs & 8) {
     smtp_limits.max_line_length = 64;
@@ -73,42 +76,48 @@ void Run(uint8_t knobs, std::span<const uint8_t> script) {
   NullEvents weirds;
   CheckingRecords records(log_limits);
   SmtpTransactionLog log(log_config, weirds, records);
-  Connection conn;
-  conn.uid = "Cfuzz";
-  IpAddress::Parse("10.0.0.1", &conn.id.orig_h);
-  IpAddress::Parse("10.0.0.2", &conn.id.resp_h);
-  conn.id.orig_p = 40000;
-  conn.id.resp_p = 25;
-  auto session =
-      std::make_unique<SmtpSession>(conn, smtp_limits, log, std::make_shared<SmtpShared>());
+  Connection conns[2];
+  std::unique_ptr<SmtpSession> sessions[2];
+  auto shared = std::make_shared<SmtpShared>();
+  for (int i = 0; i < 2; ++i) {
+    conns[i].uid = i == 0 ? "Cfuzz0" : "Cfuzz1";
+    IpAddress::Parse(i == 0 ? "10.0.0.1" : "10.0.0.3", &conns[i].id.orig_h);
+    IpAddress::Parse("10.0.0.2", &conns[i].id.resp_h);
+    conns[i].id.orig_p = static_cast<uint16_t>(40000 + i);
+    conns[i].id.resp_p = 25;
+    sessions[i] = std::make_unique<SmtpSession>(conns[i], smtp_limits, log, shared);
+  }
   int64_t usec = 1'700'000'000'000'000;
-  uint64_t seq[2] = {0, 0};
+  uint64_t seq[2][2] = {{0, 0}, {0, 0}};
   while (script.size() >= 2) {
     const uint8_t op = script[0];
     const size_t length = std::min<size_t>(script[1], script.size() - 2);
     const Side side =
         (op & 3) == 1 || ((op & 3) >= 2 && (op & 4)) ? Side::kResponder : Side::kOriginator;
-    const int s = side == Side::kResponder ? 1 : 0;
+    const int which = (op & 8) ? 1 : 0;
+    SmtpSession& session = *sessions[which];
+    uint64_t& next = seq[which][side == Side::kResponder ? 1 : 0];
     usec += 1000;
     switch (op & 3) {
       case 0:
       case 1:
-        session->Deliver(side, Timestamp{usec}, script.subspan(2, length));
-        seq[s] += length;
+        session.Deliver(side, Timestamp{usec}, script.subspan(2, length));
+        next += length;
         script = script.subspan(2 + length);
         break;
       case 2:
-        session->Undelivered(side, Timestamp{usec}, seq[s], uint64_t{script[1]} * 97);
-        seq[s] += uint64_t{script[1]} * 97;
+        session.Undelivered(side, Timestamp{usec}, next, uint64_t{script[1]} * 97);
+        next += uint64_t{script[1]} * 97;
         script = script.subspan(2);
         break;
       default:
-        session->EndOfStream(side, Timestamp{usec});
+        session.EndOfStream(side, Timestamp{usec});
         script = script.subspan(2);
         break;
     }
   }
-  session->Finish(Timestamp{usec + 1000});
+  for (auto& session : sessions) session->Finish(Timestamp{usec + 1000});
+  for (const Connection& conn : conns) log.OnConnectionRemoved(conn, Timestamp{usec + 2000});
 }
 
 }  // namespace

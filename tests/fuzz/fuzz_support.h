@@ -60,7 +60,10 @@ inline void CheckJsonLines(const std::filesystem::path& path) {
 }
 
 // Runs `source` through a pipeline with --events and --log-dir (JSON) and checks the outputs.
-inline void RunPipeline(CaptureSource& source, std::optional<std::string> read_file = {}) {
+// `tiny_budgets`: the reassembly, line and pending-record shares of a few KiB each, so that
+// inputs of a few KiB reach the code that cuts the largest holders.
+inline void RunPipeline(CaptureSource& source, std::optional<std::string> read_file = {},
+                        bool tiny_budgets = false) {
   const std::filesystem::path dir = ScratchDir();
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::filesystem::remove(entry.path());
@@ -70,6 +73,11 @@ inline void RunPipeline(CaptureSource& source, std::optional<std::string> read_f
   config.events_path = (dir / "events.jsonl").string();
   config.log_dir = dir.string();
   config.redact = RedactMode::kNone;
+  if (tiny_budgets) {
+    for (Budget b : {Budget::kReassembly, Budget::kLines, Budget::kPendingRecords}) {
+      config.memory.bytes[static_cast<size_t>(b)] = 2048;
+    }
+  }
   {
     Pipeline pipeline(config);
     pipeline.Run(source);
