@@ -89,9 +89,9 @@ TEST(MemoryBudget, DeploymentDocShowsTheConstants) {
                                  kMaxOpenFiles, kOpenFileBytes)),
             std::string::npos);
   EXPECT_EQ(kFileAnalysisBytes % (1 << 20), 0u);  // shown whole in MiB
-  EXPECT_NE(doc.find(fmt::format("{} MiB and {} MiB are shared", plan.fixed >> 20,
-                                 plan.shareable >> 20)),
-            std::string::npos);
+  EXPECT_NE(
+      doc.find(fmt::format("{} MiB and {} MiB are shared", plan.fixed >> 20, plan.shareable >> 20)),
+      std::string::npos);
   EXPECT_NE(doc.find(fmt::format("flows share / {} B", kFlowBytes)), std::string::npos);
   EXPECT_NE(doc.find("max(8 MiB, history × 512 B) + 2 MiB"), std::string::npos);
   EXPECT_EQ(QueryHistoryBytes(10000), (uint64_t{10} << 20));
