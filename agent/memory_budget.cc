@@ -14,14 +14,15 @@ uint64_t QueryHistoryBytes(size_t history) {
 bool PlanMemory(const MemoryPlanInput& input, MemoryPlan* plan, std::string* error) {
   MemoryPlan p;
   p.fixed = input.ring_size + (input.tls_plaintext ? kTlsKernelBytes : 0) + input.history_bytes +
-            kBaselineBytes;
+            kFileAnalysisBytes + kBaselineBytes;
   if (input.limit < p.fixed + kMinShareableBytes) {
     *error = fmt::format(
         "--memory-limit: {} bytes leave less than {} MiB for connections after the ring ({}), the "
-        "TLS kernel maps ({}), the query history ({}) and the baseline ({}); at least {} needed",
+        "TLS kernel maps ({}), the query history ({}), the open files ({}) and the baseline ({}); "
+        "at least {} needed",
         input.limit, kMinShareableBytes >> 20, input.ring_size,
-        input.tls_plaintext ? kTlsKernelBytes : 0, input.history_bytes, kBaselineBytes,
-        p.fixed + kMinShareableBytes);
+        input.tls_plaintext ? kTlsKernelBytes : 0, input.history_bytes, kFileAnalysisBytes,
+        kBaselineBytes, p.fixed + kMinShareableBytes);
     return false;
   }
   p.shareable = input.limit - p.fixed;

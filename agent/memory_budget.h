@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "files/file_limits.h"
+
 namespace mailtap {
 
 // Fits the shipped limits: the Kubernetes limit of 512Mi with 64 MiB to spare for what no budget
@@ -19,19 +21,22 @@ inline constexpr uint64_t kDefaultMemoryLimit = uint64_t{448} << 20;
 inline constexpr uint64_t kBaselineBytes = uint64_t{48} << 20;
 // The TLS plaintext ring (8 MiB) and the kernel's preallocated LRU maps (≈ 6 MiB), when on.
 inline constexpr uint64_t kTlsKernelBytes = uint64_t{14} << 20;
+// Files under analysis (agent/files): at most kMaxOpenFiles open, each within kOpenFileBytes.
+inline constexpr uint64_t kFileAnalysisBytes = kMaxOpenFiles * kOpenFileBytes;
 // One tracked flow with its reassembler, SMTP session and smtp.log state, idle (measured: 100,000
 // flows of a SYN flood took 283 MB).
 inline constexpr uint64_t kFlowBytes = 3000;
 // Less than this left for the shares is a configuration error.
 inline constexpr uint64_t kMinShareableBytes = uint64_t{64} << 20;
 
-// What is left after the fixed parts (ring, TLS kernel maps, query history, baseline) is shared
-// out in these per-mille parts.
+// What is left after the fixed parts (ring, TLS kernel maps, query history, open files, baseline)
+// is shared out in these per-mille parts.
 enum class Budget : uint8_t {
   kFlows,           // tracked flows: count = bytes / kFlowBytes
   kReassembly,      // out-of-order TCP data held for reassembly
   kRetained,        // delivered bytes kept to check retransmissions
   kLines,           // partial SMTP lines
+  kMimeData,        // data held for the mime_entity_data / mime_all_data events
   kPendingRecords,  // pending smtp.log records' strings
   kTlsHold,         // TLS plaintext held until its connection's analyzer takes it
   kQueryOutput,     // output waiting for query clients
@@ -46,7 +51,8 @@ inline constexpr std::array<BudgetShare, static_cast<size_t>(Budget::kCount)> kB
     {"flows", 150},
     {"reassembly", 200},
     {"retained", 50},
-    {"lines", 200},
+    {"lines", 150},
+    {"mime_data", 50},
     {"pending_records", 100},
     {"tls_hold", 50},
     {"query_output", 100},
@@ -61,7 +67,7 @@ struct MemoryPlanInput {
 };
 
 struct MemoryPlan {
-  uint64_t fixed = 0;      // ring + TLS kernel + history + baseline
+  uint64_t fixed = 0;      // ring + TLS kernel + history + open files + baseline
   uint64_t shareable = 0;  // limit - fixed
   std::array<uint64_t, static_cast<size_t>(Budget::kCount)> bytes{};
   size_t max_flows = 0;

@@ -189,6 +189,7 @@ Pipeline::Pipeline(const Config& config) : config_(config), uids_(UidSeed(config
   smtp_config.ports = config.ports;
   smtp_config.tls_ports = config.tls_ports;
   smtp_config.max_total_line_bytes = config.memory.Of(Budget::kLines);
+  smtp_config.max_total_mime_data_bytes = config.memory.Of(Budget::kMimeData);
   analyzers_ = std::make_unique<SmtpAnalyzerFactory>(smtp_config, bus_);
   ssl_analyzers_ =
       std::make_unique<SslAnalyzerFactory>(tls::HandshakeLimits{}, bus_, outputs_->ssl_records());

@@ -97,6 +97,16 @@ void FileAnalyzer::BeginFile(const FileInfo& info) {
   if (!Admit(info)) return;
   auto file = std::make_unique<OpenFile>();
   file->info = info;
+  // Bounded per file (file_limits.h): the plan counts kOpenFileBytes for each open file.
+  if (file->info.filename.size() > kMaxKeptFilenameBytes) {
+    file->info.filename.resize(kMaxKeptFilenameBytes);
+    file->info.filename.shrink_to_fit();
+  }
+  if (file->info.declared_type.size() > kMaxKeptDeclaredTypeBytes) {
+    file->info.declared_type.resize(kMaxKeptDeclaredTypeBytes);
+    file->info.declared_type.shrink_to_fit();
+  }
+  file->head.reserve(kSniffBytes);
   file->last_active = info.ts;
   if (config_.hashes) file->hasher.emplace();
   if (extractor_ != nullptr) file->extracted = extractor_->Open(info.fuid, info.is_message);

@@ -13,6 +13,7 @@
 
 #include "files/file_extractor.h"
 #include "files/file_hasher.h"
+#include "files/file_limits.h"
 #include "files/file_record.h"
 #include "files/mime_sniffer.h"
 #include "mailtap/file_sink.h"
@@ -20,14 +21,6 @@
 #include "mailtap/stats.h"
 
 namespace mailtap {
-
-// How much of a file's beginning the content sniffer sees: Zeek's default_file_bof_buffer_size.
-inline constexpr size_t kSniffBytes = 4096;
-// Files open at once: each holds three digest states and up to kSniffBytes. A message has one
-// open file per nesting level, so these are far above what mail needs and only bound hostile
-// nesting; files beyond them are not analysed (counted).
-inline constexpr size_t kMaxOpenFilesPerConnection = 128;
-inline constexpr size_t kMaxOpenFiles = 4096;
 
 struct FileAnalysisConfig {
   bool hashes = true;             // md5/sha1/sha256 (Zeek's hash-all-files)

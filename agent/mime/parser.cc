@@ -73,11 +73,12 @@ struct MimeMessage::Entity {
 };
 
 MimeMessage::MimeMessage(MimeListener& listener, MimeCounters& counters, MimeLimits limits,
-                         MimeWants wants)
+                         MimeWants wants, MimeDataBudget* data_budget)
     : listener_(listener),
       counters_(counters),
       limits_(limits),
       wants_(wants),
+      data_budget_(data_budget),
       md5_(StartDigest(wants.content_hash, EVP_md5())),
       sha256_(StartDigest(wants.content_hash_sha256, EVP_sha256())) {
   segment_.reserve(kSegmentLength);
@@ -86,7 +87,9 @@ MimeMessage::MimeMessage(MimeListener& listener, MimeCounters& counters, MimeLim
   listener_.OnBeginEntity();
 }
 
-MimeMessage::~MimeMessage() = default;
+MimeMessage::~MimeMessage() {
+  if (data_budget_ != nullptr) data_budget_->Resize(this, held_, 0);
+}
 
 MimeMessage::Digest MimeMessage::StartDigest(bool wanted, const EVP_MD* type) {
   Digest digest(wanted ? EVP_MD_CTX_new() : nullptr, EVP_MD_CTX_free);
@@ -286,9 +289,7 @@ void MimeMessage::BeginChild(size_t parent) {
   child.parent_is_multipart = p.kind == ContentKind::kMultipart;
   entities_.push_back(std::move(child));
   counters_.entities.Add();
-  entity_length_ = 0;
-  entity_data_.clear();
-  entity_truncated_ = false;
+  ResetEntityData();
   listener_.OnBeginEntity();
 }
 
@@ -321,11 +322,14 @@ void MimeMessage::EndEntity(size_t index) {
     }
     Flush();
   }
-  if (wants_.entity_data) listener_.OnEntityData(entity_length_, entity_data_);
+  if (wants_.entity_data) listener_.OnEntityData(entity_data_.length, entity_data_.bytes);
   listener_.OnEndEntity();
-  entity_length_ = 0;
-  entity_data_.clear();
-  entity_truncated_ = false;
+  ResetEntityData();
+}
+
+void MimeMessage::ResetEntityData() {
+  entity_data_.Release();
+  UpdateHeld();
 }
 
 void MimeMessage::DecodeLine(Entity& e, std::string_view line, LineEnd end) {
@@ -407,23 +411,96 @@ void MimeMessage::Submit(std::string_view bytes) {
   if (md5_) EVP_DigestUpdate(md5_.get(), bytes.data(), bytes.size());
   if (sha256_) EVP_DigestUpdate(sha256_.get(), bytes.data(), bytes.size());
   all_length_ += bytes.size();
-  entity_length_ += bytes.size();
-  if (wants_.all_data)
-    AppendCapped(bytes, kMaxAllDataBytes, all_data_, all_truncated_, counters_.all_data_truncated);
-  if (wants_.entity_data)
-    AppendCapped(bytes, kMaxEntityDataBytes, entity_data_, entity_truncated_,
-                 counters_.entity_data_truncated);
+  all_data_.length += bytes.size();
+  entity_data_.length += bytes.size();
+  if (wants_.all_data) Keep(bytes, kMaxAllDataBytes, all_data_, counters_.all_data_truncated);
+  if (wants_.entity_data) {
+    Keep(bytes, kMaxEntityDataBytes, entity_data_, counters_.entity_data_truncated);
+  }
   listener_.OnData(bytes);
 }
 
-void MimeMessage::AppendCapped(std::string_view bytes, size_t cap, std::string& out,
-                               bool& truncated, Counter& counter) {
-  const size_t room = cap - std::min(cap, out.size());
-  if (bytes.size() > room && !truncated) {
-    truncated = true;
-    counter.Add();
+void MimeMessage::Keep(std::string_view bytes, size_t cap, HeldData& held, Counter& truncated) {
+  const size_t room = cap - std::min(cap, held.kept);
+  if (bytes.size() > room && !held.truncated) {
+    held.truncated = true;
+    truncated.Add();
   }
-  out.append(bytes.substr(0, room));
+  bytes = bytes.substr(0, room);
+  if (bytes.empty()) return;
+  if (held.bytes.size() + bytes.size() > held.bytes.capacity()) GrowFor(held, bytes.size(), cap);
+  held.bytes.append(bytes);
+  held.kept += bytes.size();
+}
+
+namespace {
+constexpr size_t kMinDataCapacity = 4096;
+size_t HeapBytes(const std::string& s) {
+  static const size_t inline_capacity = std::string().capacity();
+  return s.capacity() > inline_capacity ? s.capacity() : 0;
+}
+// By a quarter at a time (not doubled), so that the budget counts at most a quarter more than
+// the data: copying stays linear overall (geometric growth).
+size_t GrownCapacity(const std::string& s, size_t more, size_t cap) {
+  return std::min(cap,
+                  std::max({s.size() + more, s.capacity() + s.capacity() / 4, kMinDataCapacity}));
+}
+}  // namespace
+
+// The budget is asked before the buffer grows, so that it never holds more than it was given;
+// making room may flush this very message (its buffers are then empty).
+void MimeMessage::GrowFor(HeldData& held, size_t more, size_t cap) {
+  if (data_budget_ != nullptr) {
+    const size_t want = GrownCapacity(held.bytes, more, cap);
+    data_budget_->MakeRoom(want - std::min(want, HeapBytes(held.bytes)));
+  }
+  held.bytes.reserve(GrownCapacity(held.bytes, more, cap));
+  UpdateHeld();
+}
+
+size_t MimeMessage::HeldBytes() const {
+  return HeapBytes(entity_data_.bytes) + HeapBytes(all_data_.bytes);
+}
+
+void MimeMessage::UpdateHeld() {
+  const size_t now = HeldBytes();
+  if (data_budget_ != nullptr && now != held_) data_budget_->Resize(this, held_, now);
+  held_ = now;
+}
+
+// Each buffer's data so far becomes an event of its own; the next one (at the entity's or the
+// message's end, or the next flush) carries what follows, so that the pieces add up to what an
+// unbounded monitor would have raised once.
+void MimeMessage::FlushHeld() {
+  MimeListener& listener = listener_;
+  const uint64_t entity_length = entity_data_.length;
+  const uint64_t all_length = all_data_.length;
+  std::string entity_bytes;
+  std::string all_bytes;
+  entity_bytes.swap(entity_data_.bytes);
+  all_bytes.swap(all_data_.bytes);
+  const bool raise_entity = !entity_bytes.empty();
+  const bool raise_all = !all_bytes.empty();
+  if (raise_entity) entity_data_.length = 0;
+  if (raise_all) all_data_.length = 0;
+  UpdateHeld();
+  counters_.data_flushed_early.Add(static_cast<uint64_t>(raise_entity) + raise_all);
+  if (raise_entity) listener.OnEntityData(entity_length, entity_bytes);
+  if (raise_all) listener.OnAllData(all_length, all_bytes);
+}
+
+void MimeDataBudget::MakeRoom(size_t bytes) {
+  while (used_ + bytes > limit_ && !holders_.empty()) {
+    const size_t before = used_;
+    holders_.rbegin()->second->FlushHeld();
+    if (used_ >= before) break;  // nothing freed: never loop
+  }
+}
+
+void MimeDataBudget::Resize(MimeMessage* message, size_t before, size_t after) {
+  if (before > 0) holders_.erase({before, message});
+  if (after > 0) holders_.insert({after, message});
+  used_ = used_ - before + after;
 }
 
 void MimeMessage::Gap(uint64_t length) {
@@ -434,7 +511,9 @@ void MimeMessage::Finish() {
   if (finished_) return;
   EndEntity(0);
   finished_ = true;
-  if (wants_.all_data) listener_.OnAllData(all_length_, all_data_);
+  if (wants_.all_data) listener_.OnAllData(all_data_.length, all_data_.bytes);
+  all_data_.Release();
+  UpdateHeld();
   FinishDigest(md5_, HashKind::kMd5);
   FinishDigest(sha256_, HashKind::kSha256);
 }

@@ -5,9 +5,9 @@
 //
 // Bounded: memory is one folded header, one segment, and per open entity its boundary
 // (<= kMaxBoundaryLength) and kept headers (<= kMaxKeptHeaderBytes); entities nest at most
-// max_depth deep; the entity and message data the data events carry are capped. Every line costs
-// time linear in its length. Every bound hit is counted (MimeCounters) and, where Zeek has one,
-// raised as a weird.
+// max_depth deep; the entity and message data the data events carry are capped per message and,
+// over all messages, by a MimeDataBudget. Every line costs time linear in its length. Every bound
+// hit is counted (MimeCounters) and, where Zeek has one, raised as a weird.
 #pragma once
 
 #include <openssl/evp.h>
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,7 @@ struct MimeCounters {
   Counter kept_headers_dropped;   // > kMaxKeptHeaderBytes, left out of mime_all_headers
   Counter entity_data_truncated;  // mime_entity_data cut at kMaxEntityDataBytes
   Counter all_data_truncated;     // mime_all_data cut at kMaxAllDataBytes
+  Counter data_flushed_early;     // data events raised early by the MimeDataBudget
   Counter base64_problems;        // base64_illegal_encoding
   Counter quoted_printable_problems;
   Counter format_problems;  // Zeek's mime_event "illegal format" (no event here)
@@ -101,11 +103,42 @@ class MimeListener {
 // Whether a line arrived with a line terminator (always in DATA; BDAT lines may end without).
 enum class LineEnd : uint8_t { kCrlf, kNone };
 
+class MimeMessage;
+
+// The bytes all messages may hold for mime_entity_data / mime_all_data together. The per-message
+// caps bound one connection; with thousands of connections only a total bounds the sum. When a
+// message needs more than is left, the messages holding most hand what they hold to their
+// listener early (a data event with the part so far; the next one carries the rest), largest
+// first, until the request fits: nothing is lost, and a few connections parking large entities
+// cannot keep the others from the budget. Not thread-safe (the pipeline thread owns every
+// message).
+class MimeDataBudget {
+ public:
+  explicit MimeDataBudget(size_t limit) : limit_(limit) {}
+  MimeDataBudget(const MimeDataBudget&) = delete;
+  MimeDataBudget& operator=(const MimeDataBudget&) = delete;
+  size_t limit() const { return limit_; }
+  size_t used() const { return used_; }
+
+ private:
+  friend class MimeMessage;
+  // Flushes the largest holders until `bytes` more fit (or nobody holds anything).
+  void MakeRoom(size_t bytes);
+  // `message` went from holding `before` to `after` bytes.
+  void Resize(MimeMessage* message, size_t before, size_t after);
+
+  size_t limit_;
+  size_t used_ = 0;
+  std::set<std::pair<size_t, MimeMessage*>> holders_;  // by bytes held; only those holding any
+};
+
 // One message. Raises OnBeginEntity for the top-level entity on construction.
 class MimeMessage : private Base64Listener {
  public:
-  // `listener` and `counters` must outlive the message.
-  MimeMessage(MimeListener& listener, MimeCounters& counters, MimeLimits limits, MimeWants wants);
+  // `listener`, `counters` and `data_budget` (nullable: only the per-message caps) must outlive
+  // the message.
+  MimeMessage(MimeListener& listener, MimeCounters& counters, MimeLimits limits, MimeWants wants,
+              MimeDataBudget* data_budget = nullptr);
   ~MimeMessage() override;
   MimeMessage(const MimeMessage&) = delete;
   MimeMessage& operator=(const MimeMessage&) = delete;
@@ -125,6 +158,7 @@ class MimeMessage : private Base64Listener {
   bool NeedsBody() const;
 
  private:
+  friend class MimeDataBudget;
   struct Entity;
 
   void HeaderLine(size_t index, std::string_view line);
@@ -144,8 +178,28 @@ class MimeMessage : private Base64Listener {
   void Append(std::string_view bytes);
   void Flush();
   void Submit(std::string_view bytes);
-  static void AppendCapped(std::string_view bytes, size_t cap, std::string& out, bool& truncated,
-                           Counter& counter);
+  // The data a data event will carry: one buffer, its per-message cap, and what it has taken.
+  struct HeldData {
+    std::string bytes;    // not yet handed on
+    uint64_t length = 0;  // body bytes seen since the last event (all of them, kept or not)
+    size_t kept = 0;      // bytes taken since the entity (message) began, toward the cap
+    bool truncated = false;
+    // Back to empty, the allocation freed (a move assignment could keep it).
+    void Release() {
+      std::string().swap(bytes);
+      length = 0;
+      kept = 0;
+      truncated = false;
+    }
+  };
+  void Keep(std::string_view bytes, size_t cap, HeldData& held, Counter& truncated);
+  void GrowFor(HeldData& held, size_t more, size_t cap);
+  size_t HeldBytes() const;
+  void UpdateHeld();
+  void ResetEntityData();
+  // Called by the budget: raises the data events with what is held, then holds nothing.
+  // Touches no member after the first listener call (the listener may end this message).
+  void FlushHeld();
   void OnIllegalBase64(std::string_view message) override;
 
   MimeListener& listener_;
@@ -155,12 +209,11 @@ class MimeMessage : private Base64Listener {
   std::vector<Entity> entities_;  // [0] the top level, each next one the child of the one before
   std::string segment_;           // decoded bytes not yet handed on (< kSegmentLength)
   std::string scratch_;           // a decoded line
-  uint64_t entity_length_ = 0;
-  std::string entity_data_;
-  bool entity_truncated_ = false;
-  uint64_t all_length_ = 0;
-  std::string all_data_;
-  bool all_truncated_ = false;
+  MimeDataBudget* data_budget_;
+  HeldData entity_data_;
+  HeldData all_data_;
+  uint64_t all_length_ = 0;  // the whole message's decoded length (content hashes)
+  size_t held_ = 0;          // heap bytes of both buffers, as the budget knows them
   using Digest = std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)>;
   static Digest StartDigest(bool wanted, const EVP_MD* type);
   void FinishDigest(Digest& digest, HashKind kind);

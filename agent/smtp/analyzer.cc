@@ -21,7 +21,8 @@ SmtpAnalyzerFactory::SmtpAnalyzerFactory(SmtpConfig config, EventSink& sink)
     : config_(std::move(config)),
       limits_(LimitsFrom(config_)),
       sink_(sink),
-      shared_(std::make_shared<SmtpShared>(config_.max_total_line_bytes)) {
+      shared_(std::make_shared<SmtpShared>(config_.max_total_line_bytes,
+                                           config_.max_total_mime_data_bytes)) {
   shared_->files.rfc822_messages = config_.rfc822_msg_file_analysis;
 }
 
@@ -53,6 +54,12 @@ void SmtpAnalyzerFactory::VisitMimeStats(StatsVisitor& v) const {
   v.Visit(g, "mime_all_data_truncated", m.all_data_truncated.Get(),
           "mime_all_data events whose data was cut at 4 MiB (not a loss: file analysis and the "
           "content hashes have every byte).");
+  v.Visit(g, "mime_data_flushed_early", m.data_flushed_early.Get(),
+          "mime_entity_data / mime_all_data events raised before their entity or message ended "
+          "because all sessions' held data reached the MIME data memory budget, the largest "
+          "holders first (not a loss: the next event of the entity or message carries the rest).");
+  v.Visit(g, "mime_data_buffer_bytes", shared_->mime_data_budget.used(),
+          "Bytes held for mime_entity_data / mime_all_data by all sessions.", StatKind::kGauge);
   v.Visit(g, "mime_base64_problems", m.base64_problems.Get(),
           "Broken base64 bodies reported (base64_illegal_encoding).");
   v.Visit(g, "mime_quoted_printable_problems", m.quoted_printable_problems.Get(),

@@ -29,6 +29,9 @@ struct SmtpConfig {
   uint64_t dpd_ignore_violations_after = SmtpLimits{}.dpd_ignore_violations_after;
   // Not Zeek's: partial lines of all sessions together (see LineMemoryBudget).
   size_t max_total_line_bytes = 256 << 20;
+  // Not Zeek's: data held for mime_entity_data / mime_all_data by all sessions together (see
+  // mime::MimeDataBudget).
+  size_t max_total_mime_data_bytes = 64 << 20;
 };
 
 // Not thread-safe except VisitStats, which may run on another thread.

@@ -21,13 +21,15 @@ constexpr std::string_view kMessageType = "message/rfc822";
 
 MessageAnalysis::MessageAnalysis(MessageOutput& output, const Connection& conn,
                                  mime::MimeCounters& counters, mime::MimeLimits limits,
-                                 const FileAnalysis& files, UidGenerator& own_ids)
+                                 const FileAnalysis& files, UidGenerator& own_ids,
+                                 mime::MimeDataBudget* data_budget)
     : output_(output),
       conn_(conn),
       counters_(counters),
       limits_(limits),
       files_(files),
-      own_ids_(own_ids) {}
+      own_ids_(own_ids),
+      data_budget_(data_budget) {}
 
 MessageAnalysis::~MessageAnalysis() = default;
 
@@ -44,7 +46,7 @@ mime::MimeWants MessageAnalysis::Wants() const {
 void MessageAnalysis::Begin(bool is_orig) {
   is_orig_ = is_orig;
   message_ = std::make_unique<mime::MimeMessage>(static_cast<mime::MimeListener&>(*this), counters_,
-                                                 limits_, Wants());
+                                                 limits_, Wants(), data_budget_);
   if (files_.rfc822_messages && files_.sink != nullptr) {
     message_fuid_ = BeginFile(std::string(kMessageType), "", true);
   }

@@ -41,9 +41,10 @@ struct FileAnalysis {
 
 class MessageAnalysis : private mime::MimeListener {
  public:
-  // All references must outlive this object.
+  // All references and `data_budget` (nullable: no global bound) must outlive this object.
   MessageAnalysis(MessageOutput& output, const Connection& conn, mime::MimeCounters& counters,
-                  mime::MimeLimits limits, const FileAnalysis& files, UidGenerator& own_ids);
+                  mime::MimeLimits limits, const FileAnalysis& files, UidGenerator& own_ids,
+                  mime::MimeDataBudget* data_budget = nullptr);
   ~MessageAnalysis() override;
 
   // A message begins (raises mime_begin_entity for its top level); `is_orig`: who sends it.
@@ -83,6 +84,7 @@ class MessageAnalysis : private mime::MimeListener {
   const mime::MimeLimits limits_;
   const FileAnalysis& files_;
   UidGenerator& own_ids_;
+  mime::MimeDataBudget* data_budget_;
   std::unique_ptr<mime::MimeMessage> message_;
   bool is_orig_ = true;
   uint64_t entities_seen_ = 0;  // entities.zeek's mime_depth: per connection

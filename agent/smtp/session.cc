@@ -40,7 +40,7 @@ SmtpSession::SmtpSession(const Connection& conn, const SmtpLimits& limits, Event
       resp_lines_(resp_listener_, limits.max_line_length, &shared_->line_budget),
       raise_data_(sink.Wants(EventId::kSmtpData)),
       message_(*this, conn, shared_->mime, {limits.max_header_bytes, limits.max_mime_depth},
-               shared_->files, shared_->own_file_ids),
+               shared_->files, shared_->own_file_ids, &shared_->mime_data_budget),
       implicit_tls_(tls == SessionTls::kImplicit) {
   counters_.sessions_created.Add();
   counters_.sessions_active.fetch_add(1, std::memory_order_relaxed);

@@ -126,9 +126,11 @@ class ReusableEvent {
 // State shared by a factory and its sessions; whichever is destroyed last frees it.
 // Pipeline thread only.
 struct SmtpShared {
-  explicit SmtpShared(size_t line_budget_bytes = 256 << 20) : line_budget(line_budget_bytes) {}
+  explicit SmtpShared(size_t line_budget_bytes = 256 << 20, size_t mime_data_bytes = 64 << 20)
+      : line_budget(line_budget_bytes), mime_data_budget(mime_data_bytes) {}
   SmtpCounters counters;
-  smtp::LineMemoryBudget line_budget;  // shared by every session's line splitters
+  smtp::LineMemoryBudget line_budget;     // shared by every session's line splitters
+  mime::MimeDataBudget mime_data_budget;  // shared by every session's MIME messages
   ReusableEvent request_event;
   ReusableEvent reply_event;
   ReusableEvent data_event;

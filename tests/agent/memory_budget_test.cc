@@ -47,10 +47,11 @@ TEST(MemoryBudget, TheLimitSizesEveryShare) {
   ASSERT_TRUE(out.config) << out.message;
   const MemoryPlan& plan = out.config->memory;
   EXPECT_EQ(out.config->memory_limit, uint64_t{1} << 30);
-  EXPECT_EQ(plan.fixed,
-            (uint64_t{64} << 20) + kTlsKernelBytes + (uint64_t{10} << 20) + kBaselineBytes);
+  EXPECT_EQ(plan.fixed, (uint64_t{64} << 20) + kTlsKernelBytes + (uint64_t{10} << 20) +
+                            kFileAnalysisBytes + kBaselineBytes);
   EXPECT_EQ(plan.shareable, (uint64_t{1} << 30) - plan.fixed);
-  EXPECT_EQ(plan.Of(Budget::kLines), plan.shareable / 1000 * 200);
+  EXPECT_EQ(plan.Of(Budget::kLines), plan.shareable / 1000 * 150);
+  EXPECT_EQ(plan.Of(Budget::kMimeData), plan.shareable / 1000 * 50);
   EXPECT_EQ(plan.max_flows, plan.Of(Budget::kFlows) / kFlowBytes);
 }
 
@@ -84,6 +85,13 @@ TEST(MemoryBudget, DeploymentDocShowsTheConstants) {
   EXPECT_NE(doc.find(fmt::format("− {} MiB (TLS kernel maps", kTlsKernelBytes >> 20)),
             std::string::npos);
   EXPECT_NE(doc.find(fmt::format("− {} MiB (baseline)", kBaselineBytes >> 20)), std::string::npos);
+  EXPECT_NE(doc.find(fmt::format("− {} MiB (open files: {} files × {} B)", kFileAnalysisBytes >> 20,
+                                 kMaxOpenFiles, kOpenFileBytes)),
+            std::string::npos);
+  EXPECT_EQ(kFileAnalysisBytes % (1 << 20), 0u);  // shown whole in MiB
+  EXPECT_NE(
+      doc.find(fmt::format("{} MiB and {} MiB are shared", plan.fixed >> 20, plan.shareable >> 20)),
+      std::string::npos);
   EXPECT_NE(doc.find(fmt::format("flows share / {} B", kFlowBytes)), std::string::npos);
   EXPECT_NE(doc.find("max(8 MiB, history × 512 B) + 2 MiB"), std::string::npos);
   EXPECT_EQ(QueryHistoryBytes(10000), (uint64_t{10} << 20));

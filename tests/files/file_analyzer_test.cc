@@ -1,7 +1,9 @@
 #include "files/file_analyzer.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -284,6 +286,38 @@ TEST_F(FileAnalyzerTest, DuplicateBeginIsIgnoredAndCounted) {
   a.BeginFile(Info("F1"));
   EXPECT_EQ(Stat(a, "duplicate_begins"), 1u);
   EXPECT_EQ(a.open_files(), 1u);
+}
+
+// The memory plan counts kOpenFileBytes per open file (memory_budget.h): the worst a sender can
+// make a file hold — a huge file name and type, a sniff buffer one byte short of sniffing, all
+// three hashes — measured on the heap, stays within it; and the name is still logged as cut.
+TEST(FileAnalyzerMemory, OpenFilesStayWithinTheirBytes) {
+  Recorder rec;
+  Connection conn;
+  conn.uid = "Cmem";
+  FileAnalysisConfig config;
+  config.max_open_files_per_connection = kMaxOpenFiles;
+  auto analyzer = std::make_unique<FileAnalyzer>(config, rec, rec, nullptr);
+  constexpr size_t kFiles = 1024;
+  const std::string data(kSniffBytes - 1, 'x');
+  const size_t heap_before = mallinfo2().uordblks;
+  for (size_t i = 0; i < kFiles; ++i) {
+    FileInfo info;
+    info.fuid = "Fmem" + std::to_string(i);
+    info.conn = &conn;
+    info.filename = std::string(65536, 'n');
+    info.declared_type = std::string(65536, 't');
+    analyzer->BeginFile(info);
+    analyzer->FileData(info.fuid, Timestamp{1}, data);
+  }
+  const size_t heap_after = mallinfo2().uordblks;
+  if (heap_after == heap_before) GTEST_SKIP() << "no heap statistics (sanitizer allocator)";
+  EXPECT_EQ(analyzer->open_files(), kFiles);
+  EXPECT_LE((heap_after - heap_before) / kFiles, kOpenFileBytes) << "bytes per open file";
+  RecordProperty("bytes_per_open_file", std::to_string((heap_after - heap_before) / kFiles));
+  analyzer->EndFile("Fmem0", Timestamp{2});
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].filename.value_or("").size(), kMaxKeptFilenameBytes);
 }
 
 TEST(PrivateAddress, ZeeksPrivateSpaceIsLocal) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -217,6 +218,87 @@ TEST(MimeMessage, EntityDataIsCappedButItsLengthCountsEverything) {
   EXPECT_EQ(event.substr(0, 7 + length.size()), "entity " + length);
   EXPECT_EQ(event.size(), 7 + length.size() + 1 + kMaxEntityDataBytes);
   EXPECT_EQ(h.counters.entity_data_truncated.Get(), 1u);
+}
+
+// Messages of several connections sharing one MIME data budget (as SmtpShared's).
+struct BudgetHarness {
+  explicit BudgetHarness(size_t limit) : budget(limit) {}
+  MimeMessage& Open(Recorder& r) {
+    messages.push_back(std::make_unique<MimeMessage>(
+        r, counters, MimeLimits{}, MimeWants{.entity_data = true, .all_data = true}, &budget));
+    messages.back()->Line("");  // no headers: the body follows
+    return *messages.back();
+  }
+  MimeDataBudget budget;
+  MimeCounters counters;
+  std::vector<std::unique_ptr<MimeMessage>> messages;
+};
+
+// The body lines `count` × 98 bytes + CRLF.
+void Body(MimeMessage& m, char c, size_t count) {
+  for (size_t i = 0; i < count; ++i) m.Line(std::string(98, c));
+}
+
+TEST(MimeDataBudget, TheLargestHolderHandsItsDataOnEarlyAndThePiecesAddUp) {
+  BudgetHarness h(256 * 1024);
+  Recorder big, small, newcomer;
+  MimeMessage& b = h.Open(big);
+  MimeMessage& s = h.Open(small);
+  Body(b, 'b', 1000);  // 100,000 bytes, held twice (entity and message data)
+  Body(s, 's', 100);   // 10,000
+  EXPECT_LE(h.budget.used(), h.budget.limit());
+  MimeMessage& n = h.Open(newcomer);
+  Body(n, 'n', 300);  // needs room: the big one goes first, the small one keeps its data
+  EXPECT_LE(h.budget.used(), h.budget.limit());
+  EXPECT_EQ(h.counters.data_flushed_early.Get(), 2u);  // big's entity and message data
+  ASSERT_EQ(big.out.size(), 3u);                       // begin, entity piece, alldata piece
+  EXPECT_EQ(big.out[1].substr(0, 14), "entity 100000 ");
+  EXPECT_EQ(big.out[2].substr(0, 15), "alldata 100000 ");
+  EXPECT_EQ(small.out.size(), 1u);  // only its begin: nothing handed on yet
+  Body(b, 'b', 10);                 // 1,000 more, at the end in the last pieces
+  b.Finish();
+  s.Finish();
+  // The pieces of the big message: 100,000 early, then the last 1,000 at the end.
+  EXPECT_EQ(big.out.at(3).substr(0, 11), "entity 1000");
+  EXPECT_EQ(big.out.at(5).substr(0, 12), "alldata 1000");
+  std::string pieces;
+  for (const std::string& e : big.out) {
+    if (e.rfind("entity ", 0) == 0) pieces += e.substr(e.find(' ', 7) + 1);
+  }
+  std::string whole;
+  for (int i = 0; i < 1010; ++i) whole += std::string(98, 'b') + "\r\n";
+  EXPECT_EQ(pieces, whole);
+  EXPECT_EQ(small.out.at(1).substr(0, 12), "entity 10000");  // whole, at its end
+  h.messages.clear();
+  EXPECT_EQ(h.budget.used(), 0u);
+}
+
+TEST(MimeDataBudget, WithoutPressureTheEventsAreZeeksOnePerEntityAndMessage) {
+  BudgetHarness h(64 << 20);
+  Recorder r;
+  MimeMessage& m = h.Open(r);
+  Body(m, 'x', 1000);
+  m.Finish();
+  EXPECT_EQ(h.counters.data_flushed_early.Get(), 0u);
+  ASSERT_EQ(r.out.size(), 4u);  // begin, entity, end, alldata
+  EXPECT_EQ(r.out[1].substr(0, 13), "entity 100000");
+  EXPECT_EQ(r.out[3].substr(0, 14), "alldata 100000");
+  EXPECT_EQ(h.budget.used(), 0u);  // the buffers go with their events
+}
+
+// Thousands of connections each parking an entity just below the per-message caps would hold
+// gigabytes; with the budget the total never passes it.
+TEST(MimeDataBudget, ManyParkedMessagesNeverHoldMoreThanTheBudget) {
+  BudgetHarness h(1 << 20);
+  std::vector<std::unique_ptr<Recorder>> recorders;
+  size_t peak = 0;
+  for (int i = 0; i < 200; ++i) {
+    recorders.push_back(std::make_unique<Recorder>());
+    Body(h.Open(*recorders.back()), 'p', 200);
+    peak = std::max(peak, h.budget.used());
+  }
+  EXPECT_LE(peak, h.budget.limit());
+  EXPECT_GT(h.counters.data_flushed_early.Get(), 0u);
 }
 
 TEST(MimeMessage, DataIsHandedOnInSegmentsOfAtMost1024Bytes) {

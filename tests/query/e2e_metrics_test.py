@@ -99,6 +99,27 @@ class LossIsCountedOnceInItsUnit(unittest.TestCase):
         self.assertEqual(status["counters"]["tcp"]["gap_bytes"], 0)
 
 
+class MimeDataBudgetShows(unittest.TestCase):
+    def test_connections_parked_mid_message_flush_their_content_early_and_count_it(self):
+        # Content events selected (--events-include all): each parked connection holds its
+        # entity for mime_entity_data and mime_all_data, 40 x 2 x 1 MB against the mime_data share
+        # of the smallest limit, (200 MiB - 136 MiB fixed) / 1000 x 50 = 3.2 MiB.
+        body = b"Subject: x\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1000
+        frames = []
+        for i in range(40):
+            frames += capture.parked_in_headers(44000 + i, body).frames
+        agent = Replay(self, frames, "--memory-limit", "200M", events=True).agent
+        status = agent.wait_finished()
+        smtp = status["counters"]["smtp"]
+        self.assertGreater(smtp["mime_data_flushed_early"], 0)
+        self.assertLessEqual(smtp["mime_data_buffer_bytes"], (64 << 20) // 1000 * 50)
+        self.assertEqual(smtp["mime_entity_data_truncated"], 0)
+        out = mailtap(agent.socket, "metrics")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        family = metrics_families(out.stdout)["mailtap_smtp_mime_data_flushed_early"]
+        self.assertEqual(family.samples[0].value, smtp["mime_data_flushed_early"])
+
+
 class HttpListener(unittest.TestCase):
     def test_scrape_over_http_equals_the_socket_metrics(self):
         frames = bulk_session(resend_after_hole=False).frames
