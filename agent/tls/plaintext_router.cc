@@ -151,27 +151,47 @@ void TlsPlaintextRouter::Route(FlowTable::Found found, ConnTls& st, Chunk chunk,
 
 void TlsPlaintextRouter::Hold(ConnTls& st, Chunk chunk) {
   const size_t n = chunk.bytes.size();
-  const bool connection_full = st.held_bytes + n > config_.max_held_bytes_per_connection;
-  const bool total_full = held_bytes_ + n > config_.max_held_bytes_total;
-  if (connection_full || total_full) {
-    // The analyzer cannot be given a stream with a hole at its start: it stays where Zeek stops.
-    (connection_full ? held_connection_bound_hits_ : held_total_bound_hits_).Add();
-    held_full_bytes_.Add(n + st.held_bytes);
-    DropHeld(st);
-    st.abandoned = true;
+  if (st.held_bytes + n > config_.max_held_bytes_per_connection) {
+    held_connection_bound_hits_.Add();
+    Abandon(st, n);
     return;
   }
-  st.held_bytes += n;
-  held_bytes_ += n;
-  held_gauge_.store(held_bytes_, std::memory_order_relaxed);
+  // The total is exhausted: the connections holding the most give up first, as long as they
+  // hold more than this one then would (each is abandoned once, so this loop is paid for once).
+  while (held_bytes_ + n > config_.max_held_bytes_total && !holders_.empty()) {
+    const auto [held, largest] = *holders_.rbegin();
+    if (largest == &st || held <= st.held_bytes + n) break;
+    held_total_bound_hits_.Add();
+    Abandon(*largest, 0);
+  }
+  if (held_bytes_ + n > config_.max_held_bytes_total) {
+    held_total_bound_hits_.Add();
+    Abandon(st, n);
+    return;
+  }
+  SetHeldBytes(st, st.held_bytes + n);
   st.held.push_back(std::move(chunk));
 }
 
+// The analyzer cannot be given a stream with a hole at its start: the connection's plaintext
+// analysis stays where Zeek's stops (at STARTTLS), and the weird says why.
+void TlsPlaintextRouter::Abandon(ConnTls& st, size_t arriving) {
+  held_full_bytes_.Add(arriving + st.held_bytes);
+  DropHeld(st);
+  st.abandoned = true;
+}
+
 void TlsPlaintextRouter::DropHeld(ConnTls& st) {
-  held_bytes_ -= st.held_bytes;
-  held_gauge_.store(held_bytes_, std::memory_order_relaxed);
+  SetHeldBytes(st, 0);
   st.held.clear();
-  st.held_bytes = 0;
+}
+
+void TlsPlaintextRouter::SetHeldBytes(ConnTls& st, size_t bytes) {
+  if (st.held_bytes > 0) holders_.erase({st.held_bytes, &st});
+  if (bytes > 0) holders_.emplace(bytes, &st);
+  held_bytes_ = held_bytes_ - st.held_bytes + bytes;
+  st.held_bytes = bytes;
+  held_gauge_.store(held_bytes_, std::memory_order_relaxed);
 }
 
 void TlsPlaintextRouter::OnEvent(const Event& event) {
@@ -213,14 +233,12 @@ void TlsPlaintextRouter::ReleaseHeld(const Connection* conn) {
   while (!st.held.empty()) {
     Chunk chunk = std::move(st.held.front());
     st.held.pop_front();
-    st.held_bytes -= chunk.bytes.size();
-    held_bytes_ -= chunk.bytes.size();
+    SetHeldBytes(st, st.held_bytes - chunk.bytes.size());
     st.got_plaintext = true;
     delivered_bytes_.Add(chunk.bytes.size());
     found.consumer->DeliverTlsPlaintext(chunk.side, std::max(chunk.ts, st.tls_ts), chunk.bytes,
                                         chunk.missing);
   }
-  held_gauge_.store(held_bytes_, std::memory_order_relaxed);
   if (st.got_plaintext) return;
   if (!capture_active_) {
     // A replay, or live without TLS probes: analysis stops at STARTTLS, as Zeek's does.

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -95,6 +96,9 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   void Hold(ConnTls& st, Chunk chunk);
   void ReleaseHeld(const Connection* conn);
   void DropHeld(ConnTls& st);
+  // Drops what `st` holds and all its plaintext to come; `arriving` bytes were refused with it.
+  void Abandon(ConnTls& st, size_t arriving);
+  void SetHeldBytes(ConnTls& st, size_t bytes);
   void NoPlaintext(const Connection& conn, ConnTls& st, Timestamp ts, std::string_view reason);
   bool RearmWait(const Connection& conn, ConnTls& st);
   void AttachOwner(Connection& conn, const IpAddress& local_h, uint16_t local_p,
@@ -116,6 +120,9 @@ class TlsPlaintextRouter : public TlsPlaintextSink, public EventSink, public Sta
   };
   std::deque<Wait> waits_;  // deadlines in order
   size_t held_bytes_ = 0;
+  // Connections holding plaintext, by how much: the largest gives up first when the total is
+  // exhausted.
+  std::set<std::pair<size_t, ConnTls*>> holders_;
 
   std::deque<Pending> pending_;  // arrival order
   // Records per 4-tuple in pending_.

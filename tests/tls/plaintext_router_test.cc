@@ -212,6 +212,25 @@ TEST_F(SmallRouterTest, TheGlobalHeldBoundAbandonsTheConnectionThatOverflowsIt) 
   EXPECT_EQ(notices_.lines, (std::vector<std::string>{"weird:buffer_full"}));
 }
 
+// Issue 17: a few connections holding the whole total must not starve the others. The one
+// holding more than the arriving one would is abandoned instead.
+TEST_F(SmallRouterTest, TheGlobalHeldBoundAbandonsTheLargestHolderFirst) {
+  Syn(40012, 25, 1'000'000);
+  Syn(40013, 25, 1'000'000);
+  ServerRead(40012, 25, "EHLO big-one\r\n", 1'000'100);  // 14 bytes held
+  ServerRead(40013, 25, "EHLO\r\n", 1'000'200);          // 20 > 15: the 14 go
+  EXPECT_EQ(StatsNow()["held_full_bytes"], 14u);
+  EXPECT_EQ(StatsNow()["held_total_bound_hits"], 1u);
+  EXPECT_EQ(StatsNow()["held_bytes"], 6u);
+  ServerRead(40012, 25, "MAIL", 1'000'250);  // what comes after is dropped too
+  EXPECT_EQ(StatsNow()["held_full_bytes"], 18u);
+  StartTls(40012, 1'000'300);
+  StartTls(40013, 1'000'300);
+  EXPECT_TRUE(factory_.by_port.at(40012)->got.empty());
+  EXPECT_EQ(factory_.by_port.at(40013)->got, (std::vector<std::string>{"o:EHLO\r\n"}));
+  EXPECT_EQ(notices_.lines, (std::vector<std::string>{"weird:buffer_full"}));
+}
+
 TEST_F(SmallRouterTest, AFullPendingTableCountsWhatItTurnsAway) {
   ServerRead(40020, 25, "a", 1'000'000);
   ServerRead(40021, 25, "b", 1'000'000);
