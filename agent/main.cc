@@ -170,7 +170,7 @@ AgentInfo MakeAgentInfo(const Config& config, const CaptureSource& source,
                         const Pipeline& pipeline) {
   AgentInfo info;
   info.version = kVersion;
-  info.capture_source = source.Describe();
+  info.capture_source = [&source] { return source.Describe(); };  // source outlives the server
   if (!config.read_file) info.kernel_features = {"socket_filter", "ringbuf"};
   info.packet_clock = config.read_file.has_value();
   info.redact = std::string(EnumName<RedactMode>(kRedactModeNames, config.redact));

@@ -246,7 +246,7 @@ std::string FormatStatusJson(const AgentInfo& info, const std::vector<StatSample
   j["protocol"] = 1;
   j["started"] = Iso8601(info.started);
   j["uptime_seconds"] = std::round(SecondsBetween(info.started, now) * 1000) / 1000;
-  j["capture_source"] = info.capture_source;
+  j["capture_source"] = info.capture_source ? info.capture_source() : "";
   if (!capture_state.empty()) j["capture_state"] = capture_state;
   j["kernel_features"] = info.kernel_features;
   if (!info.redact.empty()) j["redact"] = info.redact;

@@ -4,6 +4,7 @@
 #include <prometheus/metric_family.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,10 +15,13 @@
 
 namespace mailtap {
 
-// Facts about the running agent, fixed at start-up.
+// Facts about the running agent.
 struct AgentInfo {
-  std::string version;                       // e.g. mailtap::kVersion
-  std::string capture_source;                // CaptureSource::Describe()
+  std::string version;  // e.g. mailtap::kVersion
+  // CaptureSource::Describe(), asked at every status request: the TLS library watcher probes
+  // libraries first used after start-up, and status names them. Called on the query server's
+  // thread.
+  std::function<std::string()> capture_source;
   std::vector<std::string> kernel_features;  // e.g. "ringbuf", "btf"; empty when replaying
   std::string redact;                        // --redact mode name; omitted from status when empty
   std::chrono::system_clock::time_point started;

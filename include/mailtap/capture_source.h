@@ -40,7 +40,8 @@ class CaptureSource : public StatsSource {
   virtual bool CapturesTlsPlaintext() const { return false; }
 
   // Human-readable description, e.g. "pcap file smtp.pcap" or "live: eBPF ring buffer on all
-  // interfaces". Shown by `mailtap status`.
+  // interfaces". Shown by `mailtap status`, which asks for it on the query server's thread:
+  // must be safe to call concurrently with Next().
   virtual std::string Describe() const = 0;
 };
 

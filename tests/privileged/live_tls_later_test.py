@@ -6,7 +6,8 @@ inode, first on its library path, as a container's own copy would be). The libra
 find that file and probe it; a swaks STARTTLS session to Exim must then give smtp.log the
 client's sender, recipient and subject, and events from inside TLS.
 
-Also checked: `mailtap status` lists the libraries probed at start-up; the watcher keeps exactly the capabilities docs/deployment.md lists (CAP_BPF,
+Also checked: `mailtap status` lists the libraries probed at start-up and, once probed, the one
+first used later; the watcher keeps exactly the capabilities docs/deployment.md lists (CAP_BPF,
 CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH; read from /proc/PID/status) while
 the agent keeps none; after SIGTERM neither process remains and nothing of either stays attached
 (bpftool).
@@ -132,6 +133,9 @@ def main():
         print(f"Exim's own GnuTLS probed {time.monotonic() - t0:.1f} s after Exim started",
               flush=True)
         res.check("the start-up log names the private copy", OWN_GNUTLS in agent.stderr_text())
+        source = agent.status()["capture_source"]
+        res.check("`mailtap status` names the copy probed after start-up", OWN_GNUTLS in source,
+                  source)
         check_session(res, agent)
         check_stopped(res, agent, pids)
     except Exception as e:  # a broken fixture or client: a failure, not a traceback

@@ -118,7 +118,11 @@ class CliTest : public ::testing::Test {
  protected:
   void Start(QueryServerConfig c) {
     c.log = [](std::string_view) {};
-    AgentInfo info{"9.9.9", "test producer", {}, "", std::chrono::system_clock::now()};
+    AgentInfo info{"9.9.9",
+                   [] { return std::string("test producer"); },
+                   {},
+                   "",
+                   std::chrono::system_clock::now()};
     server_ = QueryServer::Start(std::move(c), info, stats_, connections_);
   }
   QueryServerConfig Config() {

@@ -46,7 +46,11 @@ int main(int argc, char** argv) {
   ConnectionsSnapshot connections;
   QueryServerConfig config;
   config.socket_path = argv[1];
-  AgentInfo info{"1.2.3", "fake", {}, "credentials", std::chrono::system_clock::now()};
+  AgentInfo info{"1.2.3",
+                 [] { return std::string("fake"); },
+                 {},
+                 "credentials",
+                 std::chrono::system_clock::now()};
   auto server = QueryServer::Start(config, info, stats, connections);
   std::cout << "ready" << std::endl;
   std::string ignored;

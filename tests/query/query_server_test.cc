@@ -49,7 +49,8 @@ class QueryServerTest : public ::testing::Test {
     return c;
   }
   void Start(QueryServerConfig c) {
-    AgentInfo info{"9.9.9", "test producer", {"ringbuf"}, "credentials", started_};
+    AgentInfo info{
+        "9.9.9", [] { return std::string("test producer"); }, {"ringbuf"}, "credentials", started_};
     server_ = QueryServer::Start(std::move(c), info, stats_, connections_);
   }
   void Start() { Start(Config()); }
