@@ -174,7 +174,17 @@ static __always_inline int parse__packet(struct __sk_buff *skb, struct mailtap_r
 	return rc;
 }
 
-/* How many payload bytes to copy (<= wire_len), or -1 when the wire length is unknowable. */
+#define COPY_UNKNOWN_LINK (-1)
+#define COPY_IP_LENGTH_PAST_FRAME (-2)
+
+/* How many payload bytes to copy (<= wire_len), or why nothing is copied: the wire length is
+ * unknowable (COPY_UNKNOWN_LINK), or the IP length field claims bytes the packet does not have
+ * (COPY_IP_LENGTH_PAST_FRAME). The filter sees the whole skb, so such a packet was not cut by a
+ * capture limit: it is short on the wire, and the kernel's IP input drops it too (ip_rcv_core and
+ * ip6_rcv_core count it in InTruncatedPkts), so none of its bytes reached a socket. Checked only
+ * where the network header's offset is known. Lengths the kernel writes are never past the skb:
+ * a GSO or GRO skb's length field covers the whole merged packet the skb holds, and BIG TCP's
+ * length 0 is taken from the skb. */
 static __always_inline __s64 copy__length(struct emit_ctx *e, struct mailtap_parsed *p)
 {
 	__u32 skb_len = e->skb->len;
@@ -182,10 +192,12 @@ static __always_inline __s64 copy__length(struct emit_ctx *e, struct mailtap_par
 
 	if (e->l3_abs >= 0 && skb_len > (__u32)e->l3_abs)
 		net_len = skb_len - (__u32)e->l3_abs;
+	if (e->l3_abs >= 0 && end > net_len)
+		return COPY_IP_LENGTH_PAST_FRAME;
 	if (end == 0)
 		end = net_len; /* BIG TCP: the IP header has no length */
 	if (end < p->payload_rel)
-		return -1;
+		return COPY_UNKNOWN_LINK;
 	e->hdr.wire_len = end - p->payload_rel;
 	if (e->l3_abs >= 0)
 		avail = net_len > p->payload_rel ? net_len - p->payload_rel : 0;
@@ -229,6 +241,10 @@ int mailtap__filter(struct __sk_buff *skb)
 	e.l3_abs = parse__l3_offset(skb, &p);
 	e.payload_rel = p.payload_rel;
 	copy_len = copy__length(&e, &p);
+	if (copy_len == COPY_IP_LENGTH_PAST_FRAME) {
+		ctr__add(cpu, MAILTAP_CTR_IP_LENGTH_PAST_FRAME, 1);
+		return 0;
+	}
 	if (copy_len < 0) {
 		ctr__add(cpu, MAILTAP_CTR_UNKNOWN_LINK, 1);
 		return 0;

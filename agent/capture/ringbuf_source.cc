@@ -66,6 +66,12 @@ constexpr KernelCounterInfo kCounterInfo[MAILTAP_CTR__COUNT] = {
     {"kernel_load_failed",
      "Segments whose payload could not be read from the packet.",
      {"kernel_load_failed", LossUnit::kPackets}},
+    // Not a loss, as in a replay (capture.ip_length_past_frame): the receiving kernel drops such
+    // a packet too, so its bytes never reached the server.
+    {"kernel_ip_length_past_frame",
+     "Segments whose IP length field claims more bytes than the packet has (dropped, as the "
+     "receiving kernel does).",
+     {}},
 };
 
 using ringbuf_loader::ErrnoText;

@@ -70,6 +70,7 @@ enum mailtap_counter {
 	MAILTAP_CTR_TRUNCATED_BYTES,    /* payload bytes not copied that way */
 	MAILTAP_CTR_UNKNOWN_LINK,       /* link header length not recognised (payload > 64 KiB only) */
 	MAILTAP_CTR_LOAD_FAILED,        /* bpf_skb_load_bytes failed although the bounds were checked */
+	MAILTAP_CTR_IP_LENGTH_PAST_FRAME, /* IP length field claims more than the packet (dropped) */
 	MAILTAP_CTR__COUNT,
 };
 

@@ -207,14 +207,16 @@ def process_cpu_seconds(pid):
 
 
 def loss_summary(status):
-    """The loss-related counters of a `mailtap status` answer, as {name: value}."""
+    """The loss-related counters of a `mailtap status` answer, as {name: value}. Also
+    kernel_ip_length_past_frame: no loss, but real peers never send such a segment, so under their
+    traffic (GSO and GRO on lo included) it must stay 0 too, or the filter dropped real data."""
     cap = status["counters"]["capture"]
     tcp = status["counters"]["tcp"]
     smtp = status["counters"]["smtp"]
     out = {k: v for k, v in cap.items()
            if k in ("kernel_ringbuf_full", "kernel_ringbuf_lost_packets", "kernel_truncated",
-                    "kernel_load_failed", "segments_truncated", "ringbuf_orphan_chunks",
-                    "ringbuf_bad_records")}
+                    "kernel_load_failed", "kernel_ip_length_past_frame", "segments_truncated",
+                    "ringbuf_orphan_chunks", "ringbuf_bad_records")}
     out.update({f"tcp.{k}": tcp[k] for k in ("gap_events", "gap_bytes",
                                              "reassembly_buffer_overflow_bytes",
                                              "truncated_payload_bytes", "flows_evicted")})
