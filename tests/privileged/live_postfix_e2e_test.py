@@ -187,6 +187,17 @@ def check_ssl_log(res, workdir, by_uid):
                       rec.get("cert_chain_fps"), [openssl_fingerprint(FIXTURE_CERT)])
 
 
+def close_state_of(history):
+    """Zeek's conn_state for a session the originator closes, from the order of its history: an
+    originator's RST makes it RSTO, unless the originator's FIN came first and the responder's
+    FIN came at all. (Zeek's TCP analyzer ignores a RST from an endpoint whose peer has closed
+    too, and turns a FIN-then-RST endpoint back to closed when the peer's FIN follows.)"""
+    reset = history.find("R")
+    if reset < 0 or (0 <= history.find("F") < reset and "f" in history):
+        return "SF"
+    return "RSTO"
+
+
 def check_conn_log(res, workdir, by_uid):
     """conn.log live: one record per session, a normal close seen from the flags and sequence
     numbers, the service by what was seen, no IP byte counts (the socket filter passes no IP
@@ -203,12 +214,11 @@ def check_conn_log(res, workdir, by_uid):
             continue
         rec = recs[0]
         # The TLS clients close with a reset (Python's ssl module unwraps without reading the
-        # server's close_notify): an originator's RST after the FINs began is RSTO, as in Zeek.
-        closes = ("SF",) if name == "plain" else ("SF", "RSTO")
-        res.check(f"{name}: conn.log conn_state {rec.get('conn_state')} fits the history "
-                  f"{rec.get('history')}",
-                  rec.get("conn_state") in closes and
-                  (rec.get("conn_state") == "SF") == ("R" not in rec.get("history", "")))
+        # server's close_notify); whether it lands before or after the server's FIN is a race.
+        history = rec.get("history", "")
+        expected = "SF" if name == "plain" else close_state_of(history)
+        res.equal(f"{name}: conn.log conn_state fits the history {history}",
+                  rec.get("conn_state"), expected)
         res.equal(f"{name}: conn.log history starts with the handshake",
                   rec.get("history", "")[:3], "ShA")
         res.equal(f"{name}: conn.log service", rec.get("service"), service)
