@@ -246,6 +246,8 @@ void Pipeline::AddRecordSink(RecordSink* sink) { records_.Add(sink); }
 void Pipeline::Run(CaptureSource& source) {
   stats_sources_.insert(stats_sources_.begin(), &source);
   source.SetTlsPlaintextSink(tls_router_.get());
+  // Between segments, so safe: a pipe that stops mid-packet leaves outputs and status current.
+  source.SetInputWaitHook([this] { WhileInputWaits(); });
   tls_router_->SetCaptureActive(source.CapturesTlsPlaintext());
   TcpSegment segment;
   while (true) {
@@ -265,6 +267,7 @@ void Pipeline::Run(CaptureSource& source) {
     }
   }
   flows_->FinishAll(last_packet_time_);
+  source.SetInputWaitHook(nullptr);
   source.SetTlsPlaintextSink(nullptr);
   FlushRecords();
   stats_snapshot_.Publish(CollectStats(stats_sources_));
@@ -288,17 +291,27 @@ void Pipeline::Housekeeping(Timestamp now, bool source_idle) {
     last_expiry_ = now;
   }
   tls_router_->Expire(now);
-  if (reopen_requested_.exchange(false)) ReopenOutputs();
-  if (connections_snapshot_.requested()) connections_snapshot_.Publish(flows_->Summaries());
-  auto wall = std::chrono::steady_clock::now();
+  AnswerRequests();
   // On a wall-clock cadence, idle or not: a live source goes idle at every poll (50 ms) in which
   // it drains the ring buffer, and flushing outputs and collecting statistics 100 times a second
   // costs the busy agent more than the freshness is worth.
-  if (wall - last_publish_ >= kPublishInterval) {
-    last_publish_ = wall;
-    FlushRecords();
-    stats_snapshot_.Publish(CollectStats(stats_sources_));
-  }
+  if (std::chrono::steady_clock::now() - last_publish_ >= kPublishInterval) Publish();
+}
+
+void Pipeline::AnswerRequests() {
+  if (reopen_requested_.exchange(false)) ReopenOutputs();
+  if (connections_snapshot_.requested()) connections_snapshot_.Publish(flows_->Summaries());
+}
+
+void Pipeline::Publish() {
+  last_publish_ = std::chrono::steady_clock::now();
+  FlushRecords();
+  stats_snapshot_.Publish(CollectStats(stats_sources_));
+}
+
+void Pipeline::WhileInputWaits() {
+  AnswerRequests();
+  Publish();
 }
 
 void Pipeline::FlushRecords() {

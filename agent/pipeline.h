@@ -97,6 +97,12 @@ class Pipeline {
  private:
   void ProcessSegment(const TcpSegment& segment);
   void Housekeeping(Timestamp now, bool source_idle);
+  // SIGHUP's reopen, and a connections snapshot a query asked for.
+  void AnswerRequests();
+  // Flushes the outputs and publishes the statistics now.
+  void Publish();
+  // The source has waited mid-read for a while (CaptureSource::SetInputWaitHook).
+  void WhileInputWaits();
   void ReopenOutputs();
   void FlushRecords();
 

@@ -61,6 +61,8 @@ class InputCookie {
     return compressed_ ? Inflate(buf, n) : ReadRaw(buf, n, true);
   }
 
+  void SetOnWait(std::function<void()> on_wait) { on_wait_ = std::move(on_wait); }
+
   bool Readable(int wait_ms) const {
     if (peek_pos_ < peek_len_ || !stream_) return true;
     if (compressed_ && (zs_.avail_in > 0 || output_was_full_)) return true;
@@ -76,6 +78,7 @@ class InputCookie {
     while (!StopRequested()) {
       pollfd pfd{fd_, POLLIN, 0};
       if (::poll(&pfd, 1, kStopCheckMs) != 0) return true;
+      if (on_wait_) on_wait_();
     }
     return false;
   }
@@ -125,6 +128,7 @@ class InputCookie {
   bool own_fd_;
   bool stream_;
   std::shared_ptr<const std::atomic<bool>> stop_;
+  std::function<void()> on_wait_;
   char peek_[2] = {};
   size_t peek_len_ = 0;
   size_t peek_pos_ = 0;
@@ -162,6 +166,7 @@ CaptureInput OpenCaptureInput(const std::string& path,
   input.compressed = cookie->DetectGzip();
   InputCookie* raw = cookie.get();
   input.readable = [raw](int wait_ms) { return raw->Readable(wait_ms); };
+  input.set_on_wait = [raw](std::function<void()> on_wait) { raw->SetOnWait(std::move(on_wait)); };
   input.file = fopencookie(cookie.release(), "r", {CookieRead, nullptr, nullptr, CookieClose});
   if (input.file == nullptr) {
     const int error = errno;

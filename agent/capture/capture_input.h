@@ -19,6 +19,10 @@ struct CaptureInput {
   // Whether a read would return at once (a pipe has bytes, or inflated bytes are buffered).
   // Waits up to `wait_ms` for a quiet stream. Only while `file` is open.
   std::function<bool(int wait_ms)> readable;
+  // Sets what a read of a stream calls, on the reading thread, every 200 ms that it waits for
+  // bytes (the rest of a packet, from a writer that stopped in its middle). Only while `file`
+  // is open.
+  std::function<void(std::function<void()> on_wait)> set_on_wait;
 };
 
 // Opens `path` ("-" = standard input). Gzip input (the magic bytes 1f 8b, whatever the file is

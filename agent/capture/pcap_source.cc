@@ -82,7 +82,10 @@ std::unique_ptr<PcapSource> PcapSource::Open(const std::string& path, PortSet po
   }
   auto source = std::unique_ptr<PcapSource>(
       new PcapSource(path, std::move(handle), std::move(ports), std::move(stop)));
-  if (input.stream) source->readable_ = std::move(input.readable);
+  if (input.stream) {
+    source->readable_ = std::move(input.readable);
+    source->set_on_wait_ = std::move(input.set_on_wait);
+  }
   return source;
 }
 

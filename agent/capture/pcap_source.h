@@ -42,6 +42,11 @@ class PcapSource : public CaptureSource {
   // Makes the next Next() return kEndOfInput (checked between packets). Thread-safe.
   void Stop() override;
 
+  // A stream only (a regular file never waits).
+  void SetInputWaitHook(std::function<void()> hook) override {
+    if (set_on_wait_) set_on_wait_(std::move(hook));
+  }
+
   // "pcap file <path>".
   std::string Describe() const override;
 
@@ -70,6 +75,7 @@ class PcapSource : public CaptureSource {
   int link_type_;
   PortSet ports_;
   std::function<bool(int)> readable_;  // for a stream (pipe, terminal): CaptureInput::readable
+  std::function<void(std::function<void()>)> set_on_wait_;  // CaptureInput::set_on_wait
   PacketDecoder decoder_;
   bool ended_ = false;
   std::shared_ptr<std::atomic<bool>> stop_requested_;

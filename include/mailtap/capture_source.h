@@ -2,6 +2,7 @@
 // file replay (libpcap) and test fakes.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "mailtap/packet.h"
@@ -38,6 +39,11 @@ class CaptureSource : public StatsSource {
   // pipeline does not wait for plaintext after STARTTLS (analysis stops there, as Zeek's does).
   // May change while running (libraries attached later); read on the pipeline thread.
   virtual bool CapturesTlsPlaintext() const { return false; }
+
+  // `hook` runs on the pipeline's thread whenever Next() has waited a while in the middle of
+  // reading its input (a pipe whose writer stopped mid-packet), so that outputs and status need
+  // not wait for the rest; nullptr removes it. Sources that never wait mid-read ignore it.
+  virtual void SetInputWaitHook(std::function<void()> hook) { (void)hook; }
 
   // Human-readable description, e.g. "pcap file smtp.pcap" or "live: eBPF ring buffer on all
   // interfaces". Shown by `mailtap status`, which asks for it on the query server's thread:

@@ -282,6 +282,48 @@ class FollowDuringReplay(unittest.TestCase):
         self.assertGreaterEqual(status["counters"]["query"]["clients_over_limit"], 2)
 
 
+class WriterStoppedMidPacket(unittest.TestCase):
+    """`tcpdump -w - | mailtapd -r -`: tcpdump writes in blocks that end mid-packet and may then
+    pause for as long as the traffic does. Meanwhile the agent waits in the middle of a read; its
+    status and its logs must not wait with it (issue 16)."""
+
+    def test_status_and_logs_are_current_while_the_rest_of_a_packet_is_awaited(self):
+        with tempfile.TemporaryDirectory(prefix="mailtap-e2e-midpacket-") as work:
+            pcap = os.path.join(work, "synthetic.pcap")
+            subprocess.run([sys.executable,
+                            os.path.join(lib.SOURCE_DIR, "bench", "gen_smtp_pcap.py"), pcap,
+                            "--sessions", "20", "--mails-per-session", "2"], check=True)
+            header, records = split_pcap(pcap)
+            agent = lib.Agent(["-r", "-", "--keep-serving"], stdin=subprocess.PIPE)
+            try:
+                agent.proc.stdin.write(header)
+                agent.proc.stdin.flush()
+                agent.wait_serving()
+                last = records[-1]
+                agent.proc.stdin.write(b"".join(records[:-1]) + last[:len(last) // 2])
+                agent.proc.stdin.flush()
+                # Every whole packet counted, though the agent never returned from its read.
+                status = poll(lambda: self.caught_up(agent, len(records) - 1),
+                              "status to count every whole packet written")
+                self.assertTrue(status["pipeline"]["waiting_for_input"])
+                written = status["counters"]["smtp_log"]["records_written"]
+                self.assertGreater(written, 0)
+                self.assertEqual(len(lib.read_lines(agent.smtp_log)), written)  # flushed
+                agent.proc.stdin.write(last[len(last) // 2:])
+                agent.proc.stdin.close()
+                final = agent.wait_finished()
+                self.assertEqual(final["counters"]["capture"]["packets_total"], len(records))
+                self.assertEqual(final["counters"]["smtp_log"]["records_written"], 40)
+            finally:
+                self.assertEqual(agent.cleanup(), 0)
+
+    @staticmethod
+    def caught_up(agent, packets):
+        status = agent.status()
+        counted = status["counters"].get("capture", {}).get("packets_total")
+        return status if counted == packets else None
+
+
 class StalledFollower(unittest.TestCase):
     """A follower that reads nothing while ~50000 events are published: the agent drops the
     oldest items of its queue, never waits for it, and tells it where and how many it lost."""
