@@ -23,13 +23,9 @@ LogSchema FilesLogSchema(FilesLogColumns columns);
 std::string FormatFileRecord(const FileRecord& record, FilesLogColumns columns, LogFormat format,
                              const LogLimits& limits = {});
 
-struct FilesLogWriterOptions {
-  LogFormat format = LogFormat::kJson;
+// The options every record log has (zeek_log.h), and files.log's optional columns.
+struct FilesLogWriterOptions : RecordLogOptions {
   FilesLogColumns columns;
-  LogLimits limits;
-  WallClock clock;  // for #open/#close; empty = the system clock
-  size_t buffer_bytes = 64 * 1024;
-  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
 };
 
 // Writes DIR/files.log. Not thread-safe: the pipeline thread only.
@@ -40,9 +36,9 @@ class FilesLogWriter : public FileRecordSink, public StatsSource {
 
   // Never throws: write errors are counted and the record dropped.
   void OnFileRecord(const FileRecord& record) override;
-  void Flush() override { file_.Flush(); }
-  bool Reopen() { return file_.Reopen(); }
-  FileOutput& output() { return file_.output(); }
+  void Flush() override { log_.Flush(); }
+  bool Reopen() { return log_.Reopen(); }
+  FileOutput& output() { return log_.output(); }
 
   // Group "files_log_file": records, and the file's counters (loss cause
   // "files_log_output_error").
@@ -50,10 +46,7 @@ class FilesLogWriter : public FileRecordSink, public StatsSource {
 
  private:
   FilesLogColumns columns_;
-  LogLimits limits_;
-  LogFile file_;
-  std::string line_;
-  Counter records_;
+  RecordLogFile log_;
 };
 
 }  // namespace mailtap
