@@ -71,14 +71,14 @@ std::string FormatConnRecord(const ConnRecord& record, LogFormat format, const L
 }
 
 ConnLogWriter::ConnLogWriter(const std::string& dir, ConnLogWriterOptions options)
-    : log_(dir, ConnLogSchema(), std::move(options)) {}
+    : RecordLogWriter(dir, ConnLogSchema(), std::move(options)) {}
 
 void ConnLogWriter::OnConnRecord(const ConnRecord& record) {
-  log_.Write([&](LogLineBuilder& b) { BuildRecord(record, log_.format(), b); });
+  log().Write([&](LogLineBuilder& b) { BuildRecord(record, log().format(), b); });
 }
 
 void ConnLogWriter::VisitStats(StatsVisitor& v) const {
-  log_.VisitStats(v, "conn_log_file", "conn.log", "conn_log_output_error");
+  log().VisitStats(v, "conn_log_file", "conn.log", "conn_log_output_error");
 }
 
 void ConnAnalysisObserver::OnEvent(const Event& event) {

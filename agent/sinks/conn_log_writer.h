@@ -24,22 +24,16 @@ std::string FormatConnRecord(const ConnRecord& record, LogFormat format,
 using ConnLogWriterOptions = RecordLogOptions;
 
 // Writes DIR/conn.log. Not thread-safe: the pipeline thread only.
-class ConnLogWriter : public ConnRecordSink, public StatsSource {
+class ConnLogWriter : public RecordLogWriter<ConnRecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   ConnLogWriter(const std::string& dir, ConnLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnConnRecord(const ConnRecord& record) override;
-  void Flush() override { log_.Flush(); }
-  bool Reopen() { return log_.Reopen(); }
-  FileOutput& output() { return log_.output(); }
 
   // Group "conn_log_file": records, and the file's counters (loss cause "conn_log_output_error").
   void VisitStats(StatsVisitor& visitor) const override;
-
- private:
-  RecordLogFile log_;
 };
 
 // Reads the events for what conn.log reports beyond the packets (Connection::analysis): service

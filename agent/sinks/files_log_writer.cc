@@ -69,14 +69,14 @@ std::string FormatFileRecord(const FileRecord& record, FilesLogColumns columns, 
 }
 
 FilesLogWriter::FilesLogWriter(const std::string& dir, FilesLogWriterOptions options)
-    : columns_(options.columns), log_(dir, FilesLogSchema(options.columns), std::move(options)) {}
+    : RecordLogWriter(dir, FilesLogSchema(options.columns), options), columns_(options.columns) {}
 
 void FilesLogWriter::OnFileRecord(const FileRecord& record) {
-  log_.Write([&](LogLineBuilder& b) { BuildRecord(record, columns_, b); });
+  log().Write([&](LogLineBuilder& b) { BuildRecord(record, columns_, b); });
 }
 
 void FilesLogWriter::VisitStats(StatsVisitor& v) const {
-  log_.VisitStats(v, "files_log_file", "files.log", "files_log_output_error");
+  log().VisitStats(v, "files_log_file", "files.log", "files_log_output_error");
 }
 
 }  // namespace mailtap

@@ -29,16 +29,13 @@ struct FilesLogWriterOptions : RecordLogOptions {
 };
 
 // Writes DIR/files.log. Not thread-safe: the pipeline thread only.
-class FilesLogWriter : public FileRecordSink, public StatsSource {
+class FilesLogWriter : public RecordLogWriter<FileRecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   FilesLogWriter(const std::string& dir, FilesLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnFileRecord(const FileRecord& record) override;
-  void Flush() override { log_.Flush(); }
-  bool Reopen() { return log_.Reopen(); }
-  FileOutput& output() { return log_.output(); }
 
   // Group "files_log_file": records, and the file's counters (loss cause
   // "files_log_output_error").
@@ -46,7 +43,6 @@ class FilesLogWriter : public FileRecordSink, public StatsSource {
 
  private:
   FilesLogColumns columns_;
-  RecordLogFile log_;
 };
 
 }  // namespace mailtap

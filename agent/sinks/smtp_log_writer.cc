@@ -102,11 +102,11 @@ std::string FormatRecordZeek(const SmtpRecord& record, const LogLimits& limits) 
 }
 
 SmtpLogWriter::SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions options)
-    : weirds_(options.weirds), log_(dir, SmtpLogSchema(), std::move(options)) {}
+    : RecordLogWriter(dir, SmtpLogSchema(), options), weirds_(options.weirds) {}
 
 void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
   const LogTruncation cut =
-      log_.Write([&](LogLineBuilder& b) { BuildLine(record, log_.format(), b); });
+      log().Write([&](LogLineBuilder& b) { BuildLine(record, log().format(), b); });
   strings_truncated_.Add(cut.strings);
   containers_truncated_.Add(cut.containers);
   if (cut.strings > 0) RaiseTruncationWeird(record, "log_string_field_truncated");
@@ -120,7 +120,7 @@ void SmtpLogWriter::RaiseTruncationWeird(const SmtpRecord& record, std::string_v
 }
 
 void SmtpLogWriter::VisitStats(StatsVisitor& v) const {
-  log_.VisitStats(v, "smtp_log_file", "smtp.log", "smtp_log_output_error");
+  log().VisitStats(v, "smtp_log_file", "smtp.log", "smtp_log_output_error");
   v.Visit("smtp_log_file", "strings_truncated", strings_truncated_.Get(),
           "String values cut to the log's string limits (Zeek's log_string_field_truncated).");
   v.Visit("smtp_log_file", "containers_truncated", containers_truncated_.Get(),

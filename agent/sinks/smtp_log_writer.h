@@ -29,17 +29,13 @@ struct SmtpLogWriterOptions : RecordLogOptions {
 };
 
 // Writes DIR/smtp.log. Not thread-safe: the pipeline thread only.
-class SmtpLogWriter : public RecordSink, public StatsSource {
+class SmtpLogWriter : public RecordLogWriter<RecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnRecord(const SmtpRecord& record) override;
-  void Flush() override { log_.Flush(); }
-  // SIGHUP after log rotation (Zeek format: #close to the old file, a header to the new one).
-  bool Reopen() { return log_.Reopen(); }
-  FileOutput& output() { return log_.output(); }
 
   // Group "smtp_log_file": records, bytes_written, write_errors, bytes_dropped (loss cause
   // "smtp_log_output_error"), reopen_failures, strings_truncated, containers_truncated.
@@ -49,7 +45,6 @@ class SmtpLogWriter : public RecordSink, public StatsSource {
   void RaiseTruncationWeird(const SmtpRecord& record, std::string_view name);
 
   EventSink* weirds_;
-  RecordLogFile log_;
   Counter strings_truncated_;
   Counter containers_truncated_;
 };

@@ -55,14 +55,14 @@ std::string FormatSslRecord(const SslRecord& record, LogFormat format, const Log
 }
 
 SslLogWriter::SslLogWriter(const std::string& dir, SslLogWriterOptions options)
-    : log_(dir, SslLogSchema(), std::move(options)) {}
+    : RecordLogWriter(dir, SslLogSchema(), std::move(options)) {}
 
 void SslLogWriter::OnSslRecord(const SslRecord& record) {
-  log_.Write([&](LogLineBuilder& b) { BuildLine(record, log_.format(), b); });
+  log().Write([&](LogLineBuilder& b) { BuildLine(record, log().format(), b); });
 }
 
 void SslLogWriter::VisitStats(StatsVisitor& v) const {
-  log_.VisitStats(v, "ssl_log_file", "ssl.log", "ssl_log_output_error");
+  log().VisitStats(v, "ssl_log_file", "ssl.log", "ssl_log_output_error");
 }
 
 }  // namespace mailtap

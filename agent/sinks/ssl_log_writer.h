@@ -20,22 +20,16 @@ std::string FormatSslRecord(const SslRecord& record, LogFormat format,
 using SslLogWriterOptions = RecordLogOptions;
 
 // Writes DIR/ssl.log. Not thread-safe: the pipeline thread only.
-class SslLogWriter : public SslRecordSink, public StatsSource {
+class SslLogWriter : public RecordLogWriter<SslRecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   SslLogWriter(const std::string& dir, SslLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnSslRecord(const SslRecord& record) override;
-  void Flush() override { log_.Flush(); }
-  bool Reopen() { return log_.Reopen(); }
-  FileOutput& output() { return log_.output(); }
 
   // Group "ssl_log_file": records, and the file's counters (loss cause "ssl_log_output_error").
   void VisitStats(StatsVisitor& visitor) const override;
-
- private:
-  RecordLogFile log_;
 };
 
 }  // namespace mailtap

@@ -210,4 +210,26 @@ class RecordLogFile {
   Counter records_;
 };
 
+// What every record log writer is: the `Sink` its records come through, a StatsSource, and a
+// RecordLogFile behind both. The writer adds its On*Record (building the line with log().Write)
+// and its VisitStats (naming its group). Not thread-safe: the pipeline thread only.
+template <typename Sink>
+class RecordLogWriter : public Sink, public StatsSource {
+ public:
+  void Flush() override { log_.Flush(); }
+  // SIGHUP after log rotation (Zeek format: #close to the old file, a header to the new one).
+  bool Reopen() { return log_.Reopen(); }
+  FileOutput& output() { return log_.output(); }
+
+ protected:
+  // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
+  RecordLogWriter(const std::string& dir, LogSchema schema, RecordLogOptions options)
+      : log_(dir, std::move(schema), std::move(options)) {}
+  RecordLogFile& log() { return log_; }
+  const RecordLogFile& log() const { return log_; }
+
+ private:
+  RecordLogFile log_;
+};
+
 }  // namespace mailtap
