@@ -73,38 +73,24 @@ class Pipeline::Outputs {
           *config.events_path, 64 * 1024, replay ? OpenMode::kTruncate : OpenMode::kAppend);
     }
     const LogStart start = replay ? LogStart::kFresh : LogStart::kContinue;
-    if (config.log_dir) {
-      SmtpLogWriterOptions smtp_options;
-      smtp_options.start = start;
-      smtp_options.format = config.log_format;
-      smtp_options.limits = config.tunables.log_limits;
-      smtp_options.weirds = weirds;
-      smtp_log_ = std::make_unique<SmtpLogWriter>(*config.log_dir, smtp_options);
-      WeirdLogWriterOptions weird_options;
-      weird_options.start = start;
-      weird_options.format = config.log_format;
-      weird_log_ = std::make_unique<WeirdLogWriter>(*config.log_dir, weird_options);
-      SslLogWriterOptions ssl_options;
-      ssl_options.start = start;
-      ssl_options.format = config.log_format;
-      ssl_options.limits = config.tunables.log_limits;
-      ssl_log_ = std::make_unique<SslLogWriter>(*config.log_dir, ssl_options);
-      ConnLogWriterOptions conn_options;
-      conn_options.start = start;
-      conn_options.format = config.log_format;
-      conn_options.limits = config.tunables.log_limits;
-      conn_log_ = std::make_unique<ConnLogWriter>(*config.log_dir, conn_options);
-      OpenFilesLog(config, start);
-    }
+    if (config.log_dir) OpenZeekLogs(config, start, weirds);
   }
-  void OpenFilesLog(const Config& config, LogStart start) {
-    FilesLogWriterOptions options;
-    options.start = start;
-    options.format = config.log_format;
-    options.limits = config.tunables.log_limits;
-    options.columns = {.hashes = config.file_hashes,
-                       .extraction = config.extract.what != ExtractWhat::kNone};
-    files_log_ = std::make_unique<FilesLogWriter>(*config.log_dir, options);
+  void OpenZeekLogs(const Config& config, LogStart start, EventSink* weirds) {
+    RecordLogOptions log;
+    log.format = config.log_format;
+    log.limits = config.tunables.log_limits;
+    log.start = start;
+    const std::string& dir = *config.log_dir;
+    smtp_log_ = std::make_unique<SmtpLogWriter>(dir, SmtpLogWriterOptions{log, weirds});
+    WeirdLogWriterOptions weird_options;
+    weird_options.start = start;
+    weird_options.format = config.log_format;
+    weird_log_ = std::make_unique<WeirdLogWriter>(dir, weird_options);
+    ssl_log_ = std::make_unique<SslLogWriter>(dir, log);
+    conn_log_ = std::make_unique<ConnLogWriter>(dir, log);
+    const FilesLogColumns columns{.hashes = config.file_hashes,
+                                  .extraction = config.extract.what != ExtractWhat::kNone};
+    files_log_ = std::make_unique<FilesLogWriter>(dir, FilesLogWriterOptions{log, columns});
   }
   // A failed reopen is counted and logged by the writer and retried at the next SIGHUP.
   void Reopen() {

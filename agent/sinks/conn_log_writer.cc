@@ -71,21 +71,14 @@ std::string FormatConnRecord(const ConnRecord& record, LogFormat format, const L
 }
 
 ConnLogWriter::ConnLogWriter(const std::string& dir, ConnLogWriterOptions options)
-    : limits_(options.limits),
-      file_(dir, ConnLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
-            options.start) {}
+    : RecordLogWriter(dir, ConnLogSchema(), std::move(options)) {}
 
 void ConnLogWriter::OnConnRecord(const ConnRecord& record) {
-  LogLineBuilder b(file_.format(), limits_, std::move(line_));
-  BuildRecord(record, file_.format(), b);
-  line_ = b.Finish();
-  file_.WriteLine(line_);
-  records_.Add();
+  log().Write([&](LogLineBuilder& b) { BuildRecord(record, log().format(), b); });
 }
 
 void ConnLogWriter::VisitStats(StatsVisitor& v) const {
-  v.Visit("conn_log_file", "records", records_.Get(), "Records formatted for conn.log.");
-  file_.output().VisitStats(v, "conn_log_file", "conn.log", "conn_log_output_error");
+  log().VisitStats(v, "conn_log_file", "conn.log", "conn_log_output_error");
 }
 
 void ConnAnalysisObserver::OnEvent(const Event& event) {

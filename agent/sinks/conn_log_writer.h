@@ -20,34 +20,20 @@ const LogSchema& ConnLogSchema();
 std::string FormatConnRecord(const ConnRecord& record, LogFormat format,
                              const LogLimits& limits = {});
 
-struct ConnLogWriterOptions {
-  LogFormat format = LogFormat::kJson;
-  LogLimits limits;
-  WallClock clock;  // for #open/#close; empty = the system clock
-  size_t buffer_bytes = 64 * 1024;
-  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
-};
+// Format, limits, clock, buffer and start as every record log has them (zeek_log.h).
+using ConnLogWriterOptions = RecordLogOptions;
 
 // Writes DIR/conn.log. Not thread-safe: the pipeline thread only.
-class ConnLogWriter : public ConnRecordSink, public StatsSource {
+class ConnLogWriter : public RecordLogWriter<ConnRecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   ConnLogWriter(const std::string& dir, ConnLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnConnRecord(const ConnRecord& record) override;
-  void Flush() override { file_.Flush(); }
-  bool Reopen() { return file_.Reopen(); }
-  FileOutput& output() { return file_.output(); }
 
   // Group "conn_log_file": records, and the file's counters (loss cause "conn_log_output_error").
   void VisitStats(StatsVisitor& visitor) const override;
-
- private:
-  LogLimits limits_;
-  LogFile file_;
-  std::string line_;
-  Counter records_;
 };
 
 // Reads the events for what conn.log reports beyond the packets (Connection::analysis): service

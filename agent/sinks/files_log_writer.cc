@@ -69,22 +69,14 @@ std::string FormatFileRecord(const FileRecord& record, FilesLogColumns columns, 
 }
 
 FilesLogWriter::FilesLogWriter(const std::string& dir, FilesLogWriterOptions options)
-    : columns_(options.columns),
-      limits_(options.limits),
-      file_(dir, FilesLogSchema(options.columns), options.format, std::move(options.clock),
-            options.buffer_bytes, options.start) {}
+    : RecordLogWriter(dir, FilesLogSchema(options.columns), options), columns_(options.columns) {}
 
 void FilesLogWriter::OnFileRecord(const FileRecord& record) {
-  LogLineBuilder b(file_.format(), limits_, std::move(line_));
-  BuildRecord(record, columns_, b);
-  line_ = b.Finish();
-  file_.WriteLine(line_);
-  records_.Add();
+  log().Write([&](LogLineBuilder& b) { BuildRecord(record, columns_, b); });
 }
 
 void FilesLogWriter::VisitStats(StatsVisitor& v) const {
-  v.Visit("files_log_file", "records", records_.Get(), "Records formatted for files.log.");
-  file_.output().VisitStats(v, "files_log_file", "files.log", "files_log_output_error");
+  log().VisitStats(v, "files_log_file", "files.log", "files_log_output_error");
 }
 
 }  // namespace mailtap

@@ -23,26 +23,19 @@ LogSchema FilesLogSchema(FilesLogColumns columns);
 std::string FormatFileRecord(const FileRecord& record, FilesLogColumns columns, LogFormat format,
                              const LogLimits& limits = {});
 
-struct FilesLogWriterOptions {
-  LogFormat format = LogFormat::kJson;
+// The options every record log has (zeek_log.h), and files.log's optional columns.
+struct FilesLogWriterOptions : RecordLogOptions {
   FilesLogColumns columns;
-  LogLimits limits;
-  WallClock clock;  // for #open/#close; empty = the system clock
-  size_t buffer_bytes = 64 * 1024;
-  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
 };
 
 // Writes DIR/files.log. Not thread-safe: the pipeline thread only.
-class FilesLogWriter : public FileRecordSink, public StatsSource {
+class FilesLogWriter : public RecordLogWriter<FileRecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   FilesLogWriter(const std::string& dir, FilesLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnFileRecord(const FileRecord& record) override;
-  void Flush() override { file_.Flush(); }
-  bool Reopen() { return file_.Reopen(); }
-  FileOutput& output() { return file_.output(); }
 
   // Group "files_log_file": records, and the file's counters (loss cause
   // "files_log_output_error").
@@ -50,10 +43,6 @@ class FilesLogWriter : public FileRecordSink, public StatsSource {
 
  private:
   FilesLogColumns columns_;
-  LogLimits limits_;
-  LogFile file_;
-  std::string line_;
-  Counter records_;
 };
 
 }  // namespace mailtap

@@ -43,14 +43,14 @@ void BuildProcess(const SmtpRecord& r, LogFormat format, LogLineBuilder& b) {
   if (r.proc->cgroup_id != 0) b.Count("proc.cgroup_id", r.proc->cgroup_id);
 }
 
-std::string Format(const SmtpRecord& r, LogFormat format, const LogLimits& limits,
-                   uint64_t* strings_truncated, uint64_t* containers_truncated,
-                   std::string buffer = {}) {
-  LogLineBuilder b(format, limits, std::move(buffer));
+void BuildLine(const SmtpRecord& r, LogFormat format, LogLineBuilder& b) {
   BuildRecord(r, b);
   BuildProcess(r, format, b);
-  if (strings_truncated) *strings_truncated = b.strings_truncated();
-  if (containers_truncated) *containers_truncated = b.containers_truncated();
+}
+
+std::string Format(const SmtpRecord& r, LogFormat format, const LogLimits& limits) {
+  LogLineBuilder b(format, limits);
+  BuildLine(r, format, b);
   return b.Finish();
 }
 
@@ -94,28 +94,23 @@ const LogSchema& SmtpLogSchema() {
 }
 
 std::string FormatRecordJson(const SmtpRecord& record, const LogLimits& limits) {
-  return Format(record, LogFormat::kJson, limits, nullptr, nullptr);
+  return Format(record, LogFormat::kJson, limits);
 }
 
 std::string FormatRecordZeek(const SmtpRecord& record, const LogLimits& limits) {
-  return Format(record, LogFormat::kZeek, limits, nullptr, nullptr);
+  return Format(record, LogFormat::kZeek, limits);
 }
 
 SmtpLogWriter::SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions options)
-    : limits_(options.limits),
-      weirds_(options.weirds),
-      file_(dir, SmtpLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
-            options.start) {}
+    : RecordLogWriter(dir, SmtpLogSchema(), options), weirds_(options.weirds) {}
 
 void SmtpLogWriter::OnRecord(const SmtpRecord& record) {
-  uint64_t strings = 0, containers = 0;
-  line_ = Format(record, file_.format(), limits_, &strings, &containers, std::move(line_));
-  file_.WriteLine(line_);
-  records_.Add();
-  strings_truncated_.Add(strings);
-  containers_truncated_.Add(containers);
-  if (strings > 0) RaiseTruncationWeird(record, "log_string_field_truncated");
-  if (containers > 0) RaiseTruncationWeird(record, "log_container_field_truncated");
+  const LogTruncation cut =
+      log().Write([&](LogLineBuilder& b) { BuildLine(record, log().format(), b); });
+  strings_truncated_.Add(cut.strings);
+  containers_truncated_.Add(cut.containers);
+  if (cut.strings > 0) RaiseTruncationWeird(record, "log_string_field_truncated");
+  if (cut.containers > 0) RaiseTruncationWeird(record, "log_container_field_truncated");
 }
 
 // Zeek's logging framework reports cut fields as a weird naming the log stream.
@@ -125,9 +120,7 @@ void SmtpLogWriter::RaiseTruncationWeird(const SmtpRecord& record, std::string_v
 }
 
 void SmtpLogWriter::VisitStats(StatsVisitor& v) const {
-  const FileOutput& out = file_.output();
-  v.Visit("smtp_log_file", "records", records_.Get(), "Records formatted for smtp.log.");
-  out.VisitStats(v, "smtp_log_file", "smtp.log", "smtp_log_output_error");
+  log().VisitStats(v, "smtp_log_file", "smtp.log", "smtp_log_output_error");
   v.Visit("smtp_log_file", "strings_truncated", strings_truncated_.Get(),
           "String values cut to the log's string limits (Zeek's log_string_field_truncated).");
   v.Visit("smtp_log_file", "containers_truncated", containers_truncated_.Get(),

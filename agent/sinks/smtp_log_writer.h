@@ -21,29 +21,21 @@ std::string FormatRecordJson(const SmtpRecord& record, const LogLimits& limits =
 // The same record as one Zeek ASCII (tab-separated) line, without a newline.
 std::string FormatRecordZeek(const SmtpRecord& record, const LogLimits& limits = {});
 
-struct SmtpLogWriterOptions {
-  LogFormat format = LogFormat::kJson;
-  LogLimits limits;
-  WallClock clock;                       // for #open/#close; empty = the system clock
-  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
-  size_t buffer_bytes = 64 * 1024;
+// The options every record log has (zeek_log.h), and where smtp.log's own weirds go.
+struct SmtpLogWriterOptions : RecordLogOptions {
   // Receives Zeek's log_string_field_truncated / log_container_field_truncated weirds (addl
   // "SMTP::LOG", no connection) when a record had to be cut. May be null.
   EventSink* weirds = nullptr;
 };
 
 // Writes DIR/smtp.log. Not thread-safe: the pipeline thread only.
-class SmtpLogWriter : public RecordSink, public StatsSource {
+class SmtpLogWriter : public RecordLogWriter<RecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   SmtpLogWriter(const std::string& dir, SmtpLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnRecord(const SmtpRecord& record) override;
-  void Flush() override { file_.Flush(); }
-  // SIGHUP after log rotation (Zeek format: #close to the old file, a header to the new one).
-  bool Reopen() { return file_.Reopen(); }
-  FileOutput& output() { return file_.output(); }
 
   // Group "smtp_log_file": records, bytes_written, write_errors, bytes_dropped (loss cause
   // "smtp_log_output_error"), reopen_failures, strings_truncated, containers_truncated.
@@ -52,11 +44,7 @@ class SmtpLogWriter : public RecordSink, public StatsSource {
  private:
   void RaiseTruncationWeird(const SmtpRecord& record, std::string_view name);
 
-  LogLimits limits_;
   EventSink* weirds_;
-  LogFile file_;
-  std::string line_;  // the last line formatted: its allocation serves the next one
-  Counter records_;
   Counter strings_truncated_;
   Counter containers_truncated_;
 };

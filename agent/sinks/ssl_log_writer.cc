@@ -30,6 +30,11 @@ void BuildMailtapFields(const SslRecord& r, LogFormat format, LogLineBuilder& b)
   if (format == LogFormat::kJson) b.OptionalString("community_id", r.community_id);
 }
 
+void BuildLine(const SslRecord& r, LogFormat format, LogLineBuilder& b) {
+  BuildRecord(r, b);
+  BuildMailtapFields(r, format, b);
+}
+
 }  // namespace
 
 const LogSchema& SslLogSchema() {
@@ -45,28 +50,19 @@ const LogSchema& SslLogSchema() {
 
 std::string FormatSslRecord(const SslRecord& record, LogFormat format, const LogLimits& limits) {
   LogLineBuilder b(format, limits);
-  BuildRecord(record, b);
-  BuildMailtapFields(record, format, b);
+  BuildLine(record, format, b);
   return b.Finish();
 }
 
 SslLogWriter::SslLogWriter(const std::string& dir, SslLogWriterOptions options)
-    : limits_(options.limits),
-      file_(dir, SslLogSchema(), options.format, std::move(options.clock), options.buffer_bytes,
-            options.start) {}
+    : RecordLogWriter(dir, SslLogSchema(), std::move(options)) {}
 
 void SslLogWriter::OnSslRecord(const SslRecord& record) {
-  LogLineBuilder b(file_.format(), limits_, std::move(line_));
-  BuildRecord(record, b);
-  BuildMailtapFields(record, file_.format(), b);
-  line_ = b.Finish();
-  file_.WriteLine(line_);
-  records_.Add();
+  log().Write([&](LogLineBuilder& b) { BuildLine(record, log().format(), b); });
 }
 
 void SslLogWriter::VisitStats(StatsVisitor& v) const {
-  v.Visit("ssl_log_file", "records", records_.Get(), "Records formatted for ssl.log.");
-  file_.output().VisitStats(v, "ssl_log_file", "ssl.log", "ssl_log_output_error");
+  log().VisitStats(v, "ssl_log_file", "ssl.log", "ssl_log_output_error");
 }
 
 }  // namespace mailtap

@@ -16,34 +16,20 @@ const LogSchema& SslLogSchema();
 std::string FormatSslRecord(const SslRecord& record, LogFormat format,
                             const LogLimits& limits = {});
 
-struct SslLogWriterOptions {
-  LogFormat format = LogFormat::kJson;
-  LogLimits limits;
-  WallClock clock;                       // for #open/#close; empty = the system clock
-  LogStart start = LogStart::kContinue;  // kFresh for a replay (zeek_log.h)
-  size_t buffer_bytes = 64 * 1024;
-};
+// Format, limits, clock, buffer and start as every record log has them (zeek_log.h).
+using SslLogWriterOptions = RecordLogOptions;
 
 // Writes DIR/ssl.log. Not thread-safe: the pipeline thread only.
-class SslLogWriter : public SslRecordSink, public StatsSource {
+class SslLogWriter : public RecordLogWriter<SslRecordSink> {
  public:
   // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
   SslLogWriter(const std::string& dir, SslLogWriterOptions options = {});
 
   // Never throws: write errors are counted and the record dropped.
   void OnSslRecord(const SslRecord& record) override;
-  void Flush() override { file_.Flush(); }
-  bool Reopen() { return file_.Reopen(); }
-  FileOutput& output() { return file_.output(); }
 
   // Group "ssl_log_file": records, and the file's counters (loss cause "ssl_log_output_error").
   void VisitStats(StatsVisitor& visitor) const override;
-
- private:
-  LogLimits limits_;
-  LogFile file_;
-  std::string line_;
-  Counter records_;
 };
 
 }  // namespace mailtap

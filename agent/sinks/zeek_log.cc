@@ -351,4 +351,15 @@ bool LogFile::Reopen() {
   return true;
 }
 
+RecordLogFile::RecordLogFile(const std::string& dir, LogSchema schema, RecordLogOptions options)
+    : limits_(options.limits),
+      file_(dir, std::move(schema), options.format, std::move(options.clock), options.buffer_bytes,
+            options.start) {}
+
+void RecordLogFile::VisitStats(StatsVisitor& v, std::string_view group, std::string_view what,
+                               std::string_view loss_cause) const {
+  v.Visit(group, "records", records_.Get(), fmt::format("Records formatted for {}.", what));
+  file_.output().VisitStats(v, group, what, loss_cause);
+}
+
 }  // namespace mailtap

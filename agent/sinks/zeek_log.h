@@ -1,7 +1,8 @@
 // Zeek-compatible log lines (the ASCII "TSV" writer and the JSON writer) and log files with
-// Zeek's header/footer lines. Used by smtp.log and weird.log.
+// Zeek's header/footer lines. Used by smtp.log, weird.log, ssl.log, conn.log and files.log.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -9,10 +10,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mailtap/flow.h"
 #include "mailtap/packet.h"
+#include "mailtap/stats.h"
 #include "sinks/file_output.h"
 
 namespace mailtap {
@@ -151,6 +154,82 @@ class LogFile {
   LogFormat format_;
   WallClock clock_;
   FileOutput out_;
+};
+
+// How a record log writer (smtp.log, ssl.log, conn.log, files.log) writes its file.
+struct RecordLogOptions {
+  LogFormat format = LogFormat::kJson;
+  LogLimits limits;
+  WallClock clock;  // for #open/#close; empty = the system clock
+  size_t buffer_bytes = 64 * 1024;
+  LogStart start = LogStart::kContinue;  // kFresh for a replay
+};
+
+// What LogLineBuilder cut from one record to keep within the LogLimits.
+struct LogTruncation {
+  uint64_t strings = 0;
+  uint64_t containers = 0;
+};
+
+// The part every record log writer has: the LogFile, the limits its lines are built with, the
+// line buffer reused from one record to the next (so that writing a record does not allocate)
+// and the count of records written. Not thread-safe: the pipeline thread only.
+class RecordLogFile {
+ public:
+  // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
+  RecordLogFile(const std::string& dir, LogSchema schema, RecordLogOptions options);
+
+  // Builds one line with `build(LogLineBuilder&)`, which adds the record's fields in the log's
+  // column order, writes it and counts it. Never throws on a write error (FileOutput counts it
+  // and drops the line).
+  template <typename Build>
+  LogTruncation Write(Build&& build) {
+    LogLineBuilder b(file_.format(), limits_, std::move(line_));
+    build(b);
+    const LogTruncation cut{b.strings_truncated(), b.containers_truncated()};
+    line_ = b.Finish();
+    file_.WriteLine(line_);
+    records_.Add();
+    return cut;
+  }
+
+  LogFormat format() const { return file_.format(); }
+  void Flush() { file_.Flush(); }
+  bool Reopen() { return file_.Reopen(); }
+  FileOutput& output() { return file_.output(); }
+
+  // Under `group`: records ("Records formatted for <what>."), then the file's counters, its
+  // dropped bytes as loss `loss_cause` (FileOutput::VisitStats).
+  void VisitStats(StatsVisitor& visitor, std::string_view group, std::string_view what,
+                  std::string_view loss_cause) const;
+
+ private:
+  LogLimits limits_;
+  LogFile file_;
+  std::string line_;  // the last line written: its allocation serves the next one
+  Counter records_;
+};
+
+// What every record log writer is: the `Sink` its records come through, a StatsSource, and a
+// RecordLogFile behind both. The writer adds its On*Record (building the line with log().Write)
+// and its VisitStats (naming its group). Not thread-safe: the pipeline thread only.
+template <typename Sink>
+class RecordLogWriter : public Sink, public StatsSource {
+ public:
+  void Flush() override { log_.Flush(); }
+  // SIGHUP after log rotation (Zeek format: #close to the old file, a header to the new one).
+  bool Reopen() { return log_.Reopen(); }
+  FileOutput& output() { return log_.output(); }
+
+ protected:
+  // Throws std::runtime_error naming the file and the errno text if it cannot be opened.
+  RecordLogWriter(const std::string& dir, LogSchema schema, RecordLogOptions options)
+      : log_(dir, std::move(schema), std::move(options)) {}
+  RecordLogFile& log() { return log_; }
+  const RecordLogFile& log() const { return log_; }
+
+ private:
+  RecordLogFile log_;
 };
 
 }  // namespace mailtap

@@ -10,14 +10,9 @@
 namespace mailtap {
 namespace {
 
-using testing_util::ReadFile;
-using testing_util::TempDir;
-
-IpAddress Ip(const std::string& text) {
-  IpAddress a;
-  EXPECT_TRUE(IpAddress::Parse(text, &a));
-  return a;
-}
+using testing_util::Ip;
+using testing_util::WrittenLog;
+using testing_util::ZeekLogAtEpoch;
 
 // The values of Zeek's scripts.base.protocols.http.http-connect conn.log record (service and
 // local_* as mailtap logs them).
@@ -69,14 +64,8 @@ TEST(ConnLogWriterTest, JsonOmitsUnsetFieldsAndAddsTheProcessWhenKnown) {
 }
 
 TEST(ConnLogWriterTest, WritesTheHeaderAndOneLinePerRecord) {
-  TempDir dir;
-  {
-    ConnLogWriterOptions options;
-    options.format = LogFormat::kZeek;
-    ConnLogWriter writer(dir.path().string(), options);
-    writer.OnConnRecord(HttpConnectRecord());
-  }
-  std::string text = ReadFile(dir.path() / "conn.log");
+  const std::string text = WrittenLog<ConnLogWriter>(
+      "conn.log", ZeekLogAtEpoch(), [](ConnLogWriter& w) { w.OnConnRecord(HttpConnectRecord()); });
   EXPECT_NE(text.find("#path\tconn\n"), std::string::npos);
   EXPECT_NE(text.find("#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\t"
                       "service\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\t"

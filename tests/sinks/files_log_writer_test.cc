@@ -12,15 +12,11 @@
 namespace mailtap {
 namespace {
 
+using testing_util::Ip;
 using testing_util::ReadFile;
 using testing_util::Split;
-using testing_util::TempDir;
-
-IpAddress Ip(const std::string& text) {
-  IpAddress a;
-  EXPECT_TRUE(IpAddress::Parse(text, &a));
-  return a;
-}
+using testing_util::WrittenLog;
+using testing_util::ZeekLogAtEpoch;
 
 // Zeek's files.log of scripts.base.protocols.smtp.attachment (no hashes, no extraction).
 std::vector<std::string> BaselineLines() {
@@ -118,16 +114,9 @@ TEST(FilesLogJson, HostileFilenameStaysValidJsonAndOneZeekLine) {
 }
 
 TEST(FilesLogWriter, WritesDirFilesLogWithZeeksHeader) {
-  TempDir dir;
-  {
-    FilesLogWriterOptions options;
-    options.format = LogFormat::kZeek;
-    options.clock = [] { return std::time_t{0}; };
-    FilesLogWriter writer(dir.path(), options);
-    writer.OnFileRecord(NewsTxtRecord());
-    writer.Flush();
-  }
-  const std::string text = ReadFile(dir.path() / "files.log");
+  const std::string text = WrittenLog<FilesLogWriter>(
+      "files.log", FilesLogWriterOptions{ZeekLogAtEpoch(), FilesLogColumns{}},
+      [](FilesLogWriter& w) { w.OnFileRecord(NewsTxtRecord()); });
   EXPECT_NE(text.find("#path\tfiles\n"), std::string::npos);
   EXPECT_NE(text.find("\tNEWS.txt\t"), std::string::npos);
   EXPECT_NE(text.find("#close\t"), std::string::npos);

@@ -13,16 +13,13 @@
 namespace mailtap {
 namespace {
 
+using testing_util::Ip;
 using testing_util::ReadFile;
 using testing_util::Split;
 using testing_util::StatsMap;
 using testing_util::TempDir;
-
-IpAddress Ip(const std::string& text) {
-  IpAddress a;
-  EXPECT_TRUE(IpAddress::Parse(text, &a));
-  return a;
-}
+using testing_util::WrittenLog;
+using testing_util::ZeekLogAtEpoch;
 
 // The values of the first record of Zeek's scripts.base.protocols.smtp.basic smtp.log.
 SmtpRecord BasicRecord() {
@@ -134,15 +131,11 @@ TEST(SmtpLogZeek, HostileBytesCannotBreakTheColumns) {
 TEST(SmtpLogWriter, ZeekFormatFileHasHeaderRecordsAndClose) {
   setenv("TZ", "UTC", 1);
   tzset();
-  TempDir dir;
-  {
-    SmtpLogWriterOptions options;
-    options.format = LogFormat::kZeek;
-    options.clock = [] { return std::time_t{1254722767}; };
-    SmtpLogWriter writer(dir.path().string(), options);
-    writer.OnRecord(BasicRecord());
-  }
-  const std::string text = ReadFile(dir.path() / "smtp.log");
+  SmtpLogWriterOptions options;
+  options.format = LogFormat::kZeek;
+  options.clock = [] { return std::time_t{1254722767}; };
+  const std::string text = WrittenLog<SmtpLogWriter>(
+      "smtp.log", options, [](SmtpLogWriter& w) { w.OnRecord(BasicRecord()); });
   std::vector<std::string> lines = Split(text, '\n');
   ASSERT_EQ(lines.size(), 11u);  // 8 header lines, 1 record, #close, trailing ""
   EXPECT_EQ(lines[0], "#separator \\x09");
@@ -169,10 +162,7 @@ TEST(SmtpLogWriter, JsonFormatWritesOneObjectPerLine) {
 
 TEST(SmtpLogWriter, ReopenClosesTheRotatedFileAndStartsANewHeader) {
   TempDir dir;
-  SmtpLogWriterOptions options;
-  options.format = LogFormat::kZeek;
-  options.clock = [] { return std::time_t{0}; };
-  SmtpLogWriter writer(dir.path().string(), options);
+  SmtpLogWriter writer(dir.path().string(), SmtpLogWriterOptions{ZeekLogAtEpoch(), nullptr});
   writer.OnRecord(BasicRecord());
   std::filesystem::rename(dir.path() / "smtp.log", dir.path() / "smtp.log.1");
   ASSERT_TRUE(writer.Reopen());

@@ -12,15 +12,10 @@
 namespace mailtap {
 namespace {
 
-using testing_util::ReadFile;
+using testing_util::Ip;
 using testing_util::Split;
-using testing_util::TempDir;
-
-IpAddress Ip(const std::string& text) {
-  IpAddress a;
-  EXPECT_TRUE(IpAddress::Parse(text, &a));
-  return a;
-}
+using testing_util::WrittenLog;
+using testing_util::ZeekLogAtEpoch;
 
 // The values of Zeek's scripts.base.protocols.smtp.starttls ssl.log record.
 SslRecord StartTlsRecord() {
@@ -99,16 +94,8 @@ TEST(SslLogJson, HostileServerNameStaysValidJson) {
 }
 
 TEST(SslLogWriter, WritesDirSslLogWithZeeksHeader) {
-  TempDir dir;
-  {
-    SslLogWriterOptions options;
-    options.format = LogFormat::kZeek;
-    options.clock = [] { return std::time_t{0}; };
-    SslLogWriter writer(dir.path(), options);
-    writer.OnSslRecord(StartTlsRecord());
-    writer.Flush();
-  }
-  const std::string text = ReadFile(dir.path() / "ssl.log");
+  const std::string text = WrittenLog<SslLogWriter>(
+      "ssl.log", ZeekLogAtEpoch(), [](SslLogWriter& w) { w.OnSslRecord(StartTlsRecord()); });
   EXPECT_NE(text.find("#path\tssl\n"), std::string::npos);
   EXPECT_NE(text.find("\tCsxknGIti\t"), std::string::npos);
   EXPECT_NE(text.find("#close\t"), std::string::npos);

@@ -1,16 +1,22 @@
-// Helpers shared by the sinks tests: a temporary directory, file reading, a stats recorder.
+// Helpers shared by the sinks tests: a temporary directory, file reading, a stats recorder,
+// addresses, and writing a log file to read it back.
 #pragma once
 
 #include <stdlib.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "mailtap/packet.h"
 #include "mailtap/stats.h"
+#include "sinks/zeek_log.h"
 
 namespace mailtap::testing_util {
 
@@ -47,6 +53,34 @@ inline std::vector<std::string> Split(const std::string& s, char sep) {
   }
   out.push_back(cur);
   return out;
+}
+
+// Parses a textual IPv4/IPv6 address; throws (failing the test) if it is not one.
+inline IpAddress Ip(const std::string& text) {
+  IpAddress a;
+  if (!IpAddress::Parse(text, &a)) throw std::runtime_error("bad address in test: " + text);
+  return a;
+}
+
+// A record log in Zeek format whose #open/#close lines always name the epoch, so that a test
+// does not depend on when it runs.
+inline RecordLogOptions ZeekLogAtEpoch() {
+  RecordLogOptions options;
+  options.format = LogFormat::kZeek;
+  options.clock = [] { return std::time_t{0}; };
+  return options;
+}
+
+// Opens a `Writer` on a fresh directory, lets `write` feed it, closes it (which writes Zeek's
+// #close line) and returns the text of DIR/`file_name`.
+template <typename Writer, typename Options, typename Write>
+std::string WrittenLog(const std::string& file_name, Options options, Write write) {
+  TempDir dir;
+  {
+    Writer writer(dir.path().string(), std::move(options));
+    write(writer);
+  }
+  return ReadFile(dir.path() / file_name);
 }
 
 class StatsMap : public StatsVisitor {
