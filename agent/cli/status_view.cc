@@ -13,42 +13,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Loss causes the agent counts today and what each counts (the counter behind each cause:
-// agent/capture/decoder.cc, ringbuf_source.cc, tcp/flow_table.cc, smtp/analyzer.cc,
-// smtp/transaction.cc, query/query_server.cc, sinks/file_output.cc).
-constexpr std::pair<std::string_view, std::string_view> kLossUnits[] = {
-    {"bad_ip_header_length", "packets"},
-    {"bad_ip_total_length", "packets"},
-    {"bad_ip_version", "packets"},
-    {"bad_tcp_data_offset", "packets"},
-    {"ip_fragment", "packets"},
-    {"ipv6_unsupported_extension", "packets"},
-    {"truncated_ip_header", "packets"},
-    {"truncated_link_header", "packets"},
-    {"truncated_tcp_header", "packets"},
-    {"unknown_link_type", "packets"},
-    {"snaplen_truncated_payload", "packets"},
-    {"pcap_read_errors", "files"},
-    {"kernel_ringbuf_full", "packets"},
-    {"kernel_truncated", "packets"},
-    {"reassembly_gap", "bytes"},
-    {"reassembly_buffer", "bytes"},
-    {"smtp_line_too_long", "lines"},
-    {"smtp_line_memory_budget", "lines"},
-    {"mime_header_too_long", "header lines"},
-    {"mime_max_depth", "entities"},
-    {"mime_boundary_too_long", "boundaries"},
-    {"smtp_log_table_full", "connections"},
-    {"slow_subscriber", "events"},
-    {"slow_subscriber_records", "records"},
-    {"query_oversize", "events"},
-    {"query_oversize_records", "records"},
-    {"flow_table_full", "connections"},
-    {"events_output_error", "bytes"},
-    {"smtp_log_output_error", "bytes"},
-    {"weird_log_output_error", "bytes"},
-};
-
 const Json& Member(const Json& j, std::string_view key) {
   static const Json kNull;
   if (!j.is_object()) return kNull;
@@ -188,12 +152,7 @@ std::string LossLines(const Json& s) {
 }  // namespace
 
 std::string LossUnit(const Json& status, std::string_view cause) {
-  std::string from_agent = Text(Member(status, "loss_units"), cause);
-  if (!from_agent.empty()) return from_agent;
-  for (auto [known, unit] : kLossUnits) {
-    if (known == cause) return std::string(unit);
-  }
-  return "";
+  return Text(Member(status, "loss_units"), cause);
 }
 
 std::string FormatStatusSummary(const Json& status) {
