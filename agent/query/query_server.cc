@@ -415,11 +415,15 @@ void QueryServer::Impl::Answer(const QueryRequest& request, QueryResponse* respo
       }
       return;
     }
-    case Verb::kStatus:
-      response->lines.push_back(FormatStatusJson(
-          info_, AllStats(), now, capture_finished_.load() ? "finished" : "running"));
+    case Verb::kStatus: {
+      // Read before the statistics: "finished" promises that they are final, and the pipeline
+      // publishes its last statistics before it marks the capture finished.
+      const bool finished = capture_finished_.load();
+      response->lines.push_back(
+          FormatStatusJson(info_, AllStats(), now, finished ? "finished" : "running"));
       response->data_lines = 1;
       return;
+    }
     case Verb::kMetrics: {
       nlohmann::ordered_json j;
       j["content_type"] = "text/plain; version=0.0.4";
